@@ -1,0 +1,42 @@
+"""One factory builds every service's app from the shared core."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
+
+from api.core import Core
+from api.errors import install_error_handlers
+from api.middleware import RequestContext
+from api.routers import auth, monitoring
+from api.routers.health import health_router
+from api.services import SPECS, Service
+from lakehouse import __version__
+
+ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
+    Service.AUTH: (auth.router,),
+    Service.TENANT: (),
+    Service.OPERATION: (),
+    Service.CBO: (),
+    Service.CATALOG: (),
+    Service.MONITORING: (monitoring.router,),
+    Service.INTERPRETER: (),
+}
+
+
+def create_app(service: Service, core: Core) -> FastAPI:
+    spec = SPECS[service]
+    # Swagger UI and ReDoc assets come from the installed package, so docs work offline.
+    app = FastAPIOffline(
+        title=f"{spec.title} — Storage Control Plane",
+        description=spec.description,
+        version=__version__,
+    )
+    app.state.core = core
+    app.state.service = spec
+    install_error_handlers(app)
+    app.include_router(health_router(spec))
+    for router in ROUTERS[service]:
+        app.include_router(router)
+    app.add_middleware(RequestContext, service=spec.title, metrics=core.metrics)
+    return app

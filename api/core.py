@@ -1,0 +1,78 @@
+"""The one shared core every service app is built from: settings, catalog, auth, telemetry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from lakehouse.auth.identity import Role
+from lakehouse.auth.passwords import Passwords
+from lakehouse.auth.service import AuthService
+from lakehouse.auth.tokens import AccessTokens
+from lakehouse.catalog.auth_store import SqlAuthStore
+from lakehouse.catalog.engine import catalog_engine
+from lakehouse.config import Settings
+from lakehouse.telemetry.metrics import Metrics
+from lakehouse.telemetry.probes import Check, probe_catalog, probe_dask, probe_prefect
+
+log = logging.getLogger(__name__)
+
+HEALTH_CACHE_S = 2.0
+
+
+@dataclass
+class Core:
+    settings: Settings
+    engine: Engine
+    auth: AuthService
+    metrics: Metrics = field(default_factory=Metrics)
+    started_at: float = field(default_factory=time.time)
+    _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
+
+    async def checks(self, *, dask: bool) -> list[Check]:
+        """The state of what the services depend on, cached briefly so health polling is cheap."""
+        # No lock: two concurrent refreshes just probe twice, which is harmless.
+        now = time.monotonic()
+        wanted = ["catalog", "prefect"] + (["dask"] if dask else [])
+        stale = [n for n in wanted
+                 if n not in self._checks or now - self._checks[n][0] > HEALTH_CACHE_S]
+        if stale:
+            fresh = await asyncio.gather(*(self._probe(n) for n in stale))
+            for check in fresh:
+                self._checks[check.name] = (time.monotonic(), check)
+        return [self._checks[n][1] for n in wanted]
+
+    async def _probe(self, name: str) -> Check:
+        timeout = self.settings.health_timeout_s
+        if name == "catalog":
+            return await probe_catalog(self.engine, timeout)
+        if name == "prefect":
+            return await probe_prefect(self.settings.prefect_api_url, timeout)
+        return await probe_dask(self.settings.dask_scheduler_address, timeout)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_core(settings: Settings) -> Core:
+    settings.check_secrets()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = catalog_engine(settings.catalog_url)
+    auth = AuthService(
+        store=SqlAuthStore(engine),
+        passwords=Passwords(settings.argon2_memory_kib, settings.argon2_time_cost),
+        access=AccessTokens(settings.jwt_secret, settings.access_token_ttl_s),
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+    )
+    if settings.is_development and auth.ensure_user(
+        settings.bootstrap_admin_user, settings.bootstrap_admin_password,
+        settings.bootstrap_admin_tenant, Role.ADMIN,
+    ):
+        log.warning("created the development bootstrap user; never use it outside development",
+                    extra={"user": settings.bootstrap_admin_user,
+                           "tenant": settings.bootstrap_admin_tenant})
+    return Core(settings=settings, engine=engine, auth=auth)

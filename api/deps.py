@@ -1,0 +1,60 @@
+"""The caller of a request: one dependency every service uses to know who asks, for which tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.core import Core
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import Unauthenticated
+
+
+def get_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be `Bearer <access token>`",
+                              code="invalid_authorization_header")
+    return token.strip()
+
+
+async def current_caller(
+    core: Annotated[Core, Depends(get_core)],
+    authorization: Annotated[str | None, Header()] = None,
+    x_tenant_id: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """The authenticated caller, acting on X-Tenant-Id if given and allowed.
+
+    401 (with `WWW-Authenticate: Bearer`) for a missing, bad, expired or revoked token; 403 when
+    X-Tenant-Id names another tenant than the token's and the caller is not an admin.
+    """
+    token = bearer_token(authorization)
+    if token is None:
+        raise Unauthenticated("this endpoint needs `Authorization: Bearer <access token>`; "
+                              "get one from POST /auth/login", code="missing_token")
+    caller = await run_in_threadpool(core.auth.authenticate, token)
+    return caller.acting_on(x_tenant_id.strip() if x_tenant_id is not None else None)
+
+
+def require_role(role: Role) -> Callable[..., object]:
+    """A dependency yielding the caller if its role is at least `role`, else 403."""
+
+    async def dependency(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+        caller.require(role)
+        return caller
+
+    return dependency
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+CoreDep = Annotated[Core, Depends(get_core)]

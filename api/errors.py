@@ -1,0 +1,80 @@
+"""The one place errors become HTTP answers: `{"error", "message", "details"}`, never a trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lakehouse.errors import LakehouseError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 411: "length_required",
+    413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
+    429: "too_many_requests", 503: "unavailable",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "details": details if details is not None else {}}
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    problems = []
+    for err in exc.errors():
+        problems.append({
+            "location": [str(part) for part in err.get("loc", ())],
+            "problem": err.get("msg", ""),
+            "type": err.get("type", ""),
+        })
+    return problems
+
+
+async def _lakehouse_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, LakehouseError):  # pragma: no cover - registered for this type
+        return await _unexpected(_request, exc)
+    if exc.http_status >= 500:
+        log.error("request failed", extra={"error": exc.code, "detail": exc.message})
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers or None)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        return await _unexpected(_request, exc)
+    details = _validation_details(exc)
+    body_problem = any(d["type"] == "json_invalid" for d in details)
+    message = ("the request body is not valid JSON" if body_problem
+               else "the request does not have the expected shape; see details")
+    return JSONResponse(error_body("invalid_request", message, {"problems": details}),
+                        status_code=422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
+        return await _unexpected(_request, exc)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSONResponse(error_body(code, message), status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "an unexpected error occurred; the request id in the "
+                   "X-Request-Id header finds it in the logs"), status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LakehouseError, _lakehouse_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,60 @@
+"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lakehouse.telemetry.logs import request_id_var, service_var
+from lakehouse.telemetry.metrics import Metrics
+
+log = logging.getLogger("api.access")
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContext:
+    """Pure ASGI (not BaseHTTPMiddleware) so streaming bodies and contextvars behave."""
+
+    def __init__(self, app: ASGIApp, service: str, metrics: Metrics) -> None:
+        self.app = app
+        self.service = service
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token_id = request_id_var.set(request_id)
+        token_service = service_var.set(self.service)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(self.service, scope["method"], path, status, elapsed)
+            log.info("request", extra={
+                "method": scope["method"], "path": scope["path"], "status": status,
+                "ms": round(elapsed * 1000, 2),
+            })
+            request_id_var.reset(token_id)
+            service_var.reset(token_service)

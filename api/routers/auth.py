@@ -1,0 +1,107 @@
+"""Auth Gateway: login, validate, refresh (rotating), logout."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from api.deps import CoreDep, bearer_token
+from lakehouse.auth.service import TokenPair
+from lakehouse.errors import InvalidInput, Unauthenticated
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=4096)
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class LogoutRequest(BaseModel):
+    refresh_token: str | None = Field(default=None, min_length=1, max_length=512)
+
+
+class ValidateRequest(BaseModel):
+    token: str | None = Field(default=None, min_length=1, max_length=8192)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+    tenant: str
+    role: str
+
+
+class ClaimsResponse(BaseModel):
+    valid: bool = True
+    user: str
+    tenant: str
+    role: str
+    jti: str
+    issued_at: int
+    expires_at: int
+
+
+def _pair(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                         expires_in=pair.expires_in, tenant=pair.claims.tenant,
+                         role=pair.claims.role.value)
+
+
+@router.post("/login", response_model=TokenResponse)
+async def login(body: LoginRequest, core: CoreDep) -> TokenResponse:
+    """Exchange a user name and password for an access token and a refresh token."""
+    try:
+        # argon2id is deliberately slow: hash on a worker thread, never on the event loop.
+        pair = await run_in_threadpool(core.auth.login, body.username, body.password)
+    except Unauthenticated:
+        core.metrics.logins.labels("refused").inc()
+        raise
+    core.metrics.logins.labels("ok").inc()
+    return _pair(pair)
+
+
+@router.post("/validate", response_model=ClaimsResponse)
+async def validate(
+    core: CoreDep,
+    body: Annotated[ValidateRequest | None, Body()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> ClaimsResponse:
+    """The claims of an access token given as `Authorization: Bearer …` or `{"token": …}`."""
+    token = (body.token if body and body.token else None) or bearer_token(authorization)
+    if token is None:
+        raise Unauthenticated("give the access token as `Authorization: Bearer <token>` "
+                              "or as {\"token\": \"…\"}", code="missing_token")
+    claims = await run_in_threadpool(core.auth.validate, token)
+    return ClaimsResponse(**claims.to_json())
+
+
+@router.post("/refresh", response_model=TokenResponse)
+async def refresh(body: RefreshRequest, core: CoreDep) -> TokenResponse:
+    """Exchange a refresh token for a new pair; the old refresh token stops working."""
+    return _pair(await run_in_threadpool(core.auth.refresh, body.refresh_token))
+
+
+@router.post("/logout")
+async def logout(
+    core: CoreDep,
+    body: Annotated[LogoutRequest | None, Body()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    """Revoke the refresh token's session and the access token in the Authorization header."""
+    refresh_token = body.refresh_token if body else None
+    access_token = bearer_token(authorization)
+    if refresh_token is None and access_token is None:
+        raise InvalidInput("give {\"refresh_token\": …} and/or `Authorization: Bearer <token>`",
+                           code="nothing_to_revoke")
+    done = await run_in_threadpool(core.auth.logout, refresh_token, access_token)
+    return {"status": "logged_out", **done}

@@ -1,0 +1,37 @@
+"""Monitoring: the platform's metrics and its recent logs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api.deps import CoreDep, require_role
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import InvalidInput
+from lakehouse.telemetry.logs import ring_buffer
+
+router = APIRouter(tags=["monitoring"])
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(core: CoreDep) -> Response:
+    """Prometheus text exposition of the platform's own metrics (no auth, as scrapers expect)."""
+    return Response(core.metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/logs")
+async def logs(
+    caller: Annotated[Caller, Depends(require_role(Role.ADMIN))],
+    limit: Annotated[int, Query(ge=1, le=2000)] = 200,
+    level: Annotated[str, Query(max_length=10)] = "INFO",
+) -> dict[str, Any]:
+    """The latest log lines of this process, newest last (admins only: logs span tenants)."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise InvalidInput("level is one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+                           details={"level": level})
+    entries = ring_buffer().latest(limit, numeric)
+    return {"count": len(entries), "logs": entries}

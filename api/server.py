@@ -1,0 +1,68 @@
+"""Serve one or all services from one process: one uvicorn server per port, one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator, Sequence
+
+import uvicorn
+
+from api.app import create_app
+from api.core import Core
+from api.services import SPECS, Service
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Several servers share this process; `serve` below owns the signals for all of them.
+        yield
+
+
+def build_servers(core: Core, services: Sequence[Service]) -> list[uvicorn.Server]:
+    servers: list[uvicorn.Server] = []
+    for service in services:
+        spec = SPECS[service]
+        config = uvicorn.Config(
+            create_app(service, core),
+            host=core.settings.bind_host,
+            port=spec.port(core.settings),
+            log_config=None,  # our JSON logging is already configured
+            access_log=False,
+            timeout_graceful_shutdown=5,
+            lifespan="off",
+        )
+        servers.append(_Server(config))
+    return servers
+
+
+async def serve(core: Core, services: Sequence[Service]) -> None:
+    servers = build_servers(core, services)
+    loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        log.info("stopping", extra={"signal": sig.name})
+        for server in servers:
+            if server.should_exit:
+                server.force_exit = True  # a second signal: stop without waiting
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        for service in services:
+            spec = SPECS[service]
+            log.info("serving", extra={"service": spec.title, "port": spec.port(core.settings)})
+        results = await asyncio.gather(*(s.serve() for s in servers), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed or any(not s.started for s in servers):
+            raise SystemExit(1)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        core.close()

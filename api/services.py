@@ -1,0 +1,54 @@
+"""The seven services: their names, keys and the setting that holds each one's port."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from lakehouse.config import Settings
+
+
+class Service(enum.StrEnum):
+    AUTH = "auth"
+    TENANT = "tenant"
+    OPERATION = "operation"
+    CBO = "cbo"
+    CATALOG = "catalog"
+    MONITORING = "monitoring"
+    INTERPRETER = "interpreter"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    service: Service
+    title: str
+    description: str
+    needs_dask: bool = False
+
+    def port(self, settings: Settings) -> int:
+        return int(getattr(settings, f"{self.service.value}_port"))
+
+
+SPECS: dict[Service, ServiceSpec] = {
+    spec.service: spec
+    for spec in (
+        ServiceSpec(Service.AUTH, "Auth Gateway", "Log in, validate, refresh and log out."),
+        ServiceSpec(Service.TENANT, "Tenant Node", "Write and read a tenant's records."),
+        ServiceSpec(Service.OPERATION, "Operation Node",
+                    "Run queries on the Dask cluster; runs and nodes.", needs_dask=True),
+        ServiceSpec(Service.CBO, "CBO Engine", "Cost-based optimizer."),
+        ServiceSpec(Service.CATALOG, "Metadata Catalog", "Tables, partitions, statistics."),
+        ServiceSpec(Service.MONITORING, "Monitoring", "Metrics, alerts, logs and a dashboard."),
+        ServiceSpec(Service.INTERPRETER, "Query Interpreter", "Parse, validate and plan SQL."),
+    )
+}
+
+
+def parse_service(name: str) -> Service:
+    """A service by key (`auth`) or title (`Auth Gateway`, `auth-gateway`)."""
+    wanted = name.strip().lower().replace("-", " ").replace("_", " ")
+    for spec in SPECS.values():
+        if wanted in (spec.service.value, spec.title.lower()):
+            return spec.service
+    raise ValueError(f"unknown service {name!r}; one of: "
+                     + ", ".join(s.value for s in Service))

@@ -1,0 +1,1 @@
+"""The `lakehouse` command: an edge like api/, so it may use flows and deployments."""

@@ -1,0 +1,133 @@
+"""`lakehouse up | serve | users`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.services import SPECS, Service, parse_service
+from lakehouse.auth.identity import Role
+from lakehouse.config import Settings
+from lakehouse.errors import LakehouseError
+from lakehouse.telemetry.logs import configure_logging
+
+app = typer.Typer(help="Storage Control Plane: multi-tenant storage and query platform.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+users_app = typer.Typer(help="Manage users of the Auth Gateway.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+        settings.check_secrets()
+    except LakehouseError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        for key, value in exc.details.items():
+            err.print(f"  {key}: {value}")
+        raise typer.Exit(2) from exc
+    except ValueError as exc:  # pydantic's ValidationError: a setting with a wrong value
+        err.print(f"[red]error in settings:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    return settings
+
+
+@app.command()
+def up() -> None:
+    """Start the whole system on this machine: Prefect server and worker, Dask, all services."""
+    from cli.up import run_up
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    raise typer.Exit(run_up(settings))
+
+
+@app.command()
+def serve(
+    service: Annotated[list[str] | None, typer.Option(
+        "--service", "-s", help="Serve only this service (repeatable); default: all seven."),
+    ] = None,
+) -> None:
+    """Serve the services' HTTP APIs from this process."""
+    from api.core import build_core
+    from api.server import serve as serve_services
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        chosen = [parse_service(name) for name in service] if service else list(Service)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    try:
+        core = build_core(settings)
+    except LakehouseError as exc:
+        err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
+        raise typer.Exit(2) from exc
+    asyncio.run(serve_services(core, chosen))
+
+
+@app.command("services")
+def list_services() -> None:
+    """List the services and the ports they serve on."""
+    settings = _settings()
+    table = Table("service", "key", "url")
+    for spec in SPECS.values():
+        table.add_row(spec.title, spec.service.value,
+                      f"http://{settings.bind_host}:{spec.port(settings)}")
+    Console().print(table)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="The new user's name.")],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="The user's tenant.")],
+    role: Annotated[Role, typer.Option("--role", "-r", help="admin, writer or reader.")],
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input instead of a prompt.")
+    ] = False,
+) -> None:
+    """Create a user (prompts for the password)."""
+    from api.core import build_core
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    core = build_core(settings)
+    try:
+        core.auth.create_user(username, password, tenant, role)
+    except LakehouseError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    finally:
+        core.close()
+    Console().print(f"created user [bold]{username}[/bold] ({role.value}) in tenant {tenant}")
+
+
+@users_app.command("list")
+def users_list(
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t")] = None,
+) -> None:
+    """List users, optionally of one tenant."""
+    from api.core import build_core
+
+    core = build_core(_settings())
+    try:
+        table = Table("user", "tenant", "role", "disabled")
+        for user in core.auth.store.list_users(tenant):
+            table.add_row(user.username, user.tenant, user.role.value, str(user.disabled))
+        Console().print(table)
+    finally:
+        core.close()
+
+
+def main() -> None:
+    app()

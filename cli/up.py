@@ -1,0 +1,113 @@
+"""`lakehouse up`: the whole system on one machine, in the foreground, until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+
+from rich.console import Console
+from rich.table import Table
+
+from api.services import SPECS
+from cli.supervisor import Child, StartupFailed, Supervisor
+from deployments import local
+from lakehouse.config import Settings
+
+console = Console(stderr=True)
+
+PREFECT_START_TIMEOUT_S = 120.0
+DASK_START_TIMEOUT_S = 60.0
+SERVICES_START_TIMEOUT_S = 60.0
+DEPLOY_TIMEOUT_S = 120.0
+
+
+def _summary(settings: Settings, elapsed: float) -> Table:
+    host = settings.bind_host if settings.bind_host != "0.0.0.0" else "127.0.0.1"
+    dashboard_host = settings.dask_scheduler_address.split("://")[-1].rsplit(":", 1)[0]
+    table = Table(title=f"Storage Control Plane is up ({elapsed:.1f}s) — Ctrl-C stops everything")
+    table.add_column("what")
+    table.add_column("where", no_wrap=True)
+    table.add_column("API docs", no_wrap=True)
+    table.add_row("Prefect UI", settings.prefect_api_url.removesuffix("/api"), "")
+    table.add_row("Dask dashboard",
+                  f"http://{dashboard_host}:{settings.dask_dashboard_port}/status", "")
+    table.add_row("Dask scheduler", settings.dask_scheduler_address, "")
+    for spec in SPECS.values():
+        base = f"http://{host}:{spec.port(settings)}"
+        table.add_row(spec.title, base, f"{base}/docs")
+    table.add_row("data", str(settings.data_dir), "")
+    table.add_row("logs of each process", str(settings.log_dir), "")
+    return table
+
+
+def run_up(settings: Settings) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for folder in (settings.data_dir, settings.log_dir, settings.prefect_home, settings.dask_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(local.child_env(settings), settings.log_dir)
+    started = time.monotonic()
+    code = 0
+    try:
+        code = _start_everything(settings, supervisor, stop)
+        if code == 0:
+            console.print(_summary(settings, time.monotonic() - started))
+            while not stop.wait(0.5):
+                dead = supervisor.exited()
+                if dead:
+                    names = ", ".join(f"{c.spec.name} (exit {c.process.returncode}, "
+                                      f"log {c.log_path})" for c in dead)
+                    console.print(f"[red]stopped unexpectedly:[/red] {names}; stopping the rest")
+                    code = 1
+                    break
+    finally:
+        console.print("stopping…")
+        t0 = time.monotonic()
+        killed = supervisor.stop_all(settings.shutdown_timeout_s)
+        note = f" (killed after the grace period: {', '.join(killed)})" if killed else ""
+        console.print(f"stopped every process in {time.monotonic() - t0:.1f}s{note}")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
+
+
+def _start_everything(settings: Settings, supervisor: Supervisor, stop: threading.Event) -> int:
+    try:
+        with console.status("starting…") as status:
+            prefect: Child | None = None
+            if not settings.distributed_mode:
+                status.update("starting the Prefect server and the Dask scheduler…")
+                prefect = supervisor.start(local.prefect_server(settings))
+                scheduler = supervisor.start(local.dask_scheduler(settings))
+                supervisor.wait_ready(scheduler, DASK_START_TIMEOUT_S, stop)
+                if settings.dask_workers > 0:
+                    supervisor.start(local.dask_workers(settings))
+            # The control plane starts while Prefect migrates its database: it does not need
+            # Prefect to serve, and its health reports Prefect's state honestly meanwhile.
+            status.update("starting the seven services…")
+            services = supervisor.start(local.control_plane(settings))
+            if prefect is not None:
+                status.update("waiting for the Prefect server…")
+                supervisor.wait_ready(prefect, PREFECT_START_TIMEOUT_S, stop)
+            if stop.is_set():
+                return 130
+            status.update("applying the work pool and the deployments of prefect.yaml…")
+            supervisor.run_once("prefect-work-pool", local.work_pool_command(settings),
+                                local.PROJECT_DIR, DEPLOY_TIMEOUT_S)
+            supervisor.run_once("prefect-deploy", local.deploy_command(settings),
+                                local.PROJECT_DIR, DEPLOY_TIMEOUT_S)
+            supervisor.start(local.prefect_worker(settings))
+            status.update("waiting for the services…")
+            supervisor.wait_ready(services, SERVICES_START_TIMEOUT_S, stop)
+    except StartupFailed as exc:
+        if stop.is_set():
+            return 130
+        console.print(f"[red]could not start:[/red] {exc}")
+        return 1
+    return 130 if stop.is_set() else 0

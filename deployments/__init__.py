@@ -1,0 +1,1 @@
+"""Tooling around prefect.yaml: the work pool, the deployments, the worker for `lakehouse up`."""

@@ -1,0 +1,112 @@
+"""The processes `lakehouse up` runs on one machine, as command lines and environments.
+
+Pure description: what to start, with which arguments and environment. Starting, watching and
+stopping them is the supervisor's job (cli/supervisor.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lakehouse.config import Settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: list[str]
+    ready_url: str | None = None  # GET answers 200 once the process serves
+    ready_port: int | None = None  # or: a TCP connect succeeds
+    cwd: Path = PROJECT_DIR
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def _bin(name: str) -> str:
+    """A console script of this environment (next to the running interpreter)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment every child gets: our settings made absolute, Prefect pointed at DATA_DIR."""
+    env = dict(os.environ)
+    env.update({
+        "DATA_DIR": str(settings.data_dir),
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PREFECT_HOME": str(settings.prefect_home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_API_DATABASE_CONNECTION_URL":
+            f"sqlite+aiosqlite:///{settings.prefect_home / 'prefect.db'}",
+        "DASK_SCHEDULER_ADDRESS": settings.dask_scheduler_address,
+        "CATALOG_URL": settings.catalog_url,
+        "STORAGE_ROOT": settings.storage_root,
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+def prefect_server(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        "prefect-server",
+        [_bin("prefect"), "server", "start", "--host", settings.bind_host,
+         "--port", str(settings.prefect_port)],
+        ready_url=settings.prefect_api_url.rstrip("/") + "/health",
+    )
+
+
+def dask_scheduler(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        "dask-scheduler",
+        [_bin("dask"), "scheduler", "--host", settings.bind_host,
+         "--port", str(settings.dask_scheduler_port),
+         "--dashboard-address", f"{settings.bind_host}:{settings.dask_dashboard_port}"],
+        ready_port=settings.dask_scheduler_port,
+    )
+
+
+def dask_workers(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        "dask-workers",
+        [_bin("dask"), "worker", settings.dask_scheduler_address,
+         "--nworkers", str(settings.dask_workers),
+         "--nthreads", str(settings.dask_threads_per_worker),
+         "--memory-limit", settings.dask_memory_limit,
+         "--local-directory", str(settings.dask_dir),
+         "--name", "lakehouse-worker",
+         "--host", settings.bind_host,
+         "--dashboard-address", f"{settings.bind_host}:0"],
+    )
+
+
+def work_pool_command(settings: Settings) -> list[str]:
+    # --overwrite makes it idempotent: the second `lakehouse up` finds the pool and keeps going.
+    return [_bin("prefect"), "work-pool", "create", settings.prefect_work_pool,
+            "--type", "process", "--overwrite"]
+
+
+def deploy_command(settings: Settings) -> list[str]:
+    return [_bin("prefect"), "deploy", "--all", "--no-prompt",
+            "--pool", settings.prefect_work_pool,
+            "--prefect-file", str(PROJECT_DIR / "prefect.yaml")]
+
+
+def prefect_worker(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        "prefect-worker",
+        [_bin("prefect"), "worker", "start", "--pool", settings.prefect_work_pool,
+         "--type", "process", "--name", f"lakehouse-{settings.prefect_work_pool}"],
+    )
+
+
+def control_plane(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        "control-plane",
+        [_bin("lakehouse"), "serve"],
+        ready_url=f"http://{settings.bind_host}:{settings.monitoring_port}/health",
+    )

@@ -1,0 +1,8 @@
+"""The Storage Control Plane's domain: no Prefect, no FastAPI imports."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("lakehouse")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"

@@ -1,0 +1,1 @@
+"""Users, roles, password hashing and tokens."""

@@ -1,0 +1,161 @@
+"""The token lifecycle: login, validate, refresh with rotation and reuse detection, logout."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lakehouse.auth.identity import Caller, Role, check_tenant_name, check_username
+from lakehouse.auth.passwords import Passwords
+from lakehouse.auth.store import AuthStore, RefreshState, RefreshToken, User
+from lakehouse.auth.tokens import (
+    AccessClaims,
+    AccessTokens,
+    new_refresh_token,
+    refresh_token_digest,
+)
+from lakehouse.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
+
+INVALID_CREDENTIALS = "invalid username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    claims: AccessClaims
+
+
+class AuthService:
+    def __init__(
+        self,
+        store: AuthStore,
+        passwords: Passwords,
+        access: AccessTokens,
+        refresh_ttl_s: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.passwords = passwords
+        self.access = access
+        self.refresh_ttl_s = refresh_ttl_s
+        self._clock = clock
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    # --- users ---------------------------------------------------------------------------
+    def create_user(self, username: str, password: str, tenant: str, role: Role) -> User:
+        user = User(
+            username=check_username(username),
+            tenant=check_tenant_name(tenant),
+            role=role,
+            password_hash=self.passwords.hash(password),
+            created_at=self._now(),
+        )
+        self.store.add_user(user)
+        log.info("user created", extra={"user": username, "tenant": tenant, "role": role.value})
+        return user
+
+    def ensure_user(self, username: str, password: str, tenant: str, role: Role) -> bool:
+        """Create the user unless it exists; True if it was created."""
+        if self.store.get_user(username) is not None:
+            return False
+        self.create_user(username, password, tenant, role)
+        return True
+
+    # --- tokens --------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> TokenPair:
+        user = self.store.get_user(username)
+        # Always verify, even for an unknown user, so both failures take the same time.
+        ok = self.passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok or user.disabled:
+            log.info("login refused", extra={"user": username[:128]})
+            raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+        return self._issue_pair(user, family_id=uuid.uuid4().hex)
+
+    def validate(self, access_token: str) -> AccessClaims:
+        claims = self.access.decode(access_token, self._now())
+        if self.store.is_access_token_revoked(claims.token_id):
+            raise Unauthenticated("the access token was revoked by a logout; log in again",
+                                  code="token_revoked")
+        user = self.store.get_user(claims.user)
+        if user is None or user.disabled:
+            raise Unauthenticated("the token's user no longer exists or is disabled",
+                                  code="invalid_token")
+        return claims
+
+    def authenticate(self, access_token: str) -> Caller:
+        return self.validate(access_token).caller()
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        stored = self._lookup_refresh(refresh_token)
+        if stored.state is RefreshState.ROTATED:
+            # A rotated token came back: either the client or a thief holds a copy. Revoke the
+            # whole family so neither can go on refreshing.
+            revoked = self.store.revoke_family(stored.family_id)
+            log.warning("refresh token reuse; family revoked",
+                        extra={"user": stored.username, "revoked": revoked})
+            raise Unauthenticated("this refresh token was already used; its session is revoked, "
+                                  "log in again", code="refresh_token_reused")
+        if stored.state is RefreshState.REVOKED:
+            raise Unauthenticated("this refresh token was revoked; log in again",
+                                  code="refresh_token_revoked")
+        if stored.expires_at <= self._now():
+            raise Unauthenticated("this refresh token has expired; log in again",
+                                  code="refresh_token_expired")
+        if not self.store.rotate_refresh_token(stored.digest):
+            # Someone else rotated it between our read and our write: that is reuse too.
+            self.store.revoke_family(stored.family_id)
+            raise Unauthenticated("this refresh token was already used; its session is revoked, "
+                                  "log in again", code="refresh_token_reused")
+        user = self.store.get_user(stored.username)
+        if user is None or user.disabled:
+            self.store.revoke_family(stored.family_id)
+            raise Unauthenticated("the token's user no longer exists or is disabled",
+                                  code="invalid_token")
+        return self._issue_pair(user, family_id=stored.family_id)
+
+    def logout(self, refresh_token: str | None, access_token: str | None) -> dict[str, bool]:
+        """Revoke the refresh token's session and deny-list the access token."""
+        done = {"refresh_token_revoked": False, "access_token_revoked": False}
+        if refresh_token is not None:
+            stored = self._lookup_refresh(refresh_token)
+            self.store.revoke_family(stored.family_id)
+            done["refresh_token_revoked"] = True
+        if access_token is not None:
+            claims = self.access.decode(access_token, self._now())
+            self.store.revoke_access_token(claims.token_id, claims.expires_at)
+            done["access_token_revoked"] = True
+        return done
+
+    def purge_expired(self) -> int:
+        return self.store.purge_expired(self._now())
+
+    def _lookup_refresh(self, refresh_token: str) -> RefreshToken:
+        stored = self.store.get_refresh_token(refresh_token_digest(refresh_token))
+        if stored is None:
+            raise Unauthenticated("unknown refresh token; log in again",
+                                  code="invalid_refresh_token")
+        return stored
+
+    def _issue_pair(self, user: User, family_id: str) -> TokenPair:
+        now = self._now()
+        access, claims = self.access.issue(user.username, user.tenant, user.role, now)
+        refresh = new_refresh_token()
+        self.store.add_refresh_token(
+            RefreshToken(
+                digest=refresh_token_digest(refresh),
+                family_id=family_id,
+                username=user.username,
+                issued_at=now,
+                expires_at=now + self.refresh_ttl_s,
+            )
+        )
+        return TokenPair(access, refresh, self.access.ttl_s, claims)

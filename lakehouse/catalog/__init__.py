@@ -1,0 +1,1 @@
+"""The catalog database (SQLAlchemy Core): SQLite by default, PostgreSQL when shared."""

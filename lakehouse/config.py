@@ -1,0 +1,150 @@
+"""Settings: one class, read from the environment and `.env`, built only in entry points.
+
+Every address is a setting, and every piece of local state lives below `DATA_DIR`, so a second
+instance is a second `DATA_DIR` (and other ports).
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.errors import ConfigurationError
+
+# Known to be public: it is in this file. Only ever accepted with ENVIRONMENT=development.
+DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-before-production-0000"
+MIN_JWT_SECRET_BYTES = 32
+
+
+class Environment(enum.StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; `.env.example` lists each with its default."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "INFO"
+    data_dir: Path = Path("data")
+    # False: `lakehouse up` starts a local Dask cluster and Prefect server. True: it connects to
+    # the ones named by DASK_SCHEDULER_ADDRESS and PREFECT_API_URL and starts neither.
+    distributed_mode: bool = False
+
+    bind_host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("BIND_HOST", "HOST"))
+    auth_port: int = 8090
+    tenant_port: int = 8000
+    operation_port: int = 8081
+    cbo_port: int = 8082
+    catalog_port: int = 8083
+    monitoring_port: int = 8084
+    interpreter_port: int = 8085
+
+    prefect_port: int = 4200
+    prefect_api_url: str = ""  # default: http://127.0.0.1:{prefect_port}/api
+    prefect_work_pool: str = "lakehouse"
+
+    dask_scheduler_address: str = ""  # default: tcp://127.0.0.1:{dask_scheduler_port}
+    dask_scheduler_port: int = 8786
+    dask_dashboard_port: int = 8787
+    dask_workers: int = Field(default=2, ge=0)
+    dask_threads_per_worker: int = Field(default=1, ge=1)
+    dask_memory_limit: str = "auto"
+
+    catalog_url: str = ""  # default: sqlite:///{data_dir}/catalog.db
+    storage_root: str = ""  # default: file://{data_dir}/warehouse
+    clickhouse_dsn: str = ""  # default: chdb:///{data_dir}/clickhouse
+
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    access_token_ttl_s: int = Field(default=900, ge=10)
+    refresh_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    bootstrap_admin_user: str = "admin"
+    bootstrap_admin_password: str = "password"
+    bootstrap_admin_tenant: str = "default"
+    # OWASP's argon2id minimum; tests lower it only where they hash many passwords.
+    argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
+    argon2_time_cost: int = Field(default=2, ge=1)
+
+    health_timeout_s: float = Field(default=2.0, gt=0)
+    shutdown_timeout_s: float = Field(default=12.0, gt=0)
+
+    @model_validator(mode="after")
+    def _fill_derived_addresses(self) -> Settings:
+        data_dir = self.data_dir.expanduser().resolve()
+        derived: dict[str, Any] = {"data_dir": data_dir}
+        if not self.prefect_api_url:
+            derived["prefect_api_url"] = f"http://127.0.0.1:{self.prefect_port}/api"
+        if not self.dask_scheduler_address:
+            derived["dask_scheduler_address"] = f"tcp://127.0.0.1:{self.dask_scheduler_port}"
+        if not self.catalog_url:
+            derived["catalog_url"] = f"sqlite:///{data_dir / 'catalog.db'}"
+        if not self.storage_root:
+            derived["storage_root"] = (data_dir / "warehouse").as_uri()
+        if not self.clickhouse_dsn:
+            derived["clickhouse_dsn"] = f"chdb://{data_dir / 'clickhouse'}"
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    # --- derived paths: the one place that knows the layout of DATA_DIR ---------------------
+    @property
+    def wal_dir(self) -> Path:
+        return self.data_dir / "wal"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.data_dir / "prefect"
+
+    @property
+    def dask_dir(self) -> Path:
+        return self.data_dir / "dask"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.DEVELOPMENT
+
+    def check_secrets(self) -> None:
+        """Refuse to run outside development with a public or short JWT secret."""
+        if self.is_development:
+            return
+        if self.jwt_secret == DEVELOPMENT_JWT_SECRET:
+            raise ConfigurationError(
+                "JWT_SECRET is the public development default",
+                details={"fix": "set JWT_SECRET to a random value of at least 32 bytes, "
+                         "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"},
+            )
+        if len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ConfigurationError(
+                f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes",
+                details={"length": len(self.jwt_secret.encode())},
+            )
+
+    @classmethod
+    def for_tests(cls, tmp: Path, **overrides: Any) -> Settings:
+        """Settings for a test: all state under `tmp`, cheap password hashing, no `.env`."""
+        values: dict[str, Any] = {
+            "environment": Environment.TEST,
+            "data_dir": tmp,
+            "jwt_secret": "test-secret-" + "x" * 40,
+            "argon2_memory_kib": 64,
+            "argon2_time_cost": 1,
+            "prefect_api_url": "http://127.0.0.1:9/api",
+            "dask_scheduler_address": "tcp://127.0.0.1:9",
+            "health_timeout_s": 0.5,
+        }
+        values.update(overrides)
+        return cls(_env_file=None, **values)  # type: ignore[call-arg]

@@ -1,0 +1,89 @@
+"""One root error with a machine-readable code, a retryable flag and the HTTP status it means.
+
+The edge (api/errors.py) renders every LakehouseError the same way; the domain raises these and
+never builds HTTP responses itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class LakehouseError(Exception):
+    """Root of every error the platform raises on purpose."""
+
+    code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        self.headers: dict[str, str] = dict(headers or {})
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidInput(LakehouseError):
+    """The request itself is wrong; repeating it will not help."""
+
+    code = "invalid_input"
+    http_status = 400
+
+
+class Unauthenticated(LakehouseError):
+    """No valid credentials: missing, malformed, expired or revoked."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(LakehouseError):
+    """Valid credentials that do not allow this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(LakehouseError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(LakehouseError):
+    """A commit precondition failed; re-reading and retrying may succeed."""
+
+    code = "conflict"
+    http_status = 409
+    retryable = True
+
+
+class Unavailable(LakehouseError):
+    """A dependency is down or the platform is shedding load; retry later."""
+
+    code = "unavailable"
+    http_status = 503
+    retryable = True
+
+
+class ConfigurationError(LakehouseError):
+    """The process cannot start with these settings."""
+
+    code = "configuration_error"
+    http_status = 500

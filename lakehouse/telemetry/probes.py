@@ -1,0 +1,74 @@
+"""Health probes of what the services depend on; each returns a Check and never raises."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine
+
+from lakehouse.catalog.engine import ping
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    critical: bool
+    latency_ms: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "critical": self.critical,
+                "latency_ms": round(self.latency_ms, 1), **self.detail}
+
+
+async def probe_catalog(engine: Engine, timeout_s: float) -> Check:
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping, engine), timeout_s)
+        detail: dict[str, Any] = {"url": engine.url.render_as_string(hide_password=True)}
+        ok = True
+    except Exception as exc:  # any failure is the answer: the catalog is unreachable
+        detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
+    return Check("catalog", ok, True, (time.perf_counter() - start) * 1000, detail)
+
+
+async def probe_prefect(api_url: str, timeout_s: float) -> Check:
+    start = time.perf_counter()
+    try:
+        async with httpx.AsyncClient(timeout=timeout_s) as client:
+            response = await client.get(api_url.rstrip("/") + "/health")
+        ok = response.status_code == 200
+        detail: dict[str, Any] = {"url": api_url, "status_code": response.status_code}
+    except Exception as exc:  # unreachable, refused, timed out: all mean "down"
+        ok, detail = False, {"url": api_url, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return Check("prefect", ok, False, (time.perf_counter() - start) * 1000, detail)
+
+
+async def probe_dask(address: str, timeout_s: float) -> Check:
+    """Ask the scheduler who it is; its answer lists the workers."""
+    from distributed.core import rpc  # heavy import, only where a probe runs
+
+    start = time.perf_counter()
+    try:
+        # A plain connect first: a refused port fails at once, where rpc would retry until timeout.
+        host, _, port = address.rsplit("://", maxsplit=1)[-1].rpartition(":")
+        _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
+                                                 timeout_s)
+        writer.close()
+        async with rpc(address, timeout=timeout_s) as scheduler:  # type: ignore[no-untyped-call]
+            identity = await asyncio.wait_for(scheduler.identity(), timeout_s)
+        workers = identity.get("workers", {})
+        detail: dict[str, Any] = {
+            "address": address,
+            "workers": len(workers),
+            "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
+        }
+        ok = True
+    except Exception as exc:  # unreachable scheduler
+        ok, detail = False, {"address": address, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return Check("dask", ok, False, (time.perf_counter() - start) * 1000, detail)

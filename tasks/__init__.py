@@ -1,0 +1,1 @@
+"""Prefect tasks: one coarse unit of work each, calling the lakehouse domain."""

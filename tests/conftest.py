@@ -1,0 +1,74 @@
+"""Shared fixtures: settings under a temporary DATA_DIR, the real core on SQLite, clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.core import Core, build_core
+from api.services import Service
+from lakehouse.auth.identity import Role
+from lakehouse.config import Settings
+
+# Tests never read a developer's `.env` nor reach a running instance by accident.
+for _name in ("DATA_DIR", "ENVIRONMENT", "JWT_SECRET", "CATALOG_URL", "PREFECT_API_URL"):
+    os.environ.pop(_name, None)
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.for_tests(tmp_path)
+
+
+@pytest.fixture
+def core(settings: Settings) -> Iterator[Core]:
+    built = build_core(settings)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def client_for(core: Core) -> Iterator[Callable[[Service], TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(service: Service) -> TestClient:
+        client = TestClient(create_app(service, core), raise_server_exceptions=False)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def auth_client(client_for: Callable[[Service], TestClient]) -> TestClient:
+    return client_for(Service.AUTH)
+
+
+@pytest.fixture
+def make_user(core: Core) -> Callable[..., str]:
+    def make(username: str, tenant: str = "acme", role: Role = Role.WRITER) -> str:
+        core.auth.create_user(username, PASSWORD, tenant, role)
+        return username
+
+    return make
+
+
+@pytest.fixture
+def login(auth_client: TestClient) -> Callable[[str], dict[str, str]]:
+    def do(username: str, password: str = PASSWORD) -> dict[str, str]:
+        response = auth_client.post("/auth/login",
+                                    json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        body: dict[str, str] = response.json()
+        return body
+
+    return do

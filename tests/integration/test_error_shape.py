@@ -1,0 +1,87 @@
+"""Pins the one error shape every service answers with, whatever went wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.core import Core
+from api.services import Service
+from lakehouse.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LakehouseError,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code", "retryable"),
+    [
+        (InvalidInput("bad", details={"field": "x"}), 400, "invalid_input", False),
+        (Unauthenticated("who are you"), 401, "unauthenticated", False),
+        (Forbidden("no"), 403, "forbidden", False),
+        (NotFound("gone"), 404, "not_found", False),
+        (Conflict("again"), 409, "conflict", True),
+        (Unavailable("later", headers={"Retry-After": "3"}), 503, "unavailable", True),
+        (InvalidInput("custom", code="table_name_invalid"), 400, "table_name_invalid", False),
+    ],
+)
+def test_lakehouse_errors_render_one_shape(core: Core, error: LakehouseError, status: int,
+                                           code: str, retryable: bool) -> None:
+    app = create_app(Service.TENANT, core)
+    router = APIRouter()
+
+    @router.get("/boom")
+    def boom() -> None:
+        raise error
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == status
+    assert response.json() == {"error": code, "message": error.message, "details": error.details}
+    assert error.retryable is retryable
+    for name, value in error.headers.items():
+        assert response.headers[name] == value
+    assert response.headers["x-request-id"]
+
+
+def test_framework_errors_and_crashes_render_the_same_shape(core: Core) -> None:
+    app = create_app(Service.TENANT, core)
+    router = APIRouter()
+
+    @router.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        missing = client.get("/no/such/path")
+        assert missing.status_code == 404
+        assert set(missing.json()) == {"error", "message", "details"}
+        wrong_method = client.delete("/health")
+        assert wrong_method.status_code == 405
+        assert wrong_method.json()["error"] == "method_not_allowed"
+        crashed = client.get("/crash")
+        assert crashed.status_code == 500
+        body = crashed.json()
+        assert body["error"] == "internal_error"
+        assert "secret internal detail" not in crashed.text
+        assert "Traceback" not in crashed.text
+
+
+def test_request_id_is_echoed_or_made(client_for: Callable[[Service], TestClient]) -> None:
+    client = client_for(Service.CBO)
+    given = client.get("/health", headers={"X-Request-Id": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    hostile = client.get("/health", headers={"X-Request-Id": "a b\"c" * 40})
+    assert hostile.headers["x-request-id"] != "a b\"c" * 40
+    assert len(hostile.headers["x-request-id"]) == 32
