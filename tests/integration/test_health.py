@@ -1,0 +1,69 @@
+"""`GET /health` of every service, with real probes: a real SQLite catalog, a real in-process Dask
+cluster, and a Prefect address where nothing listens (the e2e test covers a live Prefect)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.core import build_core
+from api.services import SPECS, Service
+from lakehouse.config import Settings
+
+
+@pytest.fixture(scope="module")
+def dask_address() -> Iterator[str]:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp",
+                      dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@pytest.mark.parametrize("service", list(Service))
+def test_health_has_the_seed_shape_and_real_checks(tmp_path: Path, dask_address: str,
+                                                   service: Service) -> None:
+    core = build_core(Settings.for_tests(tmp_path, dask_scheduler_address=dask_address))
+    with TestClient(create_app(service, core)) as client:
+        response = client.get("/health")
+    core.close()
+    body = response.json()
+    assert response.status_code == 200
+    assert body["service"] == SPECS[service].title
+    assert body["version"]
+    assert dt.datetime.fromisoformat(body["time"]).tzinfo is not None
+    # Prefect is down here: a non-critical dependency, so the service is degraded, not dead.
+    assert body["status"] == "degraded"
+    assert body["checks"]["catalog"]["ok"] is True
+    assert body["checks"]["prefect"]["ok"] is False
+    assert "error" in body["checks"]["prefect"]
+    if service is Service.OPERATION:
+        assert body["checks"]["dask"] == {**body["checks"]["dask"], "ok": True, "workers": 2,
+                                          "threads": 2}
+    else:
+        assert "dask" not in body["checks"]
+
+
+def test_unreachable_catalog_is_unhealthy(tmp_path: Path) -> None:
+    core = build_core(Settings.for_tests(tmp_path))
+    core.engine.dispose()
+    (tmp_path / "catalog.db").unlink()
+    (tmp_path / "catalog.db").mkdir()  # a directory where the database file was: cannot open
+    with TestClient(create_app(Service.CATALOG, core)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unhealthy"
+    assert response.json()["checks"]["catalog"]["ok"] is False
+
+
+def test_dask_down_is_reported(tmp_path: Path) -> None:
+    core = build_core(Settings.for_tests(tmp_path, dask_scheduler_address="tcp://127.0.0.1:9"))
+    with TestClient(create_app(Service.OPERATION, core)) as client:
+        body = client.get("/health").json()
+    core.close()
+    assert body["checks"]["dask"]["ok"] is False
+    assert body["checks"]["dask"]["latency_ms"] < 1500  # refused at once, not after a timeout
