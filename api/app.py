@@ -7,15 +7,15 @@ from fastapi_offline import FastAPIOffline
 
 from api.core import Core
 from api.errors import install_error_handlers
-from api.middleware import RequestContext
-from api.routers import auth, monitoring
+from api.middleware import RequestContext, WriteAdmission
+from api.routers import auth, data, monitoring
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router,),
-    Service.TENANT: (),
+    Service.TENANT: (data.router,),
     Service.OPERATION: (),
     Service.CBO: (),
     Service.CATALOG: (),
@@ -38,5 +38,9 @@ def create_app(service: Service, core: Core) -> FastAPI:
     app.include_router(health_router(spec))
     for router in ROUTERS[service]:
         app.include_router(router)
+    if service is Service.TENANT:
+        app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight,
+                           max_body_bytes=core.settings.ingest_max_body_bytes)
+    # Added last, so it runs first: even shed requests get a request id and a log line.
     app.add_middleware(RequestContext, service=spec.title, metrics=core.metrics)
     return app

@@ -16,6 +16,10 @@ from lakehouse.auth.tokens import AccessTokens
 from lakehouse.catalog.auth_store import SqlAuthStore
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.config import Settings
+from lakehouse.errors import Unavailable
+from lakehouse.ingest.admission import BacklogLimits
+from lakehouse.ingest.reader import RecordReader
+from lakehouse.ingest.service import IngestLimits, IngestService
 from lakehouse.telemetry.metrics import Metrics
 from lakehouse.telemetry.probes import Check, probe_catalog, probe_dask, probe_prefect
 
@@ -29,15 +33,18 @@ class Core:
     settings: Settings
     engine: Engine
     auth: AuthService
+    ingest: IngestService | None = None
+    reader: RecordReader | None = None
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
 
-    async def checks(self, *, dask: bool) -> list[Check]:
+    async def checks(self, *, dask: bool, wal: bool = False) -> list[Check]:
         """The state of what the services depend on, cached briefly so health polling is cheap."""
         # No lock: two concurrent refreshes just probe twice, which is harmless.
         now = time.monotonic()
-        wanted = ["catalog", "prefect"] + (["dask"] if dask else [])
+        wanted = ["catalog", "prefect"] + (["dask"] if dask else []) + (
+            ["wal"] if wal and self.ingest is not None else [])
         stale = [n for n in wanted
                  if n not in self._checks or now - self._checks[n][0] > HEALTH_CACHE_S]
         if stale:
@@ -52,13 +59,50 @@ class Core:
             return await probe_catalog(self.engine, timeout)
         if name == "prefect":
             return await probe_prefect(self.settings.prefect_api_url, timeout)
+        if name == "wal":
+            return self._wal_check()
         return await probe_dask(self.settings.dask_scheduler_address, timeout)
 
+    def _wal_check(self) -> Check:
+        if self.ingest is None:
+            return Check("wal", False, False, 0.0, {"error": "not open in this process"})
+        degraded = self.ingest.wal.degraded
+        stats = self.ingest.committer.stats()
+        backlog = self.ingest.backlog()
+        detail: dict[str, object] = {
+            "last_seq": self.ingest.wal.last_seq(), "group_commits": stats.commits,
+            "mean_group": round(stats.mean_group, 2), "unflushed_bytes": backlog.unflushed_bytes,
+        }
+        if degraded is not None:
+            detail["error"] = degraded
+        return Check("wal", degraded is None, False, 0.0, detail)
+
+    def require_ingest(self) -> tuple[IngestService, RecordReader]:
+        if self.ingest is None or self.reader is None:
+            raise Unavailable("this process does not serve the Tenant Node's write path",
+                              code="ingest_not_served")
+        return self.ingest, self.reader
+
     def close(self) -> None:
+        if self.ingest is not None:
+            self.ingest.close()
+            self.ingest.wal.close()
         self.engine.dispose()
 
 
-def build_core(settings: Settings) -> Core:
+def open_ingest(settings: Settings) -> IngestService:
+    from lakehouse.wal.rocks import RocksWal
+
+    wal = RocksWal.open(settings.wal_dir, sync=settings.wal_sync,
+                        open_timeout_s=settings.wal_open_timeout_s)
+    limits = IngestLimits(
+        BacklogLimits(settings.ingest_max_unflushed_bytes, settings.ingest_max_unflushed_age_s),
+        settings.tenant_write_rate, settings.tenant_write_burst)
+    return IngestService(wal, limits)
+
+
+def build_core(settings: Settings, *, ingest: bool = False) -> Core:
+    """The shared core; `ingest` opens the WAL (one process per WAL directory may)."""
     settings.check_secrets()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = catalog_engine(settings.catalog_url)
@@ -75,4 +119,8 @@ def build_core(settings: Settings) -> Core:
         log.warning("created the development bootstrap user; never use it outside development",
                     extra={"user": settings.bootstrap_admin_user,
                            "tenant": settings.bootstrap_admin_tenant})
-    return Core(settings=settings, engine=engine, auth=auth)
+    core = Core(settings=settings, engine=engine, auth=auth)
+    if ingest:
+        core.ingest = open_ingest(settings)
+        core.reader = RecordReader(core.ingest)
+    return core

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -58,3 +59,49 @@ class RequestContext:
             })
             request_id_var.reset(token_id)
             service_var.reset(token_service)
+
+
+class WriteAdmission:
+    """Sheds write load before a body is read: too many writes in flight → 503 at once, a
+    declared body over the limit → 413 at once. Reading first would let queues grow into
+    multi-second latencies under overload."""
+
+    def __init__(self, app: ASGIApp, max_inflight: int, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_inflight = max_inflight
+        self.max_body_bytes = max_body_bytes
+        self.inflight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not str(
+                scope["path"]).startswith("/data"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _refuse(send, 413, "payload_too_large",
+                          f"the body is over the limit of {self.max_body_bytes} bytes; split it",
+                          {"limit_bytes": self.max_body_bytes})
+            return
+        if self.inflight >= self.max_inflight:
+            await _refuse(send, 503, "overloaded",
+                          "too many writes in flight; retry after the Retry-After seconds",
+                          {"max_inflight": self.max_inflight}, retry_after=1)
+            return
+        self.inflight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight -= 1
+
+
+async def _refuse(send: Send, status: int, code: str, message: str, details: dict[str, object],
+                  *, retry_after: int | None = None) -> None:
+    body = json.dumps({"error": code, "message": message, "details": details}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close")]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -66,7 +66,7 @@ def serve(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
     try:
-        core = build_core(settings)
+        core = build_core(settings, ingest=Service.TENANT in chosen)
     except LakehouseError as exc:
         err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
         raise typer.Exit(2) from exc

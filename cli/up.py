@@ -12,7 +12,7 @@ from rich.table import Table
 
 from api.services import SPECS
 from cli.supervisor import Child, StartupFailed, Supervisor
-from deployments import local
+from deployments import applied, local
 from lakehouse.config import Settings
 
 console = Console(stderr=True)
@@ -83,7 +83,8 @@ def _start_everything(settings: Settings, supervisor: Supervisor, stop: threadin
             prefect: Child | None = None
             if not settings.distributed_mode:
                 status.update("starting the Prefect server and the Dask scheduler…")
-                prefect = supervisor.start(local.prefect_server(settings))
+                migrated = applied.database_is_current(settings)
+                prefect = supervisor.start(local.prefect_server(settings, migrate=not migrated))
                 scheduler = supervisor.start(local.dask_scheduler(settings))
                 supervisor.wait_ready(scheduler, DASK_START_TIMEOUT_S, stop)
                 if settings.dask_workers > 0:
@@ -95,13 +96,16 @@ def _start_everything(settings: Settings, supervisor: Supervisor, stop: threadin
             if prefect is not None:
                 status.update("waiting for the Prefect server…")
                 supervisor.wait_ready(prefect, PREFECT_START_TIMEOUT_S, stop)
+                applied.mark_database_current(settings)
             if stop.is_set():
                 return 130
-            status.update("applying the work pool and the deployments of prefect.yaml…")
-            supervisor.run_once("prefect-work-pool", local.work_pool_command(settings),
-                                local.PROJECT_DIR, DEPLOY_TIMEOUT_S)
-            supervisor.run_once("prefect-deploy", local.deploy_command(settings),
-                                local.PROJECT_DIR, DEPLOY_TIMEOUT_S)
+            if not applied.is_applied(settings):
+                status.update("applying the work pool and the deployments of prefect.yaml…")
+                supervisor.run_once("prefect-work-pool", local.work_pool_command(settings),
+                                    local.PROJECT_DIR, DEPLOY_TIMEOUT_S)
+                supervisor.run_once("prefect-deploy", local.deploy_command(settings),
+                                    local.PROJECT_DIR, DEPLOY_TIMEOUT_S)
+                applied.mark_applied(settings)
             supervisor.start(local.prefect_worker(settings))
             status.update("waiting for the services…")
             supervisor.wait_ready(services, SERVICES_START_TIMEOUT_S, stop)

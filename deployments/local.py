@@ -51,12 +51,13 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def prefect_server(settings: Settings) -> ProcessSpec:
+def prefect_server(settings: Settings, *, migrate: bool = True) -> ProcessSpec:
     return ProcessSpec(
         "prefect-server",
         [_bin("prefect"), "server", "start", "--host", settings.bind_host,
          "--port", str(settings.prefect_port)],
         ready_url=settings.prefect_api_url.rstrip("/") + "/health",
+        extra_env={"PREFECT_API_DATABASE_MIGRATE_ON_START": "true" if migrate else "false"},
     )
 
 

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
 
+    wal_sync: bool = True
+    wal_open_timeout_s: float = Field(default=30.0, gt=0)
+    ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    ingest_max_records: int = Field(default=10_000, ge=1)
+    ingest_max_inflight: int = Field(default=64, ge=1)
+    ingest_max_unflushed_bytes: int = Field(default=1024**3, ge=1)
+    ingest_max_unflushed_age_s: float = Field(default=0.0, ge=0)
+    tenant_write_rate: float = Field(default=250_000.0, ge=0)
+    tenant_write_burst: float = Field(default=500_000.0, ge=1)
+
     health_timeout_s: float = Field(default=2.0, gt=0)
     shutdown_timeout_s: float = Field(default=12.0, gt=0)
 

@@ -87,3 +87,44 @@ class ConfigurationError(LakehouseError):
 
     code = "configuration_error"
     http_status = 500
+
+
+class WalCorrupted(LakehouseError):
+    """The write-ahead log holds less or other than it should; serving from it could lose data."""
+
+    code = "wal_corrupted"
+    http_status = 503
+
+
+class StorageFull(LakehouseError):
+    """The disk under the write-ahead log is full; nothing more is acknowledged until fixed."""
+
+    code = "storage_full"
+    http_status = 507
+    retryable = True
+
+
+class WalUnavailable(LakehouseError):
+    """The write-ahead log cannot be used right now (not open, held by another process, failing)."""
+
+    code = "wal_unavailable"
+    http_status = 503
+    retryable = True
+
+
+class RateLimited(LakehouseError):
+    """The caller sends faster than its rate allows; the Retry-After header says when to retry."""
+
+    code = "rate_limited"
+    http_status = 429
+    retryable = True
+
+
+class PayloadTooLarge(LakehouseError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class UnsupportedMediaType(LakehouseError):
+    code = "unsupported_media_type"
+    http_status = 415

@@ -72,3 +72,22 @@ def login(auth_client: TestClient) -> Callable[[str], dict[str, str]]:
         return body
 
     return do
+
+
+@pytest.fixture
+def ingest_core(settings: Settings) -> Iterator[Core]:
+    """The core with the write path open on a real RocksDB WAL under the test's DATA_DIR."""
+    built = build_core(settings, ingest=True)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def tenant_client(ingest_core: Core) -> Iterator[TestClient]:
+    """A Tenant Node client logged in as a writer of tenant `acme`."""
+    ingest_core.auth.create_user("writer", PASSWORD, "acme", Role.WRITER)
+    with TestClient(create_app(Service.TENANT, ingest_core),
+                    raise_server_exceptions=False) as client:
+        pair = ingest_core.auth.login("writer", PASSWORD)
+        client.headers["Authorization"] = f"Bearer {pair.access_token}"
+        yield client

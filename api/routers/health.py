@@ -21,7 +21,7 @@ def health_router(spec: ServiceSpec) -> APIRouter:
         """`healthy` when every check passes; `degraded` (200) when a non-critical dependency
         (Prefect, Dask) is down; `unhealthy` (503) when the catalog is unreachable."""
         core = get_core(request)
-        checks = await core.checks(dask=spec.needs_dask)
+        checks = await core.checks(dask=spec.needs_dask, wal=spec.service.value == "tenant")
         if all(c.ok for c in checks):
             status, code = "healthy", 200
         elif all(c.ok for c in checks if c.critical):

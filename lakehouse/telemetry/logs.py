@@ -20,7 +20,8 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 service_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("service", default=None)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName",
+                                                       "color_message"}
 
 
 def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:

@@ -49,21 +49,28 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env.update({name: str(port) for name, port in ports.items()})
     env.update({"DATA_DIR": str(data_dir), "ENVIRONMENT": "development", "DASK_WORKERS": "2",
                 "LOG_LEVEL": "INFO"})
-    lakehouse = Path(sys.executable).parent / "lakehouse"
-    out = (data_dir / "up.out").open("wb")
-    proc = subprocess.Popen([str(lakehouse), "up"], env=env, stdout=out,
-                            stderr=subprocess.STDOUT, cwd=data_dir)
-    info = {"proc": proc, "ports": ports, "data_dir": data_dir, "out": data_dir / "up.out"}
+    info: dict[str, Any] = {"ports": ports, "data_dir": data_dir}
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        out_path = data_dir / f"{name}.out"
+        with out_path.open("wb") as out:
+            proc = subprocess.Popen([str(Path(sys.executable).parent / "lakehouse"), "up"],
+                                    env=env, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir)
+        info.update(proc=proc, out=out_path)
+        return proc
+
+    info["start"] = start
+    start("first")
     try:
         yield info
     finally:
+        proc = info["proc"]
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        out.close()
 
 
 def _health(port: int) -> dict[str, Any] | None:
@@ -129,7 +136,21 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
                           follow_redirects=True)
     assert dashboard.status_code == 200
 
-    # Ctrl-C: everything it started is gone within 15 s.
+    _stop_cleanly(system)
+
+
+def test_second_start_reuses_what_the_first_applied(system: dict[str, Any]) -> None:
+    deploy_log = system["data_dir"] / "logs" / "prefect-deploy.log"
+    applied_once = deploy_log.read_bytes()
+    system["start"]("second")
+    answers = _wait_until_healthy(system)
+    assert all(a["status"] == "healthy" for a in answers.values())
+    assert deploy_log.read_bytes() == applied_once  # pool and deployments were not re-applied
+    _stop_cleanly(system)
+
+
+def _stop_cleanly(system: dict[str, Any]) -> None:
+    """Ctrl-C: everything `lakehouse up` started is gone within 15 s."""
     proc = system["proc"]
     descendants = psutil.Process(proc.pid).children(recursive=True)
     names = {p.name() for p in descendants}

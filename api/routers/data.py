@@ -1,0 +1,166 @@
+"""Tenant Node: write records durably, read them back at once, see per-table statistics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import CoreDep, require_role
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.records import (
+    DEFAULT_TABLE,
+    Rejected,
+    check_record,
+    parse_json_array,
+    parse_ndjson,
+)
+from lakehouse.ingest.service import PendingWrite, conflict_error
+from lakehouse.schema.names import check_table_name
+from lakehouse.telemetry.logs import request_id_var
+
+router = APIRouter(tags=["data"])
+
+Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
+Reader = Annotated[Caller, Depends(require_role(Role.READER))]
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
+                "application/x-jsonlines")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) as soon as it passes `limit`, even without a Content-Length."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes; split it",
+                                  details={"limit_bytes": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _answer(pending: PendingWrite) -> dict[str, Any]:
+    await asyncio.gather(*(asyncio.wrap_future(f) for f in pending.futures()))
+    return pending.answer()
+
+
+@router.post("/data", status_code=201)
+async def write_one(request: Request, core: CoreDep, caller: Writer) -> JSONResponse:
+    """Write one record; 201 once it is fsynced, 200 `duplicate` for a retry of the same record."""
+    service, _ = core.require_ingest()
+    media = _media_type(request)
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType("send the record as Content-Type: application/json",
+                                   details={"content_type": media or None})
+    body = await _body(request, core.settings.ingest_max_body_bytes)
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("the body is not valid JSON", code="malformed_json",
+                           details={"problem": str(exc)[:200]}) from exc
+    check_record(raw, 0, 0)  # a bad record is refused whole: nothing is stored, not even a reject
+    pending = service.write(caller.tenant, [raw], request_id=request_id_var.get(),
+                            keep_rejects=False)
+    [result] = (await _answer(pending))["records"]
+    if result["status"] == "conflict":
+        raise conflict_error(result)
+    if result["status"] == "rejected":
+        raise InvalidInput(result["reason"], code=result["error"],
+                           details={"data_id": result.get("data_id")})
+    code = 201 if result["status"] == "durable" else 200
+    return JSONResponse({"data_id": result["data_id"], "table": result["table"],
+                         "seq": result["seq"], "status": result["status"]}, status_code=code)
+
+
+@router.post("/data/store")
+async def write_many(
+    request: Request, core: CoreDep, caller: Writer,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+    table: Annotated[str, Query(description="Table for records that name none")] = DEFAULT_TABLE,
+) -> dict[str, Any]:
+    """Write many records (a JSON array, or NDJSON); bad records are reported, good ones kept."""
+    service, _ = core.require_ingest()
+    check_table_name(table)
+    media = _media_type(request)
+    body = await _body(request, core.settings.ingest_max_body_bytes)
+    raws: list[Any]
+    pre_rejected: list[Rejected] = []
+    if media in NDJSON_TYPES:
+        raws = []
+        for index, parsed in parse_ndjson(body):
+            if isinstance(parsed, InvalidInput):
+                pre_rejected.append(Rejected(index, None, None, parsed.message, parsed.code,
+                                             parsed.details.get("line")))
+                raws.append(None)
+            else:
+                raws.append(parsed)
+    elif media == "application/json" or media.endswith("+json"):
+        raws = parse_json_array(body)
+    else:
+        raise UnsupportedMediaType(
+            "send a JSON array (application/json) or NDJSON (application/x-ndjson)",
+            details={"content_type": media or None})
+    if len(raws) > core.settings.ingest_max_records:
+        raise PayloadTooLarge(f"at most {core.settings.ingest_max_records} records per request",
+                              details={"records": len(raws)})
+    if not raws:
+        raise InvalidInput("the body holds no records", code="no_records")
+    skip = {r.index for r in pre_rejected}
+    pending = service.write(caller.tenant, raws, request_id=request_id_var.get(),
+                            idempotency_key=idempotency_key, default_table=table,
+                            pre_rejected=pre_rejected, skip=skip)
+    return await _answer(pending)
+
+
+@router.get("/data")
+async def list_records(
+    core: CoreDep, caller: Reader,
+    table: Annotated[str, Query(max_length=63)] = DEFAULT_TABLE,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[int | None, Query(ge=1, description="Only records with seq below this; "
+                                       "pass the previous page's next_after")] = None,
+) -> dict[str, Any]:
+    """The tenant's records in a table, newest first, paged."""
+    _, reader = core.require_ingest()
+    if table != "_rejects":
+        check_table_name(table)
+    page = await asyncio.to_thread(reader.newest, TableRef(caller.tenant, table), limit, after)
+    return {"table": table, "count": len(page.records), "records": page.records,
+            "next_after": page.next_after}
+
+
+@router.get("/data/retrieve")
+async def retrieve(
+    core: CoreDep, caller: Reader,
+    data_id: Annotated[str, Query(min_length=1, max_length=256)],
+    table: Annotated[str, Query(max_length=63)] = DEFAULT_TABLE,
+) -> dict[str, Any]:
+    """One record by its data_id."""
+    _, reader = core.require_ingest()
+    check_table_name(table)
+    return await asyncio.to_thread(reader.get, TableRef(caller.tenant, table), data_id)
+
+
+@router.get("/data/stats")
+async def stats(core: CoreDep, caller: Reader) -> dict[str, Any]:
+    """Per table: records, bytes, unflushed records and age, duplicates refused, rejected."""
+    service, _ = core.require_ingest()
+    commits = service.committer.stats()
+    wal = service.wal.stats()
+    return {
+        "tenant": caller.tenant,
+        "tables": service.table_stats(caller.tenant),
+        "wal": {"last_seq": service.wal.last_seq(), "group_commits": commits.commits,
+                "mean_requests_per_commit": round(commits.mean_group, 2),
+                "largest_group": commits.largest_group, "fsyncs": wal.fsyncs},
+    }

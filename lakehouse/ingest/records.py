@@ -1,0 +1,174 @@
+"""Incoming records: parsing request bodies and checking each record's envelope (pure).
+
+The envelope is `{"data_id", "payload", "table"?, "timestamp"?, "upsert"?}`. What is wrong with one
+record of a batch becomes a `Rejected` with its index and reason; the good ones go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from lakehouse.errors import InvalidInput
+from lakehouse.schema import FieldType, infer
+from lakehouse.schema.names import check_table_name
+
+DEFAULT_TABLE = "records"
+MAX_DATA_ID_BYTES = 256
+ENVELOPE_KEYS = frozenset({"data_id", "payload", "table", "timestamp", "upsert"})
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRecord:
+    index: int  # position in the request, for answers about this record
+    data_id: str
+    table: str
+    timestamp_us: int
+    payload: dict[str, Any]
+    payload_type: FieldType
+    digest: bytes  # of the canonical payload: tells a retry from a different write
+    upsert: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    index: int
+    data_id: str | None
+    table: str | None
+    reason: str
+    code: str
+    raw: Any  # the record as received, kept in the tenant's _rejects table
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "data_id": self.data_id, "error": self.code,
+                "reason": self.reason}
+
+
+def payload_digest(payload: Mapping[str, Any]) -> bytes:
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(canonical, digest_size=16).digest()
+
+
+def parse_timestamp(value: Any, received_us: int) -> int:
+    """Microseconds since the epoch, UTC, from ISO-8601 text or epoch seconds."""
+    if value is None:
+        return received_us
+    if isinstance(value, bool):
+        raise InvalidInput("timestamp must be ISO-8601 text or epoch seconds, not a boolean",
+                           code="invalid_timestamp")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or not 0 <= value < 32503680000:  # year 3000
+            raise InvalidInput("timestamp in epoch seconds must be between 1970 and 3000",
+                               code="invalid_timestamp", details={"timestamp": value})
+        return round(value * 1_000_000)
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise InvalidInput("timestamp is not ISO-8601 (e.g. 2026-11-26T10:00:00Z)",
+                               code="invalid_timestamp", details={"timestamp": value[:64]}
+                               ) from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return int(parsed.timestamp() * 1_000_000)
+    raise InvalidInput("timestamp must be ISO-8601 text or epoch seconds",
+                       code="invalid_timestamp")
+
+
+def check_record(raw: Any, index: int, received_us: int,
+                 default_table: str = DEFAULT_TABLE) -> IncomingRecord:
+    """One record's envelope and payload, or InvalidInput saying what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"a record is a JSON object, not {_json_kind(raw)}",
+                           code="record_not_object")
+    unknown = set(raw) - ENVELOPE_KEYS
+    if unknown:
+        raise InvalidInput("unknown top-level keys; fields go inside \"payload\"",
+                           code="unknown_keys", details={"keys": sorted(unknown)[:10]})
+    data_id = raw.get("data_id")
+    if not isinstance(data_id, str) or not data_id:
+        raise InvalidInput("data_id is required: a non-empty string", code="invalid_data_id")
+    if len(data_id.encode()) > MAX_DATA_ID_BYTES or "\x00" in data_id:
+        raise InvalidInput(f"data_id must be at most {MAX_DATA_ID_BYTES} bytes, without NUL",
+                           code="invalid_data_id")
+    table = raw.get("table", default_table)
+    if not isinstance(table, str):
+        raise InvalidInput("table must be a string", code="invalid_table_name")
+    check_table_name(table)
+    payload = raw.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidInput(f"payload is required: a JSON object, not {_json_kind(payload)}",
+                           code="invalid_payload")
+    upsert = raw.get("upsert", False)
+    if not isinstance(upsert, bool):
+        raise InvalidInput("upsert must be true or false", code="invalid_upsert")
+    payload_type = infer(payload)
+    return IncomingRecord(index, data_id, table, parse_timestamp(raw.get("timestamp"),
+                                                                 received_us),
+                          payload, payload_type, payload_digest(payload), upsert)
+
+
+def check_records(raws: list[Any], received_us: int, default_table: str = DEFAULT_TABLE,
+                  ) -> tuple[list[IncomingRecord], list[Rejected]]:
+    good: list[IncomingRecord] = []
+    bad: list[Rejected] = []
+    for index, raw in enumerate(raws):
+        try:
+            good.append(check_record(raw, index, received_us, default_table))
+        except InvalidInput as exc:
+            bad.append(_rejected(raw, index, exc))
+    return good, bad
+
+
+def _rejected(raw: Any, index: int, exc: InvalidInput) -> Rejected:
+    data_id = raw.get("data_id") if isinstance(raw, dict) else None
+    table = raw.get("table") if isinstance(raw, dict) else None
+    detail = exc.details.get("path") or exc.details.get("field")
+    reason = f"{exc.message} ({detail})" if detail else exc.message
+    return Rejected(index, data_id if isinstance(data_id, str) else None,
+                    table if isinstance(table, str) else None, reason, exc.code, raw)
+
+
+def parse_json_array(body: bytes) -> list[Any]:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("the body is not valid JSON", code="malformed_json",
+                           details={"problem": str(exc)[:200]}) from exc
+    if not isinstance(parsed, list):
+        raise InvalidInput("the body must be a JSON array of records (or NDJSON with "
+                           "Content-Type: application/x-ndjson)", code="not_an_array")
+    return parsed
+
+
+MAX_KEPT_LINE = 64 * 1024
+
+
+def parse_ndjson(body: bytes) -> Iterator[tuple[int, Any | InvalidInput]]:
+    """Each non-blank line: its parsed value, or the error for that line alone (the line's text,
+    cut at 64 KiB, is in the error's details so the reject can keep it)."""
+    index = 0
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            yield index, orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield index, InvalidInput("this line is not valid JSON", code="malformed_json",
+                                      details={"problem": str(exc)[:200],
+                                               "line": line[:MAX_KEPT_LINE].decode(
+                                                   "utf-8", "replace")})
+        index += 1
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+            list: "an array", dict: "an object"}.get(type(value), type(value).__name__)

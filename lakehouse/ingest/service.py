@@ -1,0 +1,489 @@
+"""The write path: check, deduplicate, evolve the schema, group-commit, then acknowledge.
+
+Everything before the commit runs under one lock and only decides; the commit thread writes. A
+record's answer is given only after the write that holds it is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from lakehouse.errors import Conflict, RateLimited, Unavailable
+from lakehouse.ingest.admission import (
+    Backlog,
+    BacklogLimits,
+    Bucket,
+    decide_backlog,
+    take_tokens,
+)
+from lakehouse.ingest.batch import RecordBatch
+from lakehouse.ingest.group_commit import GroupCommitter, Prepared
+from lakehouse.ingest.keys import (
+    TableRef,
+    decode_seq_digest,
+    encode_seq_digest,
+    record_key,
+    request_key,
+    schema_key,
+    stats_key,
+    table_from_key,
+)
+from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
+from lakehouse.ingest.state import TableState
+from lakehouse.schema import FieldType, evolve
+from lakehouse.wal.port import LogEntry, WriteAheadLog
+
+log = logging.getLogger(__name__)
+
+REJECTS_TABLE = "_rejects"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    backlog: BacklogLimits
+    tenant_rate: float  # records per second; 0 means unlimited
+    tenant_burst: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    index: int
+    data_id: str | None
+    table: str | None
+    status: str  # durable | duplicate | rejected | conflict
+    seq: int | None = None
+    reason: str | None = None
+    code: str | None = None
+
+
+@dataclass
+class _Plan:
+    """What one request will write, decided under the lock."""
+
+    tenant: str
+    request_id: str | None
+    received_us: int
+    results: list[RecordResult]
+    writes: dict[TableRef, list[IncomingRecord]] = field(default_factory=dict)
+    schemas: dict[TableRef, FieldType] = field(default_factory=dict)
+    rejects: list[Rejected] = field(default_factory=list)
+    waits: list[tuple[int, Future[int], int]] = field(default_factory=list)
+    request_key: bytes | None = None
+    inserts: dict[TableRef, int] = field(default_factory=dict)  # new data_ids (not replacements)
+    aliases: dict[int, int] = field(default_factory=dict)  # repeated record → its first index
+    sizes: dict[TableRef, int] = field(default_factory=dict)  # encoded bytes, known at prepare
+
+    def event_counts(self) -> dict[TableRef, tuple[int, int]]:
+        """(duplicates, rejected) per table this request touched."""
+        counts: dict[TableRef, tuple[int, int]] = {}
+        for r in self.results:
+            if r.status in ("duplicate", "rejected"):
+                ref = TableRef(self.tenant, r.table or "records")
+                dups, rejected = counts.get(ref, (0, 0))
+                counts[ref] = (dups + (r.status == "duplicate"),
+                               rejected + (r.status == "rejected"))
+        return counts
+
+    @property
+    def width(self) -> int:
+        return sum(len(r) for r in self.writes.values()) + len(self.rejects)
+
+
+class PendingWrite:
+    """A write in flight: `answer()` blocks until it is durable (or failed)."""
+
+    def __init__(self, plan: _Plan, future: Future[int] | None,
+                 finish: Callable[[_Plan, int | None], dict[str, Any]]) -> None:
+        self.plan = plan
+        self.future = future
+        self._finish = finish
+
+    def futures(self) -> list[Future[int]]:
+        own = [self.future] if self.future is not None else []
+        return own + [f for _, f, _ in self.plan.waits]
+
+    def answer(self, timeout_s: float | None = None) -> dict[str, Any]:
+        first = self.future.result(timeout_s) if self.future is not None else None
+        for _, waited, _ in self.plan.waits:
+            waited.result(timeout_s)
+        return self._finish(self.plan, first)
+
+
+class IngestService:
+    def __init__(self, wal: WriteAheadLog, limits: IngestLimits,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.wal = wal
+        self.limits = limits
+        self._clock = clock
+        self._lock = threading.RLock()  # a done-callback may run inline under it
+        self._tables: dict[TableRef, TableState] = {}
+        self._durable_counts: dict[TableRef, TableState] = {}
+        self._inflight: dict[bytes, tuple[Future[int], int, bytes]] = {}
+        self._inflight_requests: dict[bytes, PendingWrite] = {}
+        self._buckets: dict[str, Bucket] = {}
+        self.committer = GroupCommitter(wal)
+        self._recover()
+
+    # --- start-up ---------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Rebuild per-table state: counters from their keys, unflushed entries from the log."""
+        for key, value in self.wal.index_scan(b"T"):
+            state = self._table(table_from_key(key))
+            state.load_counters(value)
+        for entry in self.wal.read():
+            batch = RecordBatch.decode(entry.payload)
+            ref = TableRef(batch.tenant, batch.table)
+            self._table(ref).add_entry(entry.seq, entry.width, len(entry.payload),
+                                       batch.received_us)
+        for ref, state in self._tables.items():
+            self._durable_counts[ref] = _copy_counts(state)
+        log.info("ingest state recovered", extra={"tables": len(self._tables),
+                                                  "last_seq": self.wal.last_seq()})
+
+    def _table(self, ref: TableRef) -> TableState:
+        state = self._tables.get(ref)
+        if state is None:
+            state = self._tables[ref] = TableState(ref)
+        return state
+
+    def _schema(self, state: TableState) -> FieldType | None:
+        if not state.schema_loaded:
+            [raw] = self.wal.index_get([schema_key(state.ref)])
+            state.schema = FieldType.from_json(orjson.loads(raw)) if raw else None
+            state.schema_loaded = True
+        return state.schema
+
+    # --- admission --------------------------------------------------------------------------
+    def backlog(self) -> Backlog:
+        now_us = int(self._clock() * 1_000_000)
+        oldest = [t.oldest_unflushed_us() for t in self._tables.values()]
+        known = [o for o in oldest if o is not None]
+        age = (now_us - min(known)) / 1_000_000 if known else 0.0
+        return Backlog(sum(t.unflushed_bytes for t in self._tables.values()), age)
+
+    def _admit(self, tenant: str, records: int) -> None:
+        refusal = decide_backlog(self.backlog(), self.limits.backlog)
+        if refusal is not None:
+            raise Unavailable(refusal.reason, code="backlog_full",
+                              headers={"Retry-After": str(refusal.retry_after_s)})
+        bucket, refused = take_tokens(self._buckets.get(tenant), records, self._clock(),
+                                      self.limits.tenant_rate, self.limits.tenant_burst)
+        self._buckets[tenant] = bucket
+        if refused is not None:
+            raise RateLimited(refused.reason, headers={"Retry-After": str(refused.retry_after_s)},
+                              details={"tenant": tenant, "records": records})
+
+    # --- the write path ---------------------------------------------------------------------
+    def write(self, tenant: str, raws: list[Any], *, request_id: str | None = None,
+              idempotency_key: str | None = None, default_table: str = "records",
+              pre_rejected: Iterable[Rejected] = (), skip: set[int] | frozenset[int] = frozenset(),
+              keep_rejects: bool = True) -> PendingWrite:
+        """Check and queue `raws` for a durable write; `answer()` on the result waits for it.
+
+        `pre_rejected` are records the caller already found bad (e.g. unparsable NDJSON lines,
+        whose positions in `raws` are in `skip`). Rejected records go to the tenant's
+        `_rejects` table unless `keep_rejects` is false.
+        """
+        received_us = int(self._clock() * 1_000_000)
+        good, bad = check_records(raws, received_us, default_table)
+        bad = sorted([*(b for b in bad if b.index not in skip), *pre_rejected],
+                     key=lambda r: r.index)
+        with self._lock:
+            if idempotency_key is not None:
+                replay = self._replay(tenant, idempotency_key)
+                if replay is not None:
+                    return replay
+            self._admit(tenant, len(good) + len(bad))
+            plan = _Plan(tenant, request_id, received_us, [])
+            if idempotency_key is not None:
+                plan.request_key = request_key(tenant, idempotency_key)
+            self._plan_records(plan, good)
+            for ref, schema in plan.schemas.items():
+                # Visible to the next request at once; reloaded from the WAL if this write fails.
+                state = self._table(ref)
+                state.schema, state.schema_loaded = schema, True
+            for rejected in bad:
+                plan.results.append(RecordResult(rejected.index, rejected.data_id,
+                                                 rejected.table, "rejected",
+                                                 reason=rejected.reason, code=rejected.code))
+                plan.rejects.append(rejected)
+            if not keep_rejects:
+                plan.rejects.clear()
+            plan.results.sort(key=lambda r: r.index)
+            future = None
+            if plan.width or plan.request_key is not None:
+                future = self.committer.submit(plan.width, lambda first: self._prepare(plan, first))
+                future.add_done_callback(lambda f: self._on_commit(plan, f))
+                self._reserve(plan, future)
+            else:
+                self._count_events(plan, self._tables)
+                self._count_events(plan, self._durable_counts)
+            pending = PendingWrite(plan, future, self._finish)
+            if plan.request_key is not None:
+                self._inflight_requests[plan.request_key] = pending
+            return pending
+
+    def _replay(self, tenant: str, idempotency_key: str) -> PendingWrite | None:
+        key = request_key(tenant, idempotency_key)
+        inflight = self._inflight_requests.get(key)
+        if inflight is not None:
+            return PendingWrite(inflight.plan, inflight.future,
+                                lambda plan, first: _as_replay(self._finish(plan, first)))
+        [stored] = self.wal.index_get([key])
+        if stored is None:
+            return None
+        answer = _as_replay(orjson.loads(stored))
+        return PendingWrite(_Plan(tenant, None, 0, []), None, lambda _p, _f: answer)
+
+    def _plan_records(self, plan: _Plan, good: list[IncomingRecord]) -> None:
+        keys = [record_key(TableRef(plan.tenant, r.table), r.data_id) for r in good]
+        lookup = [k for k in keys if k not in self._inflight]
+        existing = dict(zip(lookup, self.wal.index_get(lookup), strict=True)) if lookup else {}
+        seen: dict[bytes, IncomingRecord] = {}
+        for record, key in zip(good, keys, strict=True):
+            ref = TableRef(plan.tenant, record.table)
+            state = self._table(ref)
+            result = self._dedupe(plan, record, key, existing.get(key), seen.get(key))
+            if result is not None:
+                plan.results.append(result)
+                continue
+            schema = plan.schemas.get(ref, self._schema(state))
+            evolution = evolve(schema, record.payload_type)
+            if evolution.conflicts:
+                reason = "; ".join(c.reason() for c in evolution.conflicts)
+                rejected = Rejected(record.index, record.data_id, record.table, reason,
+                                    "type_conflict", _raw(record))
+                plan.rejects.append(rejected)
+                plan.results.append(RecordResult(record.index, record.data_id, record.table,
+                                                 "rejected", reason=reason, code="type_conflict"))
+                continue
+            if evolution.changed or schema is None:
+                plan.schemas[ref] = evolution.schema
+            seen[key] = record
+            if existing.get(key) is None:
+                plan.inserts[ref] = plan.inserts.get(ref, 0) + 1
+            plan.writes.setdefault(ref, []).append(record)
+            plan.results.append(RecordResult(record.index, record.data_id, record.table,
+                                             "durable"))
+
+    def _dedupe(  # noqa: PLR0911 - a decision table reads best as one return per case
+            self, plan: _Plan, record: IncomingRecord, key: bytes, stored: bytes | None,
+            earlier: IncomingRecord | None) -> RecordResult | None:
+        """None if the record is to be written; else its answer (duplicate or conflict)."""
+        index, data_id, table = record.index, record.data_id, record.table
+        if earlier is not None:  # the same data_id twice in one request
+            if earlier.digest == record.digest:
+                plan.aliases[index] = earlier.index
+                return RecordResult(index, data_id, table, "duplicate")
+            return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
+                                reason="this request has this data_id twice with different "
+                                       "payloads")
+        inflight = self._inflight.get(key)
+        if inflight is not None:
+            future, offset, digest = inflight
+            if digest == record.digest:
+                plan.waits.append((index, future, offset))
+                return RecordResult(index, data_id, table, "duplicate")
+            return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
+                                reason="a concurrent write of this data_id is in progress; "
+                                       "retry when it is done")
+        if stored is None:
+            return None
+        seq, digest = decode_seq_digest(stored)
+        if digest == record.digest:
+            return RecordResult(index, data_id, table, "duplicate", seq=seq)
+        if record.upsert:
+            return None
+        return RecordResult(index, data_id, table, "conflict", seq=seq, code="data_id_conflict",
+                            reason="this data_id exists with a different payload; send "
+                                   "\"upsert\": true to replace it")
+
+    def _reserve(self, plan: _Plan, future: Future[int]) -> None:
+        offset = 0
+        for ref, records in plan.writes.items():
+            for record in records:
+                self._inflight[record_key(ref, record.data_id)] = (future, offset, record.digest)
+                offset += 1
+
+    def _prepare(self, plan: _Plan, first_seq: int) -> Prepared:
+        """Runs on the commit thread: the bytes to write, now that sequence numbers are known."""
+        entries: list[LogEntry] = []
+        index: dict[bytes, bytes | None] = {}
+        seq = first_seq
+        for ref, records in plan.writes.items():
+            batch = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
+                                tuple((r.data_id, r.timestamp_us, r.payload, r.upsert)
+                                      for r in records))
+            payload = batch.encode()
+            entries.append(LogEntry(payload, len(records)))
+            plan.sizes[ref] = len(payload)
+            for offset, record in enumerate(records):
+                index[record_key(ref, record.data_id)] = encode_seq_digest(seq + offset,
+                                                                           record.digest)
+            seq += len(records)
+        for ref, schema in plan.schemas.items():
+            index[schema_key(ref)] = orjson.dumps(schema.to_json())
+        if plan.rejects:
+            ref = TableRef(plan.tenant, REJECTS_TABLE)
+            rows = tuple((r.data_id or f"#{r.index}", plan.received_us,
+                          {"table": r.table, "error": r.code, "reason": r.reason,
+                           "request_id": plan.request_id,
+                           "raw": r.raw if isinstance(r.raw, str) else orjson.dumps(
+                               r.raw, default=str).decode()}, False) for r in plan.rejects)
+            payload = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
+                                  rows).encode()
+            entries.append(LogEntry(payload, len(rows)))
+            plan.sizes[ref] = len(payload)
+        with self._lock:
+            # The counters as they will be once this write is durable, persisted with it.
+            touched = self._count_writes(plan, self._durable_counts)
+            touched |= self._count_events(plan, self._durable_counts)
+            for ref in touched:
+                index[stats_key(ref)] = self._durable_counts[ref].counters()
+        if plan.request_key is not None:
+            index[plan.request_key] = orjson.dumps(self._finish(plan, first_seq))
+        return Prepared(entries, index)
+
+    @staticmethod
+    def _count_writes(plan: _Plan, into: dict[TableRef, TableState]) -> set[TableRef]:
+        touched = set()
+        for ref, size in plan.sizes.items():
+            state = into.setdefault(ref, TableState(ref))
+            state.records += plan.inserts.get(ref, 0) if ref.table != REJECTS_TABLE else len(
+                plan.rejects)
+            state.size_bytes += size
+            touched.add(ref)
+        return touched
+
+    @staticmethod
+    def _count_events(plan: _Plan, into: dict[TableRef, TableState]) -> set[TableRef]:
+        touched = set()
+        for ref, (dups, rejected) in plan.event_counts().items():
+            state = into.setdefault(ref, TableState(ref))
+            state.duplicates += dups
+            state.rejected += rejected
+            touched.add(ref)
+        return touched
+
+    def _on_commit(self, plan: _Plan, future: Future[int]) -> None:
+        """Runs on the commit thread, in sequence order, once the write is durable (or failed)."""
+        with self._lock:
+            for ref, records in plan.writes.items():
+                for record in records:
+                    key = record_key(ref, record.data_id)
+                    if self._inflight.get(key, (None,))[0] is future:
+                        del self._inflight[key]
+            if plan.request_key is not None:
+                self._inflight_requests.pop(plan.request_key, None)
+            if future.exception() is not None:
+                # Nothing was written: forget decisions that assumed it would be.
+                for ref in {*plan.writes, *plan.schemas, *plan.sizes}:
+                    state = self._table(ref)
+                    state.schema_loaded = False
+                    self._durable_counts[ref] = _copy_counts(state)
+                return
+            seq = future.result()
+            for ref, records in plan.writes.items():
+                self._table(ref).add_entry(seq, len(records), plan.sizes[ref], plan.received_us)
+                seq += len(records)
+            if plan.rejects:
+                ref = TableRef(plan.tenant, REJECTS_TABLE)
+                self._table(ref).add_entry(seq, len(plan.rejects), plan.sizes[ref],
+                                           plan.received_us)
+            for ref in plan.sizes:
+                self._table(ref)
+            self._count_writes(plan, self._tables)
+            self._count_events(plan, self._tables)
+
+    def _finish(self, plan: _Plan, first_seq: int | None) -> dict[str, Any]:
+        """The answer: every record's status and sequence number, once all is durable."""
+        seqs: dict[int, int] = {}
+        seq = first_seq or 0
+        for records in plan.writes.values():
+            for record in records:
+                seqs[record.index] = seq
+                seq += 1
+        for index, waited, offset in plan.waits:
+            seqs[index] = waited.result() + offset
+        for index, earlier in plan.aliases.items():
+            if earlier in seqs:
+                seqs[index] = seqs[earlier]
+        results = [replace(r, seq=seqs.get(r.index, r.seq)) for r in plan.results]
+        return _answer(results)
+
+    # --- what readers and the flush need -----------------------------------------------------
+    def unflushed_entries(self, ref: TableRef, before_seq: int | None) -> list[int]:
+        with self._lock:
+            state = self._tables.get(ref)
+            return state.entries_before(before_seq) if state else []
+
+    def table_stats(self, tenant: str | None) -> list[dict[str, Any]]:
+        now_us = int(self._clock() * 1_000_000)
+        with self._lock:
+            states = [s for ref, s in sorted(self._tables.items(), key=lambda kv: (
+                kv[0].tenant, kv[0].table)) if tenant is None or ref.tenant == tenant]
+            out = []
+            for state in states:
+                oldest = state.oldest_unflushed_us()
+                out.append({
+                    "tenant": state.ref.tenant, "table": state.ref.table,
+                    "records": state.records, "bytes": state.size_bytes,
+                    "unflushed_records": state.unflushed_records,
+                    "unflushed_bytes": state.unflushed_bytes,
+                    "oldest_unflushed_age_s": round((now_us - oldest) / 1e6, 3)
+                    if oldest is not None else None,
+                    "duplicates_refused": state.duplicates,
+                    "rejected": state.rejected,
+                })
+            return out
+
+    def flushed(self, ref: TableRef, through_seq: int) -> None:
+        """The storage layer committed this table's records up to `through_seq` to Parquet."""
+        with self._lock:
+            self._table(ref).drop_through(through_seq)
+
+    def close(self) -> None:
+        self.committer.close()
+
+
+def _copy_counts(state: TableState) -> TableState:
+    copy = TableState(state.ref)
+    copy.records, copy.size_bytes = state.records, state.size_bytes
+    copy.duplicates, copy.rejected = state.duplicates, state.rejected
+    return copy
+
+
+def _raw(record: IncomingRecord) -> dict[str, Any]:
+    return {"data_id": record.data_id, "table": record.table, "payload": record.payload}
+
+
+def _answer(results: list[RecordResult]) -> dict[str, Any]:
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "conflict": 0}
+    for r in results:
+        counts["accepted" if r.status == "durable" else r.status] += 1
+    return {
+        "status": "durable",
+        **counts,
+        "records": [{k: v for k, v in (("index", r.index), ("data_id", r.data_id),
+                                       ("table", r.table), ("status", r.status),
+                                       ("seq", r.seq), ("error", r.code),
+                                       ("reason", r.reason)) if v is not None}
+                    for r in results],
+    }
+
+
+def _as_replay(answer: dict[str, Any]) -> dict[str, Any]:
+    return {**answer, "status": "duplicate", "replayed": True}
+
+
+def conflict_error(result: dict[str, Any]) -> Conflict:
+    return Conflict(str(result.get("reason", "conflict")), code="data_id_conflict",
+                    details={k: result[k] for k in ("data_id", "table", "seq") if k in result})
