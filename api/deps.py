@@ -42,7 +42,9 @@ async def current_caller(
     if token is None:
         raise Unauthenticated("this endpoint needs `Authorization: Bearer <access token>`; "
                               "get one from POST /auth/login", code="missing_token")
-    caller = await run_in_threadpool(core.auth.authenticate, token)
+    caller = core.auth.cached_caller(token)
+    if caller is None:  # not seen in the last seconds: validate off the event loop
+        caller = await run_in_threadpool(core.auth.authenticate, token)
     return caller.acting_on(x_tenant_id.strip() if x_tenant_id is not None else None)
 
 

@@ -22,6 +22,7 @@ from lakehouse.errors import Unauthenticated
 log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS = "invalid username or password"
+MAX_CACHED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +40,17 @@ class AuthService:
         passwords: Passwords,
         access: AccessTokens,
         refresh_ttl_s: int,
+        *,
         clock: Callable[[], float] = time.time,
+        cache_ttl_s: float = 5.0,
     ) -> None:
         self.store = store
         self.passwords = passwords
         self.access = access
         self.refresh_ttl_s = refresh_ttl_s
         self._clock = clock
+        self.cache_ttl_s = cache_ttl_s
+        self._validated: dict[str, tuple[float, Caller]] = {}
 
     def _now(self) -> int:
         return int(self._clock())
@@ -92,7 +97,23 @@ class AuthService:
         return claims
 
     def authenticate(self, access_token: str) -> Caller:
-        return self.validate(access_token).caller()
+        """The caller of a request. Validated tokens are remembered for a few seconds, so a busy
+        client costs no database round trips per request; a logout in this process forgets its
+        token at once, one in another process is seen within `cache_ttl_s`."""
+        now = self._clock()
+        cached = self._validated.get(access_token)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        caller = self.validate(access_token).caller()
+        if len(self._validated) >= MAX_CACHED_TOKENS:
+            self._validated.clear()  # crude but bounded; entries live seconds anyway
+        self._validated[access_token] = (min(now + self.cache_ttl_s, caller.expires_at), caller)
+        return caller
+
+    def cached_caller(self, access_token: str) -> Caller | None:
+        """The caller if this token was validated moments ago (no I/O), else None."""
+        cached = self._validated.get(access_token)
+        return cached[1] if cached is not None and cached[0] > self._clock() else None
 
     def refresh(self, refresh_token: str) -> TokenPair:
         stored = self._lookup_refresh(refresh_token)
@@ -132,6 +153,7 @@ class AuthService:
         if access_token is not None:
             claims = self.access.decode(access_token, self._now())
             self.store.revoke_access_token(claims.token_id, claims.expires_at)
+            self._validated.pop(access_token, None)
             done["access_token_revoked"] = True
         return done
 

@@ -22,6 +22,10 @@ def catalog_engine(url: str, *, create: bool = True) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                                   "check_same_thread": False}
+        # Every request thread may need a connection; opening one runs the pragmas below,
+        # so keep enough of them instead of opening and closing overflow connections.
+        kwargs["pool_size"] = 32
+        kwargs["max_overflow"] = 32
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_engine(url, **kwargs)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -24,14 +25,16 @@ MAX_DATA_ID_BYTES = 256
 ENVELOPE_KEYS = frozenset({"data_id", "payload", "table", "timestamp", "upsert"})
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingRecord:
-    index: int  # position in the request, for answers about this record
+class IncomingRecord(NamedTuple):
+    """One checked record. A NamedTuple, not a frozen dataclass: one is built per ingested
+    record, and a tuple is built in C, several times faster."""
+
+    index: int  # type: ignore[assignment]  # position in the request (shadows tuple.index)
     data_id: str
     table: str
     timestamp_us: int
     payload: dict[str, Any]
-    payload_type: FieldType
+    payload_type: FieldType | None  # None: typed later, with its batch (see batch_types)
     digest: bytes  # of the canonical payload: tells a retry from a different write
     upsert: bool
 
@@ -82,25 +85,31 @@ def parse_timestamp(value: Any, received_us: int) -> int:
 
 
 def check_record(raw: Any, index: int, received_us: int,
-                 default_table: str = DEFAULT_TABLE) -> IncomingRecord:
-    """One record's envelope and payload, or InvalidInput saying what is wrong with it."""
+                 default_table: str = DEFAULT_TABLE, *, typed: bool = True) -> IncomingRecord:
+    """One record's envelope and payload, or InvalidInput saying what is wrong with it.
+
+    With `typed` false the payload's type is left for the caller to work out with its batch.
+    """
     if not isinstance(raw, dict):
         raise InvalidInput(f"a record is a JSON object, not {_json_kind(raw)}",
                            code="record_not_object")
-    unknown = set(raw) - ENVELOPE_KEYS
-    if unknown:
+    if not ENVELOPE_KEYS.issuperset(raw):
+        unknown = set(raw) - ENVELOPE_KEYS
         raise InvalidInput("unknown top-level keys; fields go inside \"payload\"",
                            code="unknown_keys", details={"keys": sorted(unknown)[:10]})
     data_id = raw.get("data_id")
     if not isinstance(data_id, str) or not data_id:
         raise InvalidInput("data_id is required: a non-empty string", code="invalid_data_id")
-    if len(data_id.encode()) > MAX_DATA_ID_BYTES or "\x00" in data_id:
+    # At most 4 UTF-8 bytes a character: short ids need no encoding to be measured.
+    too_long = len(data_id) * 4 > MAX_DATA_ID_BYTES and len(data_id.encode()) > MAX_DATA_ID_BYTES
+    if too_long or "\x00" in data_id:
         raise InvalidInput(f"data_id must be at most {MAX_DATA_ID_BYTES} bytes, without NUL",
                            code="invalid_data_id")
     table = raw.get("table", default_table)
     if not isinstance(table, str):
         raise InvalidInput("table must be a string", code="invalid_table_name")
-    check_table_name(table)
+    if table is not default_table:
+        check_table_name(table)
     payload = raw.get("payload")
     if not isinstance(payload, dict):
         raise InvalidInput(f"payload is required: a JSON object, not {_json_kind(payload)}",
@@ -108,19 +117,21 @@ def check_record(raw: Any, index: int, received_us: int,
     upsert = raw.get("upsert", False)
     if not isinstance(upsert, bool):
         raise InvalidInput("upsert must be true or false", code="invalid_upsert")
-    payload_type = infer(payload)
-    return IncomingRecord(index, data_id, table, parse_timestamp(raw.get("timestamp"),
-                                                                 received_us),
-                          payload, payload_type, payload_digest(payload), upsert)
+    payload_type = infer(payload) if typed else None
+    timestamp = raw.get("timestamp")
+    timestamp_us = received_us if timestamp is None else parse_timestamp(timestamp, received_us)
+    return IncomingRecord(index, data_id, table, timestamp_us, payload, payload_type,
+                          payload_digest(payload), upsert)
 
 
 def check_records(raws: list[Any], received_us: int, default_table: str = DEFAULT_TABLE,
-                  ) -> tuple[list[IncomingRecord], list[Rejected]]:
+                  *, typed: bool = True) -> tuple[list[IncomingRecord], list[Rejected]]:
     good: list[IncomingRecord] = []
     bad: list[Rejected] = []
+    check_table_name(default_table)
     for index, raw in enumerate(raws):
         try:
-            good.append(check_record(raw, index, received_us, default_table))
+            good.append(check_record(raw, index, received_us, default_table, typed=typed))
         except InvalidInput as exc:
             bad.append(_rejected(raw, index, exc))
     return good, bad
@@ -150,9 +161,24 @@ def parse_json_array(body: bytes) -> list[Any]:
 MAX_KEPT_LINE = 64 * 1024
 
 
+_LINE_BREAKS = re.compile(rb"(?:\r?\n[ \t\r]*)+")
+
+
 def parse_ndjson(body: bytes) -> Iterator[tuple[int, Any | InvalidInput]]:
     """Each non-blank line: its parsed value, or the error for that line alone (the line's text,
     cut at 64 KiB, is in the error's details so the reject can keep it)."""
+    # Fast path: the lines joined into one JSON array parse in one call, several times faster
+    # than a call per line. Any bad line sends us to the line-by-line path for its exact error.
+    # A line with a top-level comma (never valid NDJSON) shows as a count that does not match.
+    joined, breaks = _LINE_BREAKS.subn(b",", body.strip())
+    if joined:
+        try:
+            values = orjson.loads(b"[" + joined + b"]")
+        except orjson.JSONDecodeError:
+            values = None
+        if values is not None and len(values) == breaks + 1:
+            yield from enumerate(values)
+            return
     index = 0
     for line in body.split(b"\n"):
         if not line.strip():

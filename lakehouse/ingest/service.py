@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from lakehouse.errors import Conflict, RateLimited, Unavailable
+from lakehouse.errors import Conflict, InvalidInput, RateLimited, Unavailable
 from lakehouse.ingest.admission import (
     Backlog,
     BacklogLimits,
@@ -25,12 +25,12 @@ from lakehouse.ingest.admission import (
     take_tokens,
 )
 from lakehouse.ingest.batch import RecordBatch
+from lakehouse.ingest.batch_types import batch_type
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
 from lakehouse.ingest.keys import (
     TableRef,
     decode_seq_digest,
     encode_seq_digest,
-    record_key,
     request_key,
     schema_key,
     stats_key,
@@ -38,7 +38,7 @@ from lakehouse.ingest.keys import (
 )
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.state import TableState
-from lakehouse.schema import FieldType, evolve
+from lakehouse.schema import FieldType, evolve, infer
 from lakehouse.wal.port import LogEntry, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class _Plan:
     request_key: bytes | None = None
     inserts: dict[TableRef, int] = field(default_factory=dict)  # new data_ids (not replacements)
     aliases: dict[int, int] = field(default_factory=dict)  # repeated record → its first index
+    keys: dict[TableRef, list[bytes]] = field(default_factory=dict)  # record keys of `writes`
     sizes: dict[TableRef, int] = field(default_factory=dict)  # encoded bytes, known at prepare
 
     def event_counts(self) -> dict[TableRef, tuple[int, int]]:
@@ -193,7 +194,7 @@ class IngestService:
         `_rejects` table unless `keep_rejects` is false.
         """
         received_us = int(self._clock() * 1_000_000)
-        good, bad = check_records(raws, received_us, default_table)
+        good, bad = check_records(raws, received_us, default_table, typed=len(raws) == 1)
         bad = sorted([*(b for b in bad if b.index not in skip), *pre_rejected],
                      key=lambda r: r.index)
         with self._lock:
@@ -217,7 +218,6 @@ class IngestService:
                 plan.rejects.append(rejected)
             if not keep_rejects:
                 plan.rejects.clear()
-            plan.results.sort(key=lambda r: r.index)
             future = None
             if plan.width or plan.request_key is not None:
                 future = self.committer.submit(plan.width, lambda first: self._prepare(plan, first))
@@ -244,35 +244,64 @@ class IngestService:
         return PendingWrite(_Plan(tenant, None, 0, []), None, lambda _p, _f: answer)
 
     def _plan_records(self, plan: _Plan, good: list[IncomingRecord]) -> None:
-        keys = [record_key(TableRef(plan.tenant, r.table), r.data_id) for r in good]
+        refs = {table: TableRef(plan.tenant, table) for table in {r.table for r in good}}
+        prefixes = {table: b"I" + ref.prefix() for table, ref in refs.items()}
+        keys = [prefixes[r.table] + r.data_id.encode() for r in good]
         lookup = [k for k in keys if k not in self._inflight]
         existing = dict(zip(lookup, self.wal.index_get(lookup), strict=True)) if lookup else {}
         seen: dict[bytes, IncomingRecord] = {}
+        candidates: dict[str, list[tuple[IncomingRecord, bytes]]] = {}
         for record, key in zip(good, keys, strict=True):
-            ref = TableRef(plan.tenant, record.table)
-            state = self._table(ref)
             result = self._dedupe(plan, record, key, existing.get(key), seen.get(key))
             if result is not None:
                 plan.results.append(result)
                 continue
-            schema = plan.schemas.get(ref, self._schema(state))
-            evolution = evolve(schema, record.payload_type)
+            seen[key] = record
+            candidates.setdefault(record.table, []).append((record, key))
+        for table, items in candidates.items():
+            ref = refs[table]
+            accepted = self._check_types(plan, ref, items)
+            if accepted:
+                plan.inserts[ref] = sum(1 for _, key in accepted if existing.get(key) is None)
+                plan.writes[ref] = [record for record, _ in accepted]
+                plan.keys[ref] = [key for _, key in accepted]
+
+    def _check_types(self, plan: _Plan, ref: TableRef,
+                     items: list[tuple[IncomingRecord, bytes]],
+                     ) -> list[tuple[IncomingRecord, bytes]]:
+        """The records whose types fit the table (evolving it); the rest become rejects."""
+        schema = plan.schemas.get(ref, self._schema(self._table(ref)))
+        if all(record.payload_type is None for record, _ in items):
+            whole = batch_type([record.payload for record, _ in items])
+            if whole is not None:
+                evolution = evolve(schema, whole)
+                if not evolution.conflicts:
+                    if evolution.changed or schema is None:
+                        plan.schemas[ref] = evolution.schema
+                    return items
+        accepted = []
+        for record, key in items:  # one by one, to say exactly which records do not fit
+            try:
+                payload_type = record.payload_type or infer(record.payload)
+            except InvalidInput as exc:
+                self._reject(plan, record, exc.code, _reason(exc))
+                continue
+            evolution = evolve(schema, payload_type)
             if evolution.conflicts:
-                reason = "; ".join(c.reason() for c in evolution.conflicts)
-                rejected = Rejected(record.index, record.data_id, record.table, reason,
-                                    "type_conflict", _raw(record))
-                plan.rejects.append(rejected)
-                plan.results.append(RecordResult(record.index, record.data_id, record.table,
-                                                 "rejected", reason=reason, code="type_conflict"))
+                self._reject(plan, record, "type_conflict",
+                             "; ".join(c.reason() for c in evolution.conflicts))
                 continue
             if evolution.changed or schema is None:
-                plan.schemas[ref] = evolution.schema
-            seen[key] = record
-            if existing.get(key) is None:
-                plan.inserts[ref] = plan.inserts.get(ref, 0) + 1
-            plan.writes.setdefault(ref, []).append(record)
-            plan.results.append(RecordResult(record.index, record.data_id, record.table,
-                                             "durable"))
+                schema = plan.schemas[ref] = evolution.schema
+            accepted.append((record, key))
+        return accepted
+
+    @staticmethod
+    def _reject(plan: _Plan, record: IncomingRecord, code: str, reason: str) -> None:
+        plan.rejects.append(Rejected(record.index, record.data_id, record.table, reason, code,
+                                     _raw(record)))
+        plan.results.append(RecordResult(record.index, record.data_id, record.table,
+                                         "rejected", reason=reason, code=code))
 
     def _dedupe(  # noqa: PLR0911 - a decision table reads best as one return per case
             self, plan: _Plan, record: IncomingRecord, key: bytes, stored: bytes | None,
@@ -309,8 +338,8 @@ class IngestService:
     def _reserve(self, plan: _Plan, future: Future[int]) -> None:
         offset = 0
         for ref, records in plan.writes.items():
-            for record in records:
-                self._inflight[record_key(ref, record.data_id)] = (future, offset, record.digest)
+            for record, key in zip(records, plan.keys[ref], strict=True):
+                self._inflight[key] = (future, offset, record.digest)
                 offset += 1
 
     def _prepare(self, plan: _Plan, first_seq: int) -> Prepared:
@@ -325,9 +354,8 @@ class IngestService:
             payload = batch.encode()
             entries.append(LogEntry(payload, len(records)))
             plan.sizes[ref] = len(payload)
-            for offset, record in enumerate(records):
-                index[record_key(ref, record.data_id)] = encode_seq_digest(seq + offset,
-                                                                           record.digest)
+            for offset, (record, key) in enumerate(zip(records, plan.keys[ref], strict=True)):
+                index[key] = encode_seq_digest(seq + offset, record.digest)
             seq += len(records)
         for ref, schema in plan.schemas.items():
             index[schema_key(ref)] = orjson.dumps(schema.to_json())
@@ -376,9 +404,8 @@ class IngestService:
     def _on_commit(self, plan: _Plan, future: Future[int]) -> None:
         """Runs on the commit thread, in sequence order, once the write is durable (or failed)."""
         with self._lock:
-            for ref, records in plan.writes.items():
-                for record in records:
-                    key = record_key(ref, record.data_id)
+            for keys in plan.keys.values():
+                for key in keys:
                     if self._inflight.get(key, (None,))[0] is future:
                         del self._inflight[key]
             if plan.request_key is not None:
@@ -404,20 +431,36 @@ class IngestService:
             self._count_events(plan, self._tables)
 
     def _finish(self, plan: _Plan, first_seq: int | None) -> dict[str, Any]:
-        """The answer: every record's status and sequence number, once all is durable."""
+        """The answer, once all is durable: counts, the sequence numbers each table's accepted
+        records took (consecutive, in request order), and every record that was not written
+        with why — or, for a one-record request, that record whatever happened to it."""
+        ranges = []
         seqs: dict[int, int] = {}
         seq = first_seq or 0
-        for records in plan.writes.values():
-            for record in records:
-                seqs[record.index] = seq
-                seq += 1
+        accepted = sum(len(records) for records in plan.writes.values())
+        single = accepted + len(plan.results) == 1
+        for ref, records in plan.writes.items():
+            ranges.append({"table": ref.table, "count": len(records), "first_seq": seq,
+                           "last_seq": seq + len(records) - 1})
+            if single or plan.aliases:
+                seqs.update((r.index, seq + i) for i, r in enumerate(records))
+            seq += len(records)
         for index, waited, offset in plan.waits:
             seqs[index] = waited.result() + offset
         for index, earlier in plan.aliases.items():
             if earlier in seqs:
                 seqs[index] = seqs[earlier]
-        results = [replace(r, seq=seqs.get(r.index, r.seq)) for r in plan.results]
-        return _answer(results)
+        counts = {"accepted": accepted, "duplicate": 0, "rejected": 0, "conflict": 0}
+        listed = []
+        for r in plan.results:
+            counts[r.status] += 1
+            listed.append(_result_json(replace(r, seq=seqs.get(r.index, r.seq))))
+        if single and accepted:
+            [record] = [r for records in plan.writes.values() for r in records]
+            listed.append(_result_json(RecordResult(record.index, record.data_id, record.table,
+                                                    "durable", seqs[record.index])))
+        listed.sort(key=lambda r: int(r["index"]))
+        return {"status": "durable", **counts, "tables": ranges, "records": listed}
 
     # --- what readers and the flush need -----------------------------------------------------
     def unflushed_entries(self, ref: TableRef, before_seq: int | None) -> list[int]:
@@ -465,19 +508,15 @@ def _raw(record: IncomingRecord) -> dict[str, Any]:
     return {"data_id": record.data_id, "table": record.table, "payload": record.payload}
 
 
-def _answer(results: list[RecordResult]) -> dict[str, Any]:
-    counts = {"accepted": 0, "duplicate": 0, "rejected": 0, "conflict": 0}
-    for r in results:
-        counts["accepted" if r.status == "durable" else r.status] += 1
-    return {
-        "status": "durable",
-        **counts,
-        "records": [{k: v for k, v in (("index", r.index), ("data_id", r.data_id),
-                                       ("table", r.table), ("status", r.status),
-                                       ("seq", r.seq), ("error", r.code),
-                                       ("reason", r.reason)) if v is not None}
-                    for r in results],
-    }
+def _result_json(r: RecordResult) -> dict[str, Any]:
+    return {k: v for k, v in (("index", r.index), ("data_id", r.data_id), ("table", r.table),
+                              ("status", r.status), ("seq", r.seq), ("error", r.code),
+                              ("reason", r.reason)) if v is not None}
+
+
+def _reason(exc: InvalidInput) -> str:
+    detail = exc.details.get("path") or exc.details.get("field")
+    return f"{exc.message} ({detail})" if detail else exc.message
 
 
 def _as_replay(answer: dict[str, Any]) -> dict[str, Any]:

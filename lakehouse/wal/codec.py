@@ -28,7 +28,7 @@ INDEX_TAG = b"X"
 MAX_SEQ = 2**64 - 1
 
 LOG_FIRST_KEY = LOG_TAG + bytes(8)
-LOG_PAST_END = LOG_TAG + b"\xff" * 8  # >= every log key (seq 2**64-1 is never reached)
+LOG_PAST_END = LOG_TAG + b"\xff" * 8  # >= every log key, < every meta and index key
 META_LAST_SEQ = META_TAG + b"last_seq"
 
 

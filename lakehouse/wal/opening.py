@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import shutil
-import threading
-from collections.abc import Callable
+import subprocess
+import sys
 from pathlib import Path
-from typing import Generic, TypeVar
 
 from rocksdict import DBRecoveryMode, Options, Rdict
 
 from lakehouse.errors import LakehouseError, StorageFull, WalCorrupted, WalUnavailable
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 CONFIG_FILE = "rocksdict-config.json"
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
@@ -109,56 +107,48 @@ def write_error(path: Path, exc: BaseException) -> LakehouseError | None:
     return None
 
 
-class _Outcome(Generic[T]):
-    """What the opening thread produced, handed over under a lock so a late result is never lost
-    (and never leaked: the side that comes second disposes of it)."""
+def probe_open(path: Path, timeout_s: float) -> None:
+    """Open and close the database once in a child process, killed after `timeout_s`.
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.done = threading.Event()
-        self.result: tuple[T] | None = None  # boxed, so a function returning None still counts
-        self.error: BaseException | None = None
-        self.abandoned = False
-
-
-def call_with_watchdog(
-    fn: Callable[[], T],
-    timeout_s: float,
-    *,
-    on_timeout: Callable[[], LakehouseError],
-    dispose: Callable[[T], None],
-) -> T:
-    """`fn()` in a daemon thread, waiting at most `timeout_s`; on timeout raise `on_timeout()`.
-
-    RocksDB cannot be interrupted: a garbage WAL tail can keep it spinning in recovery forever.
-    The daemon thread lets the caller give up (and the process exit); if `fn` finishes after
-    all, `dispose` releases its result (e.g. closes the database so its lock is freed).
+    rocksdict holds the GIL for the whole of RocksDB's open, so an open that never returns (a
+    garbage WAL tail can keep recovery spinning) freezes every thread of this process: a
+    watchdog thread here could never fire. A child can be killed. When the child finishes, it
+    has done the recovery (and RocksDB flushed what it replayed), so the open that follows in
+    this process is quick; if the child failed, that open fails too, with the real reason.
     """
-    outcome: _Outcome[T] = _Outcome()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, env.get("PYTHONPATH")) if p)
+    command = [sys.executable, "-c", _PROBE, str(path)]
+    try:
+        # Our own interpreter running our own module: no untrusted input reaches the command.
+        done = subprocess.run(command, env=env, timeout=timeout_s,  # noqa: S603
+                              capture_output=True, text=True, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise WalUnavailable(
+            f"the WAL at {path} did not open in {timeout_s:g} s (RocksDB may be stuck "
+            "recovering a damaged log); check the disk, and restore the directory from a "
+            "backup if it still does not open",
+            details={"path": str(path), "timeout_s": timeout_s},
+        ) from exc
+    said = done.stderr.strip()[-2000:]
+    if done.returncode != 0:
+        logger.debug("the WAL open probe failed (the open here will say why): %s", said)
+    elif said:
+        # E.g. the child had to remove a damaged rocksdict config: worth an operator's look.
+        logger.warning("opening the WAL at %s: %s", path, said, extra={"wal_path": str(path)})
 
-    def run() -> None:
-        try:
-            value = fn()
-        except BaseException as exc:  # handed to the caller, who re-raises it
-            with outcome.lock:
-                outcome.error = exc
-        else:
-            with outcome.lock:
-                late = outcome.abandoned
-                if not late:
-                    outcome.result = (value,)
-            if late:
-                logger.warning("a timed-out open finished after all; releasing it")
-                dispose(value)
-        finally:
-            outcome.done.set()
 
-    threading.Thread(target=run, name="wal-open-watchdog", daemon=True).start()
-    outcome.done.wait(timeout_s)
-    with outcome.lock:
-        if outcome.error is not None:
-            raise outcome.error
-        if outcome.result is not None:
-            return outcome.result[0]
-        outcome.abandoned = True
-    raise on_timeout()
+def probe_main(argv: list[str]) -> int:
+    """The child's side of probe_open."""
+    try:
+        db = open_raw(Path(argv[0]))
+    except LakehouseError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    db.close()
+    return 0
+
+
+_SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
+_PROBE = ("import sys; from lakehouse.wal.opening import probe_main; "
+          "sys.exit(probe_main(sys.argv[1:]))")

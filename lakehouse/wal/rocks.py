@@ -39,7 +39,7 @@ from lakehouse.wal.codec import (
 )
 from lakehouse.wal.iteration import count_log_keys_before, entry_at_or_before, first_log_seq, scan
 from lakehouse.wal.marker import AckedMarker, fsync_dir, read_marker
-from lakehouse.wal.opening import call_with_watchdog, open_raw, write_error
+from lakehouse.wal.opening import open_raw, probe_open, write_error
 from lakehouse.wal.port import LogEntry, StoredEntry, WalStats, check_index, check_limit
 
 logger = logging.getLogger(__name__)
@@ -69,16 +69,11 @@ class RocksWal:
         WalCorrupted if it recovered less than was acknowledged or cannot be decoded.
         """
         path = Path(path)
-        db, last_seq = call_with_watchdog(
-            lambda: _open_and_recover(path), open_timeout_s,
-            on_timeout=lambda: WalUnavailable(
-                f"the WAL at {path} did not open in {open_timeout_s:g} s (RocksDB may be stuck "
-                "recovering a damaged log); check the disk, and restore the directory from a "
-                "backup if it still does not open",
-                details={"path": str(path), "timeout_s": open_timeout_s}),
-            dispose=lambda opened: opened[0].close(),
-        )
+        _ensure_dir(path)
+        probe_open(path, open_timeout_s)
+        db = open_raw(path)
         try:
+            last_seq = _recover_last_seq(db, path)
             # Checked even with sync=False: the marker only ever holds synced, acknowledged seqs.
             acked = read_marker(path)
             if acked is not None and acked > last_seq:
@@ -286,16 +281,10 @@ class RocksWal:
                     self._cond.notify_all()
 
 
-def _open_and_recover(path: Path) -> tuple[Rdict, int]:
+def _ensure_dir(path: Path) -> None:
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
         fsync_dir(path.parent)
-    db = open_raw(path)
-    try:
-        return db, _recover_last_seq(db, path)
-    except BaseException:
-        db.close()
-        raise
 
 
 def _recover_last_seq(db: Rdict, path: Path) -> int:

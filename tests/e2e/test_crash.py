@@ -99,8 +99,16 @@ def test_acknowledged_records_survive_sigkill_exactly_once(tmp_path: Path) -> No
                         {"data_id": d, "payload": {"n": n, "i": i, "v": "y" * 200}}
                         for i, d in enumerate(ids)])
                     if r.status_code == 200:
-                        for rec in r.json()["records"]:
-                            acked[rec["data_id"]] = rec["seq"]
+                        answer = r.json()
+                        listed = {rec["data_id"]: rec for rec in answer["records"]}
+                        written = iter(d for d in ids if d not in listed)
+                        for span in answer["tables"]:  # accepted records, in request order
+                            for seq in range(span["first_seq"], span["last_seq"] + 1):
+                                acked[next(written)] = seq
+                        for data_id, rec in listed.items():  # duplicates of earlier tries
+                            assert rec["status"] == "duplicate", rec
+                            if "seq" in rec:
+                                acked[data_id] = rec["seq"]
                         done.add(n)
                         return
             except httpx.HTTPError:

@@ -90,3 +90,17 @@ def test_monitoring_logs_are_for_admins(client_for: Callable[[Service], TestClie
     assert metrics.status_code == 200
     assert "lakehouse_http_requests_total" in metrics.text
     assert 'lakehouse_logins_total{outcome="ok"}' in metrics.text
+
+
+def test_logout_is_seen_at_once_despite_the_token_cache(
+        core: Core, client_for: Callable[[Service], TestClient], make_user: Callable[..., str],
+        login: Callable[[str], dict[str, str]]) -> None:
+    make_user("wendy", tenant="acme", role=Role.WRITER)
+    pair = login("wendy")
+    client = _client(core)
+    auth = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert client.get("/whoami", headers=auth).status_code == 200  # now cached
+    assert client_for(Service.AUTH).post("/auth/logout", headers=auth).status_code == 200
+    after = client.get("/whoami", headers=auth)
+    assert after.status_code == 401
+    assert after.json()["error"] == "token_revoked"
