@@ -25,5 +25,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
 clean-data:
 	rm -rf data/wal data/catalog.db* data/warehouse data/prefect data/dask data/logs
