@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 from api.core import Core
 from api.errors import install_error_handlers
 from api.middleware import RequestContext, WriteAdmission
-from api.routers import auth, data, monitoring
+from api.routers import auth, catalog, data, monitoring
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
@@ -18,7 +18,7 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.TENANT: (data.router,),
     Service.OPERATION: (),
     Service.CBO: (),
-    Service.CATALOG: (),
+    Service.CATALOG: (catalog.router,),
     Service.MONITORING: (monitoring.router,),
     Service.INTERPRETER: (),
 }

@@ -14,6 +14,7 @@ from lakehouse.auth.passwords import Passwords
 from lakehouse.auth.service import AuthService
 from lakehouse.auth.tokens import AccessTokens
 from lakehouse.catalog.auth_store import SqlAuthStore
+from lakehouse.catalog.declarations import SqlDeclarations, TableDeclarations
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
@@ -33,6 +34,7 @@ class Core:
     settings: Settings
     engine: Engine
     auth: AuthService
+    declarations: TableDeclarations | None = None
     ingest: IngestService | None = None
     reader: RecordReader | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -90,7 +92,7 @@ class Core:
         self.engine.dispose()
 
 
-def open_ingest(settings: Settings) -> IngestService:
+def open_ingest(settings: Settings, declarations: TableDeclarations) -> IngestService:
     from lakehouse.wal.rocks import RocksWal
 
     wal = RocksWal.open(settings.wal_dir, sync=settings.wal_sync,
@@ -98,7 +100,7 @@ def open_ingest(settings: Settings) -> IngestService:
     limits = IngestLimits(
         BacklogLimits(settings.ingest_max_unflushed_bytes, settings.ingest_max_unflushed_age_s),
         settings.tenant_write_rate, settings.tenant_write_burst)
-    return IngestService(wal, limits)
+    return IngestService(wal, limits, declarations=declarations)
 
 
 def build_core(settings: Settings, *, ingest: bool = False) -> Core:
@@ -119,8 +121,9 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         log.warning("created the development bootstrap user; never use it outside development",
                     extra={"user": settings.bootstrap_admin_user,
                            "tenant": settings.bootstrap_admin_tenant})
-    core = Core(settings=settings, engine=engine, auth=auth)
+    core = Core(settings=settings, engine=engine, auth=auth,
+                declarations=SqlDeclarations(engine))
     if ingest:
-        core.ingest = open_ingest(settings)
+        core.ingest = open_ingest(settings, SqlDeclarations(engine))
         core.reader = RecordReader(core.ingest)
     return core

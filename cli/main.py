@@ -1,8 +1,9 @@
-"""`lakehouse up | serve | users`."""
+"""`lakehouse up | serve | services | users | tables`."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,9 @@ app = typer.Typer(help="Storage Control Plane: multi-tenant storage and query pl
                   no_args_is_help=True, pretty_exceptions_enable=False)
 users_app = typer.Typer(help="Manage users of the Auth Gateway.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+tables_app = typer.Typer(help="Declare tables (schema, checks, partitioning).",
+                         no_args_is_help=True)
+app.add_typer(tables_app, name="tables")
 err = Console(stderr=True)
 
 
@@ -131,6 +135,37 @@ def users_list(
         Console().print(table)
     finally:
         core.close()
+
+
+@tables_app.command("declare")
+def tables_declare(
+    spec: Annotated[Path, typer.Argument(help="A JSON declaration, as POST /metadata/tables "
+                                          "takes it.", exists=True, dir_okay=False)],
+    tenant: Annotated[str, typer.Option("--tenant", "-t", help="The table's tenant.")],
+) -> None:
+    """Declare a table: records written to it must then fit its schema and checks."""
+    import json
+
+    from lakehouse.auth.identity import check_tenant_name
+    from lakehouse.catalog.declarations import SqlDeclarations
+    from lakehouse.catalog.engine import catalog_engine
+    from lakehouse.schema.declared import parse_declaration
+
+    settings = _settings()
+    engine = catalog_engine(settings.catalog_url)
+    try:
+        check_tenant_name(tenant)
+        declared = parse_declaration(json.loads(spec.read_text()))
+        SqlDeclarations(engine).declare(tenant, declared)
+    except ValueError as exc:  # the file is not JSON
+        err.print(f"[red]error:[/red] {spec} is not valid JSON: {exc}")
+        raise typer.Exit(1) from exc
+    except LakehouseError as exc:
+        err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    Console().print(f"declared table [bold]{declared.name}[/bold] for tenant {tenant}")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -43,4 +44,13 @@ revoked_access_tokens = Table(
     metadata,
     Column("token_id", String(32), primary_key=True),
     Column("expires_at", BigInteger, nullable=False, index=True),
+)
+
+declared_tables = Table(
+    "declared_tables",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("name", String(63), primary_key=True),
+    Column("spec", Text, nullable=False),  # DeclaredTable.to_json()
+    Column("created_at", BigInteger, nullable=False),
 )

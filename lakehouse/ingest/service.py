@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from lakehouse.catalog.declarations import TableDeclarations
 from lakehouse.errors import Conflict, InvalidInput, RateLimited, Unavailable
 from lakehouse.ingest.admission import (
     Backlog,
@@ -39,11 +40,14 @@ from lakehouse.ingest.keys import (
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.state import TableState
 from lakehouse.schema import FieldType, evolve, infer
+from lakehouse.schema.declared import DeclaredTable
+from lakehouse.schema.value_checks import failing_records
 from lakehouse.wal.port import LogEntry, WriteAheadLog
 
 log = logging.getLogger(__name__)
 
 REJECTS_TABLE = "_rejects"
+DECLARATION_TTL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +124,12 @@ class PendingWrite:
 
 class IngestService:
     def __init__(self, wal: WriteAheadLog, limits: IngestLimits,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 declarations: TableDeclarations | None = None) -> None:
         self.wal = wal
         self.limits = limits
+        self.declarations = declarations
+        self._declared: dict[TableRef, tuple[float, DeclaredTable | None]] = {}
         self._clock = clock
         self._lock = threading.RLock()  # a done-callback may run inline under it
         self._tables: dict[TableRef, TableState] = {}
@@ -266,10 +273,28 @@ class IngestService:
                 plan.writes[ref] = [record for record, _ in accepted]
                 plan.keys[ref] = [key for _, key in accepted]
 
+    def declared(self, ref: TableRef) -> DeclaredTable | None:
+        """The table's declaration, looked up at most every few seconds."""
+        if self.declarations is None:
+            return None
+        now = self._clock()
+        cached = self._declared.get(ref)
+        if cached is None or cached[0] < now:
+            cached = (now + DECLARATION_TTL_S, self.declarations.get(ref.tenant, ref.table))
+            self._declared[ref] = cached
+        return cached[1]
+
+    def forget_declaration(self, ref: TableRef) -> None:
+        with self._lock:
+            self._declared.pop(ref, None)
+
     def _check_types(self, plan: _Plan, ref: TableRef,
                      items: list[tuple[IncomingRecord, bytes]],
                      ) -> list[tuple[IncomingRecord, bytes]]:
         """The records whose types fit the table (evolving it); the rest become rejects."""
+        declared = self.declared(ref)
+        if declared is not None:
+            return self._check_declared(plan, ref, declared, items)
         schema = plan.schemas.get(ref, self._schema(self._table(ref)))
         if all(record.payload_type is None for record, _ in items):
             whole = batch_type([record.payload for record, _ in items])
@@ -294,6 +319,43 @@ class IngestService:
             if evolution.changed or schema is None:
                 schema = plan.schemas[ref] = evolution.schema
             accepted.append((record, key))
+        return accepted
+
+    def _check_declared(self, plan: _Plan, ref: TableRef, declared: DeclaredTable,
+                        items: list[tuple[IncomingRecord, bytes]],
+                        ) -> list[tuple[IncomingRecord, bytes]]:
+        """Records must fit the declared types, carry the required fields and pass the checks."""
+        fits = False
+        if all(record.payload_type is None for record, _ in items):
+            whole = batch_type([record.payload for record, _ in items])
+            fits = whole is not None and declared.type_problem(whole) is None
+        typed = []
+        for record, key in items:
+            if not fits:
+                try:
+                    problem = declared.type_problem(record.payload_type or infer(record.payload))
+                except InvalidInput as exc:
+                    self._reject(plan, record, exc.code, _reason(exc))
+                    continue
+                if problem is not None:
+                    self._reject(plan, record, "schema_mismatch", problem)
+                    continue
+            missing = declared.missing_required(record.payload)
+            if missing:
+                self._reject(plan, record, "missing_required",
+                             "required fields are missing or null: " + ", ".join(
+                                 f"payload.{m}" for m in missing))
+                continue
+            typed.append((record, key))
+        failing = failing_records(declared, [record.payload for record, _ in typed])
+        accepted = []
+        for position, (record, key) in enumerate(typed):
+            if position in failing:
+                self._reject(plan, record, "check_failed", failing[position])
+            else:
+                accepted.append((record, key))
+        if accepted and self._schema(self._table(ref)) != declared.columns:
+            plan.schemas[ref] = declared.columns
         return accepted
 
     @staticmethod

@@ -75,3 +75,24 @@ def test_unknown_service_is_refused(env: Path) -> None:
     result = CliRunner().invoke(app, ["serve", "--service", "nope"])
     assert result.exit_code == 2
     assert "unknown service" in result.output
+
+
+def test_tables_declare(env: Path) -> None:
+    spec = env / "people.json"
+    spec.write_text('{"table": "people", "columns": {"name": "string"}, "required": ["name"]}')
+    runner = CliRunner()
+    done = runner.invoke(app, ["tables", "declare", str(spec), "--tenant", "acme"])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(app, ["tables", "declare", str(spec), "--tenant", "acme"])
+    assert again.exit_code == 1 and "declared already" in again.output
+    spec.write_text('{"table": "bad", "columns": {"x": "money"}}')
+    bad = runner.invoke(app, ["tables", "declare", str(spec), "--tenant", "acme"])
+    assert bad.exit_code == 1 and "column type" in bad.output
+    spec.write_text("{not json")
+    assert runner.invoke(app, ["tables", "declare", str(spec), "--tenant", "acme"]).exit_code == 1
+    from lakehouse.catalog.declarations import SqlDeclarations
+    from lakehouse.catalog.engine import catalog_engine
+
+    engine = catalog_engine(Settings().catalog_url)
+    assert SqlDeclarations(engine).get("acme", "people") is not None
+    engine.dispose()

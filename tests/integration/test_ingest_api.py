@@ -228,3 +228,49 @@ def test_auth_and_tenant_rules(tenant_client: TestClient, ingest_core: Core) -> 
     assert tenant_client.get("/data", headers={"Authorization": f"Bearer {reader}"}
                              ).status_code == 200
     assert_error(tenant_client.post("/data", json=SEED, headers={"Authorization": ""}), 401)
+
+
+def test_declared_table_with_checks(tenant_client: TestClient, ingest_core: Core) -> None:
+    from api.app import create_app
+    from api.services import Service
+
+    catalog = TestClient(create_app(Service.CATALOG, ingest_core), raise_server_exceptions=False)
+    catalog.headers.update(tenant_client.headers)
+    declaration = {"table": "people", "columns": {"name": "string", "age": "int64",
+                                                   "tags": {"list": "string"}},
+                   "required": ["name"],
+                   "checks": [{"column": "age", "check": "ge", "value": 0},
+                              {"column": "age", "check": "le", "value": 150}]}
+    created = catalog.post("/metadata/tables", json=declaration)
+    assert created.status_code == 201, created.text
+    assert_error(catalog.post("/metadata/tables", json=declaration), 409, "table_declared")
+    assert_error(catalog.post("/metadata/tables", json={**declaration, "table": "x",
+                                                         "columns": {"a": "decimal"}}),
+                 400, "invalid_declaration")
+    assert_error(catalog.post("/metadata/tables", json={**declaration, "table": "y",
+                                                         "required": ["nope"]}),
+                 400, "invalid_declaration")
+
+    rows = [
+        {"data_id": "ok", "table": "people", "payload": {"name": "Ann", "age": 30, "tags": []}},
+        {"data_id": "old", "table": "people", "payload": {"name": "Bob", "age": 200}},
+        {"data_id": "anon", "table": "people", "payload": {"age": 5}},
+        {"data_id": "extra", "table": "people", "payload": {"name": "Cy", "email": "c@x"}},
+        {"data_id": "text", "table": "people", "payload": {"name": "Di", "age": "ten"}},
+        {"data_id": "ok2", "table": "people", "payload": {"name": "Ed"}},
+    ]
+    answer = tenant_client.post("/data/store", json=rows).json()
+    assert (answer["accepted"], answer["rejected"]) == (2, 4)
+    errors = {r["data_id"]: (r["error"], r["reason"]) for r in answer["records"]}
+    assert errors["old"][0] == "check_failed" and "payload.age: 200" in errors["old"][1]
+    assert errors["anon"][0] == "missing_required"
+    assert errors["extra"][0] == "schema_mismatch" and "payload.email" in errors["extra"][1]
+    assert errors["text"][0] == "schema_mismatch" and "int64" in errors["text"][1]
+    single = post(tenant_client, {"data_id": "neg", "table": "people",
+                                  "payload": {"name": "Fay", "age": -1}})
+    assert_error(single, 400, "check_failed")
+    # A table that already has records cannot be declared after the fact.
+    assert post(tenant_client, {"data_id": "r1", "payload": {"v": 1}}).status_code == 201
+    assert_error(catalog.post("/metadata/tables", json={**declaration, "table": "records"}),
+                 409, "table_has_records")
+    catalog.close()
