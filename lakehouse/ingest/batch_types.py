@@ -25,12 +25,18 @@ class _Undecided(Exception):
 
 
 def batch_type(payloads: list[dict[str, Any]]) -> FieldType | None:
+    typed = batch_array(payloads)
+    return typed[0] if typed is not None else None
+
+
+def batch_array(payloads: list[dict[str, Any]]) -> tuple[FieldType, pa.StructArray] | None:
+    """The batch's type and the Arrow array of its payloads (stored as is in the WAL)."""
     try:
-        arrow_type = pa.array(payloads).type
+        array = pa.array(payloads)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
         return None
     try:
-        return _from_arrow(arrow_type, depth=1, top=True)
+        return _from_arrow(array.type, depth=1, top=True), array
     except _Undecided:
         return None
 

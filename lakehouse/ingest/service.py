@@ -25,13 +25,12 @@ from lakehouse.ingest.admission import (
     decide_backlog,
     take_tokens,
 )
-from lakehouse.ingest.batch import RecordBatch
-from lakehouse.ingest.batch_types import batch_type
+from lakehouse.ingest.batch import RecordBatch, canonical
+from lakehouse.ingest.batch_types import batch_array, batch_type
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
 from lakehouse.ingest.keys import (
     TableRef,
     decode_seq_digest,
-    encode_seq_digest,
     request_key,
     schema_key,
     stats_key,
@@ -84,6 +83,7 @@ class _Plan:
     inserts: dict[TableRef, int] = field(default_factory=dict)  # new data_ids (not replacements)
     aliases: dict[int, int] = field(default_factory=dict)  # repeated record → its first index
     keys: dict[TableRef, list[bytes]] = field(default_factory=dict)  # record keys of `writes`
+    arrays: dict[TableRef, Any] = field(default_factory=dict)  # payloads typed by Arrow at once
     sizes: dict[TableRef, int] = field(default_factory=dict)  # encoded bytes, known at prepare
 
     def event_counts(self) -> dict[TableRef, tuple[int, int]]:
@@ -134,7 +134,8 @@ class IngestService:
         self._lock = threading.RLock()  # a done-callback may run inline under it
         self._tables: dict[TableRef, TableState] = {}
         self._durable_counts: dict[TableRef, TableState] = {}
-        self._inflight: dict[bytes, tuple[Future[int], int, bytes]] = {}
+        # record key → (future of the write holding it, its offset there, its payload)
+        self._inflight: dict[bytes, tuple[Future[int], int, dict[str, Any]]] = {}
         self._inflight_requests: dict[bytes, PendingWrite] = {}
         self._buckets: dict[str, Bucket] = {}
         self.committer = GroupCommitter(wal)
@@ -258,8 +259,10 @@ class IngestService:
         existing = dict(zip(lookup, self.wal.index_get(lookup), strict=True)) if lookup else {}
         seen: dict[bytes, IncomingRecord] = {}
         candidates: dict[str, list[tuple[IncomingRecord, bytes]]] = {}
+        entries: dict[int, RecordBatch | None] = {}  # WAL entries read to compare payloads
         for record, key in zip(good, keys, strict=True):
-            result = self._dedupe(plan, record, key, existing.get(key), seen.get(key))
+            result = self._dedupe(plan, record, key, existing.get(key), seen.get(key),
+                                  entries=entries)
             if result is not None:
                 plan.results.append(result)
                 continue
@@ -297,12 +300,13 @@ class IngestService:
             return self._check_declared(plan, ref, declared, items)
         schema = plan.schemas.get(ref, self._schema(self._table(ref)))
         if all(record.payload_type is None for record, _ in items):
-            whole = batch_type([record.payload for record, _ in items])
-            if whole is not None:
-                evolution = evolve(schema, whole)
+            typed = batch_array([record.payload for record, _ in items])
+            if typed is not None:
+                evolution = evolve(schema, typed[0])
                 if not evolution.conflicts:
                     if evolution.changed or schema is None:
                         plan.schemas[ref] = evolution.schema
+                    plan.arrays[ref] = typed[1]  # stored as is: no per-record encoding
                     return items
         accepted = []
         for record, key in items:  # one by one, to say exactly which records do not fit
@@ -367,11 +371,15 @@ class IngestService:
 
     def _dedupe(  # noqa: PLR0911 - a decision table reads best as one return per case
             self, plan: _Plan, record: IncomingRecord, key: bytes, stored: bytes | None,
-            earlier: IncomingRecord | None) -> RecordResult | None:
-        """None if the record is to be written; else its answer (duplicate or conflict)."""
+            earlier: IncomingRecord | None, *, entries: dict[int, RecordBatch | None],
+    ) -> RecordResult | None:
+        """None if the record is to be written; else its answer (duplicate or conflict).
+
+        Payloads are compared only when a data_id is seen again, which is rare: the common write
+        pays for no hashing at all."""
         index, data_id, table = record.index, record.data_id, record.table
         if earlier is not None:  # the same data_id twice in one request
-            if earlier.digest == record.digest:
+            if canonical(earlier.payload) == canonical(record.payload):
                 plan.aliases[index] = earlier.index
                 return RecordResult(index, data_id, table, "duplicate")
             return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
@@ -379,8 +387,8 @@ class IngestService:
                                        "payloads")
         inflight = self._inflight.get(key)
         if inflight is not None:
-            future, offset, digest = inflight
-            if digest == record.digest:
+            future, offset, payload = inflight
+            if canonical(payload) == canonical(record.payload):
                 plan.waits.append((index, future, offset))
                 return RecordResult(index, data_id, table, "duplicate")
             return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
@@ -388,8 +396,10 @@ class IngestService:
                                        "retry when it is done")
         if stored is None:
             return None
-        seq, digest = decode_seq_digest(stored)
-        if digest == record.digest:
+        seq, _ = decode_seq_digest(stored)
+        previous = self._stored_payload(seq, entries)
+        if previous is None or canonical(previous) == canonical(record.payload):
+            # None: flushed out of the log, so not comparable here; an id seen is a duplicate.
             return RecordResult(index, data_id, table, "duplicate", seq=seq)
         if record.upsert:
             return None
@@ -397,11 +407,22 @@ class IngestService:
                             reason="this data_id exists with a different payload; send "
                                    "\"upsert\": true to replace it")
 
+    def _stored_payload(self, seq: int, entries: dict[int, RecordBatch | None],
+                        ) -> dict[str, Any] | None:
+        for first, batch in entries.items():
+            if batch is not None and first <= seq < first + len(batch):
+                return batch.record(first, seq - first).payload
+        entry = self.wal.entry_containing(seq)
+        if entry is None:
+            return None
+        batch = entries[entry.seq] = RecordBatch.decode(entry.payload)
+        return batch.record(entry.seq, seq - entry.seq).payload
+
     def _reserve(self, plan: _Plan, future: Future[int]) -> None:
         offset = 0
         for ref, records in plan.writes.items():
             for record, key in zip(records, plan.keys[ref], strict=True):
-                self._inflight[key] = (future, offset, record.digest)
+                self._inflight[key] = (future, offset, record.payload)
                 offset += 1
 
     def _prepare(self, plan: _Plan, first_seq: int) -> Prepared:
@@ -410,14 +431,22 @@ class IngestService:
         index: dict[bytes, bytes | None] = {}
         seq = first_seq
         for ref, records in plan.writes.items():
-            batch = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
-                                tuple((r.data_id, r.timestamp_us, r.payload, r.upsert)
-                                      for r in records))
+            array = plan.arrays.get(ref)
+            if array is not None:
+                batch = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
+                                    arrow=RecordBatch.arrow_table(
+                                        [r.data_id for r in records],
+                                        [r.timestamp_us for r in records],
+                                        [r.upsert for r in records], array))
+            else:
+                batch = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
+                                    tuple((r.data_id, r.timestamp_us, r.payload, r.upsert)
+                                          for r in records))
             payload = batch.encode()
             entries.append(LogEntry(payload, len(records)))
             plan.sizes[ref] = len(payload)
-            for offset, (record, key) in enumerate(zip(records, plan.keys[ref], strict=True)):
-                index[key] = encode_seq_digest(seq + offset, record.digest)
+            for offset, key in enumerate(plan.keys[ref]):
+                index[key] = (seq + offset).to_bytes(8, "big")
             seq += len(records)
         for ref, schema in plan.schemas.items():
             index[schema_key(ref)] = orjson.dumps(schema.to_json())

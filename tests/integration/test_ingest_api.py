@@ -274,3 +274,26 @@ def test_declared_table_with_checks(tenant_client: TestClient, ingest_core: Core
     assert_error(catalog.post("/metadata/tables", json={**declaration, "table": "records"}),
                  409, "table_has_records")
     catalog.close()
+
+
+def test_batched_records_read_back_as_written(tenant_client: TestClient) -> None:
+    """Batches typed at once are stored as Arrow; what is read back is what was sent."""
+    records = [{"data_id": "n1", "payload": {"a": 1, "nested": {"x": [1, 2]}}},
+               {"data_id": "n2", "payload": {"b": "text", "nested": {"y": True}}},
+               {"data_id": "n3", "payload": {"a": 2.5}}]
+    answer = store_ndjson(tenant_client, records).json()
+    assert answer["accepted"] == 3
+    for record in records:
+        got = tenant_client.get("/data/retrieve", params={"data_id": record["data_id"]}).json()
+        assert got["payload"] == record["payload"]
+    listed = tenant_client.get("/data").json()["records"]
+    assert [r["payload"] for r in listed] == [r["payload"] for r in reversed(records)]
+    # A retry is a duplicate, a changed payload a conflict, an upsert replaces.
+    again = store_ndjson(tenant_client, [records[1],
+                                         {"data_id": "n3", "payload": {"a": 3}},
+                                         {"data_id": "n1", "payload": {"a": 9}, "upsert": True}])
+    statuses = {r["data_id"]: r["status"] for r in again.json()["records"]}
+    assert statuses == {"n2": "duplicate", "n3": "conflict"}
+    assert again.json()["accepted"] == 1
+    assert tenant_client.get("/data/retrieve", params={"data_id": "n1"}).json()["payload"] == {
+        "a": 9}

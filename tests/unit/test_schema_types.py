@@ -186,8 +186,10 @@ def test_a_type_pickled_in_another_process_is_equal_here() -> None:
     assert {PERSON: "found"}[received] == "found"
 
 
+# pandas and pandera compute the value checks of declared tables over in-memory frames.
 ALLOWED_IMPORTS = {"__future__", "collections.abc", "dataclasses", "enum", "functools", "math",
-                   "pyarrow", "re", "typing", "lakehouse.errors"}
+                   "pyarrow", "re", "typing", "lakehouse.errors", "pandas", "pandera.pandas",
+                   "pandera.errors"}
 
 
 def test_schema_package_is_pure() -> None:
