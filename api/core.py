@@ -6,7 +6,10 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from lakehouse.catalog.lake import Catalog
+from lakehouse.catalog.lake_sql import SqlCatalog
 from sqlalchemy import Engine
 
 from lakehouse.auth.identity import Role
@@ -19,8 +22,11 @@ from lakehouse.catalog.engine import catalog_engine
 from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
 from lakehouse.ingest.admission import BacklogLimits
+from lakehouse.ingest.flush import Flusher
+from lakehouse.ingest.flushed_records import ParquetRecords
 from lakehouse.ingest.reader import RecordReader
 from lakehouse.ingest.service import IngestLimits, IngestService
+from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.metrics import Metrics
 from lakehouse.telemetry.probes import Check, probe_catalog, probe_dask, probe_prefect
 
@@ -35,7 +41,11 @@ class Core:
     engine: Engine
     auth: AuthService
     declarations: TableDeclarations | None = None
+    catalog: Catalog | None = None
+    storage: StorageRoot | None = None
     ingest: IngestService | None = None
+    flusher: Flusher | None = None
+    flush_trigger: Any = None  # flows.flush_trigger.FlushTrigger once the server runs
     reader: RecordReader | None = None
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
@@ -121,9 +131,18 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         log.warning("created the development bootstrap user; never use it outside development",
                     extra={"user": settings.bootstrap_admin_user,
                            "tenant": settings.bootstrap_admin_tenant})
+    storage = StorageRoot.parse(settings.storage_root)
+    if storage.is_local:
+        storage.fs.create_dir(storage.base, recursive=True)
+    catalog = SqlCatalog(engine)
     core = Core(settings=settings, engine=engine, auth=auth,
-                declarations=SqlDeclarations(engine))
+                declarations=SqlDeclarations(engine), catalog=catalog, storage=storage)
     if ingest:
         core.ingest = open_ingest(settings, SqlDeclarations(engine))
-        core.reader = RecordReader(core.ingest)
+        flushed = ParquetRecords(catalog, storage)
+        core.ingest.flushed_source = flushed
+        core.reader = RecordReader(core.ingest, flushed)
+        core.flusher = Flusher(core.ingest, catalog, storage)
+        # A crash between a flush's commit and its trim left flushed entries in the log.
+        core.flusher.recover()
     return core

@@ -13,6 +13,12 @@ import uvicorn
 from api.app import create_app
 from api.core import Core
 from api.services import SPECS, Service
+from flows.flush_trigger import FlushTrigger
+from lakehouse.ingest.flush import write_locally
+from lakehouse.ingest.flush_policy import FlushThresholds
+from tasks.flush import dask_writer, register_flusher
+
+FLUSHER = "control-plane"
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +48,25 @@ def build_servers(core: Core, services: Sequence[Service]) -> list[uvicorn.Serve
     return servers
 
 
+def start_flushing(core: Core) -> FlushTrigger | None:
+    """The ingest flow's trigger, in the process that owns the WAL."""
+    if core.flusher is None or not core.settings.flush_enabled:
+        return None
+    settings = core.settings
+    write = dask_writer(settings.dask_scheduler_address) if settings.flush_on_dask else (
+        write_locally)
+    register_flusher(FLUSHER, core.flusher, write)
+    trigger = FlushTrigger(core.flusher, FLUSHER, FlushThresholds(
+        settings.flush_max_bytes, settings.flush_max_rows, settings.flush_max_age_s),
+        settings.flush_check_interval_s)
+    trigger.start()
+    core.flush_trigger = trigger
+    return trigger
+
+
 async def serve(core: Core, services: Sequence[Service]) -> None:
     servers = build_servers(core, services)
+    trigger = start_flushing(core)
     loop = asyncio.get_running_loop()
 
     def stop(sig: signal.Signals) -> None:
@@ -66,4 +89,6 @@ async def serve(core: Core, services: Sequence[Service]) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if trigger is not None:
+            await asyncio.to_thread(trigger.stop)  # flushes what is left first
         core.close()

@@ -118,13 +118,13 @@ class Supervisor:
                 self._known_pids.update(p.pid for p in proc.children(recursive=True))
 
     def stop_all(self, timeout_s: float) -> list[str]:
-        """Stop children newest first; return the names of any that had to be killed."""
+        """Stop children newest first, one after the other (the control plane's last flush
+        still finds Dask and Prefect up); return the names of any that had to be killed."""
         self._remember_descendants()
         deadline = time.monotonic() + timeout_s
         killed: list[str] = []
         for child in reversed(self.children):
             _signal_group(child.process.pid, signal.SIGTERM)
-        for child in reversed(self.children):
             remaining = max(0.1, deadline - time.monotonic())
             try:
                 child.process.wait(timeout=remaining)

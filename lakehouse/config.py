@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     tenant_write_rate: float = Field(default=250_000.0, ge=0)
     tenant_write_burst: float = Field(default=500_000.0, ge=1)
 
+    flush_enabled: bool = True
+    flush_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    flush_max_rows: int = Field(default=500_000, ge=1)
+    flush_max_age_s: float = Field(default=60.0, ge=0)
+    flush_check_interval_s: float = Field(default=1.0, gt=0)
+    flush_on_dask: bool = True
+
     health_timeout_s: float = Field(default=2.0, gt=0)
     shutdown_timeout_s: float = Field(default=12.0, gt=0)
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from lakehouse.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.records import (
     DEFAULT_TABLE,
@@ -120,6 +120,27 @@ async def write_many(
                             idempotency_key=idempotency_key, default_table=table,
                             pre_rejected=pre_rejected, skip=skip)
     return await _answer(pending)
+
+
+@router.post("/data/flush")
+async def flush_now(core: CoreDep, caller: Writer) -> dict[str, Any]:
+    """Flush the log into Parquet now (the `ingest` flow); answers the run and what it wrote.
+
+    The log is shared by every tenant, so a flush asked by one tenant flushes all of them."""
+    if core.flusher is None:
+        raise Unavailable("this process does not own the write-ahead log",
+                          code="ingest_not_served")
+    if core.flush_trigger is not None:
+        result: dict[str, Any] = await asyncio.wrap_future(core.flush_trigger.request())
+    else:
+        from flows.flush_trigger import run_flush
+        from tasks.flush import register_flusher
+
+        register_flusher("http", core.flusher)
+        result = await asyncio.to_thread(run_flush, core.flusher, "http", "requested")
+    if result.get("error"):
+        raise Unavailable(f"the flush failed: {result['error']}", code="flush_failed")
+    return result
 
 
 @router.get("/data")

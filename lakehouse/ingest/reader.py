@@ -72,8 +72,12 @@ class RecordReader:
                 return Page(out[:limit], out[limit - 1]["seq"])
         if self._flushed is not None:
             before = out[-1]["seq"] if out else after
-            older = self._flushed.newest(ref, before, limit - len(out))
-            out.extend(record_json(ref, r, flushed=True) for r in older)
+            while len(out) < limit:
+                older = self._flushed.newest(ref, before, limit - len(out))
+                if not older:
+                    break
+                out.extend(record_json(ref, r, flushed=True) for r in self._live(ref, older))
+                before = older[-1].seq
         return Page(out[:limit], out[limit - 1]["seq"] if len(out) >= limit else None)
 
     def _live(self, ref: TableRef, records: list[StoredRecord]) -> list[StoredRecord]:

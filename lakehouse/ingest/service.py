@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,7 +25,7 @@ from lakehouse.ingest.admission import (
     decide_backlog,
     take_tokens,
 )
-from lakehouse.ingest.batch import RecordBatch, canonical
+from lakehouse.ingest.batch import RecordBatch, StoredRecord, canonical
 from lakehouse.ingest.batch_types import batch_array, batch_type
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
 from lakehouse.ingest.keys import (
@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 REJECTS_TABLE = "_rejects"
 DECLARATION_TTL_S = 5.0
+
+
+class FlushedSource(Protocol):
+    def get(self, ref: TableRef, data_id: str, seq: int) -> StoredRecord | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,8 @@ class IngestService:
         self.wal = wal
         self.limits = limits
         self.declarations = declarations
+        # Where records trimmed from the log are read back (the Parquet files), once flushing.
+        self.flushed_source: FlushedSource | None = None
         self._declared: dict[TableRef, tuple[float, DeclaredTable | None]] = {}
         self._clock = clock
         self._lock = threading.RLock()  # a done-callback may run inline under it
@@ -398,6 +404,9 @@ class IngestService:
             return None
         seq, _ = decode_seq_digest(stored)
         previous = self._stored_payload(seq, entries)
+        if previous is None and self.flushed_source is not None:
+            flushed = self.flushed_source.get(TableRef(plan.tenant, table), data_id, seq)
+            previous = flushed.payload if flushed is not None else None
         if previous is None or canonical(previous) == canonical(record.payload):
             # None: flushed out of the log, so not comparable here; an id seen is a duplicate.
             return RecordResult(index, data_id, table, "duplicate", seq=seq)
@@ -578,6 +587,22 @@ class IngestService:
                     "rejected": state.rejected,
                 })
             return out
+
+    def table_schema(self, ref: TableRef) -> FieldType | None:
+        with self._lock:
+            return self._schema(self._table(ref))
+
+    def unflushed_totals(self) -> tuple[int, int, float]:
+        """(records, bytes, age of the oldest in seconds) waiting for the flush."""
+        backlog = self.backlog()
+        with self._lock:
+            records = sum(t.unflushed_records for t in self._tables.values())
+        return records, backlog.unflushed_bytes, backlog.oldest_unflushed_age_s
+
+    def flushed_everywhere(self, through_seq: int) -> None:
+        with self._lock:
+            for state in self._tables.values():
+                state.drop_through(through_seq)
 
     def flushed(self, ref: TableRef, through_seq: int) -> None:
         """The storage layer committed this table's records up to `through_seq` to Parquet."""

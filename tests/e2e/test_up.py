@@ -121,6 +121,24 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
                         headers={"Authorization": f"Bearer {token}"}).json()
     assert claims["tenant"] == "default" and claims["role"] == "admin"
 
+    # Records flow in, the ingest flow (a real Prefect run, files written on Dask) flushes them.
+    tenant = f"http://127.0.0.1:{ports['TENANT_PORT']}"
+    auth = {"Authorization": f"Bearer {token}"}
+    stored = httpx.post(f"{tenant}/data/store", headers=auth, json=[
+        {"data_id": f"e2e-{i}", "payload": {"i": i}} for i in range(5)])
+    assert stored.json()["accepted"] == 5
+    flushed = httpx.post(f"{tenant}/data/flush", headers=auth, timeout=120).json()
+    assert flushed["rows"] >= 5 and not flushed["run_id"].startswith("local-"), flushed
+    run = httpx.get(f"http://127.0.0.1:{ports['PREFECT_PORT']}/api/flow_runs/"
+                    f"{flushed['run_id']}").json()
+    assert run["name"] == "ingest (requested)" and run["state_type"] == "COMPLETED"
+    parquet = list((system["data_dir"] / "warehouse" / "default" / "records").rglob("*.parquet"))
+    assert parquet
+    got = httpx.get(f"{tenant}/data/retrieve", headers=auth, params={"data_id": "e2e-3"}).json()
+    assert got["payload"] == {"i": 3} and got["flushed"] is True
+    control_log = (system["data_dir"] / "logs" / "control-plane.log").read_text()
+    assert "flush files written on the Dask cluster" in control_log
+
     # Docs work offline: the page loads its assets from the service itself.
     docs = httpx.get(f"http://127.0.0.1:{ports['CATALOG_PORT']}/docs").text
     assert "cdn." not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs

@@ -1,0 +1,180 @@
+"""The flush: WAL entries become Parquet files registered in the catalog, then the log is trimmed.
+
+Order matters for exactly-once: write and fsync every file, then commit the files together with
+the WAL watermark in one catalog transaction (its precondition: nobody moved the watermark since
+we read it), and only then trim the log. A crash before the commit leaves files no snapshot
+references (replaying writes the same names; cleanup removes strays); a crash after it leaves
+entries the next start trims because the watermark says they are flushed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from lakehouse.catalog.lake import (
+    AddFiles,
+    Catalog,
+    Commit,
+    DataFile,
+    EnsureTable,
+    SetSchema,
+    SetWatermark,
+)
+from lakehouse.ingest.batch import RecordBatch
+from lakehouse.ingest.flush_rows import entries_table, partitions
+from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.service import REJECTS_TABLE, IngestService
+from lakehouse.schema import STRING_TYPE, FieldType, struct_of
+from lakehouse.storage.location import StorageRoot, data_file_path
+from lakehouse.storage.parquet_files import column_stats, write_file
+
+log = logging.getLogger(__name__)
+
+WAL_WRITER = "wal"
+REJECTS_SCHEMA = struct_of(tuple((name, STRING_TYPE) for name in
+                                 ("table", "error", "reason", "request_id", "raw")))
+
+
+@dataclass(frozen=True)
+class TableFlush:
+    """One table's share of a flush: its entries and the schema to write them in."""
+
+    ref: TableRef
+    schema: FieldType
+    partition_by: str | None
+    entries: tuple[tuple[int, RecordBatch], ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(batch) for _, batch in self.entries)
+
+
+@dataclass(frozen=True)
+class FlushPlan:
+    expected_watermark: int
+    through: int  # every entry up to here is in this flush
+    tables: tuple[TableFlush, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    snapshot: int | None
+    rows: int
+    files: int
+    bytes: int
+    through: int
+    tables: tuple[str, ...] = field(default=())
+
+
+WritePartitions = Callable[[StorageRoot, Sequence[tuple[str, pa.Table]]], list[int]]
+
+
+def write_locally(root: StorageRoot, files: Sequence[tuple[str, pa.Table]]) -> list[int]:
+    return [write_file(root, path, rows) for path, rows in files]
+
+
+class Flusher:
+    def __init__(self, service: IngestService, catalog: Catalog, storage: StorageRoot) -> None:
+        self.service = service
+        self.catalog = catalog
+        self.storage = storage
+
+    def recover(self) -> int:
+        """At start: trim what the catalog says is flushed (a crash between commit and trim)."""
+        watermark = self.catalog.watermark(WAL_WRITER)
+        if watermark:
+            self.service.wal.trim(watermark)
+            self.service.flushed_everywhere(watermark)
+        return watermark
+
+    def plan(self) -> FlushPlan | None:
+        expected = self.catalog.watermark(WAL_WRITER)
+        through = self.service.wal.last_seq()
+        if through <= expected:
+            return None
+        grouped: dict[TableRef, list[tuple[int, RecordBatch]]] = {}
+        last = expected
+        for entry in self.service.wal.read(after=expected):
+            if entry.last_seq > through:
+                break
+            batch = RecordBatch.decode(entry.payload)
+            grouped.setdefault(TableRef(batch.tenant, batch.table), []).append(
+                (entry.seq, batch))
+            last = entry.last_seq
+        tables = []
+        for ref, entries in sorted(grouped.items(), key=lambda kv: (kv[0].tenant,
+                                                                     kv[0].table)):
+            tables.append(TableFlush(ref, self._schema(ref), self._partition_by(ref),
+                                     tuple(entries)))
+        return FlushPlan(expected, last, tuple(tables))
+
+    def _schema(self, ref: TableRef) -> FieldType:
+        if ref.table == REJECTS_TABLE:
+            return REJECTS_SCHEMA
+        return self.service.table_schema(ref) or struct_of(())
+
+    def _partition_by(self, ref: TableRef) -> str | None:
+        declared = self.service.declared(ref)
+        return declared.partition_by if declared is not None else None
+
+    def write_table(self, work: TableFlush,
+                    write: WritePartitions = write_locally) -> tuple[DataFile, ...]:
+        """Write one table's files (durable, not yet visible): one file per partition."""
+        rows = entries_table(work.entries, work.schema)
+        parts = partitions(rows, work.partition_by)
+        named = []
+        for part in parts:
+            first, last = part.seq_range
+            named.append((data_file_path(work.ref.tenant, work.ref.table, part.name, first,
+                                         last), part))
+        sizes = write(self.storage, [(path, part.rows) for path, part in named])
+        return tuple(DataFile(path, part.name, part.rows.num_rows, size, *part.seq_range,
+                              stats=column_stats(part.rows))
+                     for (path, part), size in zip(named, sizes, strict=True))
+
+    def commit(self, plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]]) -> int:
+        changes: list[EnsureTable | SetSchema | AddFiles | SetWatermark] = []
+        for work in plan.tables:
+            schema = work.schema.to_json()
+            changes.append(EnsureTable(work.ref.tenant, work.ref.table, schema,
+                                       work.partition_by))
+            current = self.catalog.table(work.ref.tenant, work.ref.table)
+            if current is not None and current.schema != schema:
+                changes.append(SetSchema(work.ref.tenant, work.ref.table, schema))
+            changes.append(AddFiles(work.ref.tenant, work.ref.table, files[work.ref]))
+        changes.append(SetWatermark(WAL_WRITER, plan.through, plan.expected_watermark))
+        summary = {"rows": plan.rows, "files": sum(len(f) for f in files.values()),
+                   "through_seq": plan.through,
+                   "tables": [f"{t.ref.tenant}/{t.ref.table}" for t in plan.tables]}
+        return self.catalog.commit(Commit("flush", tuple(changes), summary))
+
+    def finish(self, plan: FlushPlan) -> None:
+        """After the commit: the flushed entries leave the log and the unflushed counts."""
+        self.service.wal.trim(plan.through)
+        for work in plan.tables:
+            self.service.flushed(work.ref, plan.through)
+
+    def flush(self, write: WritePartitions = write_locally) -> FlushResult:
+        """Everything in one call (the Prefect flow runs the same steps as tasks)."""
+        plan = self.plan()
+        if plan is None:
+            return FlushResult(None, 0, 0, 0, self.catalog.watermark(WAL_WRITER))
+        files = {work.ref: self.write_table(work, write) for work in plan.tables}
+        snapshot = self.commit(plan, files)
+        self.finish(plan)
+        return summarize(plan, files, snapshot)
+
+
+def summarize(plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]],
+              snapshot: int) -> FlushResult:
+    written = [f for table_files in files.values() for f in table_files]
+    return FlushResult(snapshot, plan.rows, len(written), sum(f.byte_size for f in written),
+                       plan.through, tuple(f"{t.ref.tenant}/{t.ref.table}" for t in plan.tables))

@@ -1,0 +1,117 @@
+"""From WAL entries to the columns of a data file (pure Arrow computation, no I/O).
+
+A data file has the system columns `data_id`, `_seq`, `_timestamp` (UTC, microseconds) and
+`_upsert`, then one column per top-level field of the table's schema. Entries written before the
+schema grew are conformed to it: fields they lack become nulls, int64 widens to float64.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.ingest.batch import RecordBatch
+from lakehouse.schema import FieldType
+
+SYSTEM_FIELDS = [pa.field("data_id", pa.string(), nullable=False),
+                 pa.field("_seq", pa.int64(), nullable=False),
+                 pa.field("_timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+                 pa.field("_upsert", pa.bool_(), nullable=False)]
+
+
+def file_schema(schema: FieldType) -> pa.Schema:
+    return pa.schema([*SYSTEM_FIELDS, *(pa.field(name, t.to_arrow()) for name, t in
+                                        schema.fields)])
+
+
+def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType) -> pa.Table:
+    """All records of these entries (first sequence number, batch), in the table's schema."""
+    target = schema.to_arrow()
+    parts = []
+    for first_seq, batch in entries:
+        count = len(batch)
+        if batch.arrow is not None:
+            data_ids = batch.arrow.column("data_id").combine_chunks()
+            timestamps = batch.arrow.column("timestamp_us").combine_chunks()
+            upserts = batch.arrow.column("upsert").combine_chunks()
+            payloads = conform(batch.arrow.column("payload").combine_chunks(), target)
+        else:
+            data_ids = pa.array([r[0] for r in batch.rows], pa.string())
+            timestamps = pa.array([r[1] for r in batch.rows], pa.int64())
+            upserts = pa.array([r[3] for r in batch.rows], pa.bool_())
+            payloads = pa.array([r[2] for r in batch.rows], type=target)
+        seqs = pa.array(range(first_seq, first_seq + count), pa.int64())
+        columns = [data_ids, seqs, timestamps.cast(pa.timestamp("us", tz="UTC")), upserts]
+        columns += [payloads.field(i) for i in range(payloads.type.num_fields)]
+        parts.append(pa.Table.from_arrays(columns, schema=file_schema(schema)))
+    if not parts:
+        return file_schema(schema).empty_table()
+    return pa.concat_tables(parts)
+
+
+def conform(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """`array` as `target`: struct fields matched by name (missing → nulls), lists element-wise,
+    scalars cast (int64 → float64; a column of nulls → any type)."""
+    if array.type == target:
+        return array
+    if pa.types.is_struct(target):
+        if not pa.types.is_struct(array.type):
+            return pa.nulls(len(array), target)
+        children = []
+        for i in range(target.num_fields):
+            field = target.field(i)
+            index = array.type.get_field_index(field.name)
+            child = array.field(index) if index >= 0 else pa.nulls(len(array), field.type)
+            children.append(conform(child, field.type))
+        return pa.StructArray.from_arrays(children, fields=list(target),
+                                          mask=array.is_null() if array.null_count else None)
+    if pa.types.is_list(target):
+        if not pa.types.is_list(array.type):
+            return pa.nulls(len(array), target)
+        values = conform(array.values, target.value_type)
+        return pa.ListArray.from_arrays(array.offsets, values, type=target,
+                                        mask=array.is_null() if array.null_count else None)
+    return array.cast(target)
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    name: str  # "day=2026-11-26", or "column=value" for a declared partition column
+    rows: pa.Table
+
+    @property
+    def seq_range(self) -> tuple[int, int]:
+        bounds = pc.min_max(self.rows.column("_seq"))
+        return int(bounds["min"].as_py()), int(bounds["max"].as_py())
+
+
+def partitions(table: pa.Table, partition_by: str | None = None) -> list[Partition]:
+    """Split by day of `_timestamp`, or by the declared partition column's values."""
+    if table.num_rows == 0:
+        return []
+    if partition_by is None:
+        keys = pc.strftime(table.column("_timestamp"), format="%Y-%m-%d")
+        prefix = "day"
+    else:
+        keys = pc.cast(table.column(partition_by), pa.string())
+        prefix = partition_by
+    keys = pc.fill_null(keys, "__null__")
+    out = []
+    for value in pc.unique(keys).to_pylist():
+        rows = table.filter(pc.equal(keys, value))
+        out.append(Partition(f"{prefix}={_safe(str(value))}", rows))
+    return sorted(out, key=lambda p: p.name)
+
+
+def _safe(value: str) -> str:
+    """A partition value usable as one path segment."""
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "_" for c in value)[:100]
+    return cleaned or "_"
+
+
+def day_of(timestamp_us: int) -> str:
+    return dt.datetime.fromtimestamp(timestamp_us / 1e6, dt.UTC).strftime("%Y-%m-%d")

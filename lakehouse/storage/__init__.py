@@ -1,0 +1,1 @@
+"""Object-store paths and Parquet files, through pyarrow.fs (a local folder, or S3)."""

@@ -1,0 +1,79 @@
+"""Writing and reading data files: zstd Parquet with statistics, made durable before commit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lakehouse.catalog.lake import ColumnStats
+from lakehouse.storage.location import StorageRoot
+
+ROW_GROUP_ROWS = 128 * 1024
+
+
+def write_file(root: StorageRoot, relative: str, table: pa.Table) -> int:
+    """Write `table` at `relative` under the root; its size in bytes once durable.
+
+    Locally the file is written under a temporary name, fsynced, renamed and its folder fsynced,
+    so a crash leaves either no file or a whole one. Object stores make a PUT atomic already.
+    """
+    path = root.full(relative)
+    folder = path.rsplit("/", 1)[0]
+    root.fs.create_dir(folder, recursive=True)
+    target = path + ".tmp" if root.is_local else path
+    pq.write_table(table, target, filesystem=root.fs, compression="zstd",
+                   write_statistics=True, row_group_size=ROW_GROUP_ROWS)
+    if root.is_local:
+        _fsync(target)
+        os.replace(target, path)
+        _fsync(folder)
+    info = root.fs.get_file_info(path)
+    return int(info.size or 0)
+
+
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_file(root: StorageRoot, relative: str, columns: Sequence[str] | None = None,
+              filters: Any = None) -> pa.Table:
+    return pq.read_table(root.full(relative), filesystem=root.fs, columns=columns,
+                         filters=filters)
+
+
+def column_stats(table: pa.Table) -> tuple[ColumnStats, ...]:
+    """Per top-level column: min, max, nulls and distinct count, computed while writing."""
+    stats = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        low = high = distinct = None
+        if _orderable(kind) and column.null_count < len(column):
+            bounds = pc.min_max(column)
+            low, high = _plain(bounds["min"].as_py()), _plain(bounds["max"].as_py())
+            distinct = pc.count_distinct(column).as_py()
+        stats.append(ColumnStats(name, low, high, column.null_count, distinct))
+    return tuple(stats)
+
+
+def _orderable(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+                or pa.types.is_boolean(kind) or pa.types.is_timestamp(kind))
+
+
+def _plain(value: Any) -> int | float | str | bool | None:
+    """A JSON-able statistic: timestamps become microseconds since the epoch."""
+    if hasattr(value, "timestamp"):
+        return int(value.timestamp() * 1_000_000)
+    if isinstance(value, int | float | str | bool) or value is None:
+        return value
+    return str(value)
