@@ -1,18 +1,24 @@
-"""Metadata Catalog: table declarations (schema, checks, partitioning, sort key)."""
+"""Metadata Catalog: tables, partitions, what can prune a scan, catalog statistics, and
+table declarations (schema, checks, partitioning, sort key)."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import Conflict, Unavailable
+from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
+from lakehouse.errors import Conflict, NotFound, Unavailable
 from lakehouse.ingest.keys import TableRef
+from lakehouse.optimizer.pruning import may_match, parse_filter
 from lakehouse.schema.declared import parse_declaration
+from lakehouse.schema.names import check_table_name
 
 router = APIRouter(prefix="/metadata", tags=["catalog"])
 
@@ -54,3 +60,166 @@ async def declare_table(
     if core.ingest is not None:
         core.ingest.forget_declaration(ref)
     return {"tenant": caller.tenant, **declared.to_json()}
+
+
+def _scope(request: Request, caller: Caller) -> str | None:
+    """The tenant to describe: the caller's; an admin naming none with X-Tenant-Id sees all."""
+    if caller.is_admin and "x-tenant-id" not in request.headers:
+        return None
+    return caller.tenant
+
+
+def _catalog(core: Core) -> Catalog:
+    if core.catalog is None:
+        raise Unavailable("the catalog is not open in this process")
+    return core.catalog
+
+
+def _table_json(core: Core, table: TableInfo, snapshot: int | None) -> dict[str, Any]:
+    files = _catalog(core).files(table.tenant, table.name, snapshot)
+    return {
+        "tenant": table.tenant, "table": table.name, "schema": table.schema,
+        "rows": sum(f.row_count for f in files), "bytes": sum(f.byte_size for f in files),
+        "files": len(files),
+        "partitioning": f"identity({table.partition_by})" if table.partition_by
+        else "day(_timestamp)",
+        "sort_key": list(table.sort_key), "created_snapshot": table.created_snapshot,
+        "schema_snapshot": table.schema_snapshot,
+    }
+
+
+@router.get("/tables")
+async def list_tables(
+    request: Request, core: CoreDep, caller: Annotated[Caller, Depends(require_role(Role.READER))],
+    snapshot: Annotated[int | None, Query(ge=1, description="Describe the tables as of this "
+                                          "snapshot (time travel)")] = None,
+    table: Annotated[str | None, Query(max_length=63)] = None,
+) -> dict[str, Any]:
+    """Tables with schema, rows, bytes, files, partitioning and the snapshot described."""
+    catalog = _catalog(core)
+    current = await run_in_threadpool(catalog.current_snapshot)
+    if snapshot is not None and snapshot > current:
+        raise NotFound(f"snapshot {snapshot} does not exist yet (current: {current})",
+                       details={"current_snapshot": current})
+    tenant = _scope(request, caller)
+    tables = await run_in_threadpool(catalog.tables, tenant, snapshot)
+    if table is not None:
+        tables = [t for t in tables if t.name == table]
+    described = [await run_in_threadpool(_table_json, core, t, snapshot) for t in tables]
+    unflushed = {(s["tenant"], s["table"]): s["unflushed_records"]
+                 for s in (core.ingest.table_stats(tenant) if core.ingest else [])}
+    for entry in described:
+        entry["unflushed_rows"] = unflushed.get((entry["tenant"], entry["table"]), 0)
+    return {"snapshot": snapshot or current, "current_snapshot": current, "tables": described}
+
+
+class PartitionsQuery(BaseModel):
+    table: str = Field(max_length=63)
+    filter: str | None = Field(default=None, max_length=10_000,
+                               description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
+    snapshot: int | None = Field(default=None, ge=1)
+
+
+@router.post("/partitions")
+async def partitions(
+    body: PartitionsQuery, request: Request, core: CoreDep,
+    caller: Annotated[Caller, Depends(require_role(Role.READER))],
+) -> dict[str, Any]:
+    """Partitions with rows, bytes, files and min/max per column; with a filter, only those the
+    statistics cannot rule out, and how many files and partitions were pruned."""
+    catalog = _catalog(core)
+    check_table_name(body.table)
+    comparisons = parse_filter(body.filter) if body.filter else ()
+    found = await run_in_threadpool(catalog.table, caller.tenant, body.table, body.snapshot)
+    if found is None:
+        raise NotFound(f"no table {body.table!r}", details={"table": body.table})
+    files = await run_in_threadpool(catalog.files, caller.tenant, body.table, body.snapshot)
+    kept = [f for f in files if may_match(f, comparisons)]
+    groups: dict[str, list[DataFile]] = {}
+    for file in kept:
+        groups.setdefault(file.partition, []).append(file)
+    return {
+        "table": body.table, "filter": body.filter,
+        "used_predicates": [{"column": c.column, "op": c.op, "values": list(c.values)}
+                            for c in comparisons],
+        "partitions": [_partition_json(name, group) for name, group in sorted(groups.items())],
+        "files_total": len(files), "files_pruned": len(files) - len(kept),
+        "partitions_total": len({f.partition for f in files}),
+        "partitions_pruned": len({f.partition for f in files}) - len(groups),
+    }
+
+
+def _partition_json(name: str, files: list[DataFile]) -> dict[str, Any]:
+    columns: dict[str, dict[str, Any]] = {}
+    for file in files:
+        for stat in file.stats:
+            column = columns.setdefault(stat.column, {"min": None, "max": None, "nulls": 0})
+            column["nulls"] += stat.null_count
+            for key, value, pick in (("min", stat.min, min), ("max", stat.max, max)):
+                if value is not None:
+                    current = column[key]
+                    column[key] = value if current is None else pick(current, value)
+    return {"partition": name, "rows": sum(f.row_count for f in files),
+            "bytes": sum(f.byte_size for f in files), "files": len(files), "columns": columns}
+
+
+@router.get("/indexes")
+async def indexes(
+    request: Request, core: CoreDep,
+    caller: Annotated[Caller, Depends(require_role(Role.READER))],
+) -> dict[str, Any]:
+    """What can prune a scan, per table: partitioning, sort key, per-column min/max and distinct
+    estimates, and the record index on data_id."""
+    catalog = _catalog(core)
+    tables = await run_in_threadpool(catalog.tables, _scope(request, caller))
+    out = []
+    for table in tables:
+        files = await run_in_threadpool(catalog.files, table.tenant, table.name)
+        summary = _partition_json("", files)["columns"] if files else {}
+        distinct: dict[str, int] = {}
+        for file in files:
+            for stat in file.stats:
+                if stat.distinct_estimate is not None:
+                    # The largest per-file count: a lower bound of the table's distinct values.
+                    distinct[stat.column] = max(distinct.get(stat.column, 0),
+                                                stat.distinct_estimate)
+        out.append({
+            "tenant": table.tenant, "table": table.name,
+            "partition_columns": [table.partition_by] if table.partition_by else ["_timestamp"],
+            "partition_transform": "identity" if table.partition_by else "day",
+            "sort_key": list(table.sort_key),
+            "column_ranges": {c: {**v, "distinct_estimate": distinct.get(c)}
+                              for c, v in summary.items()},
+            "secondary_indexes": [{"column": "data_id", "kind": "record index",
+                                   "use": "point lookups and exactly-once writes"}],
+        })
+    return {"tables": out}
+
+
+@router.get("/stats")
+async def catalog_stats(
+    request: Request, core: CoreDep,
+    caller: Annotated[Caller, Depends(require_role(Role.READER))],
+) -> dict[str, Any]:
+    """Counts of tenants, tables, snapshots, live and dead files and bytes; the last flush."""
+    catalog = _catalog(core)
+    stats = await run_in_threadpool(catalog.stats)
+    tenant = _scope(request, caller)
+    body: dict[str, Any] = {
+        "snapshots": stats.snapshots, "last_flush_at": stats.last_flush_at,
+        "last_flush_lag_s": round(time.time() - stats.last_flush_at, 3)
+        if stats.last_flush_at else None,
+    }
+    if tenant is None:
+        body.update(tenants=stats.tenants, tables=stats.tables, live_files=stats.live_files,
+                    dead_files=stats.dead_files, live_bytes=stats.live_bytes)
+    else:
+        tables = await run_in_threadpool(catalog.tables, tenant)
+        files = [f for t in tables for f in await run_in_threadpool(catalog.files, tenant,
+                                                                     t.name)]
+        body.update(tenant=tenant, tables=len(tables), live_files=len(files),
+                    live_bytes=sum(f.byte_size for f in files))
+    if core.ingest is not None:
+        rows, size, age = core.ingest.unflushed_totals()
+        body["unflushed"] = {"rows": rows, "bytes": size, "oldest_age_s": round(age, 3)}
+    return body
