@@ -14,7 +14,7 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --no-cache .
 	$(BIN)/mypy
 
 install: $(STAMP)

@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 from api.core import Core
 from api.errors import install_error_handlers
 from api.middleware import RequestContext, WriteAdmission
-from api.routers import auth, catalog, data, monitoring
+from api.routers import auth, catalog, data, monitoring, runs
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
@@ -16,7 +16,7 @@ from lakehouse import __version__
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router,),
     Service.TENANT: (data.router,),
-    Service.OPERATION: (),
+    Service.OPERATION: (runs.router,),
     Service.CBO: (),
     Service.CATALOG: (catalog.router,),
     Service.MONITORING: (monitoring.router,),

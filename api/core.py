@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse.catalog.lake import Catalog
-from lakehouse.catalog.lake_sql import SqlCatalog
 from sqlalchemy import Engine
 
 from lakehouse.auth.identity import Role
@@ -19,6 +17,8 @@ from lakehouse.auth.tokens import AccessTokens
 from lakehouse.catalog.auth_store import SqlAuthStore
 from lakehouse.catalog.declarations import SqlDeclarations, TableDeclarations
 from lakehouse.catalog.engine import catalog_engine
+from lakehouse.catalog.lake import Catalog
+from lakehouse.catalog.lake_sql import SqlCatalog
 from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
 from lakehouse.ingest.admission import BacklogLimits

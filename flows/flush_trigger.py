@@ -13,7 +13,10 @@ import uuid
 from concurrent.futures import Future
 from typing import Any
 
+from prefect import tags
+
 from flows.ingest import ingest
+from flows.run_results import SHARED_TAG, remember
 from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flush_policy import Action, Backlog, FlushThresholds, decide
 
@@ -81,7 +84,9 @@ class FlushTrigger:
 def run_flush(flusher: Flusher, name: str, reason: str) -> dict[str, Any]:
     """The ingest flow as a Prefect run; without Prefect, the same steps run here."""
     try:
-        result: dict[str, Any] = ingest(name, reason)
+        with tags(SHARED_TAG):  # the log is every tenant's: every tenant may see the run
+            result: dict[str, Any] = ingest(name, reason)
+        remember(result["run_id"], result)
         return result
     except Exception as exc:  # Prefect unreachable or the flow failed: flush without it
         log.warning("the ingest flow failed; flushing without Prefect",
@@ -92,6 +97,10 @@ def run_flush(flusher: Flusher, name: str, reason: str) -> dict[str, Any]:
         log.exception("flush failed")
         return {"rows": 0, "files": 0, "snapshot": None,
                 "error": f"{type(exc).__name__}: {exc}"[:500]}
-    return {"run_id": f"local-{uuid.uuid4().hex[:12]}", "snapshot": done.snapshot,
-            "rows": done.rows, "files": done.files, "bytes": done.bytes,
-            "through_seq": done.through, "tables": list(done.tables)}
+    run_id = f"local-{uuid.uuid4().hex[:12]}"
+    local: dict[str, Any] = {"run_id": run_id, "snapshot": done.snapshot,
+             "rows": done.rows, "files": done.files, "bytes": done.bytes,
+             "through_seq": done.through, "tables": list(done.tables), "flow": "ingest",
+             "state": "COMPLETED"}
+    remember(run_id, local)
+    return local

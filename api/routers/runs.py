@@ -1,0 +1,105 @@
+"""Operation Node: the Prefect runs of long operations (flush, load, compaction), per tenant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Query
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+
+from api.core import Core
+from api.deps import CoreDep, require_role
+from flows.run_results import SHARED_TAG, recall, tenant_tag
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import NotFound, Unavailable
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+Reader = Annotated[Caller, Depends(require_role(Role.READER))]
+
+
+def _client(core: Core) -> PrefectClient:
+    return PrefectClient(api=core.settings.prefect_api_url)
+
+
+def _visible(run: FlowRun, caller: Caller) -> bool:
+    return caller.is_admin or bool({SHARED_TAG, tenant_tag(caller.tenant)} & set(run.tags))
+
+
+async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, str],
+                    ) -> dict[str, Any]:
+    if run.flow_id not in flows:
+        flows[run.flow_id] = (await client.read_flow(run.flow_id)).name
+    tasks = await client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+    done = sum(1 for t in tasks if t.state is not None and t.state.is_final())
+    state = run.state
+    failed = state is not None and (state.is_failed() or state.is_crashed())
+    return {
+        "id": str(run.id), "name": run.name, "flow": flows[run.flow_id],
+        "state": state.type.value if state is not None else None,
+        "progress": {"done": done, "total": len(tasks)},
+        "started": run.start_time.isoformat() if run.start_time else None,
+        "ended": run.end_time.isoformat() if run.end_time else None,
+        "error": (state.message if failed and state is not None else None),
+        "result": recall(str(run.id)),
+    }
+
+
+@router.get("/{run_id}")
+async def get_run(run_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
+    """A run's state as Prefect names it, its progress (tasks done/total) and its result."""
+    local = recall(run_id) if run_id.startswith("local-") else None
+    if local is not None:  # ran without Prefect (it was unreachable): only this process knows
+        return {"id": run_id, "name": run_id, "flow": local.get("flow"), "state": "COMPLETED",
+                "progress": {"done": 1, "total": 1}, "started": None, "ended": None,
+                "error": None, "result": local}
+    try:
+        wanted = uuid.UUID(run_id)
+    except ValueError as exc:
+        raise NotFound(f"no run {run_id!r}", details={"run_id": run_id[:64]}) from exc
+    try:
+        async with _client(core) as client:
+            run = await client.read_flow_run(wanted)
+            if not _visible(run, caller):
+                raise NotFound(f"no run {run_id!r}", details={"run_id": run_id})
+            return await _describe(client, run, {})
+    except ObjectNotFound as exc:
+        raise NotFound(f"no run {run_id!r}", details={"run_id": run_id}) from exc
+    except httpx.HTTPError as exc:
+        raise Unavailable("the Prefect API cannot be reached; runs cannot be listed now",
+                          details={"prefect_api_url": core.settings.prefect_api_url}) from exc
+
+
+@router.get("")
+async def list_runs(
+    core: CoreDep, caller: Reader,
+    flow: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> dict[str, Any]:
+    """Recent runs the caller's tenant may see (its own and the shared ones), newest first."""
+    run_filter = None if caller.is_admin else FlowRunFilter(tags=FlowRunFilterTags(
+        any_=[SHARED_TAG, tenant_tag(caller.tenant)]))
+    flow_filter = FlowFilter(name=FlowFilterName(any_=[flow])) if flow else None
+    try:
+        async with _client(core) as client:
+            runs = await client.read_flow_runs(
+                flow_filter=flow_filter, flow_run_filter=run_filter,
+                sort=FlowRunSort.START_TIME_DESC, limit=limit)
+            names: dict[uuid.UUID, str] = {}
+            described = [await _describe(client, run, names) for run in runs]
+    except httpx.HTTPError as exc:
+        raise Unavailable("the Prefect API cannot be reached; runs cannot be listed now",
+                          details={"prefect_api_url": core.settings.prefect_api_url}) from exc
+    return {"count": len(described), "runs": described}
