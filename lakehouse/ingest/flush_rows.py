@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.schema import FieldType
 
+DAY_US = 86_400_000_000
 SYSTEM_FIELDS = [pa.field("data_id", pa.string(), nullable=False),
                  pa.field("_seq", pa.int64(), nullable=False),
                  pa.field("_timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
@@ -82,11 +83,12 @@ def conform(array: pa.Array, target: pa.DataType) -> pa.Array:
 class Partition:
     name: str  # "day=2026-11-26", or "column=value" for a declared partition column
     rows: pa.Table
+    seq_range: tuple[int, int]
 
-    @property
-    def seq_range(self) -> tuple[int, int]:
-        bounds = pc.min_max(self.rows.column("_seq"))
-        return int(bounds["min"].as_py()), int(bounds["max"].as_py())
+
+def _partition(name: str, rows: pa.Table) -> Partition:
+    bounds = pc.min_max(rows.column("_seq"))
+    return Partition(name, rows, (int(bounds["min"].as_py()), int(bounds["max"].as_py())))
 
 
 def partitions(table: pa.Table, partition_by: str | None = None) -> list[Partition]:
@@ -94,16 +96,18 @@ def partitions(table: pa.Table, partition_by: str | None = None) -> list[Partiti
     if table.num_rows == 0:
         return []
     if partition_by is None:
-        keys = pc.strftime(table.column("_timestamp"), format="%Y-%m-%d")
-        prefix = "day"
+        # Whole days since the epoch, by integer division: formatting every timestamp as text
+        # would cost more than the rest of the flush.
+        micros = table.column("_timestamp").cast(pa.int64()).cast(pa.float64())  # exact < 2**53
+        days = pc.floor(pc.divide(micros, float(DAY_US))).cast(pa.int64())
+        out = [_partition(f"day={day_of(int(day) * DAY_US)}",
+                          table.filter(pc.equal(days, day)))
+               for day in pc.unique(days).to_pylist()]
     else:
-        keys = pc.cast(table.column(partition_by), pa.string())
-        prefix = partition_by
-    keys = pc.fill_null(keys, "__null__")
-    out = []
-    for value in pc.unique(keys).to_pylist():
-        rows = table.filter(pc.equal(keys, value))
-        out.append(Partition(f"{prefix}={_safe(str(value))}", rows))
+        keys = pc.fill_null(pc.cast(table.column(partition_by), pa.string()), "__null__")
+        out = [_partition(f"{partition_by}={_safe(str(value))}",
+                          table.filter(pc.equal(keys, value)))
+               for value in pc.unique(keys).to_pylist()]
     return sorted(out, key=lambda p: p.name)
 
 

@@ -14,6 +14,7 @@ from lakehouse.catalog.lake import ColumnStats
 from lakehouse.storage.location import StorageRoot
 
 ROW_GROUP_ROWS = 128 * 1024
+SAMPLE_ROWS = 16_384
 
 
 def write_file(root: StorageRoot, relative: str, table: pa.Table) -> int:
@@ -59,9 +60,23 @@ def column_stats(table: pa.Table) -> tuple[ColumnStats, ...]:
         if _orderable(kind) and column.null_count < len(column):
             bounds = pc.min_max(column)
             low, high = _plain(bounds["min"].as_py()), _plain(bounds["max"].as_py())
-            distinct = pc.count_distinct(column).as_py()
+            distinct = _distinct_estimate(column)
         stats.append(ColumnStats(name, low, high, column.null_count, distinct))
     return tuple(stats)
+
+
+def _distinct_estimate(column: pa.ChunkedArray) -> int:
+    """Exact up to SAMPLE_ROWS rows; beyond, from an evenly spread sample: a nearly unique
+    sample scales up to the file, a repetitive one is taken as it is (low cardinality)."""
+    rows = len(column)
+    if rows <= SAMPLE_ROWS:
+        return int(pc.count_distinct(column).as_py())
+    step = rows // SAMPLE_ROWS
+    sample = pc.take(column, pa.array(range(0, rows, step)))
+    seen = int(pc.count_distinct(sample).as_py())
+    if seen > 0.9 * len(sample):
+        return min(rows, round(seen * rows / len(sample)))
+    return seen
 
 
 def _orderable(kind: pa.DataType) -> bool:
