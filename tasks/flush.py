@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from lakehouse.catalog.lake import DataFile
+from lakehouse.faults import crash_point
 from lakehouse.ingest.flush import Flusher, FlushPlan, TableFlush, WritePartitions, write_locally
 from lakehouse.ingest.keys import TableRef
 from lakehouse.storage.location import StorageRoot
@@ -98,7 +99,9 @@ def flush_table(name: str, work: TableFlush, tenant: str, table: str) -> tuple[D
 @task(name="commit-flush", cache_policy=NO_CACHE)
 def commit_flush(name: str, plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]]) -> int:
     found = flusher(name)
+    crash_point("flush:after_write")
     snapshot = found.commit(plan, files)
+    crash_point("flush:after_commit")
     found.finish(plan)
     get_run_logger().info("committed snapshot %d; log trimmed through seq %d", snapshot,
                           plan.through)

@@ -24,6 +24,7 @@ from lakehouse.catalog.lake import (
     SetSchema,
     SetWatermark,
 )
+from lakehouse.faults import crash_point
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.ingest.flush_rows import entries_table, partitions
 from lakehouse.ingest.keys import TableRef
@@ -168,7 +169,9 @@ class Flusher:
         if plan is None:
             return FlushResult(None, 0, 0, 0, self.catalog.watermark(WAL_WRITER))
         files = {work.ref: self.write_table(work, write) for work in plan.tables}
+        crash_point("flush:after_write")
         snapshot = self.commit(plan, files)
+        crash_point("flush:after_commit")
         self.finish(plan)
         return summarize(plan, files, snapshot)
 
