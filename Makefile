@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/flush.py
 
 clean-data:
 	rm -rf data/wal data/catalog.db* data/warehouse data/prefect data/dask data/logs
