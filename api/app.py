@@ -7,6 +7,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.core import Core
 from api.errors import install_error_handlers
+from api.fast_writes import FastRecordWrites
 from api.middleware import RequestContext, WriteAdmission
 from api.routers import auth, catalog, data, monitoring, runs
 from api.routers.health import health_router
@@ -15,7 +16,7 @@ from lakehouse import __version__
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router,),
-    Service.TENANT: (data.router,),
+    Service.TENANT: (data.router, __import__("api.routers.load", fromlist=["router"]).router),
     Service.OPERATION: (runs.router,),
     Service.CBO: (),
     Service.CATALOG: (catalog.router,),
@@ -39,6 +40,7 @@ def create_app(service: Service, core: Core) -> FastAPI:
     for router in ROUTERS[service]:
         app.include_router(router)
     if service is Service.TENANT:
+        app.add_middleware(FastRecordWrites, core=core)
         app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight,
                            max_body_bytes=core.settings.ingest_max_body_bytes)
     # Added last, so it runs first: even shed requests get a request id and a log line.

@@ -28,6 +28,19 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+async def authenticate(core: Core, authorization: str | None,
+                       x_tenant_id: str | None) -> Caller:
+    """The caller named by these headers (shared by the dependency and the fast write path)."""
+    token = bearer_token(authorization)
+    if token is None:
+        raise Unauthenticated("this endpoint needs `Authorization: Bearer <access token>`; "
+                              "get one from POST /auth/login", code="missing_token")
+    caller = core.auth.cached_caller(token)
+    if caller is None:  # not seen in the last seconds: validate off the event loop
+        caller = await run_in_threadpool(core.auth.authenticate, token)
+    return caller.acting_on(x_tenant_id.strip() if x_tenant_id is not None else None)
+
+
 async def current_caller(
     core: Annotated[Core, Depends(get_core)],
     authorization: Annotated[str | None, Header()] = None,
@@ -38,14 +51,7 @@ async def current_caller(
     401 (with `WWW-Authenticate: Bearer`) for a missing, bad, expired or revoked token; 403 when
     X-Tenant-Id names another tenant than the token's and the caller is not an admin.
     """
-    token = bearer_token(authorization)
-    if token is None:
-        raise Unauthenticated("this endpoint needs `Authorization: Bearer <access token>`; "
-                              "get one from POST /auth/login", code="missing_token")
-    caller = core.auth.cached_caller(token)
-    if caller is None:  # not seen in the last seconds: validate off the event loop
-        caller = await run_in_threadpool(core.auth.authenticate, token)
-    return caller.acting_on(x_tenant_id.strip() if x_tenant_id is not None else None)
+    return await authenticate(core, authorization, x_tenant_id)
 
 
 def require_role(role: Role) -> Callable[..., object]:

@@ -76,8 +76,14 @@ def serve(
     except LakehouseError as exc:
         err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
         raise typer.Exit(2) from exc
+    import gc
+
     import uvloop  # C event loop: a large share of each small request is loop overhead
 
+    # Everything built so far lives as long as the process: keep the collector off it, and
+    # collect the young generation less often, so full collections do not pause requests.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     uvloop.run(serve_services(core, chosen))
 
 
@@ -166,6 +172,9 @@ def tables_declare(
     finally:
         engine.dispose()
     Console().print(f"declared table [bold]{declared.name}[/bold] for tenant {tenant}")
+
+
+app.command("load")(__import__("cli.load", fromlist=["load"]).load)
 
 
 def main() -> None:

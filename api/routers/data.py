@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
@@ -56,13 +57,22 @@ async def _answer(pending: PendingWrite) -> dict[str, Any]:
 
 @router.post("/data", status_code=201)
 async def write_one(request: Request, core: CoreDep, caller: Writer) -> JSONResponse:
-    """Write one record; 201 once it is fsynced, 200 `duplicate` for a retry of the same record."""
+    """Write one record; 201 once it is fsynced, 200 `duplicate` for a retry of the same record.
+
+    (Served by `api.fast_writes` ahead of this route; the route documents it and serves it
+    wherever that path is not installed.)"""
+    body = await _body(request, core.settings.ingest_max_body_bytes)
+    status, answer = await write_record(core, caller, _media_type(request), body)
+    return JSONResponse(answer, status_code=status)
+
+
+async def write_record(core: Core, caller: Caller, media: str, body: bytes,
+                       ) -> tuple[int, dict[str, Any]]:
+    """One record in, (status, answer) out once it is durable; LakehouseError for bad input."""
     service, _ = core.require_ingest()
-    media = _media_type(request)
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType("send the record as Content-Type: application/json",
                                    details={"content_type": media or None})
-    body = await _body(request, core.settings.ingest_max_body_bytes)
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -77,9 +87,9 @@ async def write_one(request: Request, core: CoreDep, caller: Writer) -> JSONResp
     if result["status"] == "rejected":
         raise InvalidInput(result["reason"], code=result["error"],
                            details={"data_id": result.get("data_id")})
-    code = 201 if result["status"] == "durable" else 200
-    return JSONResponse({"data_id": result["data_id"], "table": result["table"],
-                         "seq": result["seq"], "status": result["status"]}, status_code=code)
+    return (201 if result["status"] == "durable" else 200), {
+        "data_id": result["data_id"], "table": result["table"], "seq": result["seq"],
+        "status": result["status"]}
 
 
 @router.post("/data/store")

@@ -8,11 +8,12 @@ from __future__ import annotations
 import collections
 import contextvars
 import datetime as dt
-import json
 import logging
 import sys
 import threading
-from typing import Any
+from typing import IO, Any
+
+import orjson
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -46,7 +47,28 @@ def record_to_dict(record: logging.LogRecord) -> dict[str, Any]:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(record_to_dict(record), default=str, ensure_ascii=False)
+        return orjson.dumps(record_to_dict(record), default=str).decode()
+
+
+class JsonLines(logging.Handler):
+    """Writes each record as one JSON line and keeps it in the ring buffer, building the
+    record's dictionary once for both (a line per request is on the hot path)."""
+
+    def __init__(self, stream: IO[str], ring: RingBuffer) -> None:
+        super().__init__()
+        self._stream = stream
+        self._ring = ring
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            entry = record_to_dict(record)
+            self._ring.append(entry)
+            line = orjson.dumps(entry, default=str) + b"\n"
+            with self.lock:  # type: ignore[union-attr]
+                self._stream.write(line.decode())
+                self._stream.flush()
+        except Exception:
+            self.handleError(record)
 
 
 class RingBuffer(logging.Handler):
@@ -58,7 +80,9 @@ class RingBuffer(logging.Handler):
         self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        entry = record_to_dict(record)
+        self.append(record_to_dict(record))
+
+    def append(self, entry: dict[str, Any]) -> None:
         with self._guard:
             self._records.append(entry)
 
@@ -81,10 +105,7 @@ def configure_logging(level: str) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(JsonFormatter())
-    root.addHandler(stream)
-    root.addHandler(_ring)
+    root.addHandler(JsonLines(sys.stderr, _ring))
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lib = logging.getLogger(name)

@@ -1,0 +1,81 @@
+"""Tenant Node: bulk loads of Parquet, CSV or NDJSON files into a table (the `load` flow)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.core import Core
+from api.deps import CoreDep, require_role
+from flows.load import start_load
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import LakehouseError, Unavailable
+from lakehouse.load.loader import Loader, LoadRequest
+from lakehouse.load.sources import parse_roots
+from lakehouse.schema.names import check_table_name
+from tasks.load import register_loader
+
+router = APIRouter(tags=["data"])
+
+Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
+# How long a request waits for the plan (schemas read, checked against the table) so that a
+# bad source is answered here; a plan still running after it is answered 202 all the same.
+PLAN_WAIT_S = 60.0
+
+
+class LoadBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table: str = Field(max_length=200, description="The table to load into (created if new)")
+    source: str = Field(min_length=1, max_length=4096, description=(
+        "A file, a folder, a glob (`data/in/*.csv`, `**` for any depth) or an s3:// URI, "
+        "under LOAD_ROOTS; relative paths are from the server's working directory"))
+    format: str | None = Field(default=None, max_length=20, description=(
+        "parquet, csv or ndjson; default: from each file's extension"))
+    data_id_column: str | None = Field(default=None, max_length=200, description=(
+        "The column holding each row's record key; default: \"{file stem}:{row number}\""))
+    timestamp_column: str | None = Field(default=None, max_length=200, description=(
+        "The column holding each row's time (partitions by its day); default: the load time"))
+
+
+def _loader_name(request: Request, core: Core) -> str:
+    """The name this app's Loader is registered under for the flow's tasks (made once)."""
+    name: str | None = getattr(request.app.state, "loader_name", None)
+    if name is None:
+        if core.catalog is None or core.storage is None:
+            raise Unavailable("this process has no catalog or storage to load into",
+                              code="load_not_served")
+        name = f"api-{uuid.uuid4().hex[:8]}"
+        register_loader(name, Loader(core.catalog, core.storage,
+                                     parse_roots(core.settings.load_root_list),
+                                     core.declarations))
+        request.app.state.loader_name = name
+    return name
+
+
+@router.post("/data/load", status_code=202)
+async def load(body: LoadBody, request: Request, core: CoreDep,
+               caller: Writer) -> dict[str, str]:
+    """Load files into one of the caller's tables as one snapshot; answers the run id.
+
+    What the plan finds wrong (a missing or unparsable source, a path outside LOAD_ROOTS, a
+    schema that conflicts with the table or its declaration, a bad table name) is answered
+    here as a 4xx, and nothing is committed. The run's progress and outcome: GET /runs/{id}.
+    """
+    check_table_name(body.table)
+    name = _loader_name(request, core)
+    load_request = LoadRequest(caller.tenant, body.table, body.source, body.format,
+                               body.data_id_column, body.timestamp_column)
+    dask = core.settings.dask_scheduler_address if core.settings.load_on_dask else ""
+    watch = await asyncio.to_thread(start_load, load_request, name, dask)
+    await asyncio.to_thread(watch.wait_planned, PLAN_WAIT_S)
+    if watch.error is not None:
+        if isinstance(watch.error, LakehouseError):
+            raise watch.error
+        raise Unavailable(f"the load failed: {type(watch.error).__name__}: {watch.error}"[:500],
+                          code="load_failed", details={"run_id": watch.run_id})
+    return {"run_id": watch.run_id}
