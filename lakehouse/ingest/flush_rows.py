@@ -100,9 +100,12 @@ def partitions(table: pa.Table, partition_by: str | None = None) -> list[Partiti
         # would cost more than the rest of the flush.
         micros = table.column("_timestamp").cast(pa.int64()).cast(pa.float64())  # exact < 2**53
         days = pc.floor(pc.divide(micros, float(DAY_US))).cast(pa.int64())
+        unique = pc.unique(days).to_pylist()
+        if len(unique) == 1:  # the usual flush: one day, no need to copy the rows
+            return [_partition(f"day={day_of(int(unique[0]) * DAY_US)}", table)]
         out = [_partition(f"day={day_of(int(day) * DAY_US)}",
                           table.filter(pc.equal(days, day)))
-               for day in pc.unique(days).to_pylist()]
+               for day in unique]
     else:
         keys = pc.fill_null(pc.cast(table.column(partition_by), pa.string()), "__null__")
         out = [_partition(f"{partition_by}={_safe(str(value))}",
