@@ -9,14 +9,14 @@ from api.core import Core
 from api.errors import install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import RequestContext, WriteAdmission
-from api.routers import auth, catalog, data, monitoring, runs
+from api.routers import auth, catalog, data, load, monitoring, runs
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router,),
-    Service.TENANT: (data.router, __import__("api.routers.load", fromlist=["router"]).router),
+    Service.TENANT: (data.router, load.router),
     Service.OPERATION: (runs.router,),
     Service.CBO: (),
     Service.CATALOG: (catalog.router,),

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.services import SPECS, Service, parse_service
+from cli.load import load as load_command
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
@@ -174,7 +175,7 @@ def tables_declare(
     Console().print(f"declared table [bold]{declared.name}[/bold] for tenant {tenant}")
 
 
-app.command("load")(__import__("cli.load", fromlist=["load"]).load)
+app.command("load")(load_command)
 
 
 def main() -> None:

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     flush_check_interval_s: float = Field(default=1.0, gt=0)
     flush_on_dask: bool = True
 
+    # Where `lakehouse load` and POST /data/load may read from: comma-separated local folders
+    # and URIs (s3://bucket/prefix?endpoint_override=…). Empty: DATA_DIR and its subfolders.
+    load_roots: str = ""
+    load_on_dask: bool = True
+
     health_timeout_s: float = Field(default=2.0, gt=0)
     shutdown_timeout_s: float = Field(default=12.0, gt=0)
 
@@ -109,6 +114,8 @@ class Settings(BaseSettings):
             derived["storage_root"] = (data_dir / "warehouse").as_uri()
         if not self.clickhouse_dsn:
             derived["clickhouse_dsn"] = f"chdb://{data_dir / 'clickhouse'}"
+        if not self.load_roots.strip():
+            derived["load_roots"] = str(data_dir)
         for name, value in derived.items():
             object.__setattr__(self, name, value)
         return self
@@ -129,6 +136,10 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def load_root_list(self) -> tuple[str, ...]:
+        return tuple(root.strip() for root in self.load_roots.split(",") if root.strip())
 
     @property
     def is_development(self) -> bool:

@@ -15,7 +15,7 @@ from flows.load import start_load
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import LakehouseError, Unavailable
 from lakehouse.load.loader import Loader, LoadRequest
-from lakehouse.load.sources import parse_roots
+from lakehouse.load.sources import roots_for
 from lakehouse.schema.names import check_table_name
 from tasks.load import register_loader
 
@@ -51,7 +51,7 @@ def _loader_name(request: Request, core: Core) -> str:
                               code="load_not_served")
         name = f"api-{uuid.uuid4().hex[:8]}"
         register_loader(name, Loader(core.catalog, core.storage,
-                                     parse_roots(core.settings.load_root_list),
+                                     roots_for(core.settings),
                                      core.declarations))
         request.app.state.loader_name = name
     return name

@@ -62,9 +62,10 @@ async def get_run(run_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     """A run's state as Prefect names it, its progress (tasks done/total) and its result."""
     local = recall(run_id) if run_id.startswith("local-") else None
     if local is not None:  # ran without Prefect (it was unreachable): only this process knows
-        return {"id": run_id, "name": run_id, "flow": local.get("flow"), "state": "COMPLETED",
+        state = str(local.get("state", "COMPLETED"))
+        return {"id": run_id, "name": run_id, "flow": local.get("flow"), "state": state,
                 "progress": {"done": 1, "total": 1}, "started": None, "ended": None,
-                "error": None, "result": local}
+                "error": local.get("error"), "result": local}
     try:
         wanted = uuid.UUID(run_id)
     except ValueError as exc:

@@ -1,0 +1,112 @@
+"""Prefect tasks of the load flow: plan, one coarse task per part (a text file, or a run of a
+Parquet file's row groups), commit.
+
+The flow runs in the process that asked for the load, so the tasks find that process's Loader
+(a catalog and a storage root: live handles, not parameters) by name in a registry. A part is
+converted and written on a Dask worker when the flow has a scheduler address: the worker gets
+the LoadSpec and the LoadPart (URIs, paths, names and types, never a live handle) and returns the
+DataFiles it wrote. With no scheduler to be had the part runs here instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from typing import Any
+
+from prefect import Task, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+
+from lakehouse.errors import LakehouseError
+from lakehouse.load.convert import LoadPart, LoadSpec, PartResult, load_part
+from lakehouse.load.loader import Loader, LoadPlan, LoadRequest, LoadResult
+
+log = logging.getLogger(__name__)
+
+DASK_CONNECT_TIMEOUT_S = 5
+DASK_PART_TIMEOUT_S = 3600.0
+_LOADERS: dict[str, Loader] = {}
+_CLIENTS: dict[str, Any] = {}  # scheduler address → distributed.Client, shared by every load
+_clients_lock = threading.Lock()
+# Parts converted in this process at once: each holds a chunk in memory, and pyarrow already
+# spreads one part's decoding over the cores.
+_local_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def register_loader(name: str, loader: Loader) -> None:
+    _LOADERS[name] = loader
+
+
+def registered_loader(name: str) -> Loader:
+    return _LOADERS[name]
+
+
+def dask_client(address: str) -> Any:
+    """A connected client of the scheduler at `address`, or None when there is none to be had
+    (the load then runs here: a missing cluster slows a load down, it does not stop it)."""
+    with _clients_lock:
+        client = _CLIENTS.get(address)
+        if client is not None and client.status == "running":
+            return client
+        try:
+            from distributed import Client
+
+            client = _CLIENTS[address] = Client(  # type: ignore[no-untyped-call]
+                address, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
+        except Exception as exc:
+            log.warning("no Dask scheduler for the load; converting files here",
+                        extra={"address": address, "error": str(exc)[:200]})
+            return None
+        return client
+
+
+@task(name="plan-load", task_run_name="plan {tenant}/{table}", cache_policy=NO_CACHE)
+def plan_load(loader_name: str, request: LoadRequest, tenant: str, table: str) -> LoadPlan:
+    plan = registered_loader(loader_name).plan(request)
+    get_run_logger().info("loading %d source files into %s/%s in %d parts",
+                          plan.source_files, tenant, table, len(plan.parts))
+    return plan
+
+
+def _retryable(_task: Task[..., Any], _run: TaskRun, state: State) -> bool:
+    """A bad source stays bad; only what may pass (I/O, a lost worker) is tried again."""
+    try:
+        state.result()
+    except LakehouseError as exc:
+        return exc.retryable
+    except Exception:
+        return True
+    return False
+
+
+@task(name="load-part", task_run_name="load {tenant}/{table} part {index}",
+      cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_retryable)
+def load_part_task(spec: LoadSpec, part: LoadPart, *, dask_address: str, tenant: str,
+                   table: str, index: int) -> PartResult:
+    """Convert and write one part; a retry writes the same file names again."""
+    client = dask_client(dask_address) if dask_address else None
+    if client is not None:
+        try:
+            future = client.submit(load_part, spec, part, pure=False,
+                                   key=f"load-{spec.load_id}-{index:05d}-{uuid.uuid4().hex[:6]}")
+            result: PartResult = future.result(timeout=DASK_PART_TIMEOUT_S)
+            return result
+        except LakehouseError:
+            raise  # the data is bad: another try elsewhere would fail the same way
+        except Exception as exc:  # the cluster went away: the same part, here
+            log.warning("Dask could not load the part; loading it here",
+                        extra={"part": index, "error": str(exc)[:200]})
+    with _local_slots:
+        return load_part(spec, part)
+
+
+@task(name="commit-load", task_run_name="commit {tenant}/{table}", cache_policy=NO_CACHE)
+def commit_load(loader_name: str, plan: LoadPlan, results: list[PartResult], tenant: str,
+                table: str) -> LoadResult:
+    result = registered_loader(loader_name).commit(plan, results)
+    get_run_logger().info("committed snapshot %d: %d rows in %d files into %s/%s",
+                          result.snapshot, result.rows, result.files, tenant, table)
+    return result
