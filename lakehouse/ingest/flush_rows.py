@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.schema import FieldType
+from lakehouse.schema.conform import conform
 
 DAY_US = 86_400_000_000
 SYSTEM_FIELDS = [pa.field("data_id", pa.string(), nullable=False),
@@ -52,31 +53,6 @@ def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType)
     if not parts:
         return file_schema(schema).empty_table()
     return pa.concat_tables(parts)
-
-
-def conform(array: pa.Array, target: pa.DataType) -> pa.Array:
-    """`array` as `target`: struct fields matched by name (missing → nulls), lists element-wise,
-    scalars cast (int64 → float64; a column of nulls → any type)."""
-    if array.type == target:
-        return array
-    if pa.types.is_struct(target):
-        if not pa.types.is_struct(array.type):
-            return pa.nulls(len(array), target)
-        children = []
-        for i in range(target.num_fields):
-            field = target.field(i)
-            index = array.type.get_field_index(field.name)
-            child = array.field(index) if index >= 0 else pa.nulls(len(array), field.type)
-            children.append(conform(child, field.type))
-        return pa.StructArray.from_arrays(children, fields=list(target),
-                                          mask=array.is_null() if array.null_count else None)
-    if pa.types.is_list(target):
-        if not pa.types.is_list(array.type):
-            return pa.nulls(len(array), target)
-        values = conform(array.values, target.value_type)
-        return pa.ListArray.from_arrays(array.offsets, values, type=target,
-                                        mask=array.is_null() if array.null_count else None)
-    return array.cast(target)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from lakehouse.errors import InvalidInput
 from lakehouse.ingest.flush_rows import SYSTEM_FIELDS, day_of, partitions
 from lakehouse.load.reading import read_chunks
 from lakehouse.load.sources import SourceFile
+from lakehouse.schema.conform import conform as conform_array
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.schema.value_checks import failing_records
 from lakehouse.storage.location import StorageRoot
@@ -146,30 +147,9 @@ def conform(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
     if column.type == target:
         return column
     if pa.types.is_struct(target) or pa.types.is_list(target):
-        return pa.chunked_array([_conform_array(c, target) for c in column.chunks],
+        return pa.chunked_array([conform_array(c, target) for c in column.chunks],
                                 type=target)
     return column.cast(target, safe=not pa.types.is_timestamp(target))
-
-
-def _conform_array(array: pa.Array, target: pa.DataType) -> pa.Array:
-    if array.type == target:
-        return array
-    if pa.types.is_null(array.type):
-        return pa.nulls(len(array), target)
-    mask = array.is_null() if array.null_count else None
-    if pa.types.is_struct(target):
-        children = []
-        for i in range(target.num_fields):
-            field = target.field(i)
-            index = array.type.get_field_index(field.name)
-            child = array.field(index) if index >= 0 else pa.nulls(len(array), field.type)
-            children.append(_conform_array(child, field.type))
-        return pa.StructArray.from_arrays(children, fields=list(target), mask=mask)
-    if pa.types.is_list(target):
-        plain = array.cast(pa.list_(array.type.value_type))  # large, fixed-size, view lists
-        values = _conform_array(plain.values, target.value_type)
-        return pa.ListArray.from_arrays(plain.offsets, values, type=target, mask=mask)
-    return array.cast(target, safe=not pa.types.is_timestamp(target))
 
 
 def _required(chunk: pa.Table, name: str, where: str, first_row: int) -> pa.ChunkedArray:
