@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,26 +34,32 @@ def file_schema(schema: FieldType) -> pa.Schema:
 def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType) -> pa.Table:
     """All records of these entries (first sequence number, batch), in the table's schema."""
     target = schema.to_arrow()
+    layout = file_schema(schema)
     parts = []
     for first_seq, batch in entries:
         count = len(batch)
         if batch.arrow is not None:
-            data_ids = batch.arrow.column("data_id").combine_chunks()
-            timestamps = batch.arrow.column("timestamp_us").combine_chunks()
-            upserts = batch.arrow.column("upsert").combine_chunks()
-            payloads = conform(batch.arrow.column("payload").combine_chunks(), target)
+            data_ids = _single(batch.arrow.column("data_id"))
+            timestamps = _single(batch.arrow.column("timestamp_us"))
+            upserts = _single(batch.arrow.column("upsert"))
+            payloads = conform(_single(batch.arrow.column("payload")), target)
         else:
             data_ids = pa.array([r[0] for r in batch.rows], pa.string())
             timestamps = pa.array([r[1] for r in batch.rows], pa.int64())
             upserts = pa.array([r[3] for r in batch.rows], pa.bool_())
             payloads = pa.array([r[2] for r in batch.rows], type=target)
-        seqs = pa.array(range(first_seq, first_seq + count), pa.int64())
+        seqs = pa.array(np.arange(first_seq, first_seq + count, dtype=np.int64))
         columns = [data_ids, seqs, timestamps.cast(pa.timestamp("us", tz="UTC")), upserts]
         columns += [payloads.field(i) for i in range(payloads.type.num_fields)]
-        parts.append(pa.Table.from_arrays(columns, schema=file_schema(schema)))
+        parts.append(pa.Table.from_arrays(columns, schema=layout))
     if not parts:
-        return file_schema(schema).empty_table()
+        return layout.empty_table()
     return pa.concat_tables(parts)
+
+
+def _single(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array; an entry read from the log has one chunk, taken without a copy."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 @dataclass(frozen=True, slots=True)
