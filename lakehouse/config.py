@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     load_roots: str = ""
     load_on_dask: bool = True
 
+    cleanup_grace_s: float = Field(default=3600.0, ge=0)
+
     health_timeout_s: float = Field(default=2.0, gt=0)
     shutdown_timeout_s: float = Field(default=12.0, gt=0)
 
