@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,10 @@ from lakehouse.errors import Unavailable
 from lakehouse.ingest.admission import BacklogLimits
 from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flushed_records import ParquetRecords
+from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.reader import RecordReader
 from lakehouse.ingest.service import IngestLimits, IngestService
+from lakehouse.schema import FieldType
 from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.metrics import Metrics
 from lakehouse.telemetry.probes import Check, probe_catalog, probe_dask, probe_prefect
@@ -113,6 +116,14 @@ def open_ingest(settings: Settings, declarations: TableDeclarations) -> IngestSe
     return IngestService(wal, limits, declarations=declarations)
 
 
+def _catalog_schema(catalog: Catalog) -> Callable[[TableRef], FieldType | None]:
+    def lookup(ref: TableRef) -> FieldType | None:
+        table = catalog.table(ref.tenant, ref.table)
+        return FieldType.from_json(table.schema) if table is not None else None
+
+    return lookup
+
+
 def build_core(settings: Settings, *, ingest: bool = False) -> Core:
     """The shared core; `ingest` opens the WAL (one process per WAL directory may)."""
     settings.check_secrets()
@@ -141,6 +152,7 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         core.ingest = open_ingest(settings, SqlDeclarations(engine))
         flushed = ParquetRecords(catalog, storage)
         core.ingest.flushed_source = flushed
+        core.ingest.catalog_schema = _catalog_schema(catalog)
         core.reader = RecordReader(core.ingest, flushed)
         core.flusher = Flusher(core.ingest, catalog, storage)
         # A crash between a flush's commit and its trim left flushed entries in the log.

@@ -135,6 +135,8 @@ class IngestService:
         self.declarations = declarations
         # Where records trimmed from the log are read back (the Parquet files), once flushing.
         self.flushed_source: FlushedSource | None = None
+        # The catalog's schema of a table, for tables the log has not seen yet.
+        self.catalog_schema: Callable[[TableRef], FieldType | None] | None = None
         self._declared: dict[TableRef, tuple[float, DeclaredTable | None]] = {}
         self._clock = clock
         self._lock = threading.RLock()  # a done-callback may run inline under it
@@ -173,6 +175,10 @@ class IngestService:
         if not state.schema_loaded:
             [raw] = self.wal.index_get([schema_key(state.ref)])
             state.schema = FieldType.from_json(orjson.loads(raw)) if raw else None
+            if state.schema is None and self.catalog_schema is not None:
+                # A table that exists only through bulk loads: its records must fit it too,
+                # and the next flush must not narrow it to the fields records happen to have.
+                state.schema = self.catalog_schema(state.ref)
             state.schema_loaded = True
         return state.schema
 

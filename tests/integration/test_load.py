@@ -412,3 +412,29 @@ def test_parts_run_on_a_dask_cluster(core: Core, imports: Path) -> None:
     assert result["rows"] == 200 and result["parts"] == 10
     assert core.catalog is not None
     assert sum(f.row_count for f in core.catalog.files("acme", "dask")) == 200
+
+
+def test_records_written_to_a_loaded_table_keep_its_columns(tmp_path: Path) -> None:
+    """A table made by a load, then written to over HTTP: the records must fit its columns, and
+    the flush widens the catalog's schema instead of narrowing it to the records' fields."""
+    core = build_core(Settings.for_tests(tmp_path / "data", load_on_dask=False), ingest=True)
+    assert core.ingest is not None and core.flusher is not None and core.catalog is not None
+    folder = core.settings.data_dir / "imports"
+    folder.mkdir()
+    source = _write(_events(), folder / "events.parquet")
+    _loader(core).run(LoadRequest("acme", "events", str(source)))
+    loaded = core.catalog.table("acme", "events")
+    assert loaded is not None
+
+    answer = core.ingest.write("acme", [
+        {"data_id": "new-1", "table": "events", "payload": {"id": 7, "extra": "x"}},
+        {"data_id": "new-2", "table": "events", "payload": {"id": "seven"}},
+    ]).answer(timeout_s=10)
+    assert (answer["accepted"], answer["rejected"]) == (1, 1)  # id is int64 from the load
+    core.flusher.flush()
+    table = core.catalog.table("acme", "events")
+    assert table is not None
+    names = [f["name"] for f in table.schema["fields"]]
+    assert names[:len(loaded.schema["fields"])] == [f["name"] for f in loaded.schema["fields"]]
+    assert names[-1] == "extra"
+    core.close()
