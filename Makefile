@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/flush.py
+	$(BIN)/python bench/load.py
 
 clean-data:
 	rm -rf data/wal data/catalog.db* data/warehouse data/prefect data/dask data/logs
