@@ -14,6 +14,7 @@ from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.plan import PendingWrite, conflict_error
 from lakehouse.ingest.records import (
     DEFAULT_TABLE,
     Rejected,
@@ -21,7 +22,6 @@ from lakehouse.ingest.records import (
     parse_json_array,
     parse_ndjson,
 )
-from lakehouse.ingest.service import PendingWrite, conflict_error
 from lakehouse.schema.names import check_table_name
 from lakehouse.telemetry.logs import request_id_var
 

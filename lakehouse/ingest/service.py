@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
 
 from lakehouse.catalog.declarations import TableDeclarations
-from lakehouse.errors import Conflict, InvalidInput, RateLimited, Unavailable
+from lakehouse.errors import InvalidInput, RateLimited, Unavailable
 from lakehouse.ingest.admission import (
     Backlog,
     BacklogLimits,
@@ -35,6 +35,15 @@ from lakehouse.ingest.keys import (
     schema_key,
     stats_key,
     table_from_key,
+)
+from lakehouse.ingest.plan import (
+    PendingWrite,
+    RecordResult,
+    WritePlan,
+    as_replay,
+    raw_record,
+    reason_of,
+    result_json,
 )
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.state import TableState
@@ -58,72 +67,6 @@ class IngestLimits:
     backlog: BacklogLimits
     tenant_rate: float  # records per second; 0 means unlimited
     tenant_burst: float
-
-
-@dataclass(frozen=True, slots=True)
-class RecordResult:
-    index: int
-    data_id: str | None
-    table: str | None
-    status: str  # durable | duplicate | rejected | conflict
-    seq: int | None = None
-    reason: str | None = None
-    code: str | None = None
-
-
-@dataclass
-class _Plan:
-    """What one request will write, decided under the lock."""
-
-    tenant: str
-    request_id: str | None
-    received_us: int
-    results: list[RecordResult]
-    writes: dict[TableRef, list[IncomingRecord]] = field(default_factory=dict)
-    schemas: dict[TableRef, FieldType] = field(default_factory=dict)
-    rejects: list[Rejected] = field(default_factory=list)
-    waits: list[tuple[int, Future[int], int]] = field(default_factory=list)
-    request_key: bytes | None = None
-    inserts: dict[TableRef, int] = field(default_factory=dict)  # new data_ids (not replacements)
-    aliases: dict[int, int] = field(default_factory=dict)  # repeated record → its first index
-    keys: dict[TableRef, list[bytes]] = field(default_factory=dict)  # record keys of `writes`
-    arrays: dict[TableRef, Any] = field(default_factory=dict)  # payloads typed by Arrow at once
-    sizes: dict[TableRef, int] = field(default_factory=dict)  # encoded bytes, known at prepare
-
-    def event_counts(self) -> dict[TableRef, tuple[int, int]]:
-        """(duplicates, rejected) per table this request touched."""
-        counts: dict[TableRef, tuple[int, int]] = {}
-        for r in self.results:
-            if r.status in ("duplicate", "rejected"):
-                ref = TableRef(self.tenant, r.table or "records")
-                dups, rejected = counts.get(ref, (0, 0))
-                counts[ref] = (dups + (r.status == "duplicate"),
-                               rejected + (r.status == "rejected"))
-        return counts
-
-    @property
-    def width(self) -> int:
-        return sum(len(r) for r in self.writes.values()) + len(self.rejects)
-
-
-class PendingWrite:
-    """A write in flight: `answer()` blocks until it is durable (or failed)."""
-
-    def __init__(self, plan: _Plan, future: Future[int] | None,
-                 finish: Callable[[_Plan, int | None], dict[str, Any]]) -> None:
-        self.plan = plan
-        self.future = future
-        self._finish = finish
-
-    def futures(self) -> list[Future[int]]:
-        own = [self.future] if self.future is not None else []
-        return own + [f for _, f, _ in self.plan.waits]
-
-    def answer(self, timeout_s: float | None = None) -> dict[str, Any]:
-        first = self.future.result(timeout_s) if self.future is not None else None
-        for _, waited, _ in self.plan.waits:
-            waited.result(timeout_s)
-        return self._finish(self.plan, first)
 
 
 class IngestService:
@@ -223,7 +166,7 @@ class IngestService:
                 if replay is not None:
                     return replay
             self._admit(tenant, len(good) + len(bad))
-            plan = _Plan(tenant, request_id, received_us, [])
+            plan = WritePlan(tenant, request_id, received_us, [])
             if idempotency_key is not None:
                 plan.request_key = request_key(tenant, idempotency_key)
             self._plan_records(plan, good)
@@ -256,14 +199,14 @@ class IngestService:
         inflight = self._inflight_requests.get(key)
         if inflight is not None:
             return PendingWrite(inflight.plan, inflight.future,
-                                lambda plan, first: _as_replay(self._finish(plan, first)))
+                                lambda plan, first: as_replay(self._finish(plan, first)))
         [stored] = self.wal.index_get([key])
         if stored is None:
             return None
-        answer = _as_replay(orjson.loads(stored))
-        return PendingWrite(_Plan(tenant, None, 0, []), None, lambda _p, _f: answer)
+        answer = as_replay(orjson.loads(stored))
+        return PendingWrite(WritePlan(tenant, None, 0, []), None, lambda _p, _f: answer)
 
-    def _plan_records(self, plan: _Plan, good: list[IncomingRecord]) -> None:
+    def _plan_records(self, plan: WritePlan, good: list[IncomingRecord]) -> None:
         refs = {table: TableRef(plan.tenant, table) for table in {r.table for r in good}}
         prefixes = {table: b"I" + ref.prefix() for table, ref in refs.items()}
         keys = [prefixes[r.table] + r.data_id.encode() for r in good]
@@ -303,7 +246,7 @@ class IngestService:
         with self._lock:
             self._declared.pop(ref, None)
 
-    def _check_types(self, plan: _Plan, ref: TableRef,
+    def _check_types(self, plan: WritePlan, ref: TableRef,
                      items: list[tuple[IncomingRecord, bytes]],
                      ) -> list[tuple[IncomingRecord, bytes]]:
         """The records whose types fit the table (evolving it); the rest become rejects."""
@@ -325,7 +268,7 @@ class IngestService:
             try:
                 payload_type = record.payload_type or infer(record.payload)
             except InvalidInput as exc:
-                self._reject(plan, record, exc.code, _reason(exc))
+                self._reject(plan, record, exc.code, reason_of(exc))
                 continue
             evolution = evolve(schema, payload_type)
             if evolution.conflicts:
@@ -337,7 +280,7 @@ class IngestService:
             accepted.append((record, key))
         return accepted
 
-    def _check_declared(self, plan: _Plan, ref: TableRef, declared: DeclaredTable,
+    def _check_declared(self, plan: WritePlan, ref: TableRef, declared: DeclaredTable,
                         items: list[tuple[IncomingRecord, bytes]],
                         ) -> list[tuple[IncomingRecord, bytes]]:
         """Records must fit the declared types, carry the required fields and pass the checks."""
@@ -351,7 +294,7 @@ class IngestService:
                 try:
                     problem = declared.type_problem(record.payload_type or infer(record.payload))
                 except InvalidInput as exc:
-                    self._reject(plan, record, exc.code, _reason(exc))
+                    self._reject(plan, record, exc.code, reason_of(exc))
                     continue
                 if problem is not None:
                     self._reject(plan, record, "schema_mismatch", problem)
@@ -375,14 +318,14 @@ class IngestService:
         return accepted
 
     @staticmethod
-    def _reject(plan: _Plan, record: IncomingRecord, code: str, reason: str) -> None:
+    def _reject(plan: WritePlan, record: IncomingRecord, code: str, reason: str) -> None:
         plan.rejects.append(Rejected(record.index, record.data_id, record.table, reason, code,
-                                     _raw(record)))
+                                     raw_record(record)))
         plan.results.append(RecordResult(record.index, record.data_id, record.table,
                                          "rejected", reason=reason, code=code))
 
     def _dedupe(  # noqa: PLR0911 - a decision table reads best as one return per case
-            self, plan: _Plan, record: IncomingRecord, key: bytes, stored: bytes | None,
+            self, plan: WritePlan, record: IncomingRecord, key: bytes, stored: bytes | None,
             earlier: IncomingRecord | None, *, entries: dict[int, RecordBatch | None],
     ) -> RecordResult | None:
         """None if the record is to be written; else its answer (duplicate or conflict).
@@ -433,14 +376,14 @@ class IngestService:
         batch = entries[entry.seq] = RecordBatch.decode(entry.payload)
         return batch.record(entry.seq, seq - entry.seq).payload
 
-    def _reserve(self, plan: _Plan, future: Future[int]) -> None:
+    def _reserve(self, plan: WritePlan, future: Future[int]) -> None:
         offset = 0
         for ref, records in plan.writes.items():
             for record, key in zip(records, plan.keys[ref], strict=True):
                 self._inflight[key] = (future, offset, record.payload)
                 offset += 1
 
-    def _prepare(self, plan: _Plan, first_seq: int) -> Prepared:
+    def _prepare(self, plan: WritePlan, first_seq: int) -> Prepared:
         """Runs on the commit thread: the bytes to write, now that sequence numbers are known."""
         entries: list[LogEntry] = []
         index: dict[bytes, bytes | None] = {}
@@ -487,7 +430,7 @@ class IngestService:
         return Prepared(entries, index)
 
     @staticmethod
-    def _count_writes(plan: _Plan, into: dict[TableRef, TableState]) -> set[TableRef]:
+    def _count_writes(plan: WritePlan, into: dict[TableRef, TableState]) -> set[TableRef]:
         touched = set()
         for ref, size in plan.sizes.items():
             state = into.setdefault(ref, TableState(ref))
@@ -498,7 +441,7 @@ class IngestService:
         return touched
 
     @staticmethod
-    def _count_events(plan: _Plan, into: dict[TableRef, TableState]) -> set[TableRef]:
+    def _count_events(plan: WritePlan, into: dict[TableRef, TableState]) -> set[TableRef]:
         touched = set()
         for ref, (dups, rejected) in plan.event_counts().items():
             state = into.setdefault(ref, TableState(ref))
@@ -507,7 +450,7 @@ class IngestService:
             touched.add(ref)
         return touched
 
-    def _on_commit(self, plan: _Plan, future: Future[int]) -> None:
+    def _on_commit(self, plan: WritePlan, future: Future[int]) -> None:
         """Runs on the commit thread, in sequence order, once the write is durable (or failed)."""
         with self._lock:
             for keys in plan.keys.values():
@@ -536,7 +479,7 @@ class IngestService:
             self._count_writes(plan, self._tables)
             self._count_events(plan, self._tables)
 
-    def _finish(self, plan: _Plan, first_seq: int | None) -> dict[str, Any]:
+    def _finish(self, plan: WritePlan, first_seq: int | None) -> dict[str, Any]:
         """The answer, once all is durable: counts, the sequence numbers each table's accepted
         records took (consecutive, in request order), and every record that was not written
         with why — or, for a one-record request, that record whatever happened to it."""
@@ -560,10 +503,10 @@ class IngestService:
         listed = []
         for r in plan.results:
             counts[r.status] += 1
-            listed.append(_result_json(replace(r, seq=seqs.get(r.index, r.seq))))
+            listed.append(result_json(replace(r, seq=seqs.get(r.index, r.seq))))
         if single and accepted:
             [record] = [r for records in plan.writes.values() for r in records]
-            listed.append(_result_json(RecordResult(record.index, record.data_id, record.table,
+            listed.append(result_json(RecordResult(record.index, record.data_id, record.table,
                                                     "durable", seqs[record.index])))
         listed.sort(key=lambda r: int(r["index"]))
         return {"status": "durable", **counts, "tables": ranges, "records": listed}
@@ -624,27 +567,3 @@ def _copy_counts(state: TableState) -> TableState:
     copy.records, copy.size_bytes = state.records, state.size_bytes
     copy.duplicates, copy.rejected = state.duplicates, state.rejected
     return copy
-
-
-def _raw(record: IncomingRecord) -> dict[str, Any]:
-    return {"data_id": record.data_id, "table": record.table, "payload": record.payload}
-
-
-def _result_json(r: RecordResult) -> dict[str, Any]:
-    return {k: v for k, v in (("index", r.index), ("data_id", r.data_id), ("table", r.table),
-                              ("status", r.status), ("seq", r.seq), ("error", r.code),
-                              ("reason", r.reason)) if v is not None}
-
-
-def _reason(exc: InvalidInput) -> str:
-    detail = exc.details.get("path") or exc.details.get("field")
-    return f"{exc.message} ({detail})" if detail else exc.message
-
-
-def _as_replay(answer: dict[str, Any]) -> dict[str, Any]:
-    return {**answer, "status": "duplicate", "replayed": True}
-
-
-def conflict_error(result: dict[str, Any]) -> Conflict:
-    return Conflict(str(result.get("reason", "conflict")), code="data_id_conflict",
-                    details={k: result[k] for k in ("data_id", "table", "seq") if k in result})
