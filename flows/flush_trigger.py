@@ -35,8 +35,6 @@ class FlushTrigger:
         self._requests: list[Future[dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="flush-trigger", daemon=True)
-        self.last_result: dict[str, Any] | None = None
-        self.last_error: str | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -67,19 +65,11 @@ class FlushTrigger:
                                     self._limits)
             result: dict[str, Any] = {"rows": 0, "files": 0, "snapshot": None}
             if action is Action.FLUSH:
-                result = self._flush(reason)
+                result = run_flush(self._flusher, self._name, reason)
             for future in waiting:
                 future.set_result(result)
             if stopping:
                 return
-
-    def _flush(self, reason: str) -> dict[str, Any]:
-        result = run_flush(self._flusher, self._name, reason)
-        self.last_error = result.get("error")
-        if self.last_error is None:
-            self.last_result = result
-        return result
-
 
 def run_flush(flusher: Flusher, name: str, reason: str) -> dict[str, Any]:
     """The ingest flow as a Prefect run; without Prefect, the same steps run here."""

@@ -48,9 +48,6 @@ class CommitStats:
     def mean_group(self) -> float:
         return self.requests / self.commits if self.commits else 0.0
 
-    def per_second(self, now: float) -> float:
-        return self.commits / max(now - self.started, 1e-9)
-
 
 _STOP = object()
 

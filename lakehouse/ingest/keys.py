@@ -19,9 +19,15 @@ class TableRef:
         return self.tenant.encode() + SEP + self.table.encode() + SEP
 
 
+def record_prefix(ref: TableRef) -> bytes:
+    """Where a table's record keys start: built once per batch, then + data_id per record."""
+    return b"I" + ref.prefix()
+
+
 def record_key(ref: TableRef, data_id: str) -> bytes:
-    """data_id → (seq, payload digest): what makes a retry harmless."""
-    return b"I" + ref.prefix() + data_id.encode()
+    """data_id → seq: what makes a retry harmless (payloads are compared only when an id
+    comes back)."""
+    return record_prefix(ref) + data_id.encode()
 
 
 def request_key(tenant: str, idempotency_key: str) -> bytes:
@@ -42,9 +48,9 @@ def table_from_key(key: bytes) -> TableRef:
     return TableRef(tenant.decode(), table.decode())
 
 
-def encode_seq_digest(seq: int, digest: bytes) -> bytes:
-    return seq.to_bytes(8, "big") + digest
+def encode_seq(seq: int) -> bytes:
+    return seq.to_bytes(8, "big")
 
 
-def decode_seq_digest(value: bytes) -> tuple[int, bytes]:
-    return int.from_bytes(value[:8], "big"), value[8:]
+def decode_seq(value: bytes) -> int:
+    return int.from_bytes(value[:8], "big")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from lakehouse.errors import NotFound
 from lakehouse.ingest.batch import RecordBatch, StoredRecord
-from lakehouse.ingest.keys import TableRef, decode_seq_digest, record_key
+from lakehouse.ingest.keys import TableRef, decode_seq, record_key
 from lakehouse.ingest.service import REJECTS_TABLE, IngestService
 
 
@@ -45,7 +45,7 @@ class RecordReader:
         if stored is None:
             raise NotFound(f"no record {data_id!r} in table {ref.table!r}",
                            details={"data_id": data_id, "table": ref.table})
-        seq, _digest = decode_seq_digest(stored)
+        seq = decode_seq(stored)
         entry = wal.entry_containing(seq)
         if entry is not None:
             batch = RecordBatch.decode(entry.payload)
@@ -86,4 +86,4 @@ class RecordReader:
             return records
         current = self._service.wal.index_get([record_key(ref, r.data_id) for r in records])
         return [r for r, value in zip(records, current, strict=True)
-                if value is not None and decode_seq_digest(value)[0] == r.seq]
+                if value is not None and decode_seq(value) == r.seq]

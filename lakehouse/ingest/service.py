@@ -30,7 +30,9 @@ from lakehouse.ingest.batch_types import batch_array, batch_type
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
 from lakehouse.ingest.keys import (
     TableRef,
-    decode_seq_digest,
+    decode_seq,
+    encode_seq,
+    record_prefix,
     request_key,
     schema_key,
     stats_key,
@@ -208,7 +210,7 @@ class IngestService:
 
     def _plan_records(self, plan: WritePlan, good: list[IncomingRecord]) -> None:
         refs = {table: TableRef(plan.tenant, table) for table in {r.table for r in good}}
-        prefixes = {table: b"I" + ref.prefix() for table, ref in refs.items()}
+        prefixes = {table: record_prefix(ref) for table, ref in refs.items()}
         keys = [prefixes[r.table] + r.data_id.encode() for r in good]
         lookup = [k for k in keys if k not in self._inflight]
         existing = dict(zip(lookup, self.wal.index_get(lookup), strict=True)) if lookup else {}
@@ -351,7 +353,7 @@ class IngestService:
                                        "retry when it is done")
         if stored is None:
             return None
-        seq, _ = decode_seq_digest(stored)
+        seq = decode_seq(stored)
         previous = self._stored_payload(seq, entries)
         if previous is None and self.flushed_source is not None:
             flushed = self.flushed_source.get(TableRef(plan.tenant, table), data_id, seq)
@@ -404,7 +406,7 @@ class IngestService:
             entries.append(LogEntry(payload, len(records)))
             plan.sizes[ref] = len(payload)
             for offset, key in enumerate(plan.keys[ref]):
-                index[key] = (seq + offset).to_bytes(8, "big")
+                index[key] = encode_seq(seq + offset)
             seq += len(records)
         for ref, schema in plan.schemas.items():
             index[schema_key(ref)] = orjson.dumps(schema.to_json())

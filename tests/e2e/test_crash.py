@@ -34,12 +34,16 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path) -> None:
+    """`lakehouse serve` for the Auth Gateway and the Tenant Node, restartable on its ports."""
+
+    def __init__(self, data_dir: Path, **settings: str) -> None:
         self.auth_port, self.tenant_port = _free_port(), _free_port()
-        self.env = {**{k: v for k, v in os.environ.items() if k not in ("DATA_DIR",)},
+        self.env = {**{k: v for k, v in os.environ.items()
+                       if k not in ("DATA_DIR", "LAKEHOUSE_CRASH_AT")},
                     "DATA_DIR": str(data_dir), "ENVIRONMENT": "development",
                     "AUTH_PORT": str(self.auth_port), "TENANT_PORT": str(self.tenant_port),
-                    "PREFECT_API_URL": "http://127.0.0.1:9/api", "LOG_LEVEL": "WARNING"}
+                    "PREFECT_API_URL": "http://127.0.0.1:9/api", "LOG_LEVEL": "WARNING",
+                    **settings}
         self.log = (data_dir / "server.log").open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -7,40 +7,15 @@ and before the log is trimmed.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.test_crash import _free_port
+from tests.e2e.test_crash import Server
 
 pytestmark = pytest.mark.slow
-
-
-def _start(data_dir: Path, ports: tuple[int, int], crash_at: str | None) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATA_DIR": str(data_dir), "ENVIRONMENT": "development",
-           "AUTH_PORT": str(ports[0]), "TENANT_PORT": str(ports[1]), "LOG_LEVEL": "WARNING",
-           "PREFECT_API_URL": "http://127.0.0.1:9/api", "FLUSH_ON_DASK": "false",
-           "FLUSH_MAX_AGE_S": "3600", "PREFECT_CLIENT_MAX_RETRIES": "0"}
-    env.pop("LAKEHOUSE_CRASH_AT", None)
-    if crash_at:
-        env["LAKEHOUSE_CRASH_AT"] = crash_at
-    log = (data_dir / "server.log").open("ab")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "lakehouse"), "serve", "-s",
-                             "auth", "-s", "tenant"], env=env, stdout=log, stderr=log)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{ports[1]}/health").status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not start")
 
 
 def _records(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -59,10 +34,11 @@ def _records(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("point", ["flush:after_write", "flush:after_commit"])
 def test_kill_during_flush(tmp_path: Path, point: str) -> None:
-    ports = (_free_port(), _free_port())
-    base = f"http://127.0.0.1:{ports[1]}"
-    server = _start(tmp_path, ports, crash_at=point)
-    token = httpx.post(f"http://127.0.0.1:{ports[0]}/auth/login", json={
+    server = Server(tmp_path, FLUSH_ON_DASK="false", FLUSH_MAX_AGE_S="3600",
+                    PREFECT_CLIENT_MAX_RETRIES="0", LAKEHOUSE_CRASH_AT=point)
+    server.start()
+    base = f"http://127.0.0.1:{server.tenant_port}"
+    token = httpx.post(f"http://127.0.0.1:{server.auth_port}/auth/login", json={
         "username": "admin", "password": "password"}).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     stored = httpx.post(f"{base}/data/store", headers=headers, json=[
@@ -70,9 +46,10 @@ def test_kill_during_flush(tmp_path: Path, point: str) -> None:
     assert stored["accepted"] == 300
     with pytest.raises(httpx.HTTPError):  # the process dies inside the flush
         httpx.post(f"{base}/data/flush", headers=headers, timeout=120)
-    assert server.wait(30) == 137
+    assert server.proc is not None and server.proc.wait(30) == 137
 
-    server = _start(tmp_path, ports, crash_at=None)
+    del server.env["LAKEHOUSE_CRASH_AT"]
+    server.start()
     try:
         rows = _records(base, headers)
         assert sorted(r["data_id"] for r in rows) == sorted(f"r{i}" for i in range(300))
@@ -84,5 +61,4 @@ def test_kill_during_flush(tmp_path: Path, point: str) -> None:
         parquet = list((tmp_path / "warehouse" / "default" / "records").rglob("*.parquet"))
         assert len(parquet) == 1  # a replay rewrote the same file name; no stray copies
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        server.stop()
