@@ -9,7 +9,7 @@ from api.core import Core
 from api.errors import install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import RequestContext, WriteAdmission
-from api.routers import auth, catalog, data, load, monitoring, runs
+from api.routers import auth, catalog, compaction, data, load, monitoring, runs, table_options
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
@@ -18,8 +18,8 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router,),
     Service.TENANT: (data.router, load.router),
     Service.OPERATION: (runs.router,),
-    Service.CBO: (),
-    Service.CATALOG: (catalog.router,),
+    Service.CBO: (compaction.router,),
+    Service.CATALOG: (catalog.router, table_options.router),
     Service.MONITORING: (monitoring.router,),
     Service.INTERPRETER: (),
 }

@@ -20,6 +20,7 @@ from lakehouse.catalog.declarations import SqlDeclarations, TableDeclarations
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.lake_sql import SqlCatalog
+from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
 from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
 from lakehouse.ingest.admission import BacklogLimits
@@ -44,6 +45,7 @@ class Core:
     engine: Engine
     auth: AuthService
     declarations: TableDeclarations | None = None
+    table_options: TableOptionsStore | None = None
     catalog: Catalog | None = None
     storage: StorageRoot | None = None
     ingest: IngestService | None = None
@@ -147,7 +149,8 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         storage.fs.create_dir(storage.base, recursive=True)
     catalog = SqlCatalog(engine)
     core = Core(settings=settings, engine=engine, auth=auth,
-                declarations=SqlDeclarations(engine), catalog=catalog, storage=storage)
+                declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
+                catalog=catalog, storage=storage)
     if ingest:
         core.ingest = open_ingest(settings, SqlDeclarations(engine))
         flushed = ParquetRecords(catalog, storage)

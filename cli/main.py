@@ -1,4 +1,4 @@
-"""`lakehouse up | serve | services | users | tables`."""
+"""`lakehouse up | serve | services | users | tables | load | compact`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from api.services import SPECS, Service, parse_service
 from cli.load import load as load_command
+from cli.maintenance import compact as compact_command
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
@@ -176,6 +177,7 @@ def tables_declare(
 
 
 app.command("load")(load_command)
+app.command("compact")(compact_command)
 
 
 def main() -> None:

@@ -21,7 +21,8 @@ PREFECT_FILE = PROJECT_DIR / "prefect.yaml"
 
 def _fingerprint(settings: Settings) -> str:
     digest = hashlib.sha256(PREFECT_FILE.read_bytes())
-    digest.update(f"{settings.prefect_work_pool}|{settings.prefect_api_url}".encode())
+    digest.update(f"{settings.prefect_work_pool}|{settings.prefect_api_url}"
+                  f"|{settings.maintenance_interval_s}".encode())
     return digest.hexdigest()
 
 

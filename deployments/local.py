@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from lakehouse.config import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -91,10 +93,26 @@ def work_pool_command(settings: Settings) -> list[str]:
             "--type", "process", "--overwrite"]
 
 
+def prefect_file(settings: Settings) -> Path:
+    """prefect.yaml, or with MAINTENANCE_INTERVAL_S set, a copy under PREFECT_HOME whose
+    deployments all run every that many seconds (entrypoints stay relative to the project)."""
+    source = PROJECT_DIR / "prefect.yaml"
+    if not settings.maintenance_interval_s:
+        return source
+    spec = yaml.safe_load(source.read_text())
+    for deployment in spec.get("deployments", []):
+        deployment["schedules"] = [{"interval": settings.maintenance_interval_s,
+                                    "active": True}]
+    target = settings.prefect_home / "prefect.interval.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return target
+
+
 def deploy_command(settings: Settings) -> list[str]:
     return [_bin("prefect"), "deploy", "--all", "--no-prompt",
             "--pool", settings.prefect_work_pool,
-            "--prefect-file", str(PROJECT_DIR / "prefect.yaml")]
+            "--prefect-file", str(prefect_file(settings))]
 
 
 def prefect_worker(settings: Settings) -> ProcessSpec:

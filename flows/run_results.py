@@ -6,6 +6,8 @@ that ran a flow remembers its small summary for a while.
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -32,3 +34,32 @@ def remember(run_id: str, result: dict[str, Any]) -> None:
 def recall(run_id: str) -> dict[str, Any] | None:
     with _lock:
         return _results.get(run_id)
+
+
+RESULT_ARTIFACT = "run result"
+RESULT_COLUMN = "result_json"
+
+
+def publish(run_id: str, result: dict[str, Any]) -> None:
+    """Remember the result here and attach it to the run as a table artifact, so any process
+    (the API answering GET /runs/{id} for a scheduled run on a worker) can read it back."""
+    remember(run_id, result)
+    try:
+        from prefect.artifacts import create_table_artifact
+
+        row = {k: v for k, v in result.items() if isinstance(v, str | int | float | bool)}
+        row[RESULT_COLUMN] = json.dumps(result, default=str)
+        create_table_artifact([row], description=RESULT_ARTIFACT)
+    except Exception:  # a courtesy: the run's own outcome does not depend on it
+        logging.getLogger(__name__).warning("cannot attach the run's result",
+                                            extra={"run_id": run_id})
+
+
+def published(artifact_data: Any) -> dict[str, Any] | None:
+    """The result `publish` attached, from the artifact's data (None if it is not one)."""
+    try:
+        rows = json.loads(artifact_data) if isinstance(artifact_data, str) else artifact_data
+        found = json.loads(rows[0][RESULT_COLUMN])
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+    return found if isinstance(found, dict) else None

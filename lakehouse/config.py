@@ -98,6 +98,16 @@ class Settings(BaseSettings):
     load_on_dask: bool = True
 
     cleanup_grace_s: float = Field(default=3600.0, ge=0)
+    cleanup_orphan_age_s: float = Field(default=86_400.0, ge=0)
+
+    compaction_target_file_mb: float = Field(default=128.0, gt=0)
+    compaction_min_files: int = Field(default=4, ge=2)
+    compaction_max_files_active: int = Field(default=64, ge=1)
+    compaction_active_window_s: float = Field(default=600.0, ge=0)
+    compaction_on_dask: bool = True
+    # 0: the deployments keep the schedules of prefect.yaml; N > 0: every one runs each N
+    # seconds instead (a test profile that wants to see scheduled runs fire).
+    maintenance_interval_s: float = Field(default=0.0, ge=0)
 
     health_timeout_s: float = Field(default=2.0, gt=0)
     shutdown_timeout_s: float = Field(default=12.0, gt=0)

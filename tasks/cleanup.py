@@ -1,4 +1,5 @@
-"""The cleanup task: delete files no live snapshot references after the grace period."""
+"""The cleanup tasks: delete files no live snapshot references after the grace period, and
+files no snapshot ever referenced (a writer died before its commit) once they are old enough."""
 
 from __future__ import annotations
 
@@ -7,24 +8,30 @@ from dataclasses import asdict
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-from lakehouse.catalog.engine import catalog_engine
-from lakehouse.catalog.lake_sql import SqlCatalog
-from lakehouse.config import Settings
-from lakehouse.storage.cleanup import delete_dead_files
-from lakehouse.storage.location import StorageRoot
+from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
+from tasks.maintenance import SETTINGS_CONTEXT, maintenance_context
 
 
-@task(name="delete-dead-files", retries=2, retry_delay_seconds=5)
-def delete_dead_files_task(grace_s: float | None = None) -> dict[str, Any]:
-    settings = Settings()
-    engine = catalog_engine(settings.catalog_url)
-    try:
-        result = delete_dead_files(SqlCatalog(engine), StorageRoot.parse(settings.storage_root),
-                                   settings.cleanup_grace_s if grace_s is None else grace_s,
-                                   time.time())
-    finally:
-        engine.dispose()
+@task(name="delete-dead-files", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def delete_dead_files_task(grace_s: float | None = None,
+                           context: str = SETTINGS_CONTEXT) -> dict[str, Any]:
+    found = maintenance_context(context)
+    result = delete_dead_files(found.catalog, found.storage,
+                               found.grace_s if grace_s is None else grace_s, time.time())
     get_run_logger().info("deleted %d dead files (%d bytes); %d were already gone",
                           result.files_deleted, result.bytes_freed, result.already_gone)
+    return asdict(result)
+
+
+@task(name="delete-orphans", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def delete_orphans_task(orphan_age_s: float | None = None,
+                        context: str = SETTINGS_CONTEXT) -> dict[str, Any]:
+    found = maintenance_context(context)
+    result = delete_orphans(found.catalog, found.storage,
+                            found.orphan_age_s if orphan_age_s is None else orphan_age_s,
+                            time.time())
+    get_run_logger().info("deleted %d orphan files (%d bytes)", result.files_deleted,
+                          result.bytes_freed)
     return asdict(result)

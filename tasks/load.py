@@ -23,14 +23,12 @@ from prefect.client.schemas.objects import State, TaskRun
 from lakehouse.errors import LakehouseError
 from lakehouse.load.convert import LoadPart, LoadSpec, PartResult, load_part
 from lakehouse.load.loader import Loader, LoadPlan, LoadRequest, LoadResult
+from tasks.cluster import dask_client
 
 log = logging.getLogger(__name__)
 
-DASK_CONNECT_TIMEOUT_S = 5
 DASK_PART_TIMEOUT_S = 3600.0
 _LOADERS: dict[str, Loader] = {}
-_CLIENTS: dict[str, Any] = {}  # scheduler address → distributed.Client, shared by every load
-_clients_lock = threading.Lock()
 # Parts converted in this process at once: each holds a chunk in memory, and pyarrow already
 # spreads one part's decoding over the cores.
 _local_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
@@ -42,25 +40,6 @@ def register_loader(name: str, loader: Loader) -> None:
 
 def registered_loader(name: str) -> Loader:
     return _LOADERS[name]
-
-
-def dask_client(address: str) -> Any:
-    """A connected client of the scheduler at `address`, or None when there is none to be had
-    (the load then runs here: a missing cluster slows a load down, it does not stop it)."""
-    with _clients_lock:
-        client = _CLIENTS.get(address)
-        if client is not None and client.status == "running":
-            return client
-        try:
-            from distributed import Client
-
-            client = _CLIENTS[address] = Client(  # type: ignore[no-untyped-call]
-                address, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
-        except Exception as exc:
-            log.warning("no Dask scheduler for the load; converting files here",
-                        extra={"address": address, "error": str(exc)[:200]})
-            return None
-        return client
 
 
 @task(name="plan-load", task_run_name="plan {tenant}/{table}", cache_policy=NO_CACHE)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.core import Core
 from api.deps import CoreDep, require_role
+from api.maintenance_status import maintenance_status
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
 from lakehouse.errors import Conflict, NotFound, Unavailable
@@ -222,4 +223,8 @@ async def catalog_stats(
     if core.ingest is not None:
         rows, size, age = core.ingest.unflushed_totals()
         body["unflushed"] = {"rows": rows, "bytes": size, "oldest_age_s": round(age, 3)}
+    maintenance = await maintenance_status(core)
+    body["compaction_backlog"] = {t: b for t, b in maintenance["backlog"].items()
+                                  if tenant is None or t == tenant}
+    body["maintenance_last_runs"] = maintenance["last_runs"]
     return body

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.deps import CoreDep, require_role
+from api.maintenance_status import maintenance_status
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput
 from lakehouse.telemetry.logs import ring_buffer
@@ -19,6 +20,7 @@ router = APIRouter(tags=["monitoring"])
 @router.get("/metrics", response_class=Response)
 async def metrics(core: CoreDep) -> Response:
     """Prometheus text exposition of the platform's own metrics (no auth, as scrapers expect)."""
+    await maintenance_status(core)  # refreshes the backlog and last-run gauges
     return Response(core.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 

@@ -9,6 +9,9 @@ import httpx
 from fastapi import APIRouter, Depends, Query
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
@@ -21,7 +24,7 @@ from prefect.exceptions import ObjectNotFound
 
 from api.core import Core
 from api.deps import CoreDep, require_role
-from flows.run_results import SHARED_TAG, recall, tenant_tag
+from flows.run_results import SHARED_TAG, published, recall, tenant_tag
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import NotFound, Unavailable
 
@@ -53,8 +56,21 @@ async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, 
         "started": run.start_time.isoformat() if run.start_time else None,
         "ended": run.end_time.isoformat() if run.end_time else None,
         "error": (state.message if failed and state is not None else None),
-        "result": recall(str(run.id)),
+        "result": recall(str(run.id)) or await _published(client, run),
     }
+
+
+async def _published(client: PrefectClient, run: FlowRun) -> dict[str, Any] | None:
+    """The result a run attached as an artifact (a run of another process: a scheduled
+    deployment on the worker)."""
+    artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
+        type=ArtifactFilterType(any_=["table"])))
+    for artifact in artifacts:
+        found = published(artifact.data)
+        if found is not None:
+            return found
+    return None
 
 
 @router.get("/{run_id}")

@@ -59,6 +59,15 @@ declared_tables = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+table_options = Table(
+    "table_options",
+    metadata,
+    Column("tenant", String(63), primary_key=True),
+    Column("name", String(63), primary_key=True),
+    Column("spec", Text, nullable=False),  # TableOptions.to_json()
+    Column("updated_at", BigInteger, nullable=False),
+)
+
 # The snapshot catalog of the lakehouse (lakehouse/catalog/lake.py). Nothing here is updated in
 # place except the end of a life (dropped_snapshot, snapshot_removed) and the watermarks, so any
 # snapshot's view is a query. Ids are never reused (AUTOINCREMENT on SQLite, sequences on

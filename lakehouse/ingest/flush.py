@@ -145,8 +145,10 @@ class Flusher:
         changes: list[EnsureTable | SetSchema | AddFiles | SetWatermark] = []
         for work in plan.tables:
             schema = work.schema.to_json()
+            declared = self.service.declared(work.ref)
             changes.append(EnsureTable(work.ref.tenant, work.ref.table, schema,
-                                       work.partition_by))
+                                       work.partition_by,
+                                       declared.sort_key if declared is not None else ()))
             current = self.catalog.table(work.ref.tenant, work.ref.table)
             if current is not None and current.schema != schema:
                 changes.append(SetSchema(work.ref.tenant, work.ref.table, schema))

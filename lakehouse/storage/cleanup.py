@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import pyarrow.fs as pafs
+
 from lakehouse.catalog.lake import Catalog
 from lakehouse.storage.location import StorageRoot
 
@@ -47,3 +49,45 @@ def delete_dead_files(catalog: Catalog, storage: StorageRoot, grace_s: float,
     log.info("dead files deleted", extra={"deleted": deleted, "already_gone": gone,
                                           "bytes": freed, "before_snapshot": boundary})
     return CleanupResult(deleted, freed, gone, boundary)
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanResult:
+    files_deleted: int
+    bytes_freed: int
+
+
+def delete_orphans(catalog: Catalog, storage: StorageRoot, grace_s: float,
+                   now: float) -> OrphanResult:
+    """Delete data files no snapshot ever referenced — outputs of a flush, load or compaction
+    that died before its commit — once they are older than the grace period, so a writer
+    between its write and its commit never loses its file.
+
+    The listing comes first and the catalog is read after it: a file committed in between is
+    then known, never taken for an orphan.
+    """
+    selector = pafs.FileSelector(storage.base, recursive=True, allow_not_found=True)
+    candidates = [info for info in storage.fs.get_file_info(selector)
+                  if info.type == pafs.FileType.File
+                  and info.path.endswith((".parquet", ".parquet.tmp"))
+                  and info.mtime is not None and info.mtime.timestamp() < now - grace_s]
+    if not candidates:
+        return OrphanResult(0, 0)
+    known = {f.path for f in catalog.dead_files(catalog.current_snapshot() + 1)}
+    for table in catalog.tables(None):
+        known.update(f.path for f in catalog.files(table.tenant, table.name))
+    deleted = freed = 0
+    prefix = storage.base.rstrip("/") + "/"
+    for info in candidates:
+        relative = info.path[len(prefix):] if info.path.startswith(prefix) else info.path
+        if relative in known or relative.count("/") < 2:  # not under {tenant}/{table}/
+            continue
+        try:
+            storage.fs.delete_file(info.path)
+        except FileNotFoundError:
+            continue
+        deleted += 1
+        freed += int(info.size or 0)
+    if deleted:
+        log.info("orphan files deleted", extra={"deleted": deleted, "bytes": freed})
+    return OrphanResult(deleted, freed)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -20,6 +22,29 @@ class Metrics:
         self.logins = Counter(
             "lakehouse_logins", "Login attempts by outcome", ["outcome"], registry=self.registry,
         )
+
+        self.backlog_files = Gauge(
+            "lakehouse_compaction_backlog_files", "Small data files waiting for compaction",
+            ["tenant"], registry=self.registry)
+        self.backlog_bytes = Gauge(
+            "lakehouse_compaction_backlog_bytes", "Bytes of small data files waiting for "
+            "compaction", ["tenant"], registry=self.registry)
+        self.maintenance_ended = Gauge(
+            "lakehouse_maintenance_last_run_end_timestamp_seconds",
+            "When the last run of a maintenance flow ended", ["flow", "state"],
+            registry=self.registry)
+
+    def observe_maintenance(self, backlog: dict[str, dict[str, int]],
+                            last_runs: dict[str, Any]) -> None:
+        self.backlog_files.clear()
+        self.backlog_bytes.clear()
+        for tenant, waiting in backlog.items():
+            self.backlog_files.labels(tenant).set(waiting["small_files"])
+            self.backlog_bytes.labels(tenant).set(waiting["small_bytes"])
+        self.maintenance_ended.clear()
+        for flow, run in last_runs.items():
+            if isinstance(run, dict) and run.get("ended_at") is not None:
+                self.maintenance_ended.labels(flow, str(run["state"])).set(run["ended_at"])
 
     def observe_request(self, service: str, method: str, route: str, status: int,
                         seconds: float) -> None:

@@ -47,8 +47,10 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_", "DASK_")) and k not in ("CATALOG_URL", "DATA_DIR")}
     env.update({name: str(port) for name, port in ports.items()})
+    # The test profile's short schedule: every maintenance deployment runs each minute, so a
+    # scheduled run fires and completes while the test watches.
     env.update({"DATA_DIR": str(data_dir), "ENVIRONMENT": "development", "DASK_WORKERS": "2",
-                "LOG_LEVEL": "INFO"})
+                "LOG_LEVEL": "INFO", "MAINTENANCE_INTERVAL_S": "60"})
     info: dict[str, Any] = {"ports": ports, "data_dir": data_dir}
 
     def start(name: str) -> subprocess.Popen[bytes]:
@@ -148,13 +150,33 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
 
     # The deployments of prefect.yaml were applied, and the Dask dashboard serves.
     prefect_api = f"http://127.0.0.1:{ports['PREFECT_PORT']}/api"
-    deployments = httpx.post(f"{prefect_api}/deployments/filter", json={}).json()
-    assert {d["name"] for d in deployments} >= {"hourly"}
+    deployments = {d["name"]: d for d in
+                   httpx.post(f"{prefect_api}/deployments/filter", json={}).json()}
+    assert set(deployments) >= {"hourly", "compaction", "retention", "cleanup"}
+    for name in ("compaction", "retention", "cleanup"):
+        assert deployments[name]["schedules"], name
+        assert deployments[name]["global_concurrency_limit"]["limit"] == 1, deployments[name]
+    _wait_for_scheduled_run(prefect_api, deployments["compaction"]["id"])
     dashboard = httpx.get(f"http://127.0.0.1:{ports['DASK_DASHBOARD_PORT']}/status",
                           follow_redirects=True)
     assert dashboard.status_code == 200
 
     _stop_cleanly(system)
+
+
+def _wait_for_scheduled_run(prefect_api: str, deployment_id: str) -> None:
+    """A run the schedule made (not one we asked for) reaches COMPLETED on the worker."""
+    deadline = time.monotonic() + 180
+    states: list[str] = []
+    while time.monotonic() < deadline:
+        runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+            "deployments": {"id": {"any_": [deployment_id]}}}).json()
+        states = [r["state_type"] for r in runs]
+        if "COMPLETED" in states:
+            return
+        assert "FAILED" not in states and "CRASHED" not in states, runs
+        time.sleep(3)
+    pytest.fail(f"no scheduled compaction run completed in 180 s: {states}")
 
 
 def test_second_start_reuses_what_the_first_applied(system: dict[str, Any]) -> None:

@@ -62,3 +62,45 @@ def test_flush_to_s3_and_read_back(tmp_path: Path, s3_endpoint: str,
     assert len(client.get("/data", params={"limit": 100}).json()["records"]) == 50
     client.close()
     core.close()
+
+
+def test_compaction_and_cleanup_on_s3(tmp_path: Path, s3_endpoint: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from lakehouse.catalog.table_options import SqlTableOptions
+    from lakehouse.compaction.options import CompactionPolicy
+    from lakehouse.compaction.planner import plan_compaction
+    from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
+    from lakehouse.storage.maintenance import compact_group, table_files
+    from lakehouse.storage.rewrite import rewrite_group
+    from lakehouse.storage.scan import scan_table
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    root = (f"s3://compact/warehouse?endpoint_override={s3_endpoint}&scheme=http"
+            "&region=us-east-1&allow_bucket_creation=true")
+    fs, _ = pafs.FileSystem.from_uri(root)
+    fs.create_dir("compact")
+    core = build_core(Settings.for_tests(tmp_path, storage_root=root), ingest=True)
+    assert core.ingest and core.flusher and core.catalog and core.storage
+    for n in range(3):
+        core.ingest.write("acme", [{"data_id": f"r{n}-{i}", "payload": {"i": i}}
+                                   for i in range(20)]).answer(timeout_s=10)
+        core.flusher.flush()
+    policy = CompactionPolicy(min_files=2, active_window_s=0)
+    [group] = plan_compaction(table_files(core.catalog, SqlTableOptions(core.engine)), policy,
+                              time.time()).groups
+    rewrite_group(core.storage.uri, group)  # a rewrite that never committed: an orphan
+    result = compact_group(core.catalog, core.storage, group, policy)
+    assert (result.files_before, result.files_after) == (3, 1)
+    assert scan_table(core.catalog, core.storage, "acme", "records").rows.num_rows == 60
+    later = time.time() + 1
+    assert delete_orphans(core.catalog, core.storage, 0, later).files_deleted == 1
+    assert delete_dead_files(core.catalog, core.storage, 0, later).files_deleted == 3
+    left = [i.path for i in fs.get_file_info(pafs.FileSelector("compact/warehouse",
+                                                               recursive=True))
+            if i.type == pafs.FileType.File]
+    assert left == [f"compact/warehouse/{core.catalog.files('acme', 'records')[0].path}"]
+    core.close()

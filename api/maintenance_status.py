@@ -1,0 +1,61 @@
+"""What the operators watch of table maintenance: the compaction backlog per tenant and the last
+run of each maintenance deployment. Shared by GET /metadata/stats and GET /metrics, cached
+briefly (it reads every live file's row and asks Prefect)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.client.schemas.sorting import FlowRunSort
+
+from api.core import Core
+from lakehouse.compaction.planner import backlog
+from lakehouse.storage.maintenance import table_files
+from tasks.maintenance import policy_from
+
+MAINTENANCE_FLOWS = ("compaction", "retention", "cleanup")
+CACHE_S = 10.0
+_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+
+
+async def maintenance_status(core: Core) -> dict[str, Any]:
+    """{"backlog": {tenant: {...}}, "last_runs": {flow: {...} | None}} (cached CACHE_S)."""
+    hit = _cache.get(id(core))
+    if hit is not None and time.monotonic() - hit[0] < CACHE_S:
+        return hit[1]
+    status = {"backlog": await asyncio.to_thread(_backlog, core),
+              "last_runs": await _last_runs(core)}
+    _cache[id(core)] = (time.monotonic(), status)
+    core.metrics.observe_maintenance(status["backlog"], status["last_runs"])
+    return status
+
+
+def _backlog(core: Core) -> dict[str, dict[str, int]]:
+    if core.catalog is None or core.table_options is None:
+        return {}
+    tables = table_files(core.catalog, core.table_options)
+    return backlog(tables, policy_from(core.settings))
+
+
+async def _last_runs(core: Core) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    try:
+        async with PrefectClient(api=core.settings.prefect_api_url) as client:
+            for name in MAINTENANCE_FLOWS:
+                runs = await client.read_flow_runs(
+                    flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
+                    sort=FlowRunSort.START_TIME_DESC, limit=1)
+                run = next((r for r in runs if r.start_time is not None), None)
+                found[name] = None if run is None else {
+                    "id": str(run.id), "name": run.name,
+                    "state": run.state.type.value if run.state is not None else None,
+                    "started": run.start_time.isoformat() if run.start_time else None,
+                    "ended": run.end_time.isoformat() if run.end_time else None,
+                    "ended_at": run.end_time.timestamp() if run.end_time else None}
+    except Exception as exc:  # any failure of Prefect is reported, never raised
+        return {"error": f"the Prefect API cannot be reached: {type(exc).__name__}"}
+    return found

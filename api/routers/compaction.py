@@ -1,0 +1,70 @@
+"""CBO Engine: compaction on demand (the same flow the `compaction` deployment runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.core import Core
+from api.deps import CoreDep, require_role
+from flows.background import start_flow_run
+from flows.compaction import compaction
+from flows.run_results import SHARED_TAG, tenant_tag
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import NotFound, Unavailable
+from lakehouse.schema.names import check_table_name
+from tasks.maintenance import maintenance_context_of, register_context
+
+router = APIRouter(tags=["maintenance"])
+
+Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
+
+
+class CompactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    table: str | None = Field(default=None, max_length=200,
+                              description="One table of the caller's tenant; default: all")
+    dry_run: bool = Field(default=False, description="Report the plan, write nothing")
+
+
+def _context_name(request: Request, core: Core) -> str:
+    """The maintenance context of this app (its catalog and storage), registered once."""
+    name: str | None = getattr(request.app.state, "maintenance_context", None)
+    if name is None:
+        if core.catalog is None or core.storage is None or core.table_options is None:
+            raise Unavailable("this process has no catalog or storage to compact",
+                              code="compaction_not_served")
+        name = f"api-{uuid.uuid4().hex[:8]}"
+        register_context(name, maintenance_context_of(core.settings, core.catalog,
+                                                      core.storage, core.table_options))
+        request.app.state.maintenance_context = name
+    return name
+
+
+@router.post("/optimize/compact", status_code=202)
+async def compact(body: CompactBody, request: Request, core: CoreDep,
+                  caller: Writer) -> dict[str, str]:
+    """Start a compaction run of the caller's tables (an admin naming no tenant with
+    X-Tenant-Id: every tenant's); answers the run id. Its plan, progress and files and bytes
+    before and after: GET /runs/{run_id} on the Operation Node."""
+    tenant: str | None = caller.tenant
+    if caller.is_admin and "x-tenant-id" not in request.headers and body.table is None:
+        tenant = None
+    if body.table is not None:
+        check_table_name(body.table)
+        if core.catalog is None or await asyncio.to_thread(core.catalog.table, caller.tenant,
+                                                           body.table) is None:
+            raise NotFound(f"no table {body.table!r}", details={"table": body.table})
+    context = _context_name(request, core)
+    scope = f"{tenant}/{body.table}" if body.table else (tenant or "all tenants")
+    name = f"compaction{' (dry run)' if body.dry_run else ''} of {scope}"
+    run_id = await asyncio.to_thread(
+        start_flow_run, compaction, name,
+        {"tenant": tenant, "table": body.table, "dry_run": body.dry_run, "context": context},
+        [tenant_tag(tenant)] if tenant else [SHARED_TAG])
+    return {"run_id": run_id}

@@ -1,0 +1,76 @@
+"""`lakehouse compact`: one compaction run in this process, with a progress bar.
+
+The same plan and rewrite as the `compaction` deployment, without Prefect: for an operator at a
+terminal, or a machine whose Prefect server is down. Rewrites go to the Dask cluster of the
+settings when COMPACTION_ON_DASK is true and one answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lakehouse.errors import LakehouseError
+
+
+def compact(
+    *,
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t",
+                                               help="Only this tenant's tables.")] = None,
+    table: Annotated[str | None, typer.Option("--table", help="Only this table.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan, write nothing.")
+                       ] = False,
+) -> None:
+    """Merge small data files into large ones (what the `compaction` deployment runs)."""
+    from cli.main import _settings
+    from lakehouse.compaction.planner import plan_compaction
+    from lakehouse.storage.maintenance import compact_group, table_files
+    from tasks.maintenance import context_from, rewriter
+
+    settings = _settings()
+    err = Console(stderr=True)
+    context = context_from(settings)
+    try:
+        plan = plan_compaction(table_files(context.catalog, context.options, tenant, table),
+                               context.policy, time.time())
+        err.print(f"{len(plan.groups)} groups to merge: {plan.files} files, "
+                  f"{plan.bytes / 2**20:.1f} MiB; {len(plan.skipped)} partitions skipped")
+        if dry_run:
+            _print_plan(plan.to_json()["groups"])
+            return
+        rewrite = rewriter(context.dask_address)
+        rows = []
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("groups"), TimeElapsedColumn(),
+                      console=err) as bar:
+            shown = bar.add_task("compaction", total=len(plan.groups))
+            for group in plan.groups:
+                rows.append(compact_group(context.catalog, context.storage, group,
+                                          context.policy, rewrite).to_json())
+                bar.advance(shown)
+    except LakehouseError as exc:
+        err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
+        raise typer.Exit(1) from exc
+    _print_results(rows)
+
+
+def _print_plan(groups: list[dict[str, object]]) -> None:
+    table = Table("tenant", "table", "partition", "files", "bytes", "rows")
+    for group in groups:
+        table.add_row(*(str(group[k]) for k in ("tenant", "table", "partition", "files",
+                                                "bytes", "rows")))
+    Console().print(table)
+
+
+def _print_results(rows: list[dict[str, object]]) -> None:
+    table = Table("table", "partition", "files", "bytes", "snapshot")
+    for row in rows:
+        table.add_row(str(row["table"]), str(row["partition"]),
+                      f"{row['files_before']} → {row['files_after']}",
+                      f"{row['bytes_before']} → {row['bytes_after']}", str(row["snapshot"]))
+    Console().print(table)

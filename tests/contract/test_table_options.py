@@ -1,0 +1,49 @@
+"""One contract, every TableOptionsStore implementation: memory, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakehouse.catalog.engine import catalog_engine
+from lakehouse.catalog.schema import metadata
+from lakehouse.catalog.table_options import (
+    MemoryTableOptions,
+    SqlTableOptions,
+    TableOptionsStore,
+)
+from lakehouse.compaction.options import DAY_S, NO_OPTIONS, TableOptions
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TableOptionsStore]:
+    if request.param == "memory":
+        yield MemoryTableOptions()
+        return
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        reset = catalog_engine(url, create=False)
+        metadata.drop_all(reset)
+        reset.dispose()
+    engine = catalog_engine(url)
+    yield SqlTableOptions(engine)
+    engine.dispose()
+
+
+def test_put_get_all_replace_and_clear(store: TableOptionsStore) -> None:
+    week = TableOptions(retention_s=7 * DAY_S, min_files=8)
+    assert store.get("acme", "events") == NO_OPTIONS
+    store.put("acme", "events", week)
+    store.put("globex", "events", TableOptions(target_file_bytes=1 << 20))
+    assert store.get("acme", "events") == week
+    assert store.get("acme", "other") == NO_OPTIONS
+    assert set(store.all()) == {("acme", "events"), ("globex", "events")}
+    store.put("acme", "events", TableOptions(retention_s=DAY_S))
+    assert store.get("acme", "events") == TableOptions(retention_s=DAY_S)
+    store.put("acme", "events", NO_OPTIONS)
+    assert store.get("acme", "events") == NO_OPTIONS
+    assert set(store.all()) == {("globex", "events")}
