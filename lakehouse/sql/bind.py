@@ -34,8 +34,8 @@ class TableBinding:
     aliases: tuple[str, ...]  # how the query names it (one per reference)
 
     def to_json(self) -> dict[str, object]:
-        return {"tenant": self.tenant, "table": self.table, "bound_as": f"{self.schema}.{self.table}",
-                "aliases": list(self.aliases)}
+        return {"tenant": self.tenant, "table": self.table,
+                "bound_as": f"{self.schema}.{self.table}", "aliases": list(self.aliases)}
 
 
 def bind(tree: exp.Expr, view: SchemaView) -> tuple[exp.Expr, tuple[TableBinding, ...]]:

@@ -66,7 +66,7 @@ def _reads_whole_rows(query: exp.Expr, alias: str) -> bool:
 def column_uses(tree: exp.Expr, view: SchemaView) -> list[ColumnUse]:
     """The catalog columns a qualified tree reads, by table, sorted and without repeats."""
     names = {id(t): t.name for t in tree.find_all(exp.Table)}
-    uses = set()
+    uses: set[ColumnUse] = set()
     for source_id, columns in columns_by_source(tree, view).items():
         table = view.table(names.get(source_id, ""))
         if table is not None:

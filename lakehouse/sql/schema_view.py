@@ -90,7 +90,7 @@ class SchemaView:
 
     def mapping_schema(self, dialect: str) -> MappingSchema:
         """The sqlglot schema for qualification and type annotation in `dialect`."""
-        mapping = {t.name: {c.name: exp.DataType.build(c.type, dialect="duckdb")
+        mapping: dict[str, object] = {t.name: {c.name: exp.DataType.build(c.type, dialect="duckdb")
                             for c in t.columns} for t in self.tables}
         return MappingSchema(mapping, dialect=dialect)
 
