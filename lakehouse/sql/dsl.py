@@ -129,7 +129,7 @@ def _name(text: str, what: str) -> exp.Identifier:
     return exp.to_identifier(text)
 
 
-def column(text: str) -> exp.Column:
+def column(text: str) -> exp.Expr:
     if not isinstance(text, str) or not _PATH.fullmatch(text):
         raise _bad("a column is a name, optionally prefixed by a table alias and followed by "
                    "struct fields: total, o.total, c.profile.age", value=str(text)[:80])
@@ -146,7 +146,7 @@ def sql_expression(text: str, dialect: str = DEFAULT_DIALECT) -> exp.Expr:
         raise _bad("not a SQL expression", expression=text[:200]) from exc
 
 
-def _literal(value: Value) -> exp.Expr:
+def _literal(value: object) -> exp.Expr:
     if isinstance(value, list | tuple | dict):
         raise _bad("this operator takes one value, not a list or object")
     return exp.convert(value)
