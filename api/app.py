@@ -9,7 +9,7 @@ from api.core import Core
 from api.errors import install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import RequestContext, WriteAdmission
-from api.routers import auth, catalog, data, load, monitoring, runs
+from api.routers import auth, catalog, data, interpreter, load, monitoring, runs
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
@@ -21,7 +21,7 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.CBO: (),
     Service.CATALOG: (catalog.router,),
     Service.MONITORING: (monitoring.router,),
-    Service.INTERPRETER: (),
+    Service.INTERPRETER: (interpreter.router,),
 }
 
 

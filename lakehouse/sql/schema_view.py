@@ -12,32 +12,54 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.schema import MappingSchema
 
-from lakehouse.schema.types import FieldType, Kind
+from lakehouse.errors import InvalidInput
 
 SYSTEM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("data_id", "VARCHAR"),
     ("_timestamp", "TIMESTAMPTZ"),
 )
 
-_PRIMITIVE_SQL = {Kind.BOOL: "BOOLEAN", Kind.INT: "BIGINT", Kind.FLOAT: "DOUBLE",
-                  Kind.STRING: "VARCHAR",
-                  # A column only ever seen as null has no type yet; DuckDB reads it as INTEGER
-                  # from an Arrow null column, and the type checker treats it as unknown.
-                  Kind.NULL: "NULL"}
+_PRIMITIVE_SQL = {"bool": "BOOLEAN", "int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR",
+                  # A column only ever seen as null has no type yet; the type checker treats
+                  # it as unknown.
+                  "null": "NULL"}
+_MAX_DEPTH = 64  # stored schemas stop at 32 levels; this only bounds the recursion
 
 
-def sql_type(field_type: FieldType) -> str:
-    """The DuckDB type of a column of this type: structs and lists nest."""
-    if field_type.element is not None:
-        return f"{sql_type(field_type.element)}[]"
-    if field_type.kind is Kind.STRUCT:
-        inner = ", ".join(f'"{name}" {sql_type(t)}' for name, t in field_type.fields)
-        return f"STRUCT({inner})"
-    return _PRIMITIVE_SQL[field_type.kind]
+def sql_type(stored: Any, depth: int = 0) -> str:
+    """The DuckDB type of a column from its stored type (FieldType.to_json()): structs and lists
+    nest. Read from the JSON form so the interpreter needs neither Arrow nor the schema code."""
+    if depth > _MAX_DEPTH:
+        raise _bad_schema("nested too deeply")
+    if isinstance(stored, str) and stored in _PRIMITIVE_SQL:
+        return _PRIMITIVE_SQL[stored]
+    if isinstance(stored, dict) and stored.get("type") == "list":
+        return f"{sql_type(stored.get('element'), depth + 1)}[]"
+    if isinstance(stored, dict) and stored.get("type") == "struct":
+        return f"STRUCT({', '.join(_fields(stored, depth))})"
+    raise _bad_schema(f"unknown type {str(stored)[:60]!r}")
+
+
+def _fields(stored: dict[str, Any], depth: int) -> list[str]:
+    fields = stored.get("fields")
+    if not isinstance(fields, list):
+        raise _bad_schema("a struct has a list of fields")
+    out = []
+    for entry in fields:
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+            raise _bad_schema("a struct field is {name, type}")
+        name = entry["name"].replace('"', '""')
+        out.append(f'"{name}" {sql_type(entry.get("type"), depth + 1)}')
+    return out
+
+
+def _bad_schema(problem: str) -> InvalidInput:
+    return InvalidInput(f"not a stored schema: {problem}", code="invalid_schema")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +95,17 @@ class SchemaView:
         object.__setattr__(self, "_by_lower", {t.name.lower(): t for t in self.tables})
 
     @staticmethod
-    def from_schemas(tenant: str, schemas: Mapping[str, FieldType]) -> SchemaView:
-        """The view of `tenant`'s tables given each one's schema (a STRUCT of user columns)."""
+    def from_schemas(tenant: str, schemas: Mapping[str, Any]) -> SchemaView:
+        """The view of `tenant`'s tables given each one's stored schema (FieldType.to_json() of
+        the STRUCT of its user columns, as the catalog keeps it)."""
         tables = []
         for name, schema in sorted(schemas.items()):
+            if not (isinstance(schema, dict) and schema.get("type") == "struct"):
+                raise _bad_schema(f"table {name!r}: a schema is a struct of columns")
             system = [ColumnView(n, t, system=True) for n, t in SYSTEM_COLUMNS]
-            user = [ColumnView(n, sql_type(t)) for n, t in schema.fields]
+            user = [ColumnView(f["name"], sql_type(f.get("type"), 1)) for f in schema["fields"]
+                    if isinstance(f, dict) and isinstance(f.get("name"), str)]
+            _fields(schema, 0)  # refuses malformed entries the comprehension skipped
             tables.append(TableView(name, (*system, *user)))
         return SchemaView(tenant, tuple(tables))
 
