@@ -61,7 +61,8 @@ def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
                       ) from exc
     except RecursionError as exc:  # absurdly nested parentheses
         raise InvalidInput("the query is nested too deeply", code="query_too_deep") from exc
-    return [s for s in statements if s is not None]
+    # A comment after the last ';' comes back as a Semicolon node: an empty statement.
+    return [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
 
 
 def parse_query(sql: str, dialect: str | None = None) -> tuple[exp.Expr, str]:

@@ -34,16 +34,21 @@ class Problem:
 
 
 def position(node: exp.Expr | None) -> tuple[int | None, int | None]:
-    """Line and column of the first token under `node` that the parser placed (None if none)."""
+    """Line and column where the leftmost token under `node` starts (None if none was placed
+    by the parser, e.g. in a tree built from the DSL)."""
     if node is None:
         return None, None
+    best: tuple[int, int, int] | None = None  # (start offset, line, column)
     for sub in node.walk():
         meta = sub.meta if isinstance(sub, exp.Expr) else None
-        if meta and "line" in meta:
-            # sqlglot records where a token ends; its start is what an editor should point at.
-            width = int(meta.get("end", 0)) - int(meta.get("start", 0))
-            return int(meta["line"]), max(1, int(meta["col"]) - max(0, width))
-    return None, None
+        if not meta or "line" not in meta:
+            continue
+        # sqlglot records where a token ends; its start is what an editor should point at.
+        start, end = int(meta.get("start", 0)), int(meta.get("end", 0))
+        found = (start, int(meta["line"]), max(1, int(meta["col"]) - max(0, end - start)))
+        if best is None or found < best:
+            best = found
+    return (best[1], best[2]) if best is not None else (None, None)
 
 
 def problem_at(node: exp.Expr | None, code: str, message: str) -> Problem:
