@@ -33,9 +33,13 @@ class TableBinding:
     schema: str  # tenant_schema(tenant)
     aliases: tuple[str, ...]  # how the query names it (one per reference)
 
+    @property
+    def bound_as(self) -> str:
+        return f"{self.schema}.{self.table}"
+
     def to_json(self) -> dict[str, object]:
-        return {"tenant": self.tenant, "table": self.table,
-                "bound_as": f"{self.schema}.{self.table}", "aliases": list(self.aliases)}
+        return {"tenant": self.tenant, "table": self.table, "bound_as": self.bound_as,
+                "aliases": list(self.aliases)}
 
 
 def bind(tree: exp.Expr, view: SchemaView) -> tuple[exp.Expr, tuple[TableBinding, ...]]:

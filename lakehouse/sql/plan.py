@@ -3,7 +3,8 @@
 Steps, from the leaves up: `scan` (a tenant table, the columns it must produce and the predicates
 that may be evaluated inside it), `values`, `subquery` (a derived table or CTE with its own plan),
 `join`, `filter`, `aggregate`, `window`, `project`, `distinct`, `sort`, `limit`, and
-`set_operation`. A predicate is pushed to a scan only when it reads that scan's columns alone,
+`set_operation`; a step whose expressions hold subqueries (IN, EXISTS, scalar) lists their plans
+under `subqueries`. A predicate is pushed to a scan only when it reads that scan's columns alone,
 holds no subquery, aggregate or window, and the scan is not the null-filled side of an outer join;
 what is pushed is not repeated above. Expressions are DuckDB SQL over the query's aliases.
 """
@@ -109,8 +110,18 @@ class _Planner:
         else:
             step = {"step": "values", "alias": None, "rows": 1}  # SELECT without FROM
         if remaining:
-            step = {"step": "filter", "predicate": _sql(exp.and_(*remaining)), "input": step}
+            step = self._with_subqueries(node, remaining, {
+                "step": "filter", "predicate": _sql(exp.and_(*remaining)), "input": step})
         return self._select_top(node, step)
+
+    def _with_subqueries(self, owner: exp.Select, parts: list[exp.Expr], step: Step) -> Step:
+        """`step` with the plans of the subqueries its expressions hold (IN, EXISTS, scalar),
+        so every scan of the query appears in the plan."""
+        nested = [q for part in parts for q in part.find_all(exp.Select, exp.SetOperation)
+                  if q.find_ancestor(exp.Select, exp.SetOperation) is owner]
+        if nested:
+            step["subqueries"] = [self.query(q) for q in nested]
+        return step
 
     def _is_scan(self, alias: str, from_: exp.Expr | None, joins: list[exp.Join]) -> bool:
         sources = ([from_.this] if isinstance(from_, exp.From) else []) + [j.this for j in joins]
@@ -149,13 +160,14 @@ class _Planner:
                     "group_by": [_sql(g) for g in (group.expressions if group else [])],
                     "aggregates": sorted({_sql(a) for a in aggregates}), "input": step}
         if having is not None:
-            step = {"step": "filter", "predicate": _sql(having.this), "having": True,
-                    "input": step}
+            step = self._with_subqueries(node, [having.this], {
+                "step": "filter", "predicate": _sql(having.this), "having": True, "input": step})
         windows = sorted({_sql(w) for e in selects for w in e.find_all(exp.Window)})
         if windows:
             step = {"step": "window", "functions": windows, "input": step}
-        step = {"step": "project", "columns": [{"name": e.alias_or_name, "expression": _sql(
-            e.this if isinstance(e, exp.Alias) else e)} for e in selects], "input": step}
+        step = self._with_subqueries(node, list(selects), {
+            "step": "project", "columns": [{"name": _output_name(e), "expression": _sql(
+                e.this if isinstance(e, exp.Alias) else e)} for e in selects], "input": step})
         if node.args.get("distinct"):
             step = {"step": "distinct", "input": step}
         return self._order_limit(node, step)
@@ -172,6 +184,12 @@ class _Planner:
             step = {"step": "limit", "limit": _number(limit), "offset": _number(offset),
                     "input": step}
         return step
+
+
+def _output_name(node: exp.Expr) -> str:
+    """A result column's name: its alias or column name, else its SQL (DuckDB names unnamed
+    results by their expression too)."""
+    return node.alias_or_name if isinstance(node, exp.Alias | exp.Column) else _sql(node)
 
 
 def _number(clause: exp.Expr | None) -> int | str | None:
@@ -211,6 +229,7 @@ def scans(plan: Step) -> list[Step]:
         step = stack.pop()
         if step.get("step") == "scan":
             found.append(step)
-        children = step.get("inputs") or ([step["input"]] if "input" in step else [])
+        children = [*(step.get("inputs") or ([step["input"]] if "input" in step else [])),
+                    *step.get("subqueries", [])]
         stack.extend(reversed(children))
     return found
