@@ -28,7 +28,7 @@ def test_hostile_sql_is_refused(dialect: str, sql: str, code: str) -> None:
 
 @pytest.mark.parametrize(("dialect", "sql"), ACCEPTED)
 def test_read_only_queries_pass(dialect: str, sql: str) -> None:
-    tree, name = parse_query(sql, dialect)
+    tree, _ = parse_query(sql, dialect)
     assert guard(tree) == []
     assert validate(sql, dialect, acme_view()) == []
     found = interpret(sql, dialect, acme_view())
