@@ -151,8 +151,15 @@ def check_sources(tree: exp.Expr) -> list[Problem]:
     return problems
 
 
+def check_parameters(tree: exp.Expr) -> list[Problem]:
+    """`$1`, `?`, `:name`: nothing binds them, so the query could only fail later."""
+    return [problem_at(node, "unsupported_parameter",
+                       "query parameters are not supported; write the values in the query")
+            for node in tree.find_all(*_classes("Placeholder", "Parameter"))]
+
+
 GUARD_RULES: tuple[Callable[[exp.Expr], list[Problem]], ...] = (
-    check_root, check_nodes, check_functions, check_sources,
+    check_root, check_nodes, check_functions, check_sources, check_parameters,
 )
 
 

@@ -22,7 +22,7 @@ from lakehouse.sql.guard import guard
 from lakehouse.sql.parse import check_dialect, parse_query
 from lakehouse.sql.plan import Step, logical_plan
 from lakehouse.sql.problems import Problem, refusal
-from lakehouse.sql.qualify import qualify
+from lakehouse.sql.qualify import QUALIFY_ERRORS, qualify
 from lakehouse.sql.schema_view import SchemaView
 from lakehouse.sql.typecheck import typecheck
 
@@ -41,7 +41,11 @@ class Interpretation:
     columns: tuple[ColumnUse, ...]
 
     def plan(self, view: SchemaView) -> Step:
-        return logical_plan(self.tree, view)
+        try:
+            return logical_plan(self.tree, view)
+        except QUALIFY_ERRORS as exc:
+            raise refusal([Problem("unsupported_query", f"cannot plan this query "
+                                                        f"({type(exc).__name__})")]) from exc
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "dialect": self.dialect, "sql": self.sql,
@@ -69,12 +73,16 @@ def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpreta
     qualified, problems = check_tree(tree, dialect, view)
     if problems:
         raise refusal(problems)
-    bound, bindings = bind(qualified, view)
-    _unname_outputs(bound)
-    return Interpretation(
-        tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree, tree=bound,
-        sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
-        columns=tuple(column_uses(qualified, view)))
+    try:
+        bound, bindings = bind(qualified, view)
+        _unname_outputs(bound)
+        return Interpretation(
+            tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree,
+            tree=bound, sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
+            columns=tuple(column_uses(qualified, view)))
+    except QUALIFY_ERRORS as exc:  # sqlglot on a tree it cannot walk: the query's fault
+        raise refusal([Problem("unsupported_query", f"cannot interpret this query "
+                                                    f"({type(exc).__name__})")]) from exc
 
 
 def _first_select(tree: exp.Expr) -> exp.Select | None:
