@@ -117,6 +117,9 @@ def _source_problem(source: exp.Expr | None) -> Problem | None:  # noqa: PLR0911
     if not isinstance(source, exp.Table):
         return _call_problem(source, source)
     name = source.this
+    if isinstance(name, exp.Dot):  # a.b.c.d: more parts than catalog.schema.table
+        return problem_at(source, "qualified_table",
+                          f"{source.sql()[:80]}: name tables without a catalog or schema")
     if not isinstance(name, exp.Identifier):
         return _call_problem(source, name)
     if _PATH_LIKE.search(name.name):

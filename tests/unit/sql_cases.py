@@ -130,6 +130,7 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("duckdb", "SELECT * FROM tenant_b.orders", "qualified_table"),
     ("duckdb", "SELECT * FROM \"tenant_globex\".\"orders\"", "qualified_table"),
     ("duckdb", "SELECT * FROM memory.main.orders", "qualified_table"),
+    ("duckdb", "SELECT * FROM a.b.c.orders", "qualified_table"),
     ("duckdb", "SELECT * FROM information_schema.tables", "qualified_table"),
     ("duckdb", "SELECT * FROM pg_catalog.pg_tables", "qualified_table"),
     ("bigquery", "SELECT * FROM `project.dataset.orders`", "qualified_table"),
