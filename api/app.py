@@ -9,7 +9,17 @@ from api.core import Core
 from api.errors import install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import RequestContext, WriteAdmission
-from api.routers import auth, catalog, compaction, data, load, monitoring, runs, table_options
+from api.routers import (
+    auth,
+    catalog,
+    compaction,
+    data,
+    interpreter,
+    load,
+    monitoring,
+    runs,
+    table_options,
+)
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
@@ -21,7 +31,7 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.CBO: (compaction.router,),
     Service.CATALOG: (catalog.router, table_options.router),
     Service.MONITORING: (monitoring.router,),
-    Service.INTERPRETER: (),
+    Service.INTERPRETER: (interpreter.router,),
 }
 
 

@@ -1,0 +1,133 @@
+"""The interpreter's one entry point: text (or a tree) in, a checked, tenant-bound query out.
+
+    parse → guard → qualify → typecheck → bind
+
+Each stage is a pure function of the tree and the SchemaView; a stage runs only when the ones
+before it found nothing, because names cannot be resolved in a statement that is refused, nor
+types checked where names are unknown. `validate` returns the problems; `interpret` refuses with
+them (403 for what a query may not do, 400 for what is wrong with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlglot import exp
+
+from lakehouse.errors import LakehouseError
+from lakehouse.sql.bind import TableBinding, bind
+from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
+from lakehouse.sql.guard import guard
+from lakehouse.sql.parse import check_dialect, parse_query
+from lakehouse.sql.plan import Step, logical_plan
+from lakehouse.sql.problems import Problem, refusal
+from lakehouse.sql.qualify import QUALIFY_ERRORS, qualify
+from lakehouse.sql.schema_view import SchemaView
+from lakehouse.sql.typecheck import typecheck
+
+OUTPUT_DIALECT = "duckdb"  # what the executor runs, whatever the query was written in
+
+
+@dataclass(frozen=True, slots=True)
+class Interpretation:
+    tenant: str
+    dialect: str  # the dialect the query was read in
+    kind: str  # "select", "union", "intersect", "except"
+    parsed: exp.Expr  # as written
+    tree: exp.Expr  # qualified and bound to the tenant
+    sql: str  # `tree` as DuckDB SQL: what the executor runs
+    bindings: tuple[TableBinding, ...]
+    columns: tuple[ColumnUse, ...]
+
+    def plan(self, view: SchemaView) -> Step:
+        try:
+            return logical_plan(self.tree, view)
+        except QUALIFY_ERRORS as exc:
+            raise refusal([Problem("unsupported_query", f"cannot plan this query "
+                                                        f"({type(exc).__name__})")]) from exc
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "dialect": self.dialect, "sql": self.sql,
+                "tables": [b.to_json() for b in self.bindings],
+                "columns": [c.to_json() for c in self.columns]}
+
+
+def _ordered(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
+
+
+def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr, list[Problem]]:
+    """The qualified tree and its problems (the input tree if a stage before qualify failed)."""
+    problems = guard(tree)
+    if problems:
+        return tree, _ordered(problems)
+    qualified = qualify(tree, view, dialect)
+    if qualified.problems:
+        return qualified.tree, _ordered(list(qualified.problems))
+    return qualified.tree, _ordered(typecheck(qualified.tree, qualified.schema, dialect))
+
+
+def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpretation:
+    """A parsed statement checked and bound to `view.tenant`; refused if it has problems."""
+    qualified, problems = check_tree(tree, dialect, view)
+    if problems:
+        raise refusal(problems)
+    try:
+        bound, bindings = bind(qualified, view)
+        _unname_outputs(bound)
+        return Interpretation(
+            tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree,
+            tree=bound, sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
+            columns=tuple(column_uses(qualified, view)))
+    except QUALIFY_ERRORS as exc:  # sqlglot on a tree it cannot walk: the query's fault
+        raise refusal([Problem("unsupported_query", f"cannot interpret this query "
+                                                    f"({type(exc).__name__})")]) from exc
+
+
+def _first_select(tree: exp.Expr) -> exp.Select | None:
+    while isinstance(tree, exp.Subquery | exp.SetOperation):
+        tree = tree.this
+    return tree if isinstance(tree, exp.Select) else None
+
+
+def _unname_outputs(tree: exp.Expr) -> None:
+    """Drop the `_col_N` names qualification gives unnamed result columns, so the result is
+    named as DuckDB names it (`count_star()`); inner names stay, outer queries refer to them."""
+    select = _first_select(tree)
+    if select is None:
+        return
+    referenced = {c.name for c in tree.find_all(exp.Column) if not c.table}  # ORDER BY "_col_1"
+    for projection in select.expressions:
+        if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_") and (
+                projection.alias not in referenced):
+            projection.replace(projection.this)
+
+
+def interpret(sql: str, dialect: str | None, view: SchemaView) -> Interpretation:
+    tree, name = parse_query(sql, dialect)
+    return interpret_tree(tree, name, view)
+
+
+def validate(sql: str, dialect: str | None, view: SchemaView) -> list[Problem]:
+    """Every problem of the query, syntax errors included; empty when it would be accepted.
+    Only a request that cannot be checked at all (unknown dialect, too long) raises."""
+    name = check_dialect(dialect)
+    try:
+        tree, _ = parse_query(sql, name)
+    except LakehouseError as exc:
+        found = exc.details.get("problems")
+        if isinstance(found, list) and found:
+            return [Problem(p["code"], p["message"], p["line"], p["column"]) for p in found]
+        if exc.code in ("query_too_long",):
+            raise
+        return [Problem(exc.code, exc.message)]
+    qualified, problems = check_tree(tree, name, view)
+    if problems:
+        return problems
+    try:
+        bind(qualified, view)
+    except LakehouseError as exc:
+        return [Problem(p["code"], p["message"], p["line"], p["column"])
+                for p in exc.details.get("problems", [])] or [Problem(exc.code, exc.message)]
+    return []

@@ -1,0 +1,78 @@
+"""SQL text → exactly one statement tree, in a documented default dialect or any sqlglot reads.
+
+DuckDB is the default because every fragment finally runs in DuckDB: a query written for it means
+there what it says. Other dialects are read and transpiled; what they cannot express is refused
+by the guard like anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ParseError, TokenError
+
+from lakehouse.errors import InvalidInput
+from lakehouse.sql.problems import Problem, refusal
+
+DEFAULT_DIALECT = "duckdb"
+MAX_QUERY_CHARS = 100_000  # a query, not a data load; longer texts are refused before parsing
+
+# sqlglot warns when it falls back to an opaque Command (LOAD, CALL, RESET, ...). Those are
+# refused by the guard anyway; the warning would only let a caller fill the logs.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+def check_dialect(dialect: str | None) -> str:
+    """The dialect name to read with; InvalidInput for one sqlglot does not know."""
+    name = (dialect or DEFAULT_DIALECT).strip().lower()
+    try:
+        Dialect.get_or_raise(name)
+    except ValueError as exc:
+        raise InvalidInput(f"unknown SQL dialect {name[:40]!r}", code="unknown_dialect",
+                           details={"dialect": name[:40],
+                                    "known": sorted(d for d in _known_dialects())}) from exc
+    return name
+
+
+def _known_dialects() -> list[str]:
+    from sqlglot.dialects import DIALECTS
+
+    return [d.lower() for d in DIALECTS]
+
+
+def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
+    """Every statement in `sql`, empty ones dropped; InvalidInput with line and column for text
+    that is not SQL in `dialect`."""
+    if len(sql) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"the query is longer than {MAX_QUERY_CHARS} characters",
+                           code="query_too_long", details={"length": len(sql)})
+    try:
+        statements = sqlglot.parse(sql, read=dialect)
+    except ParseError as exc:
+        problems = [Problem("syntax_error", str(e.get("description", "syntax error")),
+                            e.get("line"), e.get("col")) for e in exc.errors] or [
+            Problem("syntax_error", str(exc).splitlines()[0])]
+        raise refusal(problems) from exc
+    except TokenError as exc:
+        raise refusal([Problem("syntax_error", f"cannot read the query: {str(exc)[:200]}")]
+                      ) from exc
+    except RecursionError as exc:  # absurdly nested parentheses
+        raise InvalidInput("the query is nested too deeply", code="query_too_deep") from exc
+    # A comment after the last ';' comes back as a Semicolon node: an empty statement.
+    return [s for s in statements if s is not None and not isinstance(s, exp.Semicolon)]
+
+
+def parse_query(sql: str, dialect: str | None = None) -> tuple[exp.Expr, str]:
+    """The one statement in `sql` and the dialect it was read in; several statements or none are
+    refused (a second statement is how a read-only check is usually smuggled past)."""
+    name = check_dialect(dialect)
+    statements = parse_statements(sql, name)
+    if not statements:
+        raise InvalidInput("the query is empty", code="empty_query")
+    if len(statements) > 1:
+        raise refusal([Problem("multiple_statements",
+                               f"send one statement at a time, not {len(statements)}")])
+    return statements[0], name

@@ -1,0 +1,235 @@
+"""The logical plan of a bound query: a JSON tree of steps the optimizer consumes.
+
+Steps, from the leaves up: `scan` (a tenant table, the columns it must produce and the predicates
+that may be evaluated inside it), `values`, `subquery` (a derived table or CTE with its own plan),
+`join`, `filter`, `aggregate`, `window`, `project`, `distinct`, `sort`, `limit`, and
+`set_operation`; a step whose expressions hold subqueries (IN, EXISTS, scalar) lists their plans
+under `subqueries`. A predicate is pushed to a scan only when it reads that scan's columns alone,
+holds no subquery, aggregate or window, and the scan is not the null-filled side of an outer join;
+what is pushed is not repeated above. Expressions are DuckDB SQL over the query's aliases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from lakehouse.sql.describe import columns_by_source
+from lakehouse.sql.schema_view import SchemaView
+
+Step = dict[str, Any]
+_DIALECT = "duckdb"
+
+
+def _sql(node: exp.Expr) -> str:
+    return node.sql(dialect=_DIALECT)
+
+
+def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    if node is None:
+        return []
+    if isinstance(node, exp.And):
+        return conjuncts(node.left) + conjuncts(node.right)
+    if isinstance(node, exp.Paren) and not isinstance(node.this, exp.Query):
+        return conjuncts(node.this)
+    return [node]
+
+
+def _only_source(predicate: exp.Expr) -> str | None:
+    """The one alias all columns of `predicate` belong to, if it may move below a join."""
+    if predicate.find(exp.Query, exp.AggFunc, exp.Window, exp.Subquery) is not None:
+        return None
+    tables = {c.table for c in predicate.find_all(exp.Column)}
+    if len(tables) != 1 or "" in tables:
+        return None
+    return tables.pop()
+
+
+class _Planner:
+    def __init__(self, tree: exp.Expr, view: SchemaView) -> None:
+        self.view = view
+        self.columns = columns_by_source(tree, view)
+        self.ctes: dict[str, exp.Expr] = {}
+
+    def query(self, node: exp.Expr) -> Step:
+        while isinstance(node, exp.Subquery):
+            node = node.this
+        with_ = node.args.get("with_")
+        if isinstance(with_, exp.With):
+            for cte in with_.expressions:
+                self.ctes[cte.alias_or_name] = cte.this
+        if isinstance(node, exp.SetOperation):
+            step: Step = {"step": "set_operation", "op": node.key,
+                          "distinct": bool(node.args.get("distinct")),
+                          "inputs": [self.query(node.left), self.query(node.right)]}
+            return self._order_limit(node, step)
+        if isinstance(node, exp.Select):
+            return self.select(node)
+        return {"step": "unsupported", "sql": _sql(node)}
+
+    def source(self, node: exp.Expr, pushed: dict[str, list[str]]) -> Step:
+        if isinstance(node, exp.Lateral):
+            return {**self.source(node.this, pushed), "lateral": True}
+        alias = node.alias_or_name
+        if isinstance(node, exp.Table) and node.args.get("db"):
+            table = self.view.table(node.name)
+            offered = [c.name for c in table.columns] if table else []
+            wanted = self.columns.get(id(node), set())
+            return {"step": "scan", "table": node.name, "tenant": self.view.tenant,
+                    "bound_as": f"{node.args['db'].name}.{node.name}", "alias": alias,
+                    "columns": [c for c in offered if c in wanted],
+                    "filters": pushed.get(alias, [])}
+        if isinstance(node, exp.Table) and node.name in self.ctes:
+            return {"step": "subquery", "alias": alias, "cte": node.name,
+                    "input": self.query(self.ctes[node.name]), "filters": []}
+        if isinstance(node, exp.Subquery):
+            return {"step": "subquery", "alias": alias, "input": self.query(node.this)}
+        if isinstance(node, exp.Values):
+            return {"step": "values", "alias": alias, "rows": len(node.expressions)}
+        return {"step": "unsupported", "alias": alias, "sql": _sql(node)}
+
+    def select(self, node: exp.Select) -> Step:
+        from_ = node.args.get("from_")
+        joins: list[exp.Join] = list(node.args.get("joins") or [])
+        null_filled = _null_filled(from_, joins)
+        pushed: dict[str, list[str]] = {}
+        remaining = []
+        for predicate in conjuncts(node.args["where"].this if node.args.get("where") else None):
+            alias = _only_source(predicate)
+            if alias is not None and alias not in null_filled and self._is_scan(alias, from_,
+                                                                                 joins):
+                pushed.setdefault(alias, []).append(_sql(predicate))
+            else:
+                remaining.append(predicate)
+        step: Step
+        if isinstance(from_, exp.From):
+            step = self.source(from_.this, pushed)
+            for join in joins:
+                step = self.join(step, join, pushed)
+        else:
+            step = {"step": "values", "alias": None, "rows": 1}  # SELECT without FROM
+        if remaining:
+            step = self._with_subqueries(node, remaining, {
+                "step": "filter", "predicate": _sql(exp.and_(*remaining)), "input": step})
+        return self._select_top(node, step)
+
+    def _with_subqueries(self, owner: exp.Select, parts: list[exp.Expr], step: Step) -> Step:
+        """`step` with the plans of the subqueries its expressions hold (IN, EXISTS, scalar),
+        so every scan of the query appears in the plan."""
+        nested = [q for part in parts for q in part.find_all(exp.Select, exp.SetOperation)
+                  if q.find_ancestor(exp.Select, exp.SetOperation) is owner]
+        if nested:
+            step["subqueries"] = [self.query(q) for q in nested]
+        return step
+
+    def _is_scan(self, alias: str, from_: exp.Expr | None, joins: list[exp.Join]) -> bool:
+        sources = ([from_.this] if isinstance(from_, exp.From) else []) + [j.this for j in joins]
+        return any(isinstance(s, exp.Table) and s.args.get("db") and s.alias_or_name == alias
+                   for s in sources)
+
+    def join(self, left: Step, join: exp.Join, pushed: dict[str, list[str]]) -> Step:
+        right_node = join.this
+        alias = right_node.alias_or_name
+        condition = []
+        for predicate in conjuncts(join.args.get("on")):
+            owner = _only_source(predicate)
+            # An ON condition on the joined table alone filters it before the join, unless
+            # that table keeps its rows whatever the condition says (the preserved side).
+            if owner == alias and join.side in ("", "LEFT") and self._is_scan(alias, None,
+                                                                              [join]):
+                pushed.setdefault(alias, []).append(_sql(predicate))
+            else:
+                condition.append(predicate)
+        right = self.source(right_node, pushed)
+        return {"step": "join", "kind": " ".join(p for p in (join.side, join.kind) if p).lower()
+                or ("cross" if not join.args.get("on") and not join.args.get("using")
+                    else "inner"),
+                "condition": _sql(exp.and_(*condition)) if condition else None,
+                "using": [_sql(u) for u in join.args.get("using") or []],
+                "inputs": [left, right]}
+
+    def _select_top(self, node: exp.Select, step: Step) -> Step:
+        selects = node.expressions
+        having = node.args.get("having")
+        group = node.args.get("group")
+        aggregates = [a for e in [*selects, *( [having] if having else [])]
+                      for a in e.find_all(exp.AggFunc) if a.find_ancestor(exp.Window) is None]
+        if group is not None or aggregates:
+            step = {"step": "aggregate",
+                    "group_by": [_sql(g) for g in (group.expressions if group else [])],
+                    "aggregates": sorted({_sql(a) for a in aggregates}), "input": step}
+        if having is not None:
+            step = self._with_subqueries(node, [having.this], {
+                "step": "filter", "predicate": _sql(having.this), "having": True, "input": step})
+        windows = sorted({_sql(w) for e in selects for w in e.find_all(exp.Window)})
+        if windows:
+            step = {"step": "window", "functions": windows, "input": step}
+        step = self._with_subqueries(node, list(selects), {
+            "step": "project", "columns": [{"name": _output_name(e), "expression": _sql(
+                e.this if isinstance(e, exp.Alias) else e)} for e in selects], "input": step})
+        if node.args.get("distinct"):
+            step = {"step": "distinct", "input": step}
+        return self._order_limit(node, step)
+
+    def _order_limit(self, node: exp.Expr, step: Step) -> Step:
+        order = node.args.get("order")
+        if isinstance(order, exp.Order):
+            step = {"step": "sort", "keys": [
+                {"expression": _sql(o.this), "descending": bool(o.args.get("desc")),
+                 "nulls_first": bool(o.args.get("nulls_first"))} for o in order.expressions],
+                "input": step}
+        limit, offset = node.args.get("limit"), node.args.get("offset")
+        if limit is not None or offset is not None:
+            step = {"step": "limit", "limit": _number(limit), "offset": _number(offset),
+                    "input": step}
+        return step
+
+
+def _output_name(node: exp.Expr) -> str:
+    """A result column's name: its alias or column name, else its SQL (DuckDB names unnamed
+    results by their expression too)."""
+    return node.alias_or_name if isinstance(node, exp.Alias | exp.Column) else _sql(node)
+
+
+def _number(clause: exp.Expr | None) -> int | str | None:
+    if clause is None:
+        return None
+    value = clause.expression if isinstance(clause, exp.Limit | exp.Offset) else clause
+    if isinstance(value, exp.Literal) and value.is_int:
+        return int(value.name)
+    return _sql(value) if isinstance(value, exp.Expr) else None
+
+
+def _null_filled(from_: exp.Expr | None, joins: list[exp.Join]) -> set[str]:
+    """Aliases whose rows an outer join may replace with nulls: predicates on them in WHERE
+    must run after the join, not inside their scan."""
+    filled: set[str] = set()
+    seen = [from_.this.alias_or_name] if isinstance(from_, exp.From) else []
+    for join in joins:
+        alias = join.this.alias_or_name
+        if join.side in ("LEFT", "FULL"):
+            filled.add(alias)
+        if join.side in ("RIGHT", "FULL"):
+            filled.update(seen)
+        seen.append(alias)
+    return filled
+
+
+def logical_plan(tree: exp.Expr, view: SchemaView) -> Step:
+    """The plan of a qualified, bound tree (see the module docstring for the steps)."""
+    return _Planner(tree, view).query(tree)
+
+
+def scans(plan: Step) -> list[Step]:
+    """Every scan step of a plan, leaves in order."""
+    found: list[Step] = []
+    stack = [plan]
+    while stack:
+        step = stack.pop()
+        if step.get("step") == "scan":
+            found.append(step)
+        children = [*(step.get("inputs") or ([step["input"]] if "input" in step else [])),
+                    *step.get("subqueries", [])]
+        stack.extend(reversed(children))
+    return found

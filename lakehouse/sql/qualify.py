@@ -1,0 +1,130 @@
+"""Qualify a guarded tree against the SchemaView: tables, columns, stars and aliases, with every
+problem listed (unknown table, unknown column, ambiguous column) and where it is.
+
+sqlglot's own qualify stops at the first problem; these passes run its steps with validation off
+and then look at what stayed unresolved, so one request reports all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
+from sqlglot.optimizer.qualify_columns import qualify_columns, quote_identifiers
+from sqlglot.optimizer.qualify_tables import qualify_tables
+from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.schema import MappingSchema
+
+from lakehouse.sql.problems import Problem, problem_at
+from lakehouse.sql.schema_view import SchemaView
+
+# sqlglot raises more than its own errors on some odd trees; any of them means "cannot qualify
+# this", a 400 for the caller, never a 500.
+QUALIFY_ERRORS = (SqlglotError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+                  RecursionError)
+
+
+@dataclass(frozen=True, slots=True)
+class Qualified:
+    tree: exp.Expr  # a qualified copy; the input tree is not changed
+    schema: MappingSchema
+    problems: tuple[Problem, ...]
+
+
+def catalog_tables(tree: exp.Expr) -> list[exp.Table]:
+    """The table nodes that name catalog tables (not CTEs), found through sqlglot's scopes."""
+    tables: list[exp.Table] = []
+    for scope in traverse_scope(tree):
+        tables.extend(s for s in scope.sources.values() if isinstance(s, exp.Table))
+    return tables
+
+
+def _unknown_tables(tree: exp.Expr, view: SchemaView) -> list[Problem]:
+    return [problem_at(t, "unknown_table", f"no table {t.name!r} in your tenant")
+            for t in catalog_tables(tree) if view.table(t.name) is None]
+
+
+def _source_columns(source: exp.Table | Scope, view: SchemaView) -> set[str] | None:
+    """Lower-cased column names a source offers (None when unknown, e.g. a star survived)."""
+    if isinstance(source, exp.Table):
+        table = view.table(source.name)
+        return None if table is None else {c.name.lower() for c in table.columns}
+    query = source.expression
+    if isinstance(query, exp.Query):
+        if any(isinstance(e, exp.Star) or e.is_star for e in query.selects):
+            return None
+        return {name.lower() for name in query.named_selects}
+    return None
+
+
+def _qualified_column_problems(tree: exp.Expr, view: SchemaView) -> list[Problem]:
+    """`alias.column` where the alias is a known source that has no such column."""
+    problems = []
+    for scope in traverse_scope(tree):
+        for column in scope.columns:
+            source = scope.sources.get(column.table) if column.table else None
+            if source is None:
+                continue
+            names = _source_columns(source, view)
+            if names is not None and column.name.lower() not in names:
+                problems.append(problem_at(column, "unknown_column",
+                                           f"{column.table!r} has no column {column.name!r}"))
+    return problems
+
+
+def _unresolved_column_problems(tree: exp.Expr, view: SchemaView) -> list[Problem]:
+    """Columns qualification left alone: in no source (unknown) or in several (ambiguous)."""
+    problems = []
+    for scope in traverse_scope(tree):
+        if not isinstance(scope.expression, exp.Select):
+            continue
+        outer = [c for c in scope.external_columns if c.table and c.table not in scope.sources]
+        if scope.is_correlated_subquery:
+            outer = []  # references to the enclosing query's sources are resolved there
+        for column in outer:
+            problems.append(problem_at(column, "unknown_column",
+                                       f"no table or alias {column.table!r} for column "
+                                       f"{column.name!r}"))
+        for column in scope.unqualified_columns:
+            owners = [name for name, source in scope.sources.items()
+                      if (cols := _source_columns(source, view)) is not None
+                      and column.name.lower() in cols]
+            if len(owners) > 1:
+                problems.append(problem_at(column, "ambiguous_column",
+                                           f"column {column.name!r} is in {', '.join(owners)}; "
+                                           "name its table"))
+            elif scope.is_correlated_subquery and not owners:
+                continue  # an outer query's column; that scope reports it if unknown
+            else:
+                problems.append(problem_at(column, "unknown_column",
+                                           f"no column {column.name!r} in "
+                                           f"{', '.join(scope.sources) or 'this query'}"))
+    return problems
+
+
+def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
+    """A qualified copy of a guarded tree, and the problems found (empty when it is sound)."""
+    schema = view.mapping_schema(dialect)
+    try:
+        work = normalize_identifiers(tree.copy(), dialect=dialect,
+                                     store_original_column_identifiers=True)
+        work = qualify_tables(work, dialect=dialect)
+        problems = _unknown_tables(work, view)
+        if problems:
+            return Qualified(work, schema, tuple(problems))
+        problems = _qualified_column_problems(work, view)
+        if problems:
+            return Qualified(work, schema, tuple(problems))
+        work = qualify_columns(work, schema, expand_alias_refs=True, expand_stars=True)
+        work = quote_identifiers(work, dialect=dialect, identify=True)
+        problems = _unresolved_column_problems(work, view)
+    except OptimizeError as exc:
+        return Qualified(tree, schema, (problem_at(None, "invalid_query",
+                                                   str(exc).splitlines()[0][:300]),))
+    except QUALIFY_ERRORS as exc:
+        return Qualified(tree, schema, (problem_at(None, "unsupported_query",
+                                                   f"cannot resolve this query's names: "
+                                                   f"{type(exc).__name__}"),))
+    return Qualified(work, schema, tuple(problems))

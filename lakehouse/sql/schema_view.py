@@ -1,0 +1,127 @@
+"""What one tenant's queries may see: its tables and their ordered, typed columns, as data.
+
+Built by the caller from the catalog (and the write buffer, for tables not flushed yet), so the
+interpreter stays pure. Every table starts with the system columns a query may use — the record
+key and its time — before its user columns. Their names and types repeat two of
+lakehouse.ingest.flush_rows.SYSTEM_FIELDS because the pure interpreter may not import the write
+path (tests/unit/test_sql_schema_view.py pins them equal). `_seq` and `_upsert` are not offered:
+they are how the engine resolves upserts, not data, and `SELECT *` should not show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.schema import MappingSchema
+
+from lakehouse.errors import InvalidInput
+
+SYSTEM_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("data_id", "VARCHAR"),
+    ("_timestamp", "TIMESTAMPTZ"),
+)
+
+_PRIMITIVE_SQL = {"bool": "BOOLEAN", "int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR",
+                  # A column only ever seen as null has no type yet; the type checker treats
+                  # it as unknown.
+                  "null": "NULL"}
+_MAX_DEPTH = 64  # stored schemas stop at 32 levels; this only bounds the recursion
+
+
+def sql_type(stored: Any, depth: int = 0) -> str:
+    """The DuckDB type of a column from its stored type (FieldType.to_json()): structs and lists
+    nest. Read from the JSON form so the interpreter needs neither Arrow nor the schema code."""
+    if depth > _MAX_DEPTH:
+        raise _bad_schema("nested too deeply")
+    if isinstance(stored, str) and stored in _PRIMITIVE_SQL:
+        return _PRIMITIVE_SQL[stored]
+    if isinstance(stored, dict) and stored.get("type") == "list":
+        return f"{sql_type(stored.get('element'), depth + 1)}[]"
+    if isinstance(stored, dict) and stored.get("type") == "struct":
+        return f"STRUCT({', '.join(_fields(stored, depth))})"
+    raise _bad_schema(f"unknown type {str(stored)[:60]!r}")
+
+
+def _fields(stored: dict[str, Any], depth: int) -> list[str]:
+    fields = stored.get("fields")
+    if not isinstance(fields, list):
+        raise _bad_schema("a struct has a list of fields")
+    out = []
+    for entry in fields:
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)):
+            raise _bad_schema("a struct field is {name, type}")
+        name = entry["name"].replace('"', '""')
+        out.append(f'"{name}" {sql_type(entry.get("type"), depth + 1)}')
+    return out
+
+
+def _bad_schema(problem: str) -> InvalidInput:
+    return InvalidInput(f"not a stored schema: {problem}", code="invalid_schema")
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnView:
+    name: str  # as the catalog spells it
+    type: str  # DuckDB type text, e.g. "BIGINT" or 'STRUCT("age" BIGINT)'
+    system: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TableView:
+    name: str
+    columns: tuple[ColumnView, ...]
+    _by_lower: dict[str, ColumnView] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_lower", {c.name.lower(): c for c in self.columns})
+
+    def column(self, name: str) -> ColumnView | None:
+        """The column called `name`, matched without case as DuckDB matches identifiers."""
+        return self._by_lower.get(name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaView:
+    """One tenant's tables; `table()` is the only way a name becomes a table."""
+
+    tenant: str
+    tables: tuple[TableView, ...]
+    _by_lower: dict[str, TableView] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_lower", {t.name.lower(): t for t in self.tables})
+
+    @staticmethod
+    def from_schemas(tenant: str, schemas: Mapping[str, Any]) -> SchemaView:
+        """The view of `tenant`'s tables given each one's stored schema (FieldType.to_json() of
+        the STRUCT of its user columns, as the catalog keeps it)."""
+        tables = []
+        for name, schema in sorted(schemas.items()):
+            if not (isinstance(schema, dict) and schema.get("type") == "struct"):
+                raise _bad_schema(f"table {name!r}: a schema is a struct of columns")
+            system = [ColumnView(n, t, system=True) for n, t in SYSTEM_COLUMNS]
+            user = [ColumnView(f["name"], sql_type(f.get("type"), 1)) for f in schema["fields"]
+                    if isinstance(f, dict) and isinstance(f.get("name"), str)]
+            _fields(schema, 0)  # refuses malformed entries the comprehension skipped
+            tables.append(TableView(name, (*system, *user)))
+        return SchemaView(tenant, tuple(tables))
+
+    def table(self, name: str) -> TableView | None:
+        return self._by_lower.get(name.lower())
+
+    def names(self) -> Iterable[str]:
+        return (t.name for t in self.tables)
+
+    def mapping_schema(self, dialect: str) -> MappingSchema:
+        """The sqlglot schema for qualification and type annotation in `dialect`."""
+        mapping: dict[str, object] = {t.name: {c.name: exp.DataType.build(c.type, dialect="duckdb")
+                            for c in t.columns} for t in self.tables}
+        return MappingSchema(mapping, dialect=dialect)
+
+    def to_json(self) -> dict[str, object]:
+        return {"tenant": self.tenant, "tables": [
+            {"table": t.name, "columns": [{"name": c.name, "type": c.type, "system": c.system}
+                                          for c in t.columns]} for t in self.tables]}
