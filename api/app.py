@@ -17,6 +17,8 @@ from api.routers import (
     interpreter,
     load,
     monitoring,
+    optimize,
+    query,
     runs,
     table_options,
 )
@@ -26,9 +28,9 @@ from lakehouse import __version__
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router,),
-    Service.TENANT: (data.router, load.router),
-    Service.OPERATION: (runs.router,),
-    Service.CBO: (compaction.router,),
+    Service.TENANT: (data.router, load.router, query.data_router),
+    Service.OPERATION: (runs.router, query.router),
+    Service.CBO: (optimize.router, compaction.router),
     Service.CATALOG: (catalog.router, table_options.router),
     Service.MONITORING: (monitoring.router,),
     Service.INTERPRETER: (interpreter.router,),

@@ -23,12 +23,15 @@ from lakehouse.catalog.lake_sql import SqlCatalog
 from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
 from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
+from lakehouse.executor.engine import QueryEngine
+from lakehouse.executor.queries import QueryRegistry
 from lakehouse.ingest.admission import BacklogLimits
 from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flushed_records import ParquetRecords
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.reader import RecordReader
 from lakehouse.ingest.service import IngestLimits, IngestService
+from lakehouse.optimizer.cost_model import MIB, CostModel
 from lakehouse.schema import FieldType
 from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.metrics import Metrics
@@ -52,6 +55,7 @@ class Core:
     flusher: Flusher | None = None
     flush_trigger: Any = None  # flows.flush_trigger.FlushTrigger once the server runs
     reader: RecordReader | None = None
+    queries: Any = None  # flows.query.QueryService (api builds it: the core stays below flows)
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
@@ -93,6 +97,12 @@ class Core:
         if degraded is not None:
             detail["error"] = degraded
         return Check("wal", degraded is None, False, 0.0, detail)
+
+    def dask_client(self) -> Any:
+        """The Dask cluster's client (shared), or None when no scheduler answers."""
+        from tasks.cluster import dask_client
+
+        return dask_client(self.settings.dask_scheduler_address)
 
     def require_ingest(self) -> tuple[IngestService, RecordReader]:
         if self.ingest is None or self.reader is None:
@@ -160,4 +170,28 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         core.flusher = Flusher(core.ingest, catalog, storage)
         # A crash between a flush's commit and its trim left flushed entries in the log.
         core.flusher.recover()
+    core.queries = _query_service(core)
     return core
+
+
+def cost_model_from(settings: Settings) -> CostModel:
+    return CostModel(
+        broadcast_threshold_bytes=int(settings.optimizer_broadcast_threshold_mb * MIB),
+        target_fragment_bytes=int(settings.optimizer_target_fragment_mb * MIB),
+        single_node_threshold_bytes=int(settings.optimizer_single_node_threshold_mb * MIB))
+
+
+def _query_service(core: Core) -> Any:
+    from flows.query import QueryService
+
+    assert core.catalog is not None and core.storage is not None  # noqa: S101
+    assert core.table_options is not None  # noqa: S101
+    settings = core.settings
+    engine = QueryEngine(core.catalog, core.storage, core.table_options, core.ingest)
+    registry = QueryRegistry(settings.query_max_concurrent_per_tenant,
+                             settings.query_results_kept)
+    return QueryService(engine, registry, cost_model_from(settings),
+                        max_bytes_scanned=settings.query_max_bytes_scanned,
+                        timeout_s=settings.query_timeout_s,
+                        track_threshold_s=settings.query_track_threshold_s,
+                        client=core.dask_client if settings.query_on_dask else None)

@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     # seconds instead (a test profile that wants to see scheduled runs fire).
     maintenance_interval_s: float = Field(default=0.0, ge=0)
 
+    # Queries (Operation Node, Tenant Node /data/execute, CBO Engine).
+    query_max_result_rows: int = Field(default=1_000_000, ge=1)
+    query_timeout_s: float = Field(default=300.0, gt=0)
+    query_max_bytes_scanned: int = Field(default=64 * 1024**3, ge=1)
+    query_max_concurrent_per_tenant: int = Field(default=4, ge=1)
+    query_track_threshold_s: float = Field(default=1.0, ge=0)
+    query_on_dask: bool = True
+    query_results_kept: int = Field(default=200, ge=1)
+    optimizer_broadcast_threshold_mb: float = Field(default=64.0, ge=0)
+    optimizer_target_fragment_mb: float = Field(default=32.0, gt=0)
+    optimizer_single_node_threshold_mb: float = Field(default=512.0, ge=0)
+
     health_timeout_s: float = Field(default=2.0, gt=0)
     shutdown_timeout_s: float = Field(default=12.0, gt=0)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 DASK_CONNECT_TIMEOUT_S = 5
+RETRY_AFTER_S = 30.0  # an address that did not answer is tried again after this long
 _CLIENTS: dict[str, Any] = {}  # scheduler address → distributed.Client
+_FAILED: dict[str, float] = {}  # scheduler address → when it last failed to answer
 _clients_lock = threading.Lock()
 
 
@@ -20,6 +23,8 @@ def dask_client(address: str) -> Any:
         client = _CLIENTS.get(address)
         if client is not None and client.status == "running":
             return client
+        if time.monotonic() - _FAILED.get(address, -RETRY_AFTER_S) < RETRY_AFTER_S:
+            return None
         try:
             from distributed import Client
 
@@ -28,5 +33,6 @@ def dask_client(address: str) -> Any:
         except Exception as exc:
             log.warning("no Dask scheduler; working here instead",
                         extra={"address": address, "error": str(exc)[:200]})
+            _FAILED[address] = time.monotonic()
             return None
         return client

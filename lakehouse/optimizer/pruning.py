@@ -109,6 +109,11 @@ def may_match(file: DataFile, comparisons: Sequence[Comparison]) -> bool:
     return all(_may_match(stats.get(c.column), c, file.row_count) for c in comparisons)
 
 
+def stats_may_match(stats: ColumnStats | None, c: Comparison, rows: int) -> bool:
+    """False only if these statistics prove no row satisfies the comparison."""
+    return _may_match(stats, c, rows)
+
+
 def _may_match(stats: ColumnStats | None, c: Comparison, rows: int) -> bool:
     if stats is None:
         return True

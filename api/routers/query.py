@@ -1,0 +1,258 @@
+"""Operation Node: run queries (sync or async), follow them, page their results, cancel them,
+explain them; and the Dask cluster's nodes. The Tenant Node's POST /data/execute runs the same
+engine as a single-node query."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from api.core import Core
+from api.deps import CoreDep, require_role
+from api.query_results import (
+    FORMATS,
+    binary_response,
+    check_format,
+    columns,
+    json_bytes,
+    rows_json,
+)
+from api.routers.interpreter import DslModel
+from flows.query import QueryRequest, QueryService, with_mode
+from lakehouse.auth.identity import Caller, Role
+from lakehouse.errors import InvalidInput, Unavailable
+from lakehouse.executor.queries import QueryRun
+from lakehouse.sql import dsl
+from lakehouse.sql.parse import MAX_QUERY_CHARS
+
+router = APIRouter(tags=["query"])
+data_router = APIRouter(tags=["data"])
+Reader = Annotated[Caller, Depends(require_role(Role.READER))]
+PAGE_DEFAULT = 10_000
+
+
+class ExecuteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
+                              description="One read-only SQL statement over your tables")
+    dsl: DslModel | None = Field(default=None, description="Or the query as the JSON DSL")
+    dialect: str | None = Field(default=None, max_length=40,
+                                description="Any dialect sqlglot reads; duckdb if absent")
+    mode: Literal["sync", "async"] = "sync"
+    format: str = Field(default="json", description="json, csv, arrow or parquet")
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+    track: bool = Field(default=False, description="Run as a Prefect flow run named `query`")
+    plan: Literal["auto", "single", "distributed"] | None = Field(
+        default=None, description="Force a single-node or distributed plan")
+
+    @model_validator(mode="after")
+    def _one_query(self) -> ExecuteBody:
+        if (self.query is None) == (self.dsl is None):
+            raise ValueError("give exactly one of \"query\" (SQL) and \"dsl\"")
+        return self
+
+
+def service(core: Core) -> QueryService:
+    found = core.queries
+    if not isinstance(found, QueryService):
+        raise Unavailable("this process does not run queries", code="queries_not_served")
+    return found
+
+
+def request_of(body: ExecuteBody, core: Core, mode: str | None = None) -> QueryRequest:
+    found = service(core)
+    query: Any = body.query if body.query is not None else dsl.to_tree(
+        body.dsl.to_domain())  # type: ignore[union-attr]
+    return QueryRequest(query, body.dialect, body.mode, body.track, body.timeout_s,
+                        with_mode(found.model, mode or body.plan))
+
+
+def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]:
+    assert run.result is not None  # noqa: S101 - callers check the state first
+    total = run.result.num_rows
+    page = run.result.slice(offset, limit)
+    end = offset + page.num_rows
+    return {"query_id": run.query_id, "columns": columns(run.result), "rows": rows_json(page),
+            "row_count": total, "offset": offset, "returned": page.num_rows,
+            "truncated": end < total, "next_offset": end if end < total else None,
+            "elapsed_s": run.elapsed_s, "bytes_scanned": run.progress.bytes_scanned,
+            "strategy": (run.plan or {}).get("distribution", {}).get("strategy"),
+            "planning_ms": run.planning_ms}
+
+
+def answer(run: QueryRun, fmt: str, limit: int) -> Response:
+    if run.state != "finished" or run.result is None:
+        raise run.exception or Unavailable("the query did not finish in time to answer",
+                                           code="query_unfinished",
+                                           details={"query_id": run.query_id})
+    headers = {"X-Query-Id": run.query_id, "X-Row-Count": str(run.result.num_rows)}
+    if fmt != "json":
+        return binary_response(run.result, fmt, headers)
+    return Response(json_bytes(_finished_body(run, limit)), media_type="application/json",
+                    headers=headers)
+
+
+@router.post("/query/execute", responses={202: {"description": "async: the query id"}})
+async def execute(body: ExecuteBody, core: CoreDep, caller: Reader) -> Response:
+    """Run a query on your tables. Sync (the default) answers the rows (up to
+    QUERY_MAX_RESULT_ROWS; page the rest with GET /query/{id}/result); async answers 202 with
+    the query id at once."""
+    fmt = check_format(body.format)
+    found = service(core)
+    request = request_of(body, core)
+    if body.mode == "async":
+        run = await run_in_threadpool(found.submit, caller.tenant, request)
+        return JSONResponse({"query_id": run.query_id, "state": run.state,
+                             "status_url": f"/query/{run.query_id}"}, status_code=202)
+    run = await asyncio.to_thread(found.run_now, caller.tenant, request)
+    return answer(run, fmt, core.settings.query_max_result_rows)
+
+
+@router.get("/query/status")
+async def status_by_param(core: CoreDep, caller: Reader,
+                          id: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
+    """The state, progress, rows, bytes scanned, elapsed time and error of a query."""
+    return service(core).registry.get(caller.tenant, id).status()
+
+
+@router.get("/query/plan")
+async def plan_get(core: CoreDep, caller: Reader,
+                   query: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+                   analyze: bool = False, dialect: Annotated[str | None, Query(
+                       max_length=40)] = None) -> dict[str, Any]:
+    """EXPLAIN: the physical plan with estimated rows and cost per step; with analyze=true the
+    query runs and each step gets its actual rows and time."""
+    body = ExecuteBody(query=query, dialect=dialect)
+    return await explain(body, core, caller.tenant, analyze=analyze)
+
+
+@router.post("/query/plan")
+async def plan_post(body: ExecuteBody, core: CoreDep, caller: Reader,
+                    analyze: bool = False) -> dict[str, Any]:
+    return await explain(body, core, caller.tenant, analyze=analyze)
+
+
+async def explain(body: ExecuteBody, core: Core, tenant: str, *,
+                  analyze: bool) -> dict[str, Any]:
+    found = service(core)
+    request = request_of(body, core)
+    planned = await run_in_threadpool(found.plan, tenant, request)
+    plan = planned.optimized.plan.to_json()
+    out: dict[str, Any] = {"plan": plan, "planning_ms": round(planned.planning_ms, 3),
+                           "snapshot": planned.pin.snapshot}
+    if analyze:
+        run = await asyncio.to_thread(found.run_now, tenant, request)
+        if run.state != "finished":
+            answer(run, "json", 0)  # raises why
+        out["analyze"] = {"rows": run.result.num_rows if run.result is not None else 0,
+                          "elapsed_s": run.elapsed_s, "bytes_scanned":
+                          run.progress.bytes_scanned, "steps": run.progress.steps,
+                          "query_id": run.query_id}
+        _actuals(plan["steps"], run)
+    return out
+
+
+def _actuals(step: dict[str, Any] | None, run: QueryRun) -> None:
+    """Actual rows on the steps whose rows were counted: the top (the result) and the scans."""
+    if step is None:
+        return
+    step["actual_rows"] = run.result.num_rows if run.result is not None else None
+    stack = list(step["children"])
+    while stack:
+        child = stack.pop()
+        if child["op"] == "scan":
+            table = child["detail"].split(" AS ")[0]
+            counted = [v for k, v in run.progress.steps.items()
+                       if k.startswith("scan ") and k.endswith(f".{table}")]
+            if counted:
+                child["actual_rows"] = int(counted[0]["rows"])
+                child["actual_ms"] = counted[0]["ms"]
+        stack.extend(child["children"])
+
+
+@router.get("/nodes/status")
+async def nodes_status(core: CoreDep, caller: Reader) -> dict[str, Any]:
+    """The Dask cluster: its scheduler's state and each worker's address, threads, memory
+    used and limit, and tasks running."""
+    client = await asyncio.to_thread(core.dask_client)
+    if client is None:
+        return {"scheduler": {"address": core.settings.dask_scheduler_address,
+                              "status": "unreachable"}, "workers": []}
+    info = await asyncio.to_thread(client.scheduler_info)
+    processing = await asyncio.to_thread(client.processing)
+    workers = []
+    for address, worker in sorted(info.get("workers", {}).items()):
+        metrics = worker.get("metrics", {})
+        workers.append({"address": address, "name": worker.get("name"),
+                        "threads": worker.get("nthreads"),
+                        "memory_used": metrics.get("memory"),
+                        "memory_limit": worker.get("memory_limit"),
+                        "tasks_running": metrics.get("executing", len(processing.get(address,
+                                                                                   ()))),
+                        "tasks_processing": len(processing.get(address, ()))})
+    return {"scheduler": {"address": info.get("address"), "status": client.status,
+                          "id": info.get("id"), "workers": len(workers),
+                          "threads": sum(w["threads"] or 0 for w in workers)},
+            "workers": workers}
+
+
+@router.get("/query/{query_id}/result")
+async def result(query_id: str, core: CoreDep, caller: Reader, *,
+                 offset: Annotated[int, Query(ge=0)] = 0,
+                 limit: Annotated[int, Query(ge=1, le=1_000_000)] = PAGE_DEFAULT,
+                 format: Annotated[str, Query(max_length=10)] = "json") -> Response:
+    """A page of a finished query's rows (json), or the whole result (csv, arrow, parquet)."""
+    fmt = check_format(format)
+    run = service(core).registry.get(caller.tenant, query_id)
+    if run.state != "finished":
+        raise InvalidInput(f"the query is {run.state}; results are there once it is finished",
+                           code="query_not_finished", details={"state": run.state})
+    if run.result is None:
+        raise run.exception or InvalidInput("the query has no result", code="no_result")
+    if fmt != "json":
+        return binary_response(run.result.slice(offset, limit), fmt,
+                               {"X-Query-Id": run.query_id})
+    return Response(json_bytes(_finished_body(run, limit, offset)),
+                    media_type="application/json")
+
+
+@router.get("/query/{query_id}")
+async def status(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
+    """The same as GET /query/status?id=."""
+    return service(core).registry.get(caller.tenant, query_id).status()
+
+
+@router.delete("/query/{query_id}")
+async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
+    """Cancel a query: its Dask fragments are cancelled and DuckDB interrupted."""
+    run = service(core).registry.cancel(caller.tenant, query_id)
+    await asyncio.to_thread(run.done.wait, 10)
+    return run.status()
+
+
+class DataExecuteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(max_length=MAX_QUERY_CHARS)
+    dialect: str | None = Field(default=None, max_length=40)
+    format: str = "json"
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+@data_router.post("/data/execute")
+async def data_execute(body: DataExecuteBody, core: CoreDep, caller: Reader) -> Response:
+    """Run a query on your tables as a single-node plan (the Operation Node's engine)."""
+    fmt = check_format(body.format)
+    request = request_of(ExecuteBody(query=body.query, dialect=body.dialect,
+                                     timeout_s=body.timeout_s), core, mode="single")
+    run = await asyncio.to_thread(service(core).run_now, caller.tenant, request)
+    return answer(run, fmt, core.settings.query_max_result_rows)
+
+
+__all__ = ["FORMATS", "data_router", "router"]

@@ -1,0 +1,134 @@
+"""The queries of this process: their state, progress, results and cancellation, per tenant.
+
+A query is `queued` when accepted, `planning`, `running`, then `finished`, `failed` or
+`cancelled`. Each tenant runs at most a set number at once (RateLimited past it). Finished
+results stay for paging until QUERY_RESULTS_KEPT newer queries have finished; the query log
+keeps every query's outcome for the same span.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from lakehouse.errors import LakehouseError, NotFound, RateLimited
+from lakehouse.executor.run import Cancel, Progress
+
+FINAL_STATES = ("finished", "failed", "cancelled")
+
+
+class QueryFailed(LakehouseError):
+    """Something broke while running the query that is not the query's fault."""
+
+    code = "query_failed"
+    http_status = 500
+    retryable = True
+
+
+@dataclass
+class QueryRun:
+    query_id: str
+    tenant: str
+    sql: str
+    mode: str  # "sync" or "async"
+    state: str = "queued"
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    ended_at: float | None = None
+    progress: Progress = field(default_factory=Progress)
+    cancel: Cancel = field(default_factory=Cancel)
+    result: pa.Table | None = None
+    error: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None  # the physical plan's JSON, once planned
+    flow_run_id: str | None = None
+    planning_ms: float | None = None
+    estimated_rows: int | None = None
+    timed_out: bool = False
+    exception: LakehouseError | None = None  # why it failed, to raise at whoever waits
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def elapsed_s(self) -> float:
+        end = self.ended_at or time.time()
+        return round(end - (self.started_at or self.created_at), 6)
+
+    def finish(self, result: pa.Table) -> None:
+        self.result, self.state, self.ended_at = result, "finished", time.time()
+        self.progress.stage = "done"
+        self.done.set()
+
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, LakehouseError) and exc.code == "query_cancelled":
+            self.state = "cancelled"
+        else:
+            self.state = "failed"
+        if not isinstance(exc, LakehouseError):
+            exc = QueryFailed(f"the query failed: {type(exc).__name__}: {exc}"[:500])
+        self.exception = exc
+        self.error, self.ended_at = exc.to_body(), time.time()
+        self.done.set()
+
+    def status(self) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "query_id": self.query_id, "state": self.state, "mode": self.mode,
+            "progress": {"stage": p.stage, "fragments_done": p.fragments_done,
+                         "fragments_total": p.fragments_total},
+            "rows": self.result.num_rows if self.result is not None else None,
+            "bytes_scanned": p.bytes_scanned, "elapsed_s": self.elapsed_s,
+            "planning_ms": self.planning_ms, "error": self.error,
+            "flow_run_id": self.flow_run_id,
+            "strategy": (self.plan or {}).get("distribution", {}).get("strategy"),
+        }
+
+
+class QueryRegistry:
+    def __init__(self, max_concurrent_per_tenant: int, kept: int) -> None:
+        self._max = max_concurrent_per_tenant
+        self._kept = kept
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[str, QueryRun] = OrderedDict()
+
+    def start(self, tenant: str, sql: str, mode: str) -> QueryRun:
+        with self._lock:
+            active = sum(1 for r in self._runs.values()
+                         if r.tenant == tenant and r.state not in FINAL_STATES)
+            if active >= self._max:
+                raise RateLimited(
+                    f"your tenant already runs {active} queries, the most at once; wait for "
+                    "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
+                    details={"running": active, "limit": self._max},
+                    headers={"Retry-After": "1"})
+            run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode)
+            self._runs[run.query_id] = run
+            self._forget_old()
+            return run
+
+    def _forget_old(self) -> None:
+        finished = [k for k, r in self._runs.items() if r.state in FINAL_STATES]
+        for key in finished[:max(0, len(finished) - self._kept)]:
+            del self._runs[key]
+
+    def get(self, tenant: str, query_id: str) -> QueryRun:
+        """The tenant's query; another tenant's is as unknown as one that never ran."""
+        with self._lock:
+            run = self._runs.get(query_id)
+        if run is None or run.tenant != tenant:
+            raise NotFound(f"no query {query_id!r}", details={"query_id": query_id[:64]})
+        return run
+
+    def cancel(self, tenant: str, query_id: str) -> QueryRun:
+        run = self.get(tenant, query_id)
+        if run.state not in FINAL_STATES:
+            run.cancel.cancel()
+        return run
+
+    def runs(self, tenant: str | None = None) -> list[QueryRun]:
+        with self._lock:
+            return [r for r in self._runs.values() if tenant is None or r.tenant == tenant]

@@ -1,0 +1,457 @@
+"""Running a physical plan: scans into Arrow, then DuckDB, on one node or across Dask workers.
+
+SINGLE: every relation is scanned (its files here, in threads) and `sql` runs once.
+PARTIAL_AGGREGATE / BROADCAST: the partitioned relation's files are cut into fragments; each
+fragment is scanned on a Dask worker, which runs `partial_sql` over it and the other relations
+(scanned once, here, and sent to every worker); `final_sql` merges the partial results here.
+HASH: two large relations are cut into fragments whose rows each worker splits by a hash of the
+join keys into the same number of buckets; bucket i of both meets on one worker, which runs
+`partial_sql`; `final_sql` merges. Without a cluster, fragments run here, one after another.
+
+Rows still in the write-ahead log join every scan (read where the log is), and versions an
+upsert replaced are dropped across all of a relation's pieces.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.errors import LakehouseError
+from lakehouse.executor.sandbox import Sandbox, run_sql
+from lakehouse.executor.scan import (
+    ScanJob,
+    conform_to,
+    relation_schema,
+    replaced_versions,
+    scan_fragment,
+    scan_rows,
+    upsert_rows,
+)
+from lakehouse.optimizer.physical import Distribution, PhysicalPlan, ScanSpec, Strategy
+from lakehouse.storage.location import StorageRoot
+
+log = logging.getLogger(__name__)
+
+PARTIALS = "partials"
+# (tenant, table) → the rows of that table still in the write-ahead log, file layout; or None.
+Unflushed = Callable[[str, str], pa.Table | None]
+
+
+class QueryCancelled(LakehouseError):
+    code = "query_cancelled"
+    http_status = 409
+    retryable = False
+
+
+@dataclass
+class Progress:
+    """What a running query has done, for status endpoints (updated as fragments finish)."""
+
+    fragments_total: int = 0
+    fragments_done: int = 0
+    bytes_scanned: int = 0
+    rows_scanned: int = 0
+    stage: str = "planning"
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)  # name → rows, ms
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def done(self, rows: int = 0, size: int = 0) -> None:
+        with self._lock:
+            self.fragments_done += 1
+            self.rows_scanned += rows
+            self.bytes_scanned += size
+
+    def step(self, name: str, rows: int, started: float) -> None:
+        with self._lock:
+            self.steps[name] = {"rows": rows,
+                                "ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+@dataclass
+class Cancel:
+    event: threading.Event = field(default_factory=threading.Event)
+    futures: list[Any] = field(default_factory=list)
+    sandboxes: list[Sandbox] = field(default_factory=list)
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise QueryCancelled("the query was cancelled")
+
+    def cancel(self) -> None:
+        self.event.set()
+        for future in list(self.futures):
+            try:
+                future.cancel()
+            except Exception:  # already finished or the cluster is gone
+                log.debug("cannot cancel a fragment", exc_info=True)
+        for sandbox in list(self.sandboxes):
+            sandbox.interrupt()
+
+
+@dataclass(frozen=True)
+class ExecutionContext:
+    root_uri: str
+    unflushed: Unflushed | None = None
+    retention_cutoffs: Mapping[str, int] = field(default_factory=dict)  # relation → µs
+    client: Any = None  # a distributed.Client, or None: fragments run here
+    threads: int = 2
+
+
+def execute(plan: PhysicalPlan, context: ExecutionContext, progress: Progress | None = None,
+            cancel: Cancel | None = None) -> pa.Table:
+    run = Execution(plan, context, progress or Progress(), cancel or Cancel())
+    return run.merge(run.stage(run.prepare()))
+
+
+@dataclass
+class Execution:
+    """One run of a plan in three steps — prepare (find every relation's pieces), stage (the
+    scans, and on a distributed plan the fragments' partial queries) and merge (the query, or
+    the final query over the partials) — so a Prefect flow can show each as a task."""
+
+    plan: PhysicalPlan
+    context: ExecutionContext
+    progress: Progress
+    cancel: Cancel
+
+    @property
+    def distributed(self) -> bool:
+        dist = self.plan.distribution
+        return dist.strategy is not Strategy.SINGLE and dist.partial_sql is not None
+
+    def prepare(self) -> dict[str, _Pieces]:
+        return {spec.relation: _pieces(spec, self.context) for spec in self.plan.scans}
+
+    def stage(self, pieces: dict[str, _Pieces]) -> Staged:
+        if self.distributed:
+            return Staged(pieces, {PARTIALS: _distributed(self.plan, pieces, self.context,
+                                                          self.progress, self.cancel)})
+        return Staged(pieces, _scan_all(pieces, self.context, self.progress, self.cancel))
+
+    def _run(self, relations: Mapping[str, pa.Table], sql: str, name: str) -> pa.Table:
+        return _run(relations, sql, self, name)
+
+    def merge(self, staged: Staged) -> pa.Table:
+        self.cancel.check()
+        if not self.distributed:
+            self.progress.stage = "running"
+            return self._run(staged.relations, self.plan.sql, "query")
+        self.progress.stage = "merging"
+        final = self.plan.distribution.final_sql or ""
+        merged = self._run(staged.relations, final, "final")
+        return as_single_node(merged, self.plan, staged.pieces, self.context)
+
+
+@dataclass(frozen=True)
+class Staged:
+    pieces: dict[str, _Pieces]
+    relations: dict[str, pa.Table]  # what the merge step's SQL reads
+
+
+@dataclass
+class _Pieces:
+    """A relation's parts: its files' scan jobs, and rows from the log (already scanned)."""
+
+    spec: ScanSpec
+    base: ScanJob | None  # None: no files
+    memory: pa.Table | None  # the log's rows, scanned
+    schema: pa.Schema | None
+
+
+def _pieces(spec: ScanSpec, context: ExecutionContext) -> _Pieces:
+    root = StorageRoot.parse(context.root_uri)
+    paths = tuple(f.path for f in spec.files)
+    unflushed = (context.unflushed(spec.tenant, spec.table)
+                 if spec.include_unflushed and context.unflushed is not None else None)
+    if unflushed is not None and unflushed.num_rows == 0:
+        unflushed = None
+    schema = relation_schema(root, paths)
+    if schema is None and unflushed is not None:
+        schema = unflushed.schema
+    elif schema is not None and unflushed is not None:
+        schema = pa.unify_schemas([schema, unflushed.schema], promote_options="permissive")
+    if schema is None:
+        return _Pieces(spec, None, None, None)
+    base = ScanJob(context.root_uri, paths, schema, spec.columns, spec.predicate,
+                   retention_cutoff_us=context.retention_cutoffs.get(spec.relation))
+    upserted = [f.path for f in spec.files if f.has_upserts]
+    sources = [upsert_rows(replace(base, paths=tuple(upserted)))] if upserted else []
+    if unflushed is not None and "_upsert" in unflushed.column_names:
+        sources.append(unflushed.filter(pc.field("_upsert")).select(["data_id", "_seq",
+                                                                     "_upsert"]))
+    if any(s.num_rows for s in sources):
+        base = replace(base, replaced=replaced_versions(sources))
+    memory = scan_rows(unflushed, base) if unflushed is not None else None
+    return _Pieces(spec, base if paths else None, memory, schema)
+
+
+def _empty(pieces: _Pieces) -> pa.Table:
+    """A relation with no rows: its columns from the schema we know (or none)."""
+    if pieces.schema is None:
+        return pa.table({c: pa.array([], pa.null()) for c in pieces.spec.columns or ()})
+    empty = pieces.schema.empty_table()
+    if pieces.spec.columns is not None:
+        empty = empty.select([c for c in pieces.spec.columns if c in empty.column_names])
+    return empty
+
+
+def _whole(pieces: _Pieces, progress: Progress) -> pa.Table:
+    parts = []
+    if pieces.base is not None:
+        parts.append(scan_fragment(pieces.base))
+        progress.done(parts[-1].num_rows, pieces.spec.bytes)
+    if pieces.memory is not None:
+        parts.append(pieces.memory)
+    if not parts:
+        return _empty(pieces)
+    return parts[0] if len(parts) == 1 else pa.concat_tables(
+        [conform_to(p, parts[0].schema) for p in parts])
+
+
+def _scan_all(pieces: Mapping[str, _Pieces], context: ExecutionContext, progress: Progress,
+              cancel: Cancel) -> dict[str, pa.Table]:
+    progress.fragments_total = sum(1 for p in pieces.values() if p.base is not None)
+    progress.stage = "scanning"
+    relations: dict[str, pa.Table] = {}
+    with ThreadPoolExecutor(max_workers=max(1, context.threads)) as pool:
+        started = time.perf_counter()
+        found = {name: pool.submit(_whole, p, progress) for name, p in pieces.items()}
+        for name, future in found.items():
+            relations[name] = future.result()
+            progress.step(f"scan {name}", relations[name].num_rows, started)
+    cancel.check()
+    return relations
+
+
+def _run(relations: Mapping[str, pa.Table], sql: str, run: Execution, name: str) -> pa.Table:
+    context, cancel, progress = run.context, run.cancel, run.progress
+    started = time.perf_counter()
+    sandbox = Sandbox(relations, context.threads)
+    cancel.sandboxes.append(sandbox)
+    try:
+        cancel.check()
+        result = sandbox.run(sql)
+    except Exception as exc:
+        if cancel.event.is_set():
+            raise QueryCancelled("the query was cancelled") from exc
+        raise
+    finally:
+        cancel.sandboxes.remove(sandbox)
+        sandbox.close()
+    progress.step(name, result.num_rows, started)
+    return result
+
+
+def fragments(job: ScanJob, sizes: Sequence[int], count: int) -> list[ScanJob]:
+    """The files cut into at most `count` runs of about equal bytes, in order."""
+    if not job.paths:
+        return []
+    count = max(1, min(count, len(job.paths)))
+    target = sum(sizes) / count
+    runs: list[list[str]] = [[]]
+    size = 0.0
+    for path, bytes_ in zip(job.paths, sizes, strict=True):
+        if runs[-1] and size + bytes_ > target * 1.0001 and len(runs) < count:
+            runs.append([])
+            size = 0.0
+        runs[-1].append(path)
+        size += bytes_
+    return [replace(job, paths=tuple(run)) for run in runs]
+
+
+def _fragment_task(*, job: ScanJob | None, memory: pa.Table | None, relation: str,
+                   others: dict[str, pa.Table], partial_sql: str) -> pa.Table:
+    """On a worker: scan one fragment and run the partial SQL over it and the others."""
+    rows = _rows(job, memory)
+    return run_sql({**others, relation: rows}, partial_sql, 1)
+
+
+def _rows(job: ScanJob | None, memory: pa.Table | None) -> pa.Table:
+    if job is not None:
+        return scan_fragment(job)
+    if memory is None:
+        raise ValueError("a fragment has files or rows")
+    return memory
+
+
+def _bucket_task(*, job: ScanJob | None, memory: pa.Table | None, keys: Sequence[str],
+                 buckets: int) -> list[pa.Table]:
+    """On a worker: scan one fragment and split its rows by a hash of the join keys."""
+    rows = _rows(job, memory)
+    if rows.num_rows == 0:
+        return [rows] * buckets
+    key_list = ", ".join('"' + k.replace('"', '""') + '"' for k in keys)
+    # Quoted column names and an int: no value of the query reaches this text.
+    bucketing = f"SELECT hash({key_list}) % {int(buckets)} AS _bucket FROM t"  # noqa: S608
+    numbered = run_sql({"t": rows}, bucketing, 1).column("_bucket")
+    return [rows.filter(pc.equal(numbered, pa.scalar(b, numbered.type)))
+            for b in range(buckets)]
+
+
+def _join_task(*, relations: dict[str, list[pa.Table]], others: dict[str, pa.Table],
+               partial_sql: str) -> pa.Table:
+    merged = {name: (pa.concat_tables([conform_to(p, parts[0].schema) for p in parts])
+                     if len(parts) > 1 else parts[0]) for name, parts in relations.items()}
+    return run_sql({**others, **merged}, partial_sql, 1)
+
+
+def _distributed(plan: PhysicalPlan, pieces: Mapping[str, _Pieces], context: ExecutionContext,
+                 progress: Progress, cancel: Cancel) -> pa.Table:
+    dist = plan.distribution
+    partitioned = [pieces[name] for name in dist.partitioned]
+    progress.stage = "scanning"
+    started = time.perf_counter()
+    others = {name: _whole(p, progress) for name, p in pieces.items()
+              if name not in dist.partitioned}
+    progress.step("broadcast scans", sum(t.num_rows for t in others.values()), started)
+    submit = _submitter(context, cancel)
+    # The broadcast relations go to every worker once, not once per fragment.
+    shared = context.client.scatter(others, broadcast=True) if (
+        context.client is not None and others) else others
+    partial_sql = dist.partial_sql or ""
+    progress.stage = "running"
+    started = time.perf_counter()
+    if dist.strategy is Strategy.HASH:
+        partials = _hash_stage(partitioned, dist, shared, partial_sql, context, submit,
+                               progress)
+    else:
+        [only] = partitioned
+        jobs: list[tuple[ScanJob | None, pa.Table | None]] = [
+            (job, None) for job in (fragments(only.base, [f.bytes for f in only.spec.files],
+                                              dist.fragments) if only.base else [])]
+        if only.memory is not None:
+            jobs.append((None, only.memory))
+        if not jobs:
+            jobs.append((None, _empty(only)))
+        progress.fragments_total = len(jobs)
+        futures = [submit(_fragment_task, job=job, memory=memory, relation=only.spec.relation,
+                          others=shared, partial_sql=partial_sql) for job, memory in jobs]
+        partials = _gather(futures, cancel, progress,
+                           sizes=[_job_bytes(only.spec, job) for job, _ in jobs])
+    progress.step("partial", sum(p.num_rows for p in partials), started)
+    cancel.check()
+    return pa.concat_tables([conform_to(p, partials[0].schema) for p in partials])
+
+
+def as_single_node(result: pa.Table, plan: PhysicalPlan, pieces: Mapping[str, _Pieces],
+                   context: ExecutionContext) -> pa.Table:
+    """The merged result named and typed as the single-node query would answer: that query,
+    run over empty relations, gives the names and types."""
+    empty = {name: _empty(p) for name, p in pieces.items()}
+    expected = run_sql(empty, plan.sql, context.threads).schema
+    if len(expected) != result.num_columns:
+        return result
+    columns = []
+    for wanted, column in zip(expected, result.columns, strict=True):
+        try:
+            columns.append(column.cast(wanted.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            columns.append(column)
+    return pa.Table.from_arrays(columns, names=expected.names)
+
+
+def _hash_stage(partitioned: Sequence[_Pieces], dist: Distribution, shared: Any,  # noqa: PLR0917
+                partial_sql: str, context: ExecutionContext, submit: Callable[..., Any],
+                progress: Progress) -> list[pa.Table]:
+    keys, buckets = dist.keys, dist.fragments
+    split: dict[str, list[Any]] = {}
+    sizes: list[int] = []
+    for pieces, key in zip(partitioned, keys, strict=True):
+        jobs: list[tuple[ScanJob | None, pa.Table | None]] = [
+            (job, None) for job in (fragments(pieces.base, [f.bytes for f in pieces.spec.files],
+                                              buckets) if pieces.base else [])]
+        if pieces.memory is not None:
+            jobs.append((None, pieces.memory))
+        if not jobs:
+            jobs.append((None, _empty(pieces)))
+        split[pieces.spec.relation] = [submit(_bucket_task, job=job, memory=memory,
+                                              keys=list(key), buckets=buckets)
+                                       for job, memory in jobs]
+        sizes += [_job_bytes(pieces.spec, job) for job, _ in jobs]
+    progress.fragments_total = sum(len(v) for v in split.values()) + buckets
+    for future, size in zip([f for v in split.values() for f in v], sizes, strict=True):
+        future.result()
+        progress.done(0, size)
+    joins = []
+    for bucket in range(buckets):
+        inputs = {name: [_item(context, f, bucket) for f in futures]
+                  for name, futures in split.items()}
+        joins.append(submit(_join_task, relations=inputs, others=shared,
+                            partial_sql=partial_sql))
+    return [_result(f, progress) for f in joins]
+
+
+def _item(context: ExecutionContext, future: Any, index: int) -> Any:
+    if context.client is None:
+        return future.result()[index]
+    import operator
+
+    return context.client.submit(operator.getitem, future, index, pure=False)
+
+
+def _result(future: Any, progress: Progress) -> pa.Table:
+    table: pa.Table = future.result()
+    progress.done(table.num_rows, 0)
+    return table
+
+
+def _job_bytes(spec: ScanSpec, job: ScanJob | None) -> int:
+    if job is None:
+        return 0
+    wanted = set(job.paths)
+    return sum(f.bytes for f in spec.files if f.path in wanted)
+
+
+class _Done:
+    """A finished local 'future', so both paths read results the same way."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self._value
+
+    def cancel(self) -> None:
+        return None
+
+
+def _submitter(context: ExecutionContext, cancel: Cancel) -> Callable[..., Any]:
+    if context.client is None:
+        def here(fn: Callable[..., Any], **kwargs: Any) -> _Done:
+            cancel.check()
+            return _Done(fn(**kwargs))
+
+        return here
+
+    def on_dask(fn: Callable[..., Any], **kwargs: Any) -> Any:
+        cancel.check()
+        future = context.client.submit(fn, pure=False, **kwargs)
+        cancel.futures.append(future)
+        return future
+
+    return on_dask
+
+
+def _gather(futures: Sequence[Any], cancel: Cancel, progress: Progress,
+            sizes: Sequence[int]) -> list[pa.Table]:
+    out = []
+    for future, size in zip(futures, sizes, strict=True):
+        cancel.check()
+        try:
+            table: pa.Table = future.result()
+        except Exception as exc:
+            if cancel.event.is_set():
+                raise QueryCancelled("the query was cancelled") from exc
+            raise
+        progress.done(table.num_rows, size)
+        out.append(table)
+    return out

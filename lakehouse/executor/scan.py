@@ -1,0 +1,141 @@
+"""Our scan: a relation's rows as Arrow, from the files pruning kept, projected and filtered.
+
+A fragment (some of a relation's files) is read with `pyarrow.dataset` — only the columns asked
+for, with the predicate pushed into the read so row groups whose statistics rule it out are
+skipped — on a Dask worker or here; it gets the storage URI and paths, never a live handle.
+Rows still in the write-ahead log join as one more piece, read where the log is. Versions an
+upsert replaced are dropped (the newest `_seq` of each data_id wins), and rows past the table's
+retention period are hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from lakehouse.executor.predicates import arrow_filter
+from lakehouse.storage.location import StorageRoot
+
+SYSTEM_KEYS = ("data_id", "_seq", "_upsert")
+TIME_COLUMN = "_timestamp"
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """One fragment's work: plain values, so it travels to any worker."""
+
+    root_uri: str
+    paths: tuple[str, ...]  # relative to the root
+    schema: pa.Schema  # the relation's schema (every file is read as this)
+    columns: tuple[str, ...] | None
+    predicate: str | None
+    replaced: pa.Table | None = None  # (data_id, _seq): the newest version of upserted ids
+    retention_cutoff_us: int | None = None
+
+
+def relation_schema(root: StorageRoot, paths: Sequence[str]) -> pa.Schema | None:
+    """The schema to read every file as: the oldest and newest files' schemas unified (the
+    schema only grows, and widens int64 to float64)."""
+    if not paths:
+        return None
+    ends = [paths[0]] if len(paths) == 1 else [paths[0], paths[-1]]
+    schemas = [pq.read_schema(root.full(p), filesystem=root.fs) for p in ends]
+    return pa.unify_schemas(schemas, promote_options="permissive")
+
+
+def read_columns(job: ScanJob) -> list[str] | None:
+    """What to read: the columns asked for, plus what dropping versions and hiding expired
+    rows need."""
+    if job.columns is None:
+        return None
+    wanted = list(job.columns)
+    if job.replaced is not None:
+        wanted += [c for c in ("data_id", "_seq") if c not in wanted]
+    if job.retention_cutoff_us is not None and TIME_COLUMN not in wanted:
+        wanted.append(TIME_COLUMN)
+    return [c for c in wanted if job.schema.get_field_index(c) >= 0]
+
+
+def scan_fragment(job: ScanJob) -> pa.Table:
+    root = StorageRoot.parse(job.root_uri)
+    dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
+                         format="parquet", filesystem=root.fs)
+    rows = dataset.to_table(columns=read_columns(job), filter=_filter(job))
+    return finish(rows, job)
+
+
+def scan_rows(rows: pa.Table, job: ScanJob) -> pa.Table:
+    """The same scan over rows already in memory (those of the write-ahead log)."""
+    rows = conform_to(rows, job.schema)
+    wanted = read_columns(job)
+    if wanted is not None:
+        rows = rows.select(wanted)
+    condition = _filter(job)
+    if condition is not None and rows.num_rows:
+        rows = rows.filter(condition)
+    return finish(rows, job)
+
+
+def finish(rows: pa.Table, job: ScanJob) -> pa.Table:
+    if job.replaced is not None and rows.num_rows:
+        rows = drop_replaced(rows, job.replaced)
+    if job.columns is not None:
+        rows = rows.select([c for c in job.columns if c in rows.column_names])
+    return rows
+
+
+def _filter(job: ScanJob) -> ds.Expression | None:
+    condition = arrow_filter(job.predicate, job.schema)
+    if job.retention_cutoff_us is not None and job.schema.get_field_index(TIME_COLUMN) >= 0:
+        kind = job.schema.field(TIME_COLUMN).type
+        since = pc.field(TIME_COLUMN) >= pa.scalar(job.retention_cutoff_us,
+                                                   pa.timestamp("us", tz="UTC")).cast(kind)
+        condition = since if condition is None else condition & since
+    return condition
+
+
+def conform_to(rows: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`rows` with exactly `schema`'s columns: missing ones null, others cast."""
+    columns = []
+    for field in schema:
+        if field.name in rows.column_names:
+            columns.append(rows.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(rows.num_rows, field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def replaced_versions(pieces: Sequence[pa.Table]) -> pa.Table:
+    """(data_id, _seq) of the newest version of every upserted data_id, from the upsert rows
+    (data_id, _seq, _upsert) of every piece of a relation."""
+    upserts = [p.filter(pc.field("_upsert")).select(["data_id", "_seq"]) for p in pieces
+               if p.num_rows]
+    if not upserts:
+        return pa.table({"data_id": pa.array([], pa.string()), "_seq": pa.array([], pa.int64())})
+    return (pa.concat_tables(upserts).group_by("data_id").aggregate([("_seq", "max")])
+            .rename_columns(["data_id", "_seq"]))
+
+
+def drop_replaced(rows: pa.Table, replaced: pa.Table) -> pa.Table:
+    """Rows whose data_id was upserted survive only as the newest version."""
+    if replaced.num_rows == 0:
+        return rows
+    ids = replaced.column("data_id")
+    involved = pc.is_in(rows.column("data_id"), value_set=ids.combine_chunks())
+    if not pc.any(involved).as_py():
+        return rows
+    newest = pc.is_in(rows.column("_seq"), value_set=replaced.column("_seq").combine_chunks())
+    return rows.filter(pc.or_(pc.invert(involved), newest))
+
+
+def upsert_rows(job: ScanJob) -> pa.Table:
+    """The upsert rows of a fragment's files (for `replaced_versions`), read where they are."""
+    root = StorageRoot.parse(job.root_uri)
+    dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
+                         format="parquet", filesystem=root.fs)
+    return dataset.to_table(columns=list(SYSTEM_KEYS), filter=pc.field("_upsert"))

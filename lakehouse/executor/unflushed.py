@@ -1,0 +1,67 @@
+"""Read-your-writes for queries: a table's rows still in the write-ahead log, as Arrow, and the
+snapshot they complete.
+
+A query pins a snapshot N and reads the log's entries above N's watermark (the highest sequence
+number flushed at N): together they hold every acknowledged row once. The pin reads the
+watermark, the snapshot, then the watermark again; a flush committing in between changes it, and
+the pin is taken again. The log is trimmed only after a flush commits, so entries above the
+watermark of the newest snapshot are still there when read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from lakehouse.catalog.lake import Catalog
+from lakehouse.ingest.batch import RecordBatch
+from lakehouse.ingest.flush import WAL_WRITER
+from lakehouse.ingest.flush_rows import entries_table
+from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.service import IngestService
+
+PIN_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    snapshot: int
+    watermark: int
+
+
+def pin(catalog: Catalog) -> Pin:
+    for _ in range(PIN_ATTEMPTS):
+        before = catalog.watermark(WAL_WRITER)
+        snapshot = catalog.current_snapshot()
+        if catalog.watermark(WAL_WRITER) == before:
+            return Pin(snapshot, before)
+    return Pin(catalog.current_snapshot(), catalog.watermark(WAL_WRITER))
+
+
+class UnflushedRows:
+    """The rows of one table above a watermark, in the layout of its data files."""
+
+    def __init__(self, service: IngestService, watermark: int) -> None:
+        self._service = service
+        self._watermark = watermark
+
+    def __call__(self, tenant: str, table: str) -> pa.Table | None:
+        ref = TableRef(tenant, table)
+        firsts = self._service.unflushed_entries(ref, None)
+        if not firsts:
+            return None
+        schema = self._service.table_schema(ref)
+        if schema is None:
+            return None
+        entries = []
+        for first in sorted(set(firsts)):
+            entry = self._service.wal.entry_containing(first)
+            if entry is None or entry.seq <= self._watermark:
+                continue  # flushed (and maybe trimmed) at or before the pinned snapshot
+            batch = RecordBatch.decode(entry.payload)
+            if batch.tenant == tenant and batch.table == table:
+                entries.append((entry.seq, batch))
+        if not entries:
+            return None
+        return entries_table(entries, schema)

@@ -1,0 +1,55 @@
+"""Estimate the rows each scan produces: the kept files' rows times the selectivity of its
+conditions, each judged by the files' statistics (independence assumed)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import sqlglot
+from sqlglot import exp
+
+from lakehouse.errors import InvalidInput
+from lakehouse.optimizer.estimates import UNKNOWN_SELECTIVITY, merged_stats, selectivity
+from lakehouse.optimizer.pruning import parse_filter
+from lakehouse.optimizer.state import OptimizerState
+
+
+def apply(state: OptimizerState) -> OptimizerState:
+    for relation in state.relations:
+        rows = relation.rows
+        fraction = 1.0
+        if relation.predicate:
+            fraction = predicate_selectivity(relation.predicate, relation.kept, rows)
+        estimate = max(0, round(rows * fraction)) if rows else 0
+        state = state.with_relation(replace(relation, estimated_rows=estimate))
+        state = state.decide("estimate_rows", f"{relation.table}: ~{estimate:,} of {rows:,} "
+                             f"rows ({fraction:.3g} selectivity)")
+    return state
+
+
+def predicate_selectivity(predicate: str, files: tuple, rows: int) -> float:  # type: ignore[type-arg]
+    try:
+        comparisons = parse_filter(predicate)
+        conjuncts = _count_conjuncts(predicate)
+    except (InvalidInput, sqlglot.errors.ParseError):
+        return UNKNOWN_SELECTIVITY
+    stats = merged_stats(files)
+    fraction = 1.0
+    for comparison in comparisons:
+        fraction *= selectivity(comparison, stats.get(comparison.column), rows)
+    # Conditions the statistics cannot judge (LIKE, functions, OR) count as unknown.
+    fraction *= UNKNOWN_SELECTIVITY ** max(0, conjuncts - len(comparisons))
+    return fraction
+
+
+def _count_conjuncts(predicate: str) -> int:
+    tree = sqlglot.parse_one(predicate, read="duckdb")
+    count = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop().unnest()
+        if isinstance(node, exp.And):
+            stack += [node.left, node.right]
+        else:
+            count += 1
+    return count

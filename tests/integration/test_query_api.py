@@ -1,0 +1,292 @@
+"""Queries over HTTP on the real write path, catalog and files: the Operation Node's endpoints,
+the Tenant Node's /data/execute, the CBO Engine's; read-your-writes, limits, formats, refusals.
+
+Prefect is not running here, so these are untracked (sync, short) queries; the tracked ones run
+in tests/flows/test_query_flow.py on Prefect's test harness.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.core import Core, build_core
+from api.services import Service
+from flows.query import QueryService
+from lakehouse.auth.identity import Role
+from lakehouse.config import Settings
+from tests.conftest import PASSWORD
+from tests.unit.sql_cases import HOSTILE
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[Core]:
+    built = build_core(Settings.for_tests(tmp_path, query_on_dask=False,
+                                          query_max_concurrent_per_tenant=2), ingest=True)
+    yield built
+    built.close()
+
+
+def _headers(core: Core, user: str, tenant: str = "acme", role: Role = Role.WRITER,
+             ) -> dict[str, str]:
+    core.auth.create_user(user, PASSWORD, tenant, role)
+    return {"Authorization": f"Bearer {core.auth.login(user, PASSWORD).access_token}"}
+
+
+def _write(core: Core, records: list[dict[str, Any]], tenant: str = "acme") -> None:
+    assert core.ingest is not None
+    core.ingest.write(tenant, records).answer(timeout_s=10)
+
+
+@pytest.fixture
+def clients(core: Core) -> Iterator[dict[str, TestClient]]:
+    with TestClient(create_app(Service.OPERATION, core), raise_server_exceptions=False) as op, \
+            TestClient(create_app(Service.TENANT, core), raise_server_exceptions=False) as tn, \
+            TestClient(create_app(Service.CBO, core), raise_server_exceptions=False) as cbo:
+        yield {"op": op, "tenant": tn, "cbo": cbo}
+
+
+def _orders(n: int, start: int = 0, table: str = "orders") -> list[dict[str, Any]]:
+    return [{"data_id": f"o{i}", "table": table,
+             "payload": {"amount": i, "city": ["Oslo", "Rome", "Lima"][i % 3]}}
+            for i in range(start, start + n)]
+
+
+def test_the_seed_query_answers_rows_with_types(core: Core,
+                                                clients: dict[str, TestClient]) -> None:
+    _write(core, _orders(30))
+    assert core.flusher is not None
+    core.flusher.flush()
+    headers = _headers(core, "w")
+    response = clients["op"].post("/query/execute", headers=headers,
+                                  json={"query": "SELECT * FROM orders LIMIT 10"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["row_count"] == 10 and len(body["rows"]) == 10
+    assert [c["name"] for c in body["columns"]] == ["data_id", "_timestamp", "amount", "city"]
+    assert body["query_id"].startswith("q-") and body["bytes_scanned"] > 0
+    assert body["elapsed_s"] >= 0 and body["strategy"] == "single"
+    status = clients["op"].get(f"/query/{body['query_id']}", headers=headers).json()
+    assert status["state"] == "finished" and status["rows"] == 10
+    same = clients["op"].get("/query/status", params={"id": body["query_id"]},
+                             headers=headers).json()
+    assert same["query_id"] == body["query_id"]
+
+
+def test_read_your_writes_each_row_once(core: Core, clients: dict[str, TestClient]) -> None:
+    """Rows flushed, rows still in the log, and an upsert of a flushed row: each counted once,
+    the newest version visible."""
+    assert core.flusher is not None
+    headers = _headers(core, "w")
+    _write(core, _orders(20))
+    core.flusher.flush()
+    _write(core, _orders(10, start=20))
+    _write(core, [{"data_id": "o3", "table": "orders", "upsert": True,
+                   "payload": {"amount": 1000, "city": "Oslo"}}])
+    sql = "SELECT count(*) AS n, sum(amount) AS total FROM orders"
+    for plan in ("single", "distributed"):
+        body = clients["op"].post("/query/execute", headers=headers,
+                                  json={"query": sql, "plan": plan}).json()
+        assert body["rows"] == [[30, sum(range(30)) - 3 + 1000]], (plan, body)
+    core.flusher.flush()
+    body = clients["op"].post("/query/execute", headers=headers, json={"query": sql}).json()
+    assert body["rows"][0][0] == 30
+
+
+def test_results_page_and_come_in_every_format(tmp_path: Path) -> None:
+    core = build_core(Settings.for_tests(tmp_path, query_max_result_rows=7), ingest=True)
+    try:
+        with TestClient(create_app(Service.OPERATION, core),
+                        raise_server_exceptions=False) as op:
+            _pages_and_formats(core, {"op": op})
+    finally:
+        core.close()
+
+
+def _pages_and_formats(core: Core, clients: dict[str, TestClient]) -> None:
+    _write(core, _orders(25))
+    headers = _headers(core, "w")
+    body = clients["op"].post("/query/execute", headers=headers, json={
+        "query": "SELECT amount FROM orders ORDER BY amount"}).json()
+    assert body["row_count"] == 25 and body["returned"] == 7 and body["truncated"]
+    assert body["next_offset"] == 7
+    page = clients["op"].get(f"/query/{body['query_id']}/result", headers=headers,
+                             params={"offset": 20, "limit": 10}).json()
+    assert page["rows"] == [[i] for i in range(20, 25)] and page["next_offset"] is None
+    csv = clients["op"].get(f"/query/{body['query_id']}/result", headers=headers,
+                            params={"format": "csv", "limit": 3})
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines() == ['"amount"', "0", "1", "2"]
+    arrow = clients["op"].post("/query/execute", headers=headers, json={
+        "query": "SELECT city, count(*) AS n FROM orders GROUP BY city ORDER BY city",
+        "format": "arrow"})
+    table = pa.ipc.open_stream(arrow.content).read_all()
+    assert table.to_pylist() == [{"city": "Lima", "n": 8}, {"city": "Oslo", "n": 9},
+                                 {"city": "Rome", "n": 8}]
+    parquet = clients["op"].post("/query/execute", headers=headers, json={
+        "query": "SELECT amount FROM orders", "format": "parquet"})
+    assert pq.read_table(io.BytesIO(parquet.content)).num_rows == 25
+    bad = clients["op"].post("/query/execute", headers=headers,
+                             json={"query": "SELECT 1", "format": "xml"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_format"
+
+
+def test_hostile_sql_is_refused_before_anything_is_read(core: Core,
+                                                        clients: dict[str, TestClient]) -> None:
+    _write(core, _orders(3))
+    headers = _headers(core, "w")
+    found = core.queries
+    assert isinstance(found, QueryService)
+    for dialect, sql, _ in HOSTILE:
+        response = clients["op"].post("/query/execute", headers=headers,
+                                      json={"query": sql, "dialect": dialect})
+        assert 400 <= response.status_code < 500, (sql, response.text)
+        assert set(response.json()) == {"error", "message", "details"}
+        executed = clients["tenant"].post("/data/execute", headers=headers,
+                                          json={"query": sql, "dialect": dialect})
+        assert 400 <= executed.status_code < 500, (sql, executed.text)
+    assert found.stats.optimized == 0  # nothing got as far as planning, so nothing was read
+
+
+def test_tenants_see_only_their_own_tables(core: Core, clients: dict[str, TestClient]) -> None:
+    _write(core, _orders(5), tenant="acme")
+    _write(core, _orders(4, table="secrets"), tenant="globex")
+    acme = _headers(core, "a", "acme")
+    response = clients["op"].post("/query/execute", headers=acme,
+                                  json={"query": "SELECT count(*) FROM secrets"})
+    assert response.status_code == 400 and response.json()["error"] == "unknown_table"
+    refused = clients["op"].post("/query/execute", headers=acme,
+                                 json={"query": "SELECT * FROM tenant_globex.secrets"})
+    assert refused.status_code == 403
+    globex = _headers(core, "g", "globex")
+    body = clients["op"].post("/query/execute", headers=globex,
+                              json={"query": "SELECT count(*) FROM secrets"}).json()
+    assert body["rows"] == [[4]]
+    qid = clients["op"].post("/query/execute", headers=acme, json={
+        "query": "SELECT count(*) FROM orders"}).json()["query_id"]
+    assert clients["op"].get(f"/query/{qid}", headers=globex).status_code == 404
+
+
+def test_data_execute_is_a_single_node_query(core: Core, clients: dict[str, TestClient]) -> None:
+    _write(core, _orders(9))
+    headers = _headers(core, "r", role=Role.READER)
+    body = clients["tenant"].post("/data/execute", headers=headers, json={
+        "query": "SELECT city, sum(amount) FROM orders GROUP BY city ORDER BY city"}).json()
+    assert body["rows"] == [["Lima", 15], ["Oslo", 9], ["Rome", 12]]
+    assert body["strategy"] == "single"
+
+
+def test_limits_bytes_concurrency_and_time(core: Core, clients: dict[str, TestClient]) -> None:
+    assert core.flusher is not None
+    _write(core, _orders(2000))
+    core.flusher.flush()
+    headers = _headers(core, "w")
+    found = core.queries
+    assert isinstance(found, QueryService)
+    found.max_bytes_scanned = 10
+    big = clients["op"].post("/query/execute", headers=headers,
+                             json={"query": "SELECT count(*) FROM orders"})
+    assert big.status_code == 400 and big.json()["error"] == "query_too_large"
+    found.max_bytes_scanned = 10**12
+    slow = "SELECT count(*) FROM orders a, orders b, orders c WHERE a.amount + b.amount > c.amount"
+    timed = clients["op"].post("/query/execute", headers=headers,
+                               json={"query": slow, "timeout_s": 0.5})
+    assert timed.status_code == 408 and timed.json()["error"] == "query_timeout"
+    # Two at once is this tenant's limit: a third is refused with 429 and Retry-After.
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(clients["op"].post(
+        "/query/execute", headers=headers, json={"query": slow, "timeout_s": 60})))
+        for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    running = _wait_running(core, 2)
+    third = clients["op"].post("/query/execute", headers=headers, json={"query": slow})
+    assert third.status_code == 429 and third.headers["retry-after"] == "1"
+    assert third.json()["error"] == "too_many_queries"
+    for run in running:
+        cancelled = clients["op"].delete(f"/query/{run.query_id}", headers=headers)
+        assert cancelled.status_code == 200
+        assert cancelled.json()["state"] == "cancelled", cancelled.json()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(a.status_code for a in answers) == [409, 409]
+
+
+def _wait_running(core: Core, count: int) -> list[Any]:
+    found = core.queries
+    assert isinstance(found, QueryService)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = [r for r in found.registry.runs("acme") if r.state == "running"]
+        if len(running) >= count:
+            return running
+        time.sleep(0.05)
+    raise AssertionError("the queries did not start")
+
+
+def test_explain_and_the_cbo_engine(core: Core, clients: dict[str, TestClient]) -> None:
+    assert core.flusher is not None
+    for start in (0, 100, 200):
+        _write(core, _orders(100, start=start))
+        core.flusher.flush()
+    headers = _headers(core, "w")
+    admin = _headers(core, "boss", role=Role.ADMIN)
+    sql = "SELECT city, count(*) FROM orders WHERE amount >= 250 GROUP BY city"
+    plan = clients["op"].get("/query/plan", headers=headers, params={"query": sql}).json()
+    [scan] = plan["plan"]["scans"]
+    assert scan["files"] == 1 and scan["files_total"] == 3 and scan["pruned_by_stats"] == 2
+    analyzed = clients["op"].post("/query/plan", headers=headers, params={"analyze": "true"},
+                                  json={"query": sql}).json()
+    assert analyzed["analyze"]["rows"] == 3 and analyzed["plan"]["steps"]["actual_rows"] == 3
+    optimized = clients["cbo"].post("/optimize/query", headers=headers,
+                                    json={"query": sql}).json()
+    assert optimized["files"] == {"total": 3, "kept": 1, "pruned": 2}
+    rules = {d["rule"] for d in optimized["plan"]["decisions"]}
+    assert {"pushdown_predicates", "prune_columns", "prune_files",
+            "choose_distribution"} <= rules
+    stats = clients["cbo"].get("/optimize/stats", headers=headers).json()
+    assert stats["queries_optimized"] >= 3 and stats["pruning_ratio"] > 0
+    assert stats["row_estimates"]["measured"] >= 1
+    assert clients["cbo"].put("/optimize/config", headers=headers,
+                              json={"mode": "single"}).status_code == 403
+    changed = clients["cbo"].put("/optimize/config", headers=admin, json={
+        "broadcast_threshold_mb": 1, "rules_enabled": ["prune_columns"]}).json()
+    assert changed["broadcast_threshold_mb"] == 1 and changed["rules_enabled"] == [
+        "prune_columns"]
+    bad = clients["cbo"].put("/optimize/config", headers=admin, json={"rules_enabled": ["x"]})
+    assert bad.status_code == 400
+    plan = clients["op"].get("/query/plan", headers=headers, params={"query": sql}).json()
+    assert plan["plan"]["scans"][0]["files"] == 3  # pruning switched off
+
+
+def test_cancel_stops_a_running_query(core: Core, clients: dict[str, TestClient]) -> None:
+    assert core.flusher is not None
+    _write(core, _orders(3000))
+    core.flusher.flush()
+    headers = _headers(core, "w")
+    slow = "SELECT count(*) FROM orders a, orders b, orders c WHERE a.amount + b.amount > c.amount"
+    answer: dict[str, Any] = {}
+
+    def run() -> None:
+        answer["response"] = clients["op"].post("/query/execute", headers=headers,
+                                                json={"query": slow, "timeout_s": 120})
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    [running] = _wait_running(core, 1)
+    started = time.monotonic()
+    clients["op"].delete(f"/query/{running.query_id}", headers=headers)
+    thread.join(30)
+    assert time.monotonic() - started < 10
+    assert answer["response"].status_code == 409
+    assert answer["response"].json()["error"] == "query_cancelled"
