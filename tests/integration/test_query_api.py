@@ -290,3 +290,21 @@ def test_cancel_stops_a_running_query(core: Core, clients: dict[str, TestClient]
     assert time.monotonic() - started < 10
     assert answer["response"].status_code == 409
     assert answer["response"].json()["error"] == "query_cancelled"
+
+
+def test_rows_past_the_retention_period_are_hidden_at_once(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    from lakehouse.compaction.options import DAY_S, TableOptions
+
+    assert core.flusher is not None and core.table_options is not None
+    _write(core, [{"data_id": f"old{i}", "table": "orders", "timestamp": "2020-01-01T00:00:00Z",
+                   "payload": {"amount": 1, "city": "Oslo"}} for i in range(4)])
+    core.flusher.flush()
+    _write(core, _orders(3))  # still in the log
+    _write(core, [{"data_id": "old-unflushed", "table": "orders",
+                   "timestamp": "2020-01-02T00:00:00Z", "payload": {"amount": 1}}])
+    headers = _headers(core, "w")
+    sql = {"query": "SELECT count(*) FROM orders"}
+    assert clients["op"].post("/query/execute", headers=headers, json=sql).json()["rows"] == [[8]]
+    core.table_options.put("acme", "orders", TableOptions(retention_s=30 * DAY_S))
+    assert clients["op"].post("/query/execute", headers=headers, json=sql).json()["rows"] == [[3]]
