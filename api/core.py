@@ -194,4 +194,7 @@ def _query_service(core: Core) -> Any:
                         max_bytes_scanned=settings.query_max_bytes_scanned,
                         timeout_s=settings.query_timeout_s,
                         track_threshold_s=settings.query_track_threshold_s,
-                        client=core.dask_client if settings.query_on_dask else None)
+                        client=core.dask_client if settings.query_on_dask else None,
+                        on_end=lambda run: core.metrics.observe_query(
+                            run.state, (run.plan or {}).get("distribution", {}).get("strategy"),
+                            run.elapsed_s, run.progress.bytes_scanned))

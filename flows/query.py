@@ -53,7 +53,8 @@ class QueryRequest:
 class QueryService:
     def __init__(self, engine: QueryEngine, registry: QueryRegistry, model: CostModel, *,
                  max_bytes_scanned: int, timeout_s: float, track_threshold_s: float,
-                 client: Callable[[], Any] | None = None) -> None:
+                 client: Callable[[], Any] | None = None,
+                 on_end: Callable[[QueryRun], None] | None = None) -> None:
         self.engine = engine
         self.registry = registry
         self.model = model
@@ -62,6 +63,7 @@ class QueryService:
         self.timeout_s = timeout_s
         self.track_threshold_s = track_threshold_s
         self._client = client or (lambda: None)
+        self._on_end = on_end
         self.name = f"queries-{uuid.uuid4().hex[:8]}"
         self._requests: dict[str, QueryRequest] = {}
         self._planned: dict[str, Planned] = {}
@@ -129,6 +131,8 @@ class QueryService:
         finally:
             timer.cancel()
             forget(run)
+            if self._on_end is not None:
+                self._on_end(run)
             self._requests.pop(run.query_id, None)
             self._planned_executions.pop(run.query_id, None)
 

@@ -23,6 +23,16 @@ class Metrics:
             "lakehouse_logins", "Login attempts by outcome", ["outcome"], registry=self.registry,
         )
 
+        self.queries = Counter(
+            "lakehouse_queries", "Queries by outcome and plan strategy", ["state", "strategy"],
+            registry=self.registry)
+        self.query_seconds = Histogram(
+            "lakehouse_query_seconds", "Time from a query's start to its answer", ["strategy"],
+            registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
+        self.query_bytes = Counter(
+            "lakehouse_query_scanned_bytes", "Bytes of data files queries read",
+            registry=self.registry)
         self.backlog_files = Gauge(
             "lakehouse_compaction_backlog_files", "Small data files waiting for compaction",
             ["tenant"], registry=self.registry)
@@ -33,6 +43,12 @@ class Metrics:
             "lakehouse_maintenance_last_run_end_timestamp_seconds",
             "When the last run of a maintenance flow ended", ["flow", "state"],
             registry=self.registry)
+
+    def observe_query(self, state: str, strategy: str | None, seconds: float,
+                      bytes_scanned: int) -> None:
+        self.queries.labels(state, strategy or "none").inc()
+        self.query_seconds.labels(strategy or "none").observe(seconds)
+        self.query_bytes.inc(bytes_scanned)
 
     def observe_maintenance(self, backlog: dict[str, dict[str, int]],
                             last_runs: dict[str, Any]) -> None:

@@ -76,6 +76,8 @@ def test_the_seed_query_answers_rows_with_types(core: Core,
     assert [c["name"] for c in body["columns"]] == ["data_id", "_timestamp", "amount", "city"]
     assert body["query_id"].startswith("q-") and body["bytes_scanned"] > 0
     assert body["elapsed_s"] >= 0 and body["strategy"] == "single"
+    metrics = core.metrics.exposition().decode()
+    assert 'lakehouse_queries_total{state="finished",strategy="single"} 1.0' in metrics
     status = clients["op"].get(f"/query/{body['query_id']}", headers=headers).json()
     assert status["state"] == "finished" and status["rows"] == 10
     same = clients["op"].get("/query/status", params={"id": body["query_id"]},
