@@ -8,15 +8,14 @@ that group's work. A dry run reports the plan and writes nothing.
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
-from uuid import UUID
+from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.progress import RunProgress
 from flows.run_results import publish
 from lakehouse.storage.maintenance import GroupResult
 from tasks.maintenance import SETTINGS_CONTEXT, compact_group_task, plan_compaction_task
@@ -48,11 +47,11 @@ def compaction(tenant: str | None = None, table: str | None = None, dry_run: boo
         publish(run_id, summary)
         return summary
     total = len(plan.groups)
-    artifact = _progress(total)
+    progress = RunProgress.start(total, "groups merged")
     futures = [compact_group_task.submit(context, group, group.describe())
                for group in plan.groups]
     for done, _ in enumerate(as_completed(futures), start=1):
-        _report(artifact, done, total)
+        progress.report(done)
     results: list[GroupResult] = [f.result() for f in futures]
     committed = [r for r in results if r.snapshot is not None]
     summary.update(
@@ -67,22 +66,3 @@ def compaction(tenant: str | None = None, table: str | None = None, dry_run: boo
         details=[r.to_json() for r in results])
     publish(run_id, summary)
     return summary
-
-
-def _progress(total: int) -> UUID | None:
-    try:
-        return cast(UUID, create_progress_artifact(0.0 if total else 100.0,
-                                                   description=f"0/{total} groups merged"))
-    except Exception as exc:  # progress is a courtesy: it never fails the run
-        log.warning("cannot create the compaction's progress artifact", extra={"error": str(exc)})
-        return None
-
-
-def _report(artifact: UUID | None, done: int, total: int) -> None:
-    if artifact is None:
-        return
-    try:
-        update_progress_artifact(artifact, 100.0 * done / total,
-                                 description=f"{done}/{total} groups merged")
-    except Exception as exc:
-        log.warning("cannot update the compaction's progress", extra={"error": str(exc)})

@@ -19,11 +19,9 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, cast
-from uuid import UUID
+from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import FlowRun
 from prefect.flow_engine import run_flow
@@ -32,6 +30,7 @@ from prefect.runtime import flow_run
 from prefect.states import Pending
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.progress import RunProgress
 from flows.run_results import remember, tenant_tag
 from lakehouse.load.loader import LoadRequest, run_parts
 from tasks.load import commit_load, load_part_task, plan_load, registered_loader
@@ -123,36 +122,17 @@ def load(tenant: str, table: str, source: str, *, format: str | None = None,
     plan = plan_load(loader, request, tenant, table)
     total = len(plan.parts)
     mine.planned(total)
-    artifact = _progress_artifact(total)
+    progress = RunProgress.start(total, "parts loaded")
     futures = [load_part_task.submit(plan.spec, part, dask_address=dask_address, tenant=tenant,
                                      table=table, index=part.index) for part in plan.parts]
     for done, _ in enumerate(as_completed(futures), start=1):
         mine.step(done)
-        _report(artifact, done, total)
+        progress.report(done)
     results = [future.result() for future in futures]  # the first failure fails the load
     committed = commit_load(loader, plan, results, tenant, table)
     summary = {"run_id": run_id, "flow": "load", "source": source, **committed.to_dict()}
     remember(run_id, summary)
     return summary
-
-
-def _progress_artifact(total: int) -> UUID | None:
-    try:
-        return cast(UUID, create_progress_artifact(0.0 if total else 100.0,
-                                                   description=f"0/{total} parts loaded"))
-    except Exception as exc:  # progress is a courtesy: it never fails a load
-        log.warning("cannot create the load's progress artifact", extra={"error": str(exc)})
-        return None
-
-
-def _report(artifact: UUID | None, done: int, total: int) -> None:
-    if artifact is None:
-        return
-    try:
-        update_progress_artifact(artifact, 100.0 * done / total,
-                                 description=f"{done}/{total} parts loaded")
-    except Exception as exc:
-        log.warning("cannot update the load's progress", extra={"error": str(exc)})
 
 
 def start_load(request: LoadRequest, loader_name: str, dask_address: str = "") -> LoadWatch:

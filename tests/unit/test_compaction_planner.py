@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from lakehouse.catalog.lake import DataFile
 from lakehouse.compaction.options import NO_OPTIONS, CompactionPolicy, TableOptions
 from lakehouse.compaction.planner import backlog, pack, plan_compaction
 from lakehouse.compaction.state import PartitionFiles, TableFiles
+from tests.golden_files import assert_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "compaction" / "plan.json"
 NOW = 1_800_000_000.0
@@ -122,13 +121,4 @@ def golden_text() -> str:
 
 
 def test_golden_plan() -> None:
-    """Set UPDATE_GOLDEN=1 to rewrite the file; then read the diff before committing it."""
-    actual = golden_text()
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(actual)
-    expected = GOLDEN.read_text()
-    if actual != expected:
-        diff = "\n".join(difflib.unified_diff(
-            expected.splitlines(), actual.splitlines(), str(GOLDEN), "actual", lineterm=""))
-        pytest.fail(f"the compaction plan differs from the golden file:\n{diff}", pytrace=False)
+    assert_golden(GOLDEN, golden_text(), "the compaction plan")

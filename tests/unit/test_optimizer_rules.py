@@ -8,9 +8,7 @@ read the diff before committing it.
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from lakehouse.optimizer.rules import RULES as ORDERED
 from lakehouse.optimizer.state import OptimizerState
 from lakehouse.sql.interpret import interpret
 from lakehouse.sql.schema_view import SchemaView
+from tests.golden_files import assert_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "optimizer"
 MIB = 1024 * 1024
@@ -117,15 +116,7 @@ def golden_text(rule: str) -> str:
 
 @pytest.mark.parametrize("rule", RULES)
 def test_rule_matches_its_golden_file(rule: str) -> None:
-    path = GOLDEN / f"{rule}.json"
-    actual = golden_text(rule)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.write_text(actual)
-    expected = path.read_text()
-    if actual != expected:
-        diff = "\n".join(difflib.unified_diff(expected.splitlines(), actual.splitlines(),
-                                              str(path), "actual", lineterm=""))
-        pytest.fail(f"rule {rule} differs from its golden file:\n{diff}", pytrace=False)
+    assert_golden(GOLDEN / f"{rule}.json", golden_text(rule), f"rule {rule}")
 
 
 def test_rules_run_in_the_documented_order() -> None:

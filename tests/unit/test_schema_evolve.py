@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from lakehouse.schema import (
     list_of,
     struct_of,
 )
+from tests.golden_files import assert_golden
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "schema" / "evolution.json"
 
@@ -212,13 +211,6 @@ def golden_text() -> str:
 def test_golden_evolution() -> None:
     """Set UPDATE_GOLDEN=1 to rewrite the file; then read the diff before committing it."""
     actual = golden_text()
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(actual)
-    expected = GOLDEN.read_text()
-    if actual != expected:
-        diff = "\n".join(difflib.unified_diff(
-            expected.splitlines(), actual.splitlines(), str(GOLDEN), "actual", lineterm=""))
-        pytest.fail(f"schema evolution differs from the golden file:\n{diff}", pytrace=False)
-    stored = json.loads(expected)["final_schema"]
+    assert_golden(GOLDEN, actual, "schema evolution")
+    stored = json.loads(actual)["final_schema"]
     assert FieldType.from_json(stored).to_json() == stored

@@ -5,9 +5,7 @@ Set UPDATE_GOLDEN=1 to rewrite tests/golden/sql/plans.json; then read the diff b
 
 from __future__ import annotations
 
-import difflib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from lakehouse.sql.interpret import interpret
 from lakehouse.sql.plan import scans
+from tests.golden_files import assert_golden
 from tests.unit.sql_cases import acme_view
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "sql" / "plans.json"
@@ -50,15 +49,7 @@ def golden_text() -> str:
 
 
 def test_golden_plans() -> None:
-    actual = golden_text()
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(actual)
-    expected = GOLDEN.read_text()
-    if actual != expected:
-        diff = "\n".join(difflib.unified_diff(
-            expected.splitlines(), actual.splitlines(), str(GOLDEN), "actual", lineterm=""))
-        pytest.fail(f"logical plans differ from the golden file:\n{diff}", pytrace=False)
+    assert_golden(GOLDEN, golden_text(), "logical plans")
 
 
 def _scans(sql: str) -> dict[str, tuple[list[str], list[str]]]:
