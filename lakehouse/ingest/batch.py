@@ -65,10 +65,15 @@ class RecordBatch:
     @staticmethod
     def arrow_table(data_ids: list[str], timestamps_us: list[int], upserts: list[bool],
                     payloads: pa.StructArray) -> pa.Table:
-        return pa.Table.from_arrays(
-            [pa.array(data_ids, pa.string()), pa.array(timestamps_us, pa.int64()),
-             pa.array(upserts, pa.bool_()), payloads],
-            names=["data_id", "timestamp_us", "upsert", "payload"])
+        return RecordBatch.arrow_table_of(
+            pa.array(data_ids, pa.string()), pa.array(timestamps_us, pa.int64()),
+            pa.array(upserts, pa.bool_()), payloads)
+
+    @staticmethod
+    def arrow_table_of(data_ids: pa.Array, timestamps_us: pa.Array, upserts: pa.Array,
+                       payloads: pa.StructArray) -> pa.Table:
+        return pa.Table.from_arrays([data_ids, timestamps_us, upserts, payloads],
+                                    names=["data_id", "timestamp_us", "upsert", "payload"])
 
     @staticmethod
     def decode(data: bytes) -> RecordBatch:
