@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import orjson
 
+from lakehouse.ingest.arrow_read import ArrowRows
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.ingest.keys import TableRef, schema_key
 from lakehouse.ingest.plan import WritePlan
@@ -53,6 +54,9 @@ def plan_entries(plan: WritePlan, first_seq: int,
 
 def _batch(plan: WritePlan, ref: TableRef) -> RecordBatch:
     records = plan.writes[ref]
+    if isinstance(records, ArrowRows):  # read by Arrow: the columns are stored as they came
+        return RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
+                           arrow=records.stored_table())
     array = plan.arrays.get(ref)
     if array is not None:
         return RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,

@@ -25,6 +25,7 @@ from lakehouse.ingest.admission import (
     decide_backlog,
     take_tokens,
 )
+from lakehouse.ingest.arrow_read import ArrowBatch, ArrowRows
 from lakehouse.ingest.batch import RecordBatch, StoredRecord, canonical
 from lakehouse.ingest.entries import (
     REJECTS_TABLE,
@@ -54,7 +55,7 @@ from lakehouse.ingest.plan import (
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.state import TableState
 from lakehouse.ingest.type_checks import Items, check_declared, check_types
-from lakehouse.schema import FieldType
+from lakehouse.schema import FieldType, evolve
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.wal.port import WriteAheadLog
 
@@ -183,6 +184,40 @@ class IngestService:
                 plan.rejects.append(rejected)
             if not keep_rejects:
                 plan.rejects.clear()
+            return self._queue(plan)
+
+    def write_arrow(self, tenant: str, batch: ArrowBatch, *, request_id: str | None = None,
+                    idempotency_key: str | None = None) -> PendingWrite | None:
+        """Queue a batch read and checked by Arrow at once (see arrow_read), as `write` would;
+        None, having changed nothing, if it needs `write`'s record-by-record decisions after all:
+        a data_id already stored or in flight, a declared table, types that do not fit."""
+        received_us = int(self._clock() * 1_000_000)
+        ref = TableRef(tenant, batch.table)
+        prefix = record_prefix(ref)
+        data_ids: list[str] = batch.data_ids.to_pylist()
+        keys = [prefix + data_id.encode() for data_id in data_ids]
+        with self._lock:
+            if idempotency_key is not None:
+                replay = self._replay(tenant, idempotency_key)
+                if replay is not None:
+                    return replay
+            if self.declared(ref) is not None or not self._inflight.keys().isdisjoint(keys):
+                return None
+            if any(stored is not None for stored in self.wal.index_get(keys)):
+                return None
+            schema = self._schema(self._table(ref))
+            evolution = evolve(schema, batch.payload_type)
+            if evolution.conflicts:
+                return None
+            self._admit(tenant, len(keys))
+            plan = WritePlan(tenant, request_id, received_us, [])
+            if idempotency_key is not None:
+                plan.request_key = request_key(tenant, idempotency_key)
+            if evolution.changed or schema is None:
+                plan.schemas[ref] = evolution.schema
+            plan.writes[ref] = ArrowRows(batch, data_ids, received_us)
+            plan.keys[ref] = keys
+            plan.inserts[ref] = len(keys)
             return self._queue(plan)
 
     def _queue(self, plan: WritePlan) -> PendingWrite:
