@@ -230,3 +230,19 @@ def test_concurrent_retries_of_batches_store_each_record_once(arrow_client: Test
     assert sorted(r["data_id"] for r in listed) == sorted(r["data_id"] for r in records)
     stored = {r["data_id"]: r["seq"] for r in listed}
     assert all(found == {stored[data_id]} for data_id, found in seqs.items())
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_a_retry_is_a_duplicate_when_its_column_turned_float(
+        arrow: bool, arrow_client: TestClient, python_client: TestClient) -> None:
+    """1 and 1.0 are one value once the column is float64: an exact retry is no conflict."""
+    client = arrow_client if arrow else python_client
+    first = _send(client, ndjson({"data_id": "m1", "payload": {"v": 1, "w": [2]}},
+                                 {"data_id": "m2", "payload": {"v": 2.5, "w": [0.5]}}), {})
+    assert first[1]["accepted"] == 2
+    again = _send(client, ndjson({"data_id": "m1", "payload": {"v": 1, "w": [2]}},
+                                 {"data_id": "m2", "payload": {"v": 2.5, "w": [0.5]}}), {})
+    assert [r["status"] for r in again[1]["records"]] == ["duplicate", "duplicate"]
+    changed = _send(client, ndjson({"data_id": "m1", "payload": {"v": 1.5, "w": [2]}},
+                                   {"data_id": "m3", "payload": {"v": True}}), {})
+    assert changed[1]["records"][0]["status"] == "conflict"
