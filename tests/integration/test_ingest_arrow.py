@@ -246,3 +246,27 @@ def test_a_retry_is_a_duplicate_when_its_column_turned_float(
     changed = _send(client, ndjson({"data_id": "m1", "payload": {"v": 1.5, "w": [2]}},
                                    {"data_id": "m3", "payload": {"v": True}}), {})
     assert changed[1]["records"][0]["status"] == "conflict"
+
+
+@pytest.mark.parametrize(("query", "headers"), [
+    ("?table=events", {}),
+    ("?table=bad-name", {}),
+    ("?table=events&other=1", {}),
+    ("?table=a&table=b", {}),
+    ("", {"Idempotency-Key": "k" * 257}),
+    ("", {"Authorization": "Bearer not-a-token"}),
+    ("", {"X-Tenant-Id": "someone-else"}),
+    ("", {"Content-Type": "text/plain"}),
+    ("", {"Content-Type": "application/json"}),
+])
+def test_requests_around_the_batch_are_answered_alike(
+        query: str, headers: dict[str, str], arrow_client: TestClient,
+        python_client: TestClient) -> None:
+    """What the fast layer in front of the app does not take, the app answers."""
+    def send(client: TestClient) -> tuple[int, Any]:
+        response = client.post("/data/store" + query, content=GOOD, headers={
+            "Content-Type": "application/x-ndjson", **headers})
+        return response.status_code, response.json()
+
+    assert send(arrow_client) == send(python_client)
+    assert _stored(arrow_client) == _stored(python_client)
