@@ -63,13 +63,16 @@ class FastRecordWrites:
         read if it can tell (its own checks then give the answer)."""
         headers = dict(scope.get("headers") or [])
         media = (_text(headers.get(b"content-type")) or "").split(";")[0].strip().lower()
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+        # Parsed as Starlette does, so `?table=` is the empty name the route refuses.
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                          keep_blank_values=True)
         plain_query = not query or (len(query) == 1 and query[0][0] == "table")
         table = query[0][1] if query else DEFAULT_TABLE
-        key = _text(headers.get(b"idempotency-key"))
+        keys = [v for k, v in scope.get("headers") or [] if k == b"idempotency-key"]
+        key = _text(keys[0]) if len(keys) == 1 else None
         service = self.core.ingest
         if (media not in NDJSON_TYPES or service is None or not plain_query
-                or not is_valid_name(table)
+                or not is_valid_name(table) or len(keys) > 1
                 or (key is not None and len(key) > MAX_IDEMPOTENCY_KEY)):
             await self.app(scope, receive, send)
             return

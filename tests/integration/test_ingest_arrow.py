@@ -251,6 +251,8 @@ def test_a_retry_is_a_duplicate_when_its_column_turned_float(
 @pytest.mark.parametrize(("query", "headers"), [
     ("?table=events", {}),
     ("?table=bad-name", {}),
+    ("?table=", {}),
+    ("?table", {}),
     ("?table=events&other=1", {}),
     ("?table=a&table=b", {}),
     ("", {"Idempotency-Key": "k" * 257}),
