@@ -18,6 +18,12 @@ def get_core(request: Request) -> Core:
     return core
 
 
+async def core_dependency(request: Request) -> Core:
+    """`get_core` as a dependency: FastAPI runs a plain-def dependency on a worker thread,
+    a thread hand-off on every request for a field lookup."""
+    return get_core(request)
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if authorization is None:
         return None
@@ -42,7 +48,7 @@ async def authenticate(core: Core, authorization: str | None,
 
 
 async def current_caller(
-    core: Annotated[Core, Depends(get_core)],
+    core: Annotated[Core, Depends(core_dependency)],
     authorization: Annotated[str | None, Header()] = None,
     x_tenant_id: Annotated[str | None, Header()] = None,
 ) -> Caller:
@@ -65,4 +71,4 @@ def require_role(role: Role) -> Callable[..., object]:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
-CoreDep = Annotated[Core, Depends(get_core)]
+CoreDep = Annotated[Core, Depends(core_dependency)]

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     ingest_max_inflight: int = Field(default=64, ge=1)
     ingest_max_unflushed_bytes: int = Field(default=1024**3, ge=1)
     ingest_max_unflushed_age_s: float = Field(default=0.0, ge=0)
+    # NDJSON batches of new records are read and checked by Arrow whole (see
+    # lakehouse/ingest/arrow_read.py); false checks every record in Python, as before.
+    ingest_arrow_batches: bool = True
     tenant_write_rate: float = Field(default=250_000.0, ge=0)
     tenant_write_burst: float = Field(default=500_000.0, ge=1)
 

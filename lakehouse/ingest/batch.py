@@ -65,10 +65,15 @@ class RecordBatch:
     @staticmethod
     def arrow_table(data_ids: list[str], timestamps_us: list[int], upserts: list[bool],
                     payloads: pa.StructArray) -> pa.Table:
-        return pa.Table.from_arrays(
-            [pa.array(data_ids, pa.string()), pa.array(timestamps_us, pa.int64()),
-             pa.array(upserts, pa.bool_()), payloads],
-            names=["data_id", "timestamp_us", "upsert", "payload"])
+        return RecordBatch.arrow_table_of(
+            pa.array(data_ids, pa.string()), pa.array(timestamps_us, pa.int64()),
+            pa.array(upserts, pa.bool_()), payloads)
+
+    @staticmethod
+    def arrow_table_of(data_ids: pa.Array, timestamps_us: pa.Array, upserts: pa.Array,
+                       payloads: pa.StructArray) -> pa.Table:
+        return pa.Table.from_arrays([data_ids, timestamps_us, upserts, payloads],
+                                    names=["data_id", "timestamp_us", "upsert", "payload"])
 
     @staticmethod
     def decode(data: bytes) -> RecordBatch:
@@ -123,6 +128,21 @@ def strip_nulls(value: Any) -> Any:
 
 
 def canonical(payload: dict[str, Any]) -> bytes:
-    """The payload as comparable bytes: nulls dropped, keys sorted. Two writes of one record are
-    the same write exactly when these are equal."""
-    return orjson.dumps(strip_nulls(payload), option=orjson.OPT_SORT_KEYS)
+    """The payload as comparable bytes: nulls dropped, keys sorted, numbers by value. Two
+    writes of one record are the same write exactly when these are equal."""
+    return orjson.dumps(_comparable(payload), option=orjson.OPT_SORT_KEYS)
+
+
+_EXACT_FLOAT_INTS = float(2**53)
+
+
+def _comparable(value: Any) -> Any:
+    # A record stored in a float64 column reads back 1 as 1.0: a retry sending 1 again is the
+    # same write, so integral floats compare as the integers they hold (exactly, up to 2**53).
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    if type(value) is float and value.is_integer() and abs(value) < _EXACT_FLOAT_INTS:
+        return int(value)
+    return value

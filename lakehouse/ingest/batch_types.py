@@ -35,8 +35,17 @@ def batch_array(payloads: list[dict[str, Any]]) -> tuple[FieldType, pa.StructArr
         array = pa.array(payloads)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
         return None
+    payload_type = arrow_payload_type(array.type)
+    return (payload_type, array) if payload_type is not None else None
+
+
+def arrow_payload_type(arrow_type: pa.DataType) -> FieldType | None:
+    """The payload type an Arrow struct type stands for, or None if the per-record rules must
+    decide (see the module's docstring)."""
+    if not pa.types.is_struct(arrow_type):
+        return None
     try:
-        return _from_arrow(array.type, depth=1, top=True), array
+        return _from_arrow(arrow_type, depth=1, top=True)
     except _Undecided:
         return None
 

@@ -6,9 +6,9 @@ rendered from it once everything it waits for is durable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lakehouse.errors import Conflict, InvalidInput
@@ -36,7 +36,7 @@ class WritePlan:
     request_id: str | None
     received_us: int
     results: list[RecordResult]
-    writes: dict[TableRef, list[IncomingRecord]] = field(default_factory=dict)
+    writes: dict[TableRef, Sequence[IncomingRecord]] = field(default_factory=dict)
     schemas: dict[TableRef, FieldType] = field(default_factory=dict)
     rejects: list[Rejected] = field(default_factory=list)
     waits: list[tuple[int, Future[int], int]] = field(default_factory=list)
@@ -81,6 +81,39 @@ class PendingWrite:
         for _, waited, _ in self.plan.waits:
             waited.result(timeout_s)
         return self._finish(self.plan, first)
+
+
+def render_answer(plan: WritePlan, first_seq: int | None) -> dict[str, Any]:
+    """The answer, once all is durable: counts, the sequence numbers each table's accepted
+    records took (consecutive, in request order), and every record that was not written
+    with why — or, for a one-record request, that record whatever happened to it."""
+    ranges = []
+    seqs: dict[int, int] = {}
+    seq = first_seq or 0
+    accepted = sum(len(records) for records in plan.writes.values())
+    single = accepted + len(plan.results) == 1
+    for ref, records in plan.writes.items():
+        ranges.append({"table": ref.table, "count": len(records), "first_seq": seq,
+                       "last_seq": seq + len(records) - 1})
+        if single or plan.aliases:
+            seqs.update((r.index, seq + i) for i, r in enumerate(records))
+        seq += len(records)
+    for index, waited, offset in plan.waits:
+        seqs[index] = waited.result() + offset
+    for index, earlier in plan.aliases.items():
+        if earlier in seqs:
+            seqs[index] = seqs[earlier]
+    counts = {"accepted": accepted, "duplicate": 0, "rejected": 0, "conflict": 0}
+    listed = []
+    for r in plan.results:
+        counts[r.status] += 1
+        listed.append(result_json(replace(r, seq=seqs.get(r.index, r.seq))))
+    if single and accepted:
+        [record] = [r for records in plan.writes.values() for r in records]
+        listed.append(result_json(RecordResult(record.index, record.data_id, record.table,
+                                                "durable", seqs[record.index])))
+    listed.sort(key=lambda r: int(r["index"]))
+    return {"status": "durable", **counts, "tables": ranges, "records": listed}
 
 
 def raw_record(record: IncomingRecord) -> dict[str, Any]:

@@ -11,13 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from lakehouse.catalog.declarations import TableDeclarations
-from lakehouse.errors import InvalidInput, RateLimited, Unavailable
+from lakehouse.errors import RateLimited, Unavailable
 from lakehouse.ingest.admission import (
     Backlog,
     BacklogLimits,
@@ -25,13 +25,20 @@ from lakehouse.ingest.admission import (
     decide_backlog,
     take_tokens,
 )
+from lakehouse.ingest.arrow_read import ArrowBatch, ArrowRows
 from lakehouse.ingest.batch import RecordBatch, StoredRecord, canonical
-from lakehouse.ingest.batch_types import batch_array, batch_type
+from lakehouse.ingest.entries import (
+    REJECTS_TABLE,
+    copy_counts,
+    count_events,
+    count_writes,
+    plan_entries,
+)
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
+from lakehouse.ingest.inflight import InflightWrite, release, reserve
 from lakehouse.ingest.keys import (
     TableRef,
     decode_seq,
-    encode_seq,
     record_prefix,
     request_key,
     schema_key,
@@ -43,20 +50,19 @@ from lakehouse.ingest.plan import (
     RecordResult,
     WritePlan,
     as_replay,
-    raw_record,
-    reason_of,
-    result_json,
+    render_answer,
 )
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.state import TableState
-from lakehouse.schema import FieldType, evolve, infer
+from lakehouse.ingest.type_checks import Items, check_declared, check_types
+from lakehouse.schema import FieldType, evolve
 from lakehouse.schema.declared import DeclaredTable
-from lakehouse.schema.value_checks import failing_records
-from lakehouse.wal.port import LogEntry, WriteAheadLog
+from lakehouse.wal.port import WriteAheadLog
+
+__all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService"]
 
 log = logging.getLogger(__name__)
 
-REJECTS_TABLE = "_rejects"
 DECLARATION_TTL_S = 5.0
 
 
@@ -87,8 +93,7 @@ class IngestService:
         self._lock = threading.RLock()  # a done-callback may run inline under it
         self._tables: dict[TableRef, TableState] = {}
         self._durable_counts: dict[TableRef, TableState] = {}
-        # record key → (future of the write holding it, its offset there, its payload)
-        self._inflight: dict[bytes, tuple[Future[int], int, dict[str, Any]]] = {}
+        self._inflight: dict[bytes, InflightWrite] = {}  # record key → the write holding it
         self._inflight_requests: dict[bytes, PendingWrite] = {}
         self._buckets: dict[str, Bucket] = {}
         self.committer = GroupCommitter(wal)
@@ -106,7 +111,7 @@ class IngestService:
             self._table(ref).add_entry(entry.seq, entry.width, len(entry.payload),
                                        batch.received_us)
         for ref, state in self._tables.items():
-            self._durable_counts[ref] = _copy_counts(state)
+            self._durable_counts[ref] = copy_counts(state)
         log.info("ingest state recovered", extra={"tables": len(self._tables),
                                                   "last_seq": self.wal.last_seq()})
 
@@ -172,10 +177,6 @@ class IngestService:
             if idempotency_key is not None:
                 plan.request_key = request_key(tenant, idempotency_key)
             self._plan_records(plan, good)
-            for ref, schema in plan.schemas.items():
-                # Visible to the next request at once; reloaded from the WAL if this write fails.
-                state = self._table(ref)
-                state.schema, state.schema_loaded = schema, True
             for rejected in bad:
                 plan.results.append(RecordResult(rejected.index, rejected.data_id,
                                                  rejected.table, "rejected",
@@ -183,25 +184,68 @@ class IngestService:
                 plan.rejects.append(rejected)
             if not keep_rejects:
                 plan.rejects.clear()
-            future = None
-            if plan.width or plan.request_key is not None:
-                future = self.committer.submit(plan.width, lambda first: self._prepare(plan, first))
-                future.add_done_callback(lambda f: self._on_commit(plan, f))
-                self._reserve(plan, future)
-            else:
-                self._count_events(plan, self._tables)
-                self._count_events(plan, self._durable_counts)
-            pending = PendingWrite(plan, future, self._finish)
-            if plan.request_key is not None:
-                self._inflight_requests[plan.request_key] = pending
-            return pending
+            return self._queue(plan)
+
+    def write_arrow(self, tenant: str, batch: ArrowBatch, *, request_id: str | None = None,
+                    idempotency_key: str | None = None) -> PendingWrite | None:
+        """Queue a batch read and checked by Arrow at once (see arrow_read), as `write` would;
+        None, having changed nothing, if it needs `write`'s record-by-record decisions after all:
+        a data_id already stored or in flight, a declared table, types that do not fit."""
+        received_us = int(self._clock() * 1_000_000)
+        ref = TableRef(tenant, batch.table)
+        prefix = record_prefix(ref)
+        data_ids: list[str] = batch.data_ids.to_pylist()
+        keys = [prefix + data_id.encode() for data_id in data_ids]
+        with self._lock:
+            if idempotency_key is not None:
+                replay = self._replay(tenant, idempotency_key)
+                if replay is not None:
+                    return replay
+            if self.declared(ref) is not None or not self._inflight.keys().isdisjoint(keys):
+                return None
+            if any(stored is not None for stored in self.wal.index_get(keys)):
+                return None
+            schema = self._schema(self._table(ref))
+            evolution = evolve(schema, batch.payload_type)
+            if evolution.conflicts:
+                return None
+            self._admit(tenant, len(keys))
+            plan = WritePlan(tenant, request_id, received_us, [])
+            if idempotency_key is not None:
+                plan.request_key = request_key(tenant, idempotency_key)
+            if evolution.changed or schema is None:
+                plan.schemas[ref] = evolution.schema
+            plan.writes[ref] = ArrowRows(batch, data_ids, received_us)
+            plan.keys[ref] = keys
+            plan.inserts[ref] = len(keys)
+            return self._queue(plan)
+
+    def _queue(self, plan: WritePlan) -> PendingWrite:
+        """Hand a decided plan to the committer (under the lock); its answer waits for it."""
+        for ref, schema in plan.schemas.items():
+            # Visible to the next request at once; reloaded from the WAL if this write fails.
+            state = self._table(ref)
+            state.schema, state.schema_loaded = schema, True
+        future = None
+        if plan.width or plan.request_key is not None:
+            future = self.committer.submit(plan.width, lambda first: self._prepare(plan, first))
+            future.add_done_callback(lambda f: self._on_commit(plan, f))
+            reserve(self._inflight, future,
+                    [(plan.keys[ref], records) for ref, records in plan.writes.items()])
+        else:
+            count_events(plan, self._tables)
+            count_events(plan, self._durable_counts)
+        pending = PendingWrite(plan, future, render_answer)
+        if plan.request_key is not None:
+            self._inflight_requests[plan.request_key] = pending
+        return pending
 
     def _replay(self, tenant: str, idempotency_key: str) -> PendingWrite | None:
         key = request_key(tenant, idempotency_key)
         inflight = self._inflight_requests.get(key)
         if inflight is not None:
             return PendingWrite(inflight.plan, inflight.future,
-                                lambda plan, first: as_replay(self._finish(plan, first)))
+                                lambda plan, first: as_replay(render_answer(plan, first)))
         [stored] = self.wal.index_get([key])
         if stored is None:
             return None
@@ -248,83 +292,13 @@ class IngestService:
         with self._lock:
             self._declared.pop(ref, None)
 
-    def _check_types(self, plan: WritePlan, ref: TableRef,
-                     items: list[tuple[IncomingRecord, bytes]],
-                     ) -> list[tuple[IncomingRecord, bytes]]:
+    def _check_types(self, plan: WritePlan, ref: TableRef, items: Items) -> Items:
         """The records whose types fit the table (evolving it); the rest become rejects."""
         declared = self.declared(ref)
         if declared is not None:
-            return self._check_declared(plan, ref, declared, items)
-        schema = plan.schemas.get(ref, self._schema(self._table(ref)))
-        if all(record.payload_type is None for record, _ in items):
-            typed = batch_array([record.payload for record, _ in items])
-            if typed is not None:
-                evolution = evolve(schema, typed[0])
-                if not evolution.conflicts:
-                    if evolution.changed or schema is None:
-                        plan.schemas[ref] = evolution.schema
-                    plan.arrays[ref] = typed[1]  # stored as is: no per-record encoding
-                    return items
-        accepted = []
-        for record, key in items:  # one by one, to say exactly which records do not fit
-            try:
-                payload_type = record.payload_type or infer(record.payload)
-            except InvalidInput as exc:
-                self._reject(plan, record, exc.code, reason_of(exc))
-                continue
-            evolution = evolve(schema, payload_type)
-            if evolution.conflicts:
-                self._reject(plan, record, "type_conflict",
-                             "; ".join(c.reason() for c in evolution.conflicts))
-                continue
-            if evolution.changed or schema is None:
-                schema = plan.schemas[ref] = evolution.schema
-            accepted.append((record, key))
-        return accepted
-
-    def _check_declared(self, plan: WritePlan, ref: TableRef, declared: DeclaredTable,
-                        items: list[tuple[IncomingRecord, bytes]],
-                        ) -> list[tuple[IncomingRecord, bytes]]:
-        """Records must fit the declared types, carry the required fields and pass the checks."""
-        fits = False
-        if all(record.payload_type is None for record, _ in items):
-            whole = batch_type([record.payload for record, _ in items])
-            fits = whole is not None and declared.type_problem(whole) is None
-        typed = []
-        for record, key in items:
-            if not fits:
-                try:
-                    problem = declared.type_problem(record.payload_type or infer(record.payload))
-                except InvalidInput as exc:
-                    self._reject(plan, record, exc.code, reason_of(exc))
-                    continue
-                if problem is not None:
-                    self._reject(plan, record, "schema_mismatch", problem)
-                    continue
-            missing = declared.missing_required(record.payload)
-            if missing:
-                self._reject(plan, record, "missing_required",
-                             "required fields are missing or null: " + ", ".join(
-                                 f"payload.{m}" for m in missing))
-                continue
-            typed.append((record, key))
-        failing = failing_records(declared, [record.payload for record, _ in typed])
-        accepted = []
-        for position, (record, key) in enumerate(typed):
-            if position in failing:
-                self._reject(plan, record, "check_failed", failing[position])
-            else:
-                accepted.append((record, key))
-        if accepted and self._schema(self._table(ref)) != declared.columns:
-            plan.schemas[ref] = declared.columns
-        return accepted
-
-    @staticmethod
-    def _reject(plan: WritePlan, record: IncomingRecord, code: str, reason: str) -> None:
-        plan.rejects.append(Rejected(record.index, record.data_id, record.table, reason, code,
-                                     raw_record(record)))
-        plan.results.append(RecordResult(record.index, record.data_id, record.table,
-                                         "rejected", reason=reason, code=code))
+            return check_declared(plan, ref, declared, self._schema(self._table(ref)), items)
+        return check_types(plan, ref, plan.schemas.get(ref, self._schema(self._table(ref))),
+                           items)
 
     def _dedupe(  # noqa: PLR0911 - a decision table reads best as one return per case
             self, plan: WritePlan, record: IncomingRecord, key: bytes, stored: bytes | None,
@@ -344,9 +318,9 @@ class IngestService:
                                        "payloads")
         inflight = self._inflight.get(key)
         if inflight is not None:
-            future, offset, payload = inflight
+            offset, payload = inflight.find(key)
             if canonical(payload) == canonical(record.payload):
-                plan.waits.append((index, future, offset))
+                plan.waits.append((index, inflight.future, offset))
                 return RecordResult(index, data_id, table, "duplicate")
             return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
                                 reason="a concurrent write of this data_id is in progress; "
@@ -378,87 +352,24 @@ class IngestService:
         batch = entries[entry.seq] = RecordBatch.decode(entry.payload)
         return batch.record(entry.seq, seq - entry.seq).payload
 
-    def _reserve(self, plan: WritePlan, future: Future[int]) -> None:
-        offset = 0
-        for ref, records in plan.writes.items():
-            for record, key in zip(records, plan.keys[ref], strict=True):
-                self._inflight[key] = (future, offset, record.payload)
-                offset += 1
-
     def _prepare(self, plan: WritePlan, first_seq: int) -> Prepared:
         """Runs on the commit thread: the bytes to write, now that sequence numbers are known."""
-        entries: list[LogEntry] = []
-        index: dict[bytes, bytes | None] = {}
-        seq = first_seq
-        for ref, records in plan.writes.items():
-            array = plan.arrays.get(ref)
-            if array is not None:
-                batch = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
-                                    arrow=RecordBatch.arrow_table(
-                                        [r.data_id for r in records],
-                                        [r.timestamp_us for r in records],
-                                        [r.upsert for r in records], array))
-            else:
-                batch = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
-                                    tuple((r.data_id, r.timestamp_us, r.payload, r.upsert)
-                                          for r in records))
-            payload = batch.encode()
-            entries.append(LogEntry(payload, len(records)))
-            plan.sizes[ref] = len(payload)
-            for offset, key in enumerate(plan.keys[ref]):
-                index[key] = encode_seq(seq + offset)
-            seq += len(records)
-        for ref, schema in plan.schemas.items():
-            index[schema_key(ref)] = orjson.dumps(schema.to_json())
-        if plan.rejects:
-            ref = TableRef(plan.tenant, REJECTS_TABLE)
-            rows = tuple((r.data_id or f"#{r.index}", plan.received_us,
-                          {"table": r.table, "error": r.code, "reason": r.reason,
-                           "request_id": plan.request_id,
-                           "raw": r.raw if isinstance(r.raw, str) else orjson.dumps(
-                               r.raw, default=str).decode()}, False) for r in plan.rejects)
-            payload = RecordBatch(ref.tenant, ref.table, plan.request_id, plan.received_us,
-                                  rows).encode()
-            entries.append(LogEntry(payload, len(rows)))
-            plan.sizes[ref] = len(payload)
+        entries, index = plan_entries(plan, first_seq)
         with self._lock:
             # The counters as they will be once this write is durable, persisted with it.
-            touched = self._count_writes(plan, self._durable_counts)
-            touched |= self._count_events(plan, self._durable_counts)
+            touched = count_writes(plan, self._durable_counts)
+            touched |= count_events(plan, self._durable_counts)
             for ref in touched:
                 index[stats_key(ref)] = self._durable_counts[ref].counters()
         if plan.request_key is not None:
-            index[plan.request_key] = orjson.dumps(self._finish(plan, first_seq))
+            index[plan.request_key] = orjson.dumps(render_answer(plan, first_seq))
         return Prepared(entries, index)
-
-    @staticmethod
-    def _count_writes(plan: WritePlan, into: dict[TableRef, TableState]) -> set[TableRef]:
-        touched = set()
-        for ref, size in plan.sizes.items():
-            state = into.setdefault(ref, TableState(ref))
-            state.records += plan.inserts.get(ref, 0) if ref.table != REJECTS_TABLE else len(
-                plan.rejects)
-            state.size_bytes += size
-            touched.add(ref)
-        return touched
-
-    @staticmethod
-    def _count_events(plan: WritePlan, into: dict[TableRef, TableState]) -> set[TableRef]:
-        touched = set()
-        for ref, (dups, rejected) in plan.event_counts().items():
-            state = into.setdefault(ref, TableState(ref))
-            state.duplicates += dups
-            state.rejected += rejected
-            touched.add(ref)
-        return touched
 
     def _on_commit(self, plan: WritePlan, future: Future[int]) -> None:
         """Runs on the commit thread, in sequence order, once the write is durable (or failed)."""
         with self._lock:
             for keys in plan.keys.values():
-                for key in keys:
-                    if self._inflight.get(key, (None,))[0] is future:
-                        del self._inflight[key]
+                release(self._inflight, future, keys)
             if plan.request_key is not None:
                 self._inflight_requests.pop(plan.request_key, None)
             if future.exception() is not None:
@@ -466,7 +377,7 @@ class IngestService:
                 for ref in {*plan.writes, *plan.schemas, *plan.sizes}:
                     state = self._table(ref)
                     state.schema_loaded = False
-                    self._durable_counts[ref] = _copy_counts(state)
+                    self._durable_counts[ref] = copy_counts(state)
                 return
             seq = future.result()
             for ref, records in plan.writes.items():
@@ -478,40 +389,8 @@ class IngestService:
                                            plan.received_us)
             for ref in plan.sizes:
                 self._table(ref)
-            self._count_writes(plan, self._tables)
-            self._count_events(plan, self._tables)
-
-    def _finish(self, plan: WritePlan, first_seq: int | None) -> dict[str, Any]:
-        """The answer, once all is durable: counts, the sequence numbers each table's accepted
-        records took (consecutive, in request order), and every record that was not written
-        with why — or, for a one-record request, that record whatever happened to it."""
-        ranges = []
-        seqs: dict[int, int] = {}
-        seq = first_seq or 0
-        accepted = sum(len(records) for records in plan.writes.values())
-        single = accepted + len(plan.results) == 1
-        for ref, records in plan.writes.items():
-            ranges.append({"table": ref.table, "count": len(records), "first_seq": seq,
-                           "last_seq": seq + len(records) - 1})
-            if single or plan.aliases:
-                seqs.update((r.index, seq + i) for i, r in enumerate(records))
-            seq += len(records)
-        for index, waited, offset in plan.waits:
-            seqs[index] = waited.result() + offset
-        for index, earlier in plan.aliases.items():
-            if earlier in seqs:
-                seqs[index] = seqs[earlier]
-        counts = {"accepted": accepted, "duplicate": 0, "rejected": 0, "conflict": 0}
-        listed = []
-        for r in plan.results:
-            counts[r.status] += 1
-            listed.append(result_json(replace(r, seq=seqs.get(r.index, r.seq))))
-        if single and accepted:
-            [record] = [r for records in plan.writes.values() for r in records]
-            listed.append(result_json(RecordResult(record.index, record.data_id, record.table,
-                                                    "durable", seqs[record.index])))
-        listed.sort(key=lambda r: int(r["index"]))
-        return {"status": "durable", **counts, "tables": ranges, "records": listed}
+            count_writes(plan, self._tables)
+            count_events(plan, self._tables)
 
     # --- what readers and the flush need -----------------------------------------------------
     def unflushed_entries(self, ref: TableRef, before_seq: int | None) -> list[int]:
@@ -562,10 +441,3 @@ class IngestService:
 
     def close(self) -> None:
         self.committer.close()
-
-
-def _copy_counts(state: TableState) -> TableState:
-    copy = TableState(state.ref)
-    copy.records, copy.size_bytes = state.records, state.size_bytes
-    copy.duplicates, copy.rejected = state.duplicates, state.rejected
-    return copy

@@ -102,11 +102,12 @@ class RocksWal:
             for entry in entries:
                 batch.put(log_key(seq), encode_entry(entry.width, entry.payload))
                 seq += entry.width
+            put, delete = batch.put, batch.delete  # per index key: kept to one call each
             for key, value in (index or {}).items():
                 if value is None:
-                    batch.delete(index_key(key))
+                    delete(INDEX_TAG + key)
                 else:
-                    batch.put(index_key(key), value)
+                    put(INDEX_TAG + key, value)
             last = seq - 1
             if entries:
                 # In the same batch, so last_seq survives trimming every entry.
@@ -195,7 +196,7 @@ class RocksWal:
             return []
         with self._reading() as db:
             # One multi-get: a batch of idempotency keys costs one call, not one per key.
-            values = cast(list[bytes | None], db.get([index_key(key) for key in keys]))
+            values = cast(list[bytes | None], db.get([INDEX_TAG + key for key in keys]))
         return list(values)
 
     def index_scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
