@@ -23,6 +23,7 @@ are the engine's; a tracked query adds a flow run's bookkeeping (about 0.1 s).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import secrets
@@ -233,6 +234,9 @@ def main() -> None:
     numbers = parse_numbers(args.queries)
     from distributed import LocalCluster
 
+    # The workers' start and stop chatter: worker processes read it from the environment.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-tpch-") as tmp, LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True,
             dashboard_address=None) as cluster:
@@ -260,6 +264,10 @@ def main() -> None:
                 if not args.skip_point:
                     tpch_point.run(bench, settings, scratch / "point", point_rows, runs=5)
         finally:
+            # The shared client first, so the cluster closing under it is no error.
+            client = core.dask_client()
+            if client is not None:
+                client.close()
             core.close()
 
 
