@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/compaction.py
 	$(BIN)/python bench/query_tracking.py
+	$(BIN)/python bench/tpch.py
 
 clean-data:
 	rm -rf data/wal data/catalog.db* data/warehouse data/prefect data/dask data/logs

@@ -159,7 +159,9 @@ async def explain(body: ExecuteBody, core: Core, tenant: str, *,
 
 
 def _actuals(step: dict[str, Any] | None, run: QueryRun) -> None:
-    """Actual rows on the steps whose rows were counted: the top (the result) and the scans."""
+    """Actual rows on the steps whose rows were counted: the top (the result) and the scans
+    (rows after the scan's predicate; or, where the query's SQL filters instead, the rows read
+    from the row groups statistics kept)."""
     if step is None:
         return
     step["actual_rows"] = run.result.num_rows if run.result is not None else None
@@ -168,11 +170,12 @@ def _actuals(step: dict[str, Any] | None, run: QueryRun) -> None:
         child = stack.pop()
         if child["op"] == "scan":
             table = child["detail"].split(" AS ")[0]
-            counted = [v for k, v in run.progress.steps.items()
-                       if k.startswith("scan ") and k.endswith(f".{table}")]
-            if counted:
-                child["actual_rows"] = int(counted[0]["rows"])
-                child["actual_ms"] = counted[0]["ms"]
+            for prefix, key in (("scan ", "actual_rows"), ("read ", "rows_read")):
+                counted = [v for k, v in run.progress.steps.items()
+                           if k.startswith(prefix) and k.endswith(f".{table}")]
+                if counted:
+                    child[key] = int(counted[0]["rows"])
+                    child["actual_ms"] = counted[0]["ms"]
         stack.extend(child["children"])
 
 

@@ -7,19 +7,17 @@ its newest data file has (decimals, dates), so queries over loaded data type-che
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlglot import exp
 
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.table_options import TableOptionsStore
+from lakehouse.executor.metadata import MetadataCache, SnapshotMetadata
 from lakehouse.executor.run import Cancel, ExecutionContext, Progress, execute
 from lakehouse.executor.unflushed import Pin, UnflushedRows, pin
 from lakehouse.ingest.keys import TableRef
@@ -29,8 +27,6 @@ from lakehouse.optimizer.optimize import Optimized, TableFiles, optimize
 from lakehouse.sql.interpret import Interpretation, interpret, interpret_tree
 from lakehouse.sql.schema_view import ColumnView, SchemaView, TableView
 from lakehouse.storage.location import StorageRoot
-
-SCHEMA_CACHE = 4096
 
 
 @dataclass(frozen=True)
@@ -52,43 +48,29 @@ class QueryEngine:
         self.options = options
         self.ingest = ingest
         self.threads = threads
-        self._schemas: OrderedDict[str, pa.Schema] = OrderedDict()
-        self._lock = threading.Lock()
+        self.metadata = MetadataCache(catalog, storage)
 
     # Views -----------------------------------------------------------------------------
 
     def view(self, tenant: str, snapshot: int | None = None) -> SchemaView:
         """The tenant's tables with exact column types: the newest file's, widened by the
         write buffer's schema for columns not flushed yet."""
-        schemas: dict[str, Any] = {}
-        for info in self.catalog.tables(tenant, snapshot):
-            schemas[info.name] = info.schema
-        if self.ingest is not None:
-            for stats in self.ingest.table_stats(tenant):
-                buffered = self.ingest.table_schema(TableRef(tenant, stats["table"]))
-                if buffered is not None and (stats["records"] or stats["table"] not in schemas):
-                    schemas[stats["table"]] = buffered.to_json()
-        base = SchemaView.from_schemas(tenant, schemas)
-        tables: list[TableView] = []
-        for table in base.tables:
-            exact = self._file_schema(tenant, table.name, snapshot)
-            tables.append(_exact(table, exact) if exact is not None else table)
-        return SchemaView(tenant, tuple(tables))
+        if snapshot is None:
+            snapshot = self.catalog.current_snapshot()
+        return self._view(self.metadata.get(tenant, snapshot))
 
-    def _file_schema(self, tenant: str, table: str, snapshot: int | None) -> pa.Schema | None:
-        files = self.catalog.files(tenant, table, snapshot)
-        if not files:
-            return None
-        newest = max(files, key=lambda f: (f.snapshot_added or 0, f.path))
-        with self._lock:
-            found = self._schemas.get(newest.path)
-        if found is None:
-            found = pq.read_schema(self.storage.full(newest.path), filesystem=self.storage.fs)
-            with self._lock:
-                self._schemas[newest.path] = found
-                while len(self._schemas) > SCHEMA_CACHE:
-                    self._schemas.popitem(last=False)
-        return found
+    def _view(self, meta: SnapshotMetadata) -> SchemaView:
+        buffered: dict[str, Any] = {}
+        if self.ingest is not None:
+            for stats in self.ingest.table_stats(meta.tenant):
+                schema = self.ingest.table_schema(TableRef(meta.tenant, stats["table"]))
+                if schema is not None and (stats["records"] or stats["table"] not in meta.tables):
+                    buffered[stats["table"]] = schema.to_json()
+        if not buffered:  # the usual case: the snapshot's view, built once
+            view: SchemaView = self.metadata.derive(meta, "view",
+                                                    lambda: _exact_view(meta, {}))
+            return view
+        return _exact_view(meta, buffered)
 
     # Planning ----------------------------------------------------------------------------
 
@@ -96,7 +78,8 @@ class QueryEngine:
              model: CostModel) -> Planned:
         started = time.perf_counter()
         pinned = pin(self.catalog)
-        view = self.view(tenant, pinned.snapshot)
+        meta = self.metadata.get(tenant, pinned.snapshot)
+        view = self._view(meta)
         if isinstance(query, str):
             found = interpret(query, dialect, view)
         else:
@@ -104,10 +87,9 @@ class QueryEngine:
         logical = found.plan(view)
         tables = {}
         for binding in found.bindings:
-            info = self.catalog.table(tenant, binding.table, pinned.snapshot)
+            info = meta.tables.get(binding.table)
             if info is not None:
-                tables[binding.table] = TableFiles(info, tuple(self.catalog.files(
-                    tenant, binding.table, pinned.snapshot)))
+                tables[binding.table] = TableFiles(info, meta.files[binding.table])
         optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
                              snapshot=pinned.snapshot, model=model)
         now = time.time()
@@ -131,6 +113,18 @@ class QueryEngine:
     def run(self, planned: Planned, client: Any = None, progress: Progress | None = None,
             cancel: Cancel | None = None) -> pa.Table:
         return execute(planned.optimized.plan, self.context(planned, client), progress, cancel)
+
+
+def _exact_view(meta: SnapshotMetadata, buffered: dict[str, Any]) -> SchemaView:
+    """The view of the snapshot's tables (and the buffered ones), typed as their files are."""
+    schemas: dict[str, Any] = {name: info.schema for name, info in meta.tables.items()}
+    schemas.update(buffered)
+    base = SchemaView.from_schemas(meta.tenant, schemas)
+    tables = []
+    for table in base.tables:
+        exact = meta.file_schemas.get(table.name)
+        tables.append(_exact(table, exact) if exact is not None else table)
+    return SchemaView(meta.tenant, tuple(tables))
 
 
 def _exact(table: TableView, schema: pa.Schema) -> TableView:

@@ -1,14 +1,22 @@
 """DuckDB over Arrow, with nothing else to reach: the relations a query may read, and no more.
 
-Each query gets a fresh in-memory connection. External access is off (no files, URLs, ATTACH,
-COPY or extension installs), Python replacement scans are off (a name cannot find a variable of
-this process), and the configuration is locked before the query's own SQL runs. The relations
-are registered under random names and exposed as views `"<schema>"."<table>"` — the names
-lakehouse/sql/bind.py gives every table — so the tenant schema holds exactly what was scanned.
+Each query gets an in-memory database of its own for as long as it runs. External access is off
+(no files, URLs, ATTACH, COPY or extension installs), Python replacement scans are off (a name
+cannot find a variable of this process), and the configuration is locked before any query's SQL
+runs. The relations are registered under random names and exposed as views
+`"<schema>"."<table>"` — the names lakehouse/sql/bind.py gives every table — so the tenant
+schema holds exactly what was scanned.
+
+Opening a database costs 35–60 ms (DuckDB builds its catalog of functions), more than a small
+query takes, so finished databases are kept for the next query: its views, schemas and
+registrations are dropped first, and a database whose query failed or was interrupted is closed
+instead. Only read-only queries reach a sandbox (lakehouse/sql/guard.py), so a query cannot leave
+state behind that the reset misses; the locked configuration stays locked for every later query.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Mapping
@@ -18,50 +26,128 @@ import pyarrow as pa
 
 from lakehouse.errors import InvalidInput
 
+log = logging.getLogger(__name__)
+
+IDLE_PER_THREADS = 4  # kept databases per thread count: about the queries running at once
+
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _open(threads: int) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={
+        "enable_external_access": False, "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False, "threads": threads})
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+class _Pool:
+    """Locked, empty databases ready for a query, per thread count (a setting of the database
+    that a locked configuration cannot change)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: dict[int, list[duckdb.DuckDBPyConnection]] = {}
+
+    def take(self, threads: int) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            idle = self._idle.get(threads)
+            if idle:
+                return idle.pop()
+        return _open(threads)
+
+    def give(self, threads: int, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(threads, [])
+            if len(idle) < IDLE_PER_THREADS:
+                idle.append(con)
+                return
+        con.close()
+
+
+_POOL = _Pool()
+
+
 class Sandbox:
     def __init__(self, relations: Mapping[str, pa.Table], threads: int = 2) -> None:
-        self._con = duckdb.connect(config={
-            "enable_external_access": False, "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False, "threads": max(1, threads)})
-        self._lock = threading.Lock()
-        self._con.execute("SET python_enable_replacements = false")
-        schemas: set[str] = set()
-        for relation, rows in relations.items():
-            schema, _, table = relation.rpartition(".")
-            hidden = f"r_{uuid.uuid4().hex}"
-            self._con.register(hidden, rows)
-            if schema and schema not in schemas:
-                self._con.execute(f"CREATE SCHEMA {_quote(schema)}")
-                schemas.add(schema)
-            target = f"{_quote(schema)}.{_quote(table)}" if schema else _quote(table)
-            self._con.execute(f"CREATE VIEW {target} AS SELECT * FROM {hidden}")  # noqa: S608
-        self._con.execute("SET lock_configuration = true")
+        self._threads = max(1, threads)
+        self._con = _POOL.take(self._threads)
+        self._lock = threading.Lock()  # one statement at a time
+        self._state = threading.Lock()  # interrupt and close never cross
+        self._closed = False
+        self._hidden: list[str] = []
+        self._schemas: list[str] = []
+        self._views: list[str] = []
+        self._reusable = True
+        try:
+            for relation, rows in relations.items():
+                schema, _, table = relation.rpartition(".")
+                hidden = f"r_{uuid.uuid4().hex}"
+                self._con.register(hidden, rows)
+                self._hidden.append(hidden)
+                if schema and schema not in self._schemas:
+                    self._con.execute(f"CREATE SCHEMA {_quote(schema)}")
+                    self._schemas.append(schema)
+                target = f"{_quote(schema)}.{_quote(table)}" if schema else _quote(table)
+                self._con.execute(f"CREATE VIEW {target} AS SELECT * FROM {hidden}")  # noqa: S608
+                self._views.append(target)
+        except BaseException:
+            self._reusable = False
+            self.close()
+            raise
 
     def run(self, sql: str) -> pa.Table:
         with self._lock:
             try:
                 relation = self._con.sql(sql)
                 if relation is None:
+                    self._reusable = False
                     raise InvalidInput("only queries that return rows run here",
                                        code="query_failed")
                 return relation.to_arrow_table()
             except duckdb.InterruptException:
+                self._reusable = False
                 raise
             except duckdb.Error as exc:  # the query's own fault: a bad cast, a division by 0
+                self._reusable = False
                 raise InvalidInput(f"the query cannot run: {str(exc).splitlines()[0][:300]}",
                                    code="query_failed",
                                    details={"error": type(exc).__name__}) from exc
 
     def interrupt(self) -> None:
-        self._con.interrupt()
+        with self._state:
+            # Once closed, the database may already serve another query: leave it alone.
+            if not self._closed:
+                self._reusable = False
+                self._con.interrupt()
 
     def close(self) -> None:
-        self._con.close()
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+            keep = self._reusable and self._reset()
+        if keep:
+            _POOL.give(self._threads, self._con)
+        else:
+            self._con.close()
+
+    def _reset(self) -> bool:
+        """Empty the database for the next query; False if it cannot be trusted to be."""
+        try:
+            for view in self._views:
+                self._con.execute(f"DROP VIEW {view}")
+            for schema in self._schemas:
+                self._con.execute(f"DROP SCHEMA {_quote(schema)}")
+            for hidden in self._hidden:
+                self._con.unregister(hidden)
+        except duckdb.Error:
+            log.warning("a sandbox could not be emptied; closing it", exc_info=True)
+            return False
+        return True
 
     def __enter__(self) -> Sandbox:
         return self
@@ -71,6 +157,6 @@ class Sandbox:
 
 
 def run_sql(relations: Mapping[str, pa.Table], sql: str, threads: int = 2) -> pa.Table:
-    """`sql` over `relations` in a fresh sandbox (what a fragment on a worker runs)."""
+    """`sql` over `relations` in a sandbox (what a fragment on a worker runs)."""
     with Sandbox(relations, threads) as sandbox:
         return sandbox.run(sql)

@@ -36,6 +36,9 @@ class ScanJob:
     predicate: str | None
     replaced: pa.Table | None = None  # (data_id, _seq): the newest version of upserted ids
     retention_cutoff_us: int | None = None
+    # False: the predicate only skips row groups, and the SQL that reads the rows filters them
+    # (pyarrow's row filter copies every column kept, which costs more than DuckDB's filter).
+    filter_rows: bool = True
 
 
 def relation_schema(root: StorageRoot, paths: Sequence[str]) -> pa.Schema | None:
@@ -65,8 +68,22 @@ def scan_fragment(job: ScanJob) -> pa.Table:
     root = StorageRoot.parse(job.root_uri)
     dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
                          format="parquet", filesystem=root.fs)
-    rows = dataset.to_table(columns=read_columns(job), filter=_filter(job))
+    condition = _filter(job)
+    if condition is not None and not job.filter_rows:
+        dataset = row_groups_matching(dataset, condition, job.schema)
+        condition = _retention(job)
+    rows = dataset.to_table(columns=read_columns(job), filter=condition)
     return finish(rows, job)
+
+
+def row_groups_matching(dataset: ds.FileSystemDataset, condition: ds.Expression,
+                        schema: pa.Schema) -> ds.FileSystemDataset:
+    """The dataset without the row groups whose statistics rule `condition` out."""
+    try:
+        kept = [f.subset(condition) for f in dataset.get_fragments()]
+    except (pa.ArrowException, ValueError, TypeError):
+        return dataset  # pruning is an optimisation: read every row group
+    return ds.FileSystemDataset(kept, schema, dataset.format, dataset.filesystem)
 
 
 def scan_rows(rows: pa.Table, job: ScanJob) -> pa.Table:
@@ -91,12 +108,20 @@ def finish(rows: pa.Table, job: ScanJob) -> pa.Table:
 
 def _filter(job: ScanJob) -> ds.Expression | None:
     condition = arrow_filter(job.predicate, job.schema)
-    if job.retention_cutoff_us is not None and job.schema.get_field_index(TIME_COLUMN) >= 0:
-        kind = job.schema.field(TIME_COLUMN).type
-        since = pc.field(TIME_COLUMN) >= pa.scalar(job.retention_cutoff_us,
-                                                   pa.timestamp("us", tz="UTC")).cast(kind)
+    since = _retention(job)
+    if since is not None:
         condition = since if condition is None else condition & since
     return condition
+
+
+def _retention(job: ScanJob) -> ds.Expression | None:
+    """Rows past the table's retention period are hidden: always filtered here, since no SQL
+    mentions the cut-off."""
+    if job.retention_cutoff_us is None or job.schema.get_field_index(TIME_COLUMN) < 0:
+        return None
+    kind = job.schema.field(TIME_COLUMN).type
+    return pc.field(TIME_COLUMN) >= pa.scalar(job.retention_cutoff_us,  # type: ignore[no-any-return]
+                                              pa.timestamp("us", tz="UTC")).cast(kind)
 
 
 def conform_to(rows: pa.Table, schema: pa.Schema) -> pa.Table:

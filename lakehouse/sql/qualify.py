@@ -104,6 +104,18 @@ def _unresolved_column_problems(tree: exp.Expr, view: SchemaView) -> list[Proble
     return problems
 
 
+def _exists_selects_nothing(tree: exp.Expr) -> None:
+    """`EXISTS (SELECT * …)` becomes `EXISTS (SELECT 1 …)`: EXISTS only asks whether a row
+    comes, so the star reads no column. Expanded, it named every column of the table, and the
+    scan read all of them (TPC-H Q4, Q21 and Q22 read all of lineitem or orders)."""
+    for found in tree.find_all(exp.Exists):
+        select = found.this
+        if isinstance(select, exp.Select) and len(select.expressions) == 1 and isinstance(
+                select.expressions[0], exp.Star) and not (
+                select.args.get("group") or select.args.get("having")):  # GROUP BY ALL reads *
+            select.set("expressions", [exp.Literal.number(1)])
+
+
 def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
     """A qualified copy of a guarded tree, and the problems found (empty when it is sound)."""
     schema = view.mapping_schema(dialect)
@@ -117,6 +129,7 @@ def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
         problems = _qualified_column_problems(work, view)
         if problems:
             return Qualified(work, schema, tuple(problems))
+        _exists_selects_nothing(work)
         work = qualify_columns(work, schema, expand_alias_refs=True, expand_stars=True)
         work = quote_identifiers(work, dialect=dialect, identify=True)
         problems = _unresolved_column_problems(work, view)

@@ -90,9 +90,11 @@ class SchemaView:
     tenant: str
     tables: tuple[TableView, ...]
     _by_lower: dict[str, TableView] = field(init=False, repr=False, compare=False)
+    _mappings: dict[str, MappingSchema] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_lower", {t.name.lower(): t for t in self.tables})
+        object.__setattr__(self, "_mappings", {})
 
     @staticmethod
     def from_schemas(tenant: str, schemas: Mapping[str, Any]) -> SchemaView:
@@ -116,10 +118,16 @@ class SchemaView:
         return (t.name for t in self.tables)
 
     def mapping_schema(self, dialect: str) -> MappingSchema:
-        """The sqlglot schema for qualification and type annotation in `dialect`."""
-        mapping: dict[str, object] = {t.name: {c.name: exp.DataType.build(c.type, dialect="duckdb")
-                            for c in t.columns} for t in self.tables}
-        return MappingSchema(mapping, dialect=dialect)
+        """The sqlglot schema for qualification and type annotation in `dialect`: built once
+        per view (parsing every column's type costs milliseconds a query, and the engine keeps
+        one view per snapshot); qualification only reads it."""
+        found = self._mappings.get(dialect)
+        if found is None:
+            mapping: dict[str, object] = {t.name: {
+                c.name: exp.DataType.build(c.type, dialect="duckdb") for c in t.columns}
+                for t in self.tables}
+            found = self._mappings.setdefault(dialect, MappingSchema(mapping, dialect=dialect))
+        return found
 
     def to_json(self) -> dict[str, object]:
         return {"tenant": self.tenant, "tables": [

