@@ -31,13 +31,13 @@ from lakehouse.executor.scan import (
     ScanJob,
     conform_to,
     relation_schema,
-    replaced_versions,
     scan_fragment,
     scan_rows,
     upsert_rows,
 )
 from lakehouse.optimizer.physical import Distribution, PhysicalPlan, ScanSpec, Strategy
 from lakehouse.storage.location import StorageRoot
+from lakehouse.storage.versions import replaced_versions
 
 log = logging.getLogger(__name__)
 

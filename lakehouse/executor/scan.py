@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from lakehouse.executor.predicates import arrow_filter
 from lakehouse.storage.location import StorageRoot
+from lakehouse.storage.versions import drop_replaced
 
 SYSTEM_KEYS = ("data_id", "_seq", "_upsert")
 TIME_COLUMN = "_timestamp"
@@ -135,31 +136,9 @@ def conform_to(rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def replaced_versions(pieces: Sequence[pa.Table]) -> pa.Table:
-    """(data_id, _seq) of the newest version of every upserted data_id, from the upsert rows
-    (data_id, _seq, _upsert) of every piece of a relation."""
-    upserts = [p.filter(pc.field("_upsert")).select(["data_id", "_seq"]) for p in pieces
-               if p.num_rows]
-    if not upserts:
-        return pa.table({"data_id": pa.array([], pa.string()), "_seq": pa.array([], pa.int64())})
-    return (pa.concat_tables(upserts).group_by("data_id").aggregate([("_seq", "max")])
-            .rename_columns(["data_id", "_seq"]))
-
-
-def drop_replaced(rows: pa.Table, replaced: pa.Table) -> pa.Table:
-    """Rows whose data_id was upserted survive only as the newest version."""
-    if replaced.num_rows == 0:
-        return rows
-    ids = replaced.column("data_id")
-    involved = pc.is_in(rows.column("data_id"), value_set=ids.combine_chunks())
-    if not pc.any(involved).as_py():
-        return rows
-    newest = pc.is_in(rows.column("_seq"), value_set=replaced.column("_seq").combine_chunks())
-    return rows.filter(pc.or_(pc.invert(involved), newest))
-
-
 def upsert_rows(job: ScanJob) -> pa.Table:
-    """The upsert rows of a fragment's files (for `replaced_versions`), read where they are."""
+    """The upsert rows of a fragment's files, read where they are (for
+    `lakehouse.storage.versions.replaced_versions`)."""
     root = StorageRoot.parse(job.root_uri)
     dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
                          format="parquet", filesystem=root.fs)

@@ -20,6 +20,7 @@ from lakehouse.catalog.lake import DataFile
 from lakehouse.compaction.planner import CompactionGroup
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import column_stats, write_file
+from lakehouse.storage.versions import newest_versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,24 +66,6 @@ def output_path(tenant: str, table: str, partition: str) -> str:
     attempt, whose files (never committed) cleanup removes as orphans."""
     folder = f"{tenant}/{table}/{partition}" if partition else f"{tenant}/{table}"
     return f"{folder}/compacted-{uuid.uuid4().hex}.parquet"
-
-
-def newest_versions(rows: pa.Table) -> pa.Table:
-    """Drop the versions an upsert replaced: per upserted data_id, only the highest `_seq`."""
-    if "_upsert" not in rows.column_names or not pc.any(rows.column("_upsert")).as_py():
-        return rows
-    data_ids, seqs = rows.column("data_id"), rows.column("_seq")
-    upserted = pc.unique(pc.filter(data_ids, rows.column("_upsert")))
-    involved = pc.is_in(data_ids, value_set=upserted)
-    candidates = pa.table({"data_id": pc.filter(data_ids, involved),
-                           "_seq": pc.filter(seqs, involved)})
-    newest = candidates.group_by("data_id").aggregate([("_seq", "max")])
-    stale = candidates.join(newest, "data_id").filter(
-        pc.less(pc.field("_seq"), pc.field("_seq_max")))
-    if stale.num_rows == 0:
-        return rows
-    drop = pc.and_(involved, pc.is_in(seqs, value_set=stale.column("_seq").combine_chunks()))
-    return rows.filter(pc.invert(drop))
 
 
 def _chunks(rows: pa.Table, bytes_in: int, target_file_bytes: int) -> list[pa.Table]:
