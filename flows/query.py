@@ -29,7 +29,7 @@ from lakehouse.executor.queries import QueryRegistry, QueryRun
 from lakehouse.executor.run import Execution, Progress, Staged
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.telemetry.optimizer_stats import OptimizerStats
-from tasks.query import forget, merge_task, plan_task, register_service, stage_task
+from tasks.query import merge_task, plan_task, register_service, stage_task
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ class QueryService:
         self._on_end = on_end
         self.name = f"queries-{uuid.uuid4().hex[:8]}"
         self._requests: dict[str, QueryRequest] = {}
-        self._planned: dict[str, Planned] = {}
         self._planned_executions: dict[str, Execution] = {}
         register_service(self.name, self)
 
@@ -114,7 +113,6 @@ class QueryService:
                     sum(s.bytes for s in execution.plan.scans)
                     / (request.model or self.model).scan_bytes_per_s)
                 if estimate and estimate > self.track_threshold_s:
-                    self._planned_executions[run.query_id] = execution
                     self._tracked(run)
                 else:
                     self.finish_run(run, execution, execution.stage(execution.prepare()))
@@ -130,7 +128,6 @@ class QueryService:
             run.fail(failure)
         finally:
             timer.cancel()
-            forget(run)
             if self._on_end is not None:
                 self._on_end(run)
             self._requests.pop(run.query_id, None)
@@ -155,19 +152,17 @@ class QueryService:
                 f"{self.max_bytes_scanned:,}; add conditions that prune files (see POST "
                 "/optimize/query for what it reads)", code="query_too_large",
                 details={"bytes": scanned, "limit": self.max_bytes_scanned})
-        self._planned[run.query_id] = planned
         run.state = "running"
         client = self._client() if plan.distribution.strategy != "single" else None
         context = self.engine.context(planned, client)
-        return Execution(plan, context, run.progress, run.cancel)
+        execution = self._planned_executions[run.query_id] = Execution(
+            plan, context, run.progress, run.cancel)
+        return execution
 
     def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None:
         result = execution.merge(staged)
-        planned = self._planned.pop(run.query_id, None)
         run.finish(result)
-        if planned is not None:
-            self.stats.measured(_estimates_vs_actual(execution, run.progress,
-                                                     result.num_rows))
+        self.stats.measured(_estimates_vs_actual(execution, run.progress, result.num_rows))
 
     def _tracked(self, run: QueryRun) -> None:
         try:
@@ -195,10 +190,7 @@ class QueryService:
         return run
 
     def lookup(self, query_id: str) -> QueryRun | None:
-        for run in self.registry.runs():
-            if run.query_id == query_id:
-                return run
-        return None
+        return self.registry.find(query_id)
 
 
 def _estimates_vs_actual(execution: Execution, progress: Progress,
@@ -227,7 +219,7 @@ def query_flow(query_id: str, service: str) -> dict[str, Any]:
     strategy = plan["distribution"]["strategy"]
     label = ("scan" if strategy == "single" else
              f"stage: {plan['distribution']['fragments']} fragments ({strategy})")
-    staged = stage_task(run, label)
+    staged = stage_task(service, run, label)
     rows = merge_task(service, run, staged)
     return {"query_id": query_id, "rows": rows, "strategy": strategy}
 

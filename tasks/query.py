@@ -16,13 +16,13 @@ from lakehouse.executor.run import Execution, Staged
 
 
 class Service(Protocol):
-    def plan_run(self, run: QueryRun) -> Execution: ...
+    def plan_run(self, run: QueryRun) -> Execution:
+        """Plan once; later calls for the same run give the same execution."""
 
     def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None: ...
 
 
 _SERVICES: dict[str, Any] = {}
-_EXECUTIONS: dict[str, Execution] = {}
 
 
 def register_service(name: str, service: Service) -> None:
@@ -37,7 +37,6 @@ def _service(name: str) -> Service:
 @task(name="plan-query", task_run_name="plan", cache_policy=NO_CACHE)
 def plan_task(service: str, run: QueryRun) -> dict[str, Any]:
     execution = _service(service).plan_run(run)
-    _EXECUTIONS[run.query_id] = execution
     dist = execution.plan.distribution
     get_run_logger().info("%s plan, %d relations: %s", dist.strategy.value,
                           len(execution.plan.scans), dist.reason)
@@ -45,8 +44,8 @@ def plan_task(service: str, run: QueryRun) -> dict[str, Any]:
 
 
 @task(name="query-stage", task_run_name="{label}", cache_policy=NO_CACHE)
-def stage_task(run: QueryRun, label: str) -> Staged:
-    execution = _EXECUTIONS[run.query_id]
+def stage_task(service: str, run: QueryRun, label: str) -> Staged:
+    execution = _service(service).plan_run(run)
     staged = execution.stage(execution.prepare())
     get_run_logger().info("%d fragments done, %d bytes scanned", run.progress.fragments_done,
                           run.progress.bytes_scanned)
@@ -55,12 +54,9 @@ def stage_task(run: QueryRun, label: str) -> Staged:
 
 @task(name="query-merge", task_run_name="merge", cache_policy=NO_CACHE)
 def merge_task(service: str, run: QueryRun, staged: Staged) -> int:
-    execution = _EXECUTIONS.pop(run.query_id)
-    _service(service).finish_run(run, execution, staged)
+    found = _service(service)
+    found.finish_run(run, found.plan_run(run), staged)
     rows = run.result.num_rows if run.result is not None else 0
     get_run_logger().info("%d rows in %.3f s", rows, run.elapsed_s)
     return rows
 
-
-def forget(run: QueryRun) -> None:
-    _EXECUTIONS.pop(run.query_id, None)

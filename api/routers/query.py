@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.query_results import (
-    FORMATS,
     binary_response,
     check_format,
     columns,
@@ -257,5 +256,3 @@ async def data_execute(body: DataExecuteBody, core: CoreDep, caller: Reader) -> 
     run = await asyncio.to_thread(service(core).run_now, caller.tenant, request)
     return answer(run, fmt, core.settings.query_max_result_rows)
 
-
-__all__ = ["FORMATS", "data_router", "router"]

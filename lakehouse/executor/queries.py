@@ -115,10 +115,13 @@ class QueryRegistry:
         for key in finished[:max(0, len(finished) - self._kept)]:
             del self._runs[key]
 
+    def find(self, query_id: str) -> QueryRun | None:
+        with self._lock:
+            return self._runs.get(query_id)
+
     def get(self, tenant: str, query_id: str) -> QueryRun:
         """The tenant's query; another tenant's is as unknown as one that never ran."""
-        with self._lock:
-            run = self._runs.get(query_id)
+        run = self.find(query_id)
         if run is None or run.tenant != tenant:
             raise NotFound(f"no query {query_id!r}", details={"query_id": query_id[:64]})
         return run
