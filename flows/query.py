@@ -75,7 +75,7 @@ class QueryService:
         planned = self.engine.plan(tenant, request.query, request.dialect,
                                    request.model or self.model)
         plan = planned.optimized.plan
-        self.stats.planned(planned.optimized.planning_ms,
+        self.stats.planned(planned.planning_ms,  # parse + optimize + catalog lookups
                            sum(s.files_total for s in plan.scans),
                            sum(len(s.files) for s in plan.scans), plan.distribution.strategy)
         return planned

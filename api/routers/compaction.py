@@ -59,7 +59,9 @@ async def compact(body: CompactBody, request: Request, core: CoreDep,
         check_table_name(body.table)
         if core.catalog is None or await asyncio.to_thread(core.catalog.table, caller.tenant,
                                                            body.table) is None:
-            raise NotFound(f"no table {body.table!r}", details={"table": body.table})
+            raise NotFound(f"no table {body.table!r} in the catalog; a table is created by its "
+                           "first flush or load (POST /data/flush)",
+                           details={"table": body.table})
     context = _context_name(request, core)
     scope = f"{tenant}/{body.table}" if body.table else (tenant or "all tenants")
     name = f"compaction{' (dry run)' if body.dry_run else ''} of {scope}"

@@ -42,7 +42,8 @@ async def _check_table(core: Core, tenant: str, table: str) -> None:
     check_table_name(table)
     if core.catalog is None or await run_in_threadpool(core.catalog.table, tenant,
                                                        table) is None:
-        raise NotFound(f"no table {table!r}; options apply to existing tables",
+        raise NotFound(f"no table {table!r} in the catalog; a table is created by its first "
+                       "flush or load (POST /data/flush flushes records written so far)",
                        details={"table": table})
 
 
