@@ -199,7 +199,8 @@ class Settings(BaseSettings):
             "argon2_time_cost": 1,
             "prefect_api_url": "http://127.0.0.1:9/api",
             "dask_scheduler_address": "tcp://127.0.0.1:9",
-            "health_timeout_s": 0.5,
+            # Generous: a loaded CI machine can take a while to hand the probe a thread.
+            "health_timeout_s": 5.0,
         }
         values.update(overrides)
         return cls(_env_file=None, **values)  # type: ignore[call-arg]
