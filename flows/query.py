@@ -8,6 +8,7 @@ the Prefect API cannot be reached a tracked query runs directly instead, and say
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import threading
@@ -18,9 +19,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import acreate_markdown_artifact
 from prefect.client.orchestration import get_client
-from prefect.flow_engine import run_flow
+from prefect.flow_engine import run_flow_async
 from prefect.states import Pending
 
 from lakehouse.errors import InvalidInput, LakehouseError
@@ -165,23 +166,29 @@ class QueryService:
         self.stats.measured(_estimates_vs_actual(execution, run.progress, result.num_rows))
 
     def _tracked(self, run: QueryRun) -> None:
+        # An async flow: with flow heartbeats on, a sync flow run ends by joining the
+        # heartbeat thread, which sleeps in 1 s steps; an async run does not wait for it.
+        if not asyncio.run(self._run_flow(run)):
+            execution = self.plan_run(run)
+            self.finish_run(run, execution, execution.stage(execution.prepare()))
+        if not run.done.is_set():
+            raise RuntimeError("the query flow ended without a result")
+
+    async def _run_flow(self, run: QueryRun) -> bool:
+        """Run the query as a flow run; False when the Prefect API cannot be reached."""
+        parameters = {"query_id": run.query_id, "service": self.name}
         try:
-            with get_client(sync_client=True) as client:
-                created = client.create_flow_run(
-                    query_flow, name=f"query {run.query_id}",
-                    parameters={"query_id": run.query_id, "service": self.name},
+            async with get_client() as client:
+                created = await client.create_flow_run(
+                    query_flow, name=f"query {run.query_id}", parameters=parameters,
                     tags=[f"tenant:{run.tenant}"], state=Pending())
         except Exception as exc:
             log.warning("the Prefect API cannot be reached; running the query untracked",
                         extra={"error": str(exc)[:200], "query_id": run.query_id})
-            execution = self.plan_run(run)
-            self.finish_run(run, execution, execution.stage(execution.prepare()))
-            return
+            return False
         run.flow_run_id = str(created.id)
-        run_flow(query_flow, flow_run=created,
-                 parameters={"query_id": run.query_id, "service": self.name})
-        if not run.done.is_set():
-            raise RuntimeError("the query flow ended without a result")
+        await run_flow_async(query_flow, flow_run=created, parameters=parameters)
+        return True
 
     def run_now(self, tenant: str, request: QueryRequest) -> QueryRun:
         """Submit and wait (a sync request): the run, finished, failed or timed out."""
@@ -205,7 +212,7 @@ def _estimates_vs_actual(execution: Execution, progress: Progress,
 
 @flow(name="query", flow_run_name="query {query_id}", log_prints=False,
       description="A tracked query: plan, stage (scans and fragments on Dask), merge.")
-def query_flow(query_id: str, service: str) -> dict[str, Any]:
+async def query_flow(query_id: str, service: str) -> dict[str, Any]:
     from tasks.query import _service
 
     found = _service(service)
@@ -214,17 +221,17 @@ def query_flow(query_id: str, service: str) -> dict[str, Any]:
     run = found.lookup(query_id)
     if run is None:
         raise LookupError(f"query {query_id} is not in this process")
-    plan = plan_task(service, run)
-    _plan_artifact(plan)
+    plan = await plan_task(service, run)
+    await _plan_artifact(plan)
     strategy = plan["distribution"]["strategy"]
     label = ("scan" if strategy == "single" else
              f"stage: {plan['distribution']['fragments']} fragments ({strategy})")
-    staged = stage_task(service, run, label)
-    rows = merge_task(service, run, staged)
+    staged = await stage_task(service, run, label)
+    rows = await merge_task(service, run, staged)
     return {"query_id": query_id, "rows": rows, "strategy": strategy}
 
 
-def _plan_artifact(plan: dict[str, Any]) -> None:
+async def _plan_artifact(plan: dict[str, Any]) -> None:
     lines = [f"**Strategy:** {plan['distribution']['strategy']} — "
              f"{plan['distribution']['reason']}", "", "| relation | files | bytes | rows "
              "(est.) | predicate |", "|---|---|---|---|---|"]
@@ -236,7 +243,7 @@ def _plan_artifact(plan: dict[str, Any]) -> None:
                                           for d in plan["decisions"]]
     lines += ["", "```sql", plan["sql"], "```"]
     try:
-        create_markdown_artifact("\n".join(lines), description="query plan")
+        await acreate_markdown_artifact("\n".join(lines), description="query plan")
     except Exception as exc:  # a courtesy: the query does not depend on it
         log.warning("cannot attach the query plan", extra={"error": str(exc)[:200]})
 

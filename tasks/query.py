@@ -2,10 +2,13 @@
 
 The flow runs in the process that took the query; the tasks find its QueryService by name and
 the query by id (live objects: an engine, Arrow tables, Dask futures are not parameters).
+The tasks are async so the flow is (see flows/query.py); their work runs in a thread, off the
+flow's event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from prefect import get_run_logger, task
@@ -35,8 +38,8 @@ def _service(name: str) -> Service:
 
 
 @task(name="plan-query", task_run_name="plan", cache_policy=NO_CACHE)
-def plan_task(service: str, run: QueryRun) -> dict[str, Any]:
-    execution = _service(service).plan_run(run)
+async def plan_task(service: str, run: QueryRun) -> dict[str, Any]:
+    execution = await asyncio.to_thread(_service(service).plan_run, run)
     dist = execution.plan.distribution
     get_run_logger().info("%s plan, %d relations: %s", dist.strategy.value,
                           len(execution.plan.scans), dist.reason)
@@ -44,18 +47,18 @@ def plan_task(service: str, run: QueryRun) -> dict[str, Any]:
 
 
 @task(name="query-stage", task_run_name="{label}", cache_policy=NO_CACHE)
-def stage_task(service: str, run: QueryRun, label: str) -> Staged:
-    execution = _service(service).plan_run(run)
-    staged = execution.stage(execution.prepare())
+async def stage_task(service: str, run: QueryRun, label: str) -> Staged:
+    execution = await asyncio.to_thread(_service(service).plan_run, run)
+    staged = await asyncio.to_thread(lambda: execution.stage(execution.prepare()))
     get_run_logger().info("%d fragments done, %d bytes scanned", run.progress.fragments_done,
                           run.progress.bytes_scanned)
     return staged
 
 
 @task(name="query-merge", task_run_name="merge", cache_policy=NO_CACHE)
-def merge_task(service: str, run: QueryRun, staged: Staged) -> int:
+async def merge_task(service: str, run: QueryRun, staged: Staged) -> int:
     found = _service(service)
-    found.finish_run(run, found.plan_run(run), staged)
+    await asyncio.to_thread(lambda: found.finish_run(run, found.plan_run(run), staged))
     rows = run.result.num_rows if run.result is not None else 0
     get_run_logger().info("%d rows in %.3f s", rows, run.elapsed_s)
     return rows

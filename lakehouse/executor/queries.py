@@ -70,6 +70,8 @@ class QueryRun:
             self.state = "failed"
         if not isinstance(exc, LakehouseError):
             exc = QueryFailed(f"the query failed: {type(exc).__name__}: {exc}"[:500])
+        # A sync caller gets only the error: the id lets it find the run (and its flow run).
+        exc.details.setdefault("query_id", self.query_id)
         self.exception = exc
         self.error, self.ended_at = exc.to_body(), time.time()
         self.done.set()

@@ -104,3 +104,18 @@ def _completed(run_id: str) -> dict[str, Any]:
             return found
         assert time.monotonic() < deadline, found["run"]["state_type"]
         time.sleep(0.2)
+
+
+def test_a_tracked_query_that_fails_fails_its_flow_run(core: Core) -> None:
+    client, headers = _client(core)
+    failed = client.post("/query/execute", headers=headers, json={
+        "query": "SELECT CAST('x' || i AS INTEGER) FROM records", "track": True})
+    assert 400 <= failed.status_code < 500, failed.text
+    assert set(failed.json()) == {"error", "message", "details"}
+    query_id = failed.json()["details"]["query_id"]
+    status = client.get(f"/query/{query_id}", headers=headers).json()
+    assert status["state"] == "failed" and status["flow_run_id"] is not None
+    deadline = time.monotonic() + 30
+    while (state := _flow_run(status["flow_run_id"])["run"]["state_type"]) != "FAILED":
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
