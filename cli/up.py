@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import threading
 import time
 from types import FrameType
@@ -42,7 +44,28 @@ def _summary(settings: Settings, elapsed: float) -> Table:
     return table
 
 
+def busy_ports(settings: Settings) -> list[str]:
+    """The ports something else already listens on, each named by its setting."""
+    busy = []
+    for name, port in local.listening_ports(settings).items():
+        with socket.socket() as sock:
+            # The servers set SO_REUSEADDR too, so a port in TIME_WAIT is not "busy".
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((settings.bind_host, port))
+            except OSError as exc:
+                why = "in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+                busy.append(f"{name}={port} ({why})")
+    return busy
+
+
 def run_up(settings: Settings) -> int:
+    busy = busy_ports(settings)
+    if busy:
+        console.print(f"[red]cannot start:[/red] {', '.join(busy)} on {settings.bind_host}. "
+                      "Stop what listens there (an earlier `lakehouse up`?) or choose other "
+                      "ports with these settings in .env.")
+        return 1
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
