@@ -1,8 +1,15 @@
 """The durable WriteAheadLog: RocksDB through rocksdict, in raw mode.
 
 One append is one RocksDB WriteBatch (the entries, the index changes and the new last_seq
-together) written with sync, so it is atomic and durable when RocksDB returns; then the
-acknowledged-sequence marker moves forward (see marker.py).
+together), atomic, and durable once the log is synced; then the acknowledged-sequence marker
+moves forward (see marker.py).
+
+The sync is a separate `flush_wal(sync=True)` after an unsynced write, not a write with
+`sync=True`: rocksdict holds the GIL through a synced write, which stalls every other thread
+(the event loop answering requests) for each fsync, and `flush_wal` lets go of it. The
+difference: the batch is in RocksDB before it is durable. So reads stop at `last_seq`, which
+moves only once the sync returned; record and request keys of a write being synced are in the
+ingest service's in-flight set, which it consults before the index.
 
 Concurrency: appends and trims are serialised by `_write_lock`, because sequence numbers and
 the marker must advance in order; reads run alongside them (RocksDB is safe for that) and are
@@ -52,7 +59,7 @@ class RocksWal:
         self._sync = sync
         self._marker = marker
         self._write_options = WriteOptions()
-        self._write_options.sync = sync
+        self._write_options.sync = False  # synced by flush_wal: see the module's docstring
         self._write_lock = threading.Lock()
         self._cond = threading.Condition()  # guards the fields below; close() waits on it
         self._db: Rdict | None = db
@@ -132,27 +139,29 @@ class RocksWal:
 
     def read(self, after: int = 0, limit: int | None = None) -> Iterator[StoredEntry]:
         check_limit(limit)
-        self._check_open()  # raise now, not at the first next()
-        if after >= MAX_SEQ:
+        last = self.last_seq()  # raises now if closed, not at the first next()
+        if after >= last:
             return iter(())
+        end = log_key(last)  # an entry starting past it is written but not yet synced
         pairs = scan(self._reading, log_key(max(after, 0) + 1), forward=True,
-                     accept=is_log_key, limit=limit)
+                     accept=lambda key: is_log_key(key) and key <= end, limit=limit)
         return (decode_entry(seq_of(key), value) for key, value in pairs)
 
     def read_reverse(
         self, before: int | None = None, limit: int | None = None
     ) -> Iterator[StoredEntry]:
         check_limit(limit)
-        self._check_open()
-        if before is not None and before <= 1:
+        last = self.last_seq()
+        if (before is not None and before <= 1) or last < 1:
             return iter(())
-        start = LOG_PAST_END if before is None else log_key(min(before - 1, MAX_SEQ))
+        start = log_key(last if before is None else min(before - 1, last))
         pairs = scan(self._reading, start, forward=False, accept=is_log_key, limit=limit)
         return (decode_entry(seq_of(key), value) for key, value in pairs)
 
     def entry_containing(self, seq: int) -> StoredEntry | None:
+        last = self.last_seq()
         with self._reading() as db:
-            if seq < 1:
+            if not 1 <= seq <= last:
                 return None
             entry = entry_at_or_before(db, log_key(min(seq, MAX_SEQ)))
         return entry if entry is not None and seq <= entry.last_seq else None
@@ -256,6 +265,8 @@ class RocksWal:
     def _write(self, db: Rdict, batch: WriteBatch) -> None:
         try:
             db.write(batch, write_opt=self._write_options)
+            if self._sync:
+                db.flush_wal(True)
         except Exception as exc:
             self._fail(exc)
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -267,3 +268,36 @@ def test_a_full_disk_stops_acknowledging_and_loses_nothing_acknowledged(tmp_path
     assert wal.degraded is None
     assert wal.append([LogEntry(b"after")]) == wal.last_seq()
     wal.close()
+
+
+def test_reads_never_run_ahead_of_the_synced_last_seq(tmp_path: Path) -> None:
+    """A batch is in RocksDB a moment before its sync returns (see rocks.py); no read may hand
+    out an entry in that moment, or a reader could see a record that a crash then takes away."""
+    wal = RocksWal.open(tmp_path / "wal")
+    stop = threading.Event()
+
+    def append() -> None:
+        while not stop.is_set():
+            wal.append([LogEntry(b"x" * 100)])
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    ahead: list[tuple[str, int, int]] = []
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and wal.last_seq() < 2000:
+            newest = max((e.last_seq for e in wal.read(after=max(wal.last_seq() - 3, 0))),
+                         default=0)
+            if newest > (last := wal.last_seq()):
+                ahead.append(("read", newest, last))
+            reverse = next(iter(wal.read_reverse(limit=1)), None)
+            if reverse is not None and reverse.last_seq > (last := wal.last_seq()):
+                ahead.append(("read_reverse", reverse.last_seq, last))
+            probe = wal.last_seq() + 1
+            if wal.entry_containing(probe) is not None and probe > wal.last_seq():
+                ahead.append(("entry_containing", probe, probe - 1))
+    finally:
+        stop.set()
+        writer.join()
+        wal.close()
+    assert ahead == []
