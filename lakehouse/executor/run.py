@@ -182,7 +182,8 @@ def _pieces(spec: ScanSpec, context: ExecutionContext) -> _Pieces:
     if schema is None:
         return _Pieces(spec, None, None, None)
     base = ScanJob(context.root_uri, paths, schema, spec.columns, spec.predicate,
-                   retention_cutoff_us=context.retention_cutoffs.get(spec.relation))
+                   retention_cutoff_us=context.retention_cutoffs.get(spec.relation),
+                   dictionary_columns=spec.dictionary_columns)
     upserted = [f.path for f in spec.files if f.has_upserts]
     sources = [upsert_rows(replace(base, paths=tuple(upserted)))] if upserted else []
     if unflushed is not None and "_upsert" in unflushed.column_names:

@@ -40,6 +40,7 @@ class ScanJob:
     # False: the predicate only skips row groups, and the SQL that reads the rows filters them
     # (pyarrow's row filter copies every column kept, which costs more than DuckDB's filter).
     filter_rows: bool = True
+    dictionary_columns: tuple[str, ...] = ()  # string columns read as dictionaries
 
 
 def relation_schema(root: StorageRoot, paths: Sequence[str]) -> pa.Schema | None:
@@ -67,14 +68,32 @@ def read_columns(job: ScanJob) -> list[str] | None:
 
 def scan_fragment(job: ScanJob) -> pa.Table:
     root = StorageRoot.parse(job.root_uri)
-    dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
-                         format="parquet", filesystem=root.fs)
+    schema, file_format = _read_as(job)
+    dataset = ds.dataset([root.full(p) for p in job.paths], schema=schema,
+                         format=file_format, filesystem=root.fs)
     condition = _filter(job)
     if condition is not None and not job.filter_rows:
-        dataset = row_groups_matching(dataset, condition, job.schema)
+        dataset = row_groups_matching(dataset, condition, schema)
         condition = _retention(job)
     rows = dataset.to_table(columns=read_columns(job), filter=condition)
     return finish(rows, job)
+
+
+def _read_as(job: ScanJob) -> tuple[pa.Schema, ds.FileFormat | str]:
+    """The schema and format to read with: the job's dictionary columns as dictionaries,
+    decoded straight from the files' dictionary pages (see optimizer/encodings.py)."""
+    names = [c for c in job.dictionary_columns if job.schema.get_field_index(c) >= 0
+             and (pa.types.is_string(job.schema.field(c).type)
+                  or pa.types.is_large_string(job.schema.field(c).type))]
+    if not names:
+        return job.schema, "parquet"
+    schema = job.schema
+    for name in names:
+        index = schema.get_field_index(name)
+        field = schema.field(index)
+        schema = schema.set(index, field.with_type(pa.dictionary(pa.int32(), field.type)))
+    options = ds.ParquetReadOptions(dictionary_columns=set(names))
+    return schema, ds.ParquetFileFormat(read_options=options)
 
 
 def row_groups_matching(dataset: ds.FileSystemDataset, condition: ds.Expression,

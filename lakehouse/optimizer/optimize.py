@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from lakehouse.catalog.lake import DataFile, TableInfo
 from lakehouse.optimizer.cost_model import CostModel
+from lakehouse.optimizer.encodings import dictionary_columns
 from lakehouse.optimizer.explain import plan_steps
 from lakehouse.optimizer.physical import FileScan, PhysicalPlan, ScanSpec
 from lakehouse.optimizer.rules import RULES
@@ -71,7 +72,8 @@ def physical_plan(state: OptimizerState, sql: str) -> PhysicalPlan:
                   for f in relation.kept),
             relation.columns, relation.predicate,
             relation.estimated_rows if relation.estimated_rows is not None else relation.rows,
-            len(relation.all_files), relation.pruned_by_partition, relation.pruned_by_stats))
+            len(relation.all_files), relation.pruned_by_partition, relation.pruned_by_stats,
+            dictionary_columns=dictionary_columns(relation.kept, relation.columns)))
     steps = plan_steps(state)
     return PhysicalPlan(sql, tuple(specs), state.distribution, steps, state.decisions,
                         steps.estimated_rows, steps.cost)

@@ -50,6 +50,7 @@ class ScanSpec:
     pruned_by_partition: int = 0
     pruned_by_stats: int = 0
     include_unflushed: bool = True  # add the rows still in the write-ahead log
+    dictionary_columns: tuple[str, ...] = ()  # string columns to read as dictionaries
 
     @property
     def bytes(self) -> int:
@@ -61,7 +62,9 @@ class ScanSpec:
                 "pruned_by_partition": self.pruned_by_partition,
                 "pruned_by_stats": self.pruned_by_stats, "bytes": self.bytes,
                 "columns": list(self.columns) if self.columns is not None else None,
-                "predicate": self.predicate, "estimated_rows": self.estimated_rows}
+                "predicate": self.predicate, "estimated_rows": self.estimated_rows,
+                **({"dictionary_columns": list(self.dictionary_columns)}
+                   if self.dictionary_columns else {})}
 
 
 class Strategy(enum.StrEnum):

@@ -310,3 +310,42 @@ def test_rows_past_the_retention_period_are_hidden_at_once(
     assert clients["op"].post("/query/execute", headers=headers, json=sql).json()["rows"] == [[8]]
     core.table_options.put("acme", "orders", TableOptions(retention_s=30 * DAY_S))
     assert clients["op"].post("/query/execute", headers=headers, json=sql).json()["rows"] == [[3]]
+
+
+@pytest.mark.parametrize("plan", ["single", "distributed"])
+def test_few_valued_strings_read_as_dictionaries_answer_the_same(
+        core: Core, clients: dict[str, TestClient], plan: str) -> None:
+    """`city` (3 values in 300 rows) is read from the files as a dictionary; rows still in the
+    log, a new value and an upsert join it as plain strings, and every answer is unchanged."""
+    assert core.flusher is not None
+    for start in (0, 150):
+        _write(core, _orders(150, start=start))
+        core.flusher.flush()
+    _write(core, [{"data_id": f"n{i}", "table": "orders",
+                   "payload": {"amount": 1000 + i, "city": "Kyiv"}} for i in range(5)])
+    _write(core, [{"data_id": "o1", "table": "orders", "upsert": True,
+                   "payload": {"amount": 1, "city": "Kyiv"}}])
+    headers = _headers(core, "w")
+    explained = clients["op"].get("/query/plan", headers=headers, params={
+        "query": "SELECT city FROM orders"}).json()
+    assert explained["plan"]["scans"][0]["dictionary_columns"] == ["city"]
+
+    cities = ["Oslo", "Rome", "Lima"]
+    expected = {c: sum(1 for i in range(300) if i != 1 and cities[i % 3] == c) for c in cities}
+    expected["Kyiv"] = 6
+
+    def rows(sql: str) -> list[list[Any]]:
+        response = clients["op"].post("/query/execute", headers=headers,
+                                      json={"query": sql, "plan": plan})
+        assert response.status_code == 200, response.text
+        assert response.json()["columns"][0]["type"] == "string"
+        return [list(r) for r in response.json()["rows"]]
+
+    assert {c: n for c, n in rows(
+        "SELECT city, count(*) FROM orders GROUP BY city")} == expected
+    assert rows("SELECT city, sum(amount) FROM orders WHERE city = 'Kyiv' GROUP BY city") == [
+        ["Kyiv", 1 + sum(1000 + i for i in range(5))]]
+    assert rows("SELECT city FROM orders WHERE city > 'M' ORDER BY city DESC, amount LIMIT 2"
+                ) == [["Rome"], ["Rome"]]
+    assert rows("SELECT DISTINCT city FROM orders ORDER BY city") == [
+        [c] for c in sorted(expected)]
