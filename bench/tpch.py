@@ -17,7 +17,8 @@ single-threaded worker processes (what `lakehouse up` starts) for plans that dis
 (d) a point query on a 10-million-row table, loaded and then compacted (files sorted by
     data_id, ~128 MiB): files read <= 2 and < 100 ms over HTTP, best of 5.
 Queries run untracked (no Prefect flow run: QUERY_TRACK_THRESHOLD_S is raised), so the numbers
-are the engine's; a tracked query adds a flow run's bookkeeping (about 0.1 s).
+are the engine's; a tracked query adds a flow run's bookkeeping (bench/query_tracking.py
+measures it: about 0.35 s against a local server here).
 """
 
 from __future__ import annotations
