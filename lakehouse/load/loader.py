@@ -51,7 +51,7 @@ from lakehouse.load.convert import (
     source_types,
 )
 from lakehouse.load.reading import FileLayout, inspect
-from lakehouse.load.sources import LoadRoot, SourceFile, resolve
+from lakehouse.load.sources import LoadRoot, SourceFile, resolve, tenant_roots
 from lakehouse.schema import FieldType
 from lakehouse.schema.names import check_table_name
 from lakehouse.storage.location import StorageRoot
@@ -120,7 +120,8 @@ class Loader:
         """The load's parts and schema; InvalidInput / Forbidden for anything wrong with it."""
         check_tenant_name(request.tenant)
         check_table_name(request.table)
-        files = resolve(request.source, self.roots, request.format)
+        files = resolve(request.source, tenant_roots(self.roots, request.tenant),
+                        request.format)
         layouts = _inspect_all(files)
         data_id_column = request.data_id_column
         if data_id_column is None and any(DATA_ID in lay.schema.names for lay in layouts):

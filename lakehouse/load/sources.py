@@ -1,6 +1,9 @@
 """What a load reads: a local path, a glob, a folder or an s3:// URI, resolved into files, and
 refused when any of it lies outside the allowed load roots (setting LOAD_ROOTS).
 
+A root may hold `{tenant}`, which becomes the loading tenant's name (`data/imports/{tenant}`):
+then each tenant loads only from its own folder or prefix.
+
 A root says how to reach its files: an `s3://bucket/prefix?endpoint_override=…` root carries
 the endpoint and options, so a source names only `s3://bucket/prefix/key` and may not bring its
 own options (which could point the server at any host). Credentials come from the environment,
@@ -31,6 +34,7 @@ COMPRESSIONS = (".gz", ".bz2", ".zst", ".lz4")  # text formats only; Parquet com
 WILDCARDS = frozenset("*?[")
 MAX_FILES = 100_000
 _SHOWN = 300  # a source is echoed in errors, cut to this length
+TENANT_PLACEHOLDER = "{tenant}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,15 @@ class LoadRoot:
     def holds(self, path: str) -> bool:
         return _under(path, self.base.rstrip("/") or "/") and not self.is_reserved(path)
 
+    def for_tenant(self, tenant: str) -> LoadRoot:
+        """This root as `tenant` may use it: `{tenant}` replaced by its (checked) name."""
+        if TENANT_PLACEHOLDER not in self.base:
+            return self
+        base = self.base.replace(TENANT_PLACEHOLDER, tenant)
+        uri = (Path(base).as_uri() if self.scheme == "file"
+               else self.uri.replace(TENANT_PLACEHOLDER, tenant))
+        return LoadRoot(uri, self.scheme, base, self.reserved)
+
     def is_reserved(self, path: str) -> bool:
         # A reserved file also covers the files that extend its name: catalog.db-wal, -shm.
         return any(_under(path, prefix) or path.startswith(prefix + "-")
@@ -97,6 +110,10 @@ def parse_roots(entries: Sequence[str], reserved: Sequence[str] = ()) -> tuple[L
             raise ConfigurationError(f"LOAD_ROOTS: {entry[:_SHOWN]!r} is neither a folder nor "
                                      "an s3:// URI", details={"root": entry[:_SHOWN]})
     return tuple(roots)
+
+
+def tenant_roots(roots: Sequence[LoadRoot], tenant: str) -> tuple[LoadRoot, ...]:
+    return tuple(root.for_tenant(tenant) for root in roots)
 
 
 def roots_for(settings: Settings) -> tuple[LoadRoot, ...]:

@@ -24,7 +24,7 @@ from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.errors import Forbidden, InvalidInput
 from lakehouse.load.loader import Loader, LoadRequest
-from lakehouse.load.sources import roots_for
+from lakehouse.load.sources import parse_roots, roots_for
 from lakehouse.schema.declared import parse_declaration
 from lakehouse.storage.parquet_files import read_file
 from tasks.load import register_loader
@@ -255,6 +255,40 @@ def test_an_unparsable_source_is_refused(core: Core, imports: Path, content: byt
     with pytest.raises(InvalidInput) as caught:
         _loader(core).plan(LoadRequest("acme", "broken", str(imports / "broken.parquet")))
     assert caught.value.code == "unparsable_source"
+
+
+def test_a_tenant_root_keeps_each_tenant_to_its_own_folder(tmp_path: Path) -> None:
+    """LOAD_ROOTS=<imports>/{tenant}: acme loads from imports/acme and nowhere else, not even
+    from imports/globex by a path, a '..' or a glob."""
+    imports = tmp_path / "imports"
+    for tenant in ("acme", "globex"):
+        (imports / tenant).mkdir(parents=True)
+        _write(_events(), imports / tenant / "e.parquet")
+    settings = Settings.for_tests(tmp_path / "data", load_on_dask=False,
+                                  load_roots=f"{imports}/{{tenant}}")
+    core = build_core(settings)
+    try:
+        loader = _loader(core)
+        assert loader.run(LoadRequest("acme", "mine", str(imports / "acme"))).rows == ROWS
+        for source in (str(imports / "globex" / "e.parquet"),
+                       str(imports / "acme" / ".." / "globex"), str(imports / "*" / "*"),
+                       str(imports / "{tenant}" / "e.parquet")):
+            with pytest.raises(Forbidden) as caught:
+                loader.plan(LoadRequest("acme", "theirs", source))
+            assert caught.value.code == "source_outside_load_roots", source
+        assert loader.run(LoadRequest("globex", "mine", str(imports / "globex"))).rows == ROWS
+        assert core.catalog is not None and core.catalog.table("acme", "theirs") is None
+    finally:
+        core.close()
+
+
+def test_an_s3_root_takes_the_tenant_in_its_prefix_and_keeps_its_options() -> None:
+    [root] = parse_roots(["s3://lake/imports/{tenant}?endpoint_override=127.0.0.1:9000"])
+    mine = root.for_tenant("acme")
+    assert (mine.uri, mine.base) == ("s3://lake/imports/acme?endpoint_override=127.0.0.1:9000",
+                                     "lake/imports/acme")
+    assert mine.holds("lake/imports/acme/e.parquet")
+    assert not mine.holds("lake/imports/globex/e.parquet")
 
 
 def test_sources_outside_the_load_roots_are_refused(core: Core, imports: Path,
