@@ -10,10 +10,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lakehouse.errors import NotFound
+from lakehouse.errors import NotFound, Unavailable
 from lakehouse.ingest.batch import RecordBatch, StoredRecord
 from lakehouse.ingest.keys import TableRef, decode_seq, record_key
 from lakehouse.ingest.service import REJECTS_TABLE, IngestService
+
+SETTLE_TRIES = 3
 
 
 class FlushedRecords(Protocol):
@@ -41,11 +43,21 @@ class RecordReader:
 
     def get(self, ref: TableRef, data_id: str) -> dict[str, Any]:
         wal = self._service.wal
-        [stored] = wal.index_get([record_key(ref, data_id)])
-        if stored is None:
-            raise NotFound(f"no record {data_id!r} in table {ref.table!r}",
-                           details={"data_id": data_id, "table": ref.table})
-        seq = decode_seq(stored)
+        key = record_key(ref, data_id)
+        for _ in range(SETTLE_TRIES):
+            [stored] = wal.index_get([key])
+            if stored is None:
+                raise NotFound(f"no record {data_id!r} in table {ref.table!r}",
+                               details={"data_id": data_id, "table": ref.table})
+            seq = decode_seq(stored)
+            if seq <= wal.last_seq():
+                break
+            # The index already names a write the log is still syncing (see wal/rocks.py):
+            # its answer is an fsync away, so wait for it rather than answer around it.
+            self._service.settle(key)
+        else:
+            raise Unavailable(f"record {data_id!r} is being rewritten as we read it; retry",
+                              code="record_busy", details={"data_id": data_id})
         entry = wal.entry_containing(seq)
         if entry is not None:
             batch = RecordBatch.decode(entry.payload)
@@ -84,6 +96,10 @@ class RecordReader:
         """Drop versions an upsert has replaced."""
         if ref.table == REJECTS_TABLE or not records:
             return records
-        current = self._service.wal.index_get([record_key(ref, r.data_id) for r in records])
+        wal = self._service.wal
+        current = wal.index_get([record_key(ref, r.data_id) for r in records])
+        durable = wal.last_seq()  # read after the index: an index seq above it is still syncing
+        # A version stays live until the version replacing it is durable.
         return [r for r, value in zip(records, current, strict=True)
-                if value is not None and decode_seq(value) == r.seq]
+                if value is not None and (decode_seq(value) == r.seq
+                                          or decode_seq(value) > durable)]

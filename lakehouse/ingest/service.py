@@ -6,6 +6,7 @@ record's answer is given only after the write that holds it is durable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -64,6 +65,7 @@ __all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService"]
 log = logging.getLogger(__name__)
 
 DECLARATION_TTL_S = 5.0
+SETTLE_TIMEOUT_S = 5.0  # a read waits this long at most for a write being synced
 
 
 class FlushedSource(Protocol):
@@ -133,6 +135,15 @@ class IngestService:
         return state.schema
 
     # --- admission --------------------------------------------------------------------------
+    def settle(self, key: bytes, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Wait until a write of this record key that is in flight is done (durable or failed)."""
+        with self._lock:
+            held = self._inflight.get(key)
+        if held is not None:
+            # Failed or slow, the caller reads again and finds out either way.
+            with contextlib.suppress(Exception):
+                held.future.result(timeout_s)
+
     def backlog(self) -> Backlog:
         now_us = int(self._clock() * 1_000_000)
         oldest = [t.oldest_unflushed_us() for t in self._tables.values()]
@@ -229,7 +240,6 @@ class IngestService:
         future = None
         if plan.width or plan.request_key is not None:
             future = self.committer.submit(plan.width, lambda first: self._prepare(plan, first))
-            future.add_done_callback(lambda f: self._on_commit(plan, f))
             reserve(self._inflight, future,
                     [(plan.keys[ref], records) for ref, records in plan.writes.items()])
         else:
@@ -238,6 +248,10 @@ class IngestService:
         pending = PendingWrite(plan, future, render_answer)
         if plan.request_key is not None:
             self._inflight_requests[plan.request_key] = pending
+        if future is not None:
+            # Last: a write that failed at once runs this inline, and it releases what the
+            # lines above reserved.
+            future.add_done_callback(lambda f: self._on_commit(plan, f))
         return pending
 
     def _replay(self, tenant: str, idempotency_key: str) -> PendingWrite | None:

@@ -67,6 +67,7 @@ class RocksWal:
         self._last_seq = last_seq
         self._stats = WalStats()
         self._degraded: LakehouseError | None = None
+        self._unsynced: LakehouseError | None = None  # a sync failed: reads are refused too
 
     @classmethod
     def open(cls, path: Path, *, sync: bool = True, open_timeout_s: float = 30.0) -> RocksWal:
@@ -265,10 +266,25 @@ class RocksWal:
     def _write(self, db: Rdict, batch: WriteBatch) -> None:
         try:
             db.write(batch, write_opt=self._write_options)
-            if self._sync:
-                db.flush_wal(True)
         except Exception as exc:
             self._fail(exc)
+        if self._sync:
+            try:
+                db.flush_wal(True)
+            except Exception as exc:
+                self._fail_sync(exc)
+
+    def _fail_sync(self, exc: Exception) -> NoReturn:
+        """The batch is in RocksDB but may never reach the disk: nothing read from here is
+        trusted any more (an index key could point at it) until a restart recovers what is."""
+        error = write_error(self._path, exc) or WalUnavailable(
+            f"syncing the WAL at {self._path} failed ({exc}); check the disk, then restart the "
+            "service", details={"path": str(self._path), "cause": str(exc)})
+        with self._cond:
+            self._degraded = error
+            self._unsynced = error
+        logger.error("the WAL at %s failed to sync: %s", self._path, error.message)
+        raise error from exc
 
     def _fail(self, exc: Exception) -> NoReturn:
         error = write_error(self._path, exc)
@@ -283,6 +299,8 @@ class RocksWal:
     def _reading(self) -> Iterator[Rdict]:
         with self._cond:
             db = self._handle()
+            if self._unsynced is not None:
+                raise WalUnavailable(self._unsynced.message, details=self._unsynced.details)
             self._readers += 1
         try:
             yield db

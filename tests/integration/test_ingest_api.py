@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -297,3 +300,85 @@ def test_batched_records_read_back_as_written(tenant_client: TestClient) -> None
     assert again.json()["accepted"] == 1
     assert tenant_client.get("/data/retrieve", params={"data_id": "n1"}).json()["payload"] == {
         "a": 9}
+
+
+class _SyncFails:
+    """The real RocksDB handle, except that syncing its log fails as a dying disk's fsync does.
+    (An fsync error cannot be produced on demand here; everything else is the real database.)"""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+
+    def flush_wal(self, sync: bool) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def test_after_a_failed_sync_nothing_is_acknowledged_or_read(
+        tenant_client: TestClient, ingest_core: Core) -> None:
+    """The batch whose sync failed is in RocksDB but maybe not on disk: no answer may come from
+    it, neither a retry's "duplicate" nor a read; the service says to restart."""
+    assert post(tenant_client, {"data_id": "ok", "payload": {"n": 1}}).status_code == 201
+    assert ingest_core.ingest is not None
+    wal = ingest_core.ingest.wal
+    real = wal._db  # type: ignore[attr-defined]
+    wal._db = _SyncFails(real)  # type: ignore[attr-defined]
+    try:
+        record = {"data_id": "lost", "payload": {"n": 2}}
+        failed = post(tenant_client, record)
+        assert_error(failed, 503, "wal_unavailable")
+        for retry in (post(tenant_client, record),
+                      store_ndjson(tenant_client, [record], **{"Idempotency-Key": "k1"}),
+                      tenant_client.get("/data/retrieve", params={"data_id": "lost"}),
+                      tenant_client.get("/data/retrieve", params={"data_id": "ok"}),
+                      tenant_client.get("/data")):
+            assert_error(retry, 503, "wal_unavailable")
+        health = tenant_client.get("/health").json()
+        assert health["checks"]["wal"]["ok"] is False
+    finally:
+        wal._db = real  # type: ignore[attr-defined]
+
+
+class _SlowSync:
+    """The real RocksDB handle with a slow log sync (a slow disk), which says when it starts."""
+
+    def __init__(self, db: Any, seconds: float) -> None:
+        self._db, self._seconds = db, seconds
+        self.syncing = threading.Event()
+
+    def flush_wal(self, sync: bool) -> None:
+        self.syncing.set()
+        time.sleep(self._seconds)
+        self._db.flush_wal(sync)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def test_reads_during_a_sync_see_the_durable_state_or_wait_for_it(
+        tenant_client: TestClient, ingest_core: Core) -> None:
+    """While an upsert of `a` and a new `b` are being synced, the listing still shows `a`'s
+    durable version, and a lookup of either waits for the write instead of failing."""
+    assert post(tenant_client, {"data_id": "a", "payload": {"v": 1}}).status_code == 201
+    assert ingest_core.ingest is not None
+    wal = ingest_core.ingest.wal
+    real = wal._db  # type: ignore[attr-defined]
+    slow = _SlowSync(real, 0.5)
+    wal._db = slow  # type: ignore[attr-defined]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            upsert = pool.submit(store_ndjson, tenant_client, [
+                {"data_id": "a", "payload": {"v": 2}, "upsert": True},
+                {"data_id": "b", "payload": {"v": 1}}])
+            assert slow.syncing.wait(10)
+            listed = tenant_client.get("/data").json()["records"]
+            assert [(r["data_id"], r["payload"]) for r in listed] == [("a", {"v": 1})]
+            got_a = tenant_client.get("/data/retrieve", params={"data_id": "a"})
+            got_b = tenant_client.get("/data/retrieve", params={"data_id": "b"})
+            assert upsert.result().status_code == 200
+        assert (got_a.status_code, got_a.json()["payload"]) == (200, {"v": 2})
+        assert (got_b.status_code, got_b.json()["payload"]) == (200, {"v": 1})
+    finally:
+        wal._db = real  # type: ignore[attr-defined]
