@@ -68,25 +68,40 @@ def read_columns(job: ScanJob) -> list[str] | None:
 
 def scan_fragment(job: ScanJob) -> pa.Table:
     root = StorageRoot.parse(job.root_uri)
-    schema, file_format = _read_as(job)
-    dataset = ds.dataset([root.full(p) for p in job.paths], schema=schema,
-                         format=file_format, filesystem=root.fs)
+    dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
+                         format="parquet", filesystem=root.fs)
     condition = _filter(job)
+    schema, file_format = _read_as(job)
+    if condition is not None and (not job.filter_rows or schema is not job.schema):
+        # Statistics are compared with the files' own types: a dictionary-typed read would
+        # match every row group, so row groups are chosen first and then read as dictionaries.
+        dataset = row_groups_matching(dataset, condition, job.schema)
+    if schema is not job.schema:
+        dataset = reading_as(dataset, schema, file_format)
     if condition is not None and not job.filter_rows:
-        dataset = row_groups_matching(dataset, condition, schema)
         condition = _retention(job)
     rows = dataset.to_table(columns=read_columns(job), filter=condition)
     return finish(rows, job)
 
 
-def _read_as(job: ScanJob) -> tuple[pa.Schema, ds.FileFormat | str]:
+def reading_as(dataset: ds.FileSystemDataset, schema: pa.Schema,
+               file_format: ds.FileFormat) -> ds.FileSystemDataset:
+    """The same files and row groups, read with another schema and format."""
+    fragments = [file_format.make_fragment(
+        f.path, dataset.filesystem,
+        row_groups=[rg.id for rg in f.row_groups] if f.row_groups is not None else None)
+        for f in dataset.get_fragments()]
+    return ds.FileSystemDataset(fragments, schema, file_format, dataset.filesystem)
+
+
+def _read_as(job: ScanJob) -> tuple[pa.Schema, ds.FileFormat]:
     """The schema and format to read with: the job's dictionary columns as dictionaries,
     decoded straight from the files' dictionary pages (see optimizer/encodings.py)."""
     names = [c for c in job.dictionary_columns if job.schema.get_field_index(c) >= 0
              and (pa.types.is_string(job.schema.field(c).type)
                   or pa.types.is_large_string(job.schema.field(c).type))]
     if not names:
-        return job.schema, "parquet"
+        return job.schema, ds.ParquetFileFormat()
     schema = job.schema
     for name in names:
         index = schema.get_field_index(name)
