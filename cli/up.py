@@ -44,10 +44,21 @@ def _summary(settings: Settings, elapsed: float) -> Table:
     return table
 
 
+LOCAL_ONLY_PORTS = ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT")
+
+
+def listening_ports(settings: Settings) -> dict[str, int]:
+    """Each port `lakehouse up` will listen on, by the setting that chooses it."""
+    ports = {f"{spec.service.value.upper()}_PORT": spec.port(settings) for spec in SPECS.values()}
+    if not settings.distributed_mode:
+        ports |= {name: int(getattr(settings, name.lower())) for name in LOCAL_ONLY_PORTS}
+    return ports
+
+
 def busy_ports(settings: Settings) -> list[str]:
     """The ports something else already listens on, each named by its setting."""
     busy = []
-    for name, port in local.listening_ports(settings).items():
+    for name, port in listening_ports(settings).items():
         with socket.socket() as sock:
             # The servers set SO_REUSEADDR too, so a port in TIME_WAIT is not "busy".
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -28,17 +28,6 @@ class ProcessSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-SERVICE_PORTS = ("AUTH_PORT", "TENANT_PORT", "OPERATION_PORT", "CBO_PORT", "CATALOG_PORT",
-                 "MONITORING_PORT", "INTERPRETER_PORT")
-LOCAL_ONLY_PORTS = ("PREFECT_PORT", "DASK_SCHEDULER_PORT", "DASK_DASHBOARD_PORT")
-
-
-def listening_ports(settings: Settings) -> dict[str, int]:
-    """Each port `lakehouse up` will listen on, by the setting that chooses it."""
-    names = SERVICE_PORTS + (() if settings.distributed_mode else LOCAL_ONLY_PORTS)
-    return {name: int(getattr(settings, name.lower())) for name in names}
-
-
 def _bin(name: str) -> str:
     """A console script of this environment (next to the running interpreter)."""
     candidate = Path(sys.executable).parent / name

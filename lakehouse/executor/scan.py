@@ -71,13 +71,13 @@ def scan_fragment(job: ScanJob) -> pa.Table:
     dataset = ds.dataset([root.full(p) for p in job.paths], schema=job.schema,
                          format="parquet", filesystem=root.fs)
     condition = _filter(job)
-    schema, file_format = _read_as(job)
-    if condition is not None and (not job.filter_rows or schema is not job.schema):
+    as_dictionaries = _dictionary_read(job)
+    if condition is not None and (not job.filter_rows or as_dictionaries is not None):
         # Statistics are compared with the files' own types: a dictionary-typed read would
         # match every row group, so row groups are chosen first and then read as dictionaries.
         dataset = row_groups_matching(dataset, condition, job.schema)
-    if schema is not job.schema:
-        dataset = reading_as(dataset, schema, file_format)
+    if as_dictionaries is not None:
+        dataset = reading_as(dataset, *as_dictionaries)
     if condition is not None and not job.filter_rows:
         condition = _retention(job)
     rows = dataset.to_table(columns=read_columns(job), filter=condition)
@@ -94,14 +94,14 @@ def reading_as(dataset: ds.FileSystemDataset, schema: pa.Schema,
     return ds.FileSystemDataset(fragments, schema, file_format, dataset.filesystem)
 
 
-def _read_as(job: ScanJob) -> tuple[pa.Schema, ds.FileFormat]:
-    """The schema and format to read with: the job's dictionary columns as dictionaries,
-    decoded straight from the files' dictionary pages (see optimizer/encodings.py)."""
+def _dictionary_read(job: ScanJob) -> tuple[pa.Schema, ds.FileFormat] | None:
+    """The schema and format reading the job's dictionary columns as dictionaries, decoded
+    straight from the files' dictionary pages (see optimizer/encodings.py); None: none to read."""
     names = [c for c in job.dictionary_columns if job.schema.get_field_index(c) >= 0
              and (pa.types.is_string(job.schema.field(c).type)
                   or pa.types.is_large_string(job.schema.field(c).type))]
     if not names:
-        return job.schema, ds.ParquetFileFormat()
+        return None
     schema = job.schema
     for name in names:
         index = schema.get_field_index(name)

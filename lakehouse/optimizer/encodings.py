@@ -20,17 +20,11 @@ def dictionary_columns(files: tuple[DataFile, ...],
                        columns: tuple[str, ...] | None) -> tuple[str, ...]:
     if not files:
         return ()
-    candidates: dict[str, bool] | None = None
-    for file in files:
-        fits = {s.column: _fits(s.min, s.distinct_estimate, file.row_count)
-                for s in file.stats if s.column not in SYSTEM_COLUMNS}
-        if candidates is None:
-            candidates = fits
-        else:
-            candidates = {c: ok and fits.get(c, False) for c, ok in candidates.items()}
-    wanted = candidates or {}
-    order = columns if columns is not None else tuple(wanted)
-    return tuple(c for c in order if wanted.get(c, False))
+    agreed = set.intersection(*({s.column for s in f.stats if s.column not in SYSTEM_COLUMNS
+                                 and _fits(s.min, s.distinct_estimate, f.row_count)}
+                                for f in files))
+    order = columns if columns is not None else tuple(s.column for s in files[0].stats)
+    return tuple(c for c in order if c in agreed)
 
 
 def _fits(low: object, distinct: int | None, rows: int) -> bool:

@@ -33,7 +33,6 @@ from lakehouse.wal.codec import (
     INDEX_TAG,
     LOG_FIRST_KEY,
     LOG_PAST_END,
-    MAX_SEQ,
     META_LAST_SEQ,
     decode_entry,
     decode_u64,
@@ -164,7 +163,7 @@ class RocksWal:
         with self._reading() as db:
             if not 1 <= seq <= last:
                 return None
-            entry = entry_at_or_before(db, log_key(min(seq, MAX_SEQ)))
+            entry = entry_at_or_before(db, log_key(seq))
         return entry if entry is not None and seq <= entry.last_seq else None
 
     def trim(self, through: int) -> int:
@@ -272,26 +271,24 @@ class RocksWal:
             try:
                 db.flush_wal(True)
             except Exception as exc:
-                self._fail_sync(exc)
+                self._fail(exc, unsynced=True)
 
-    def _fail_sync(self, exc: Exception) -> NoReturn:
-        """The batch is in RocksDB but may never reach the disk: nothing read from here is
-        trusted any more (an index key could point at it) until a restart recovers what is."""
-        error = write_error(self._path, exc) or WalUnavailable(
-            f"syncing the WAL at {self._path} failed ({exc}); check the disk, then restart the "
-            "service", details={"path": str(self._path), "cause": str(exc)})
-        with self._cond:
-            self._degraded = error
-            self._unsynced = error
-        logger.error("the WAL at %s failed to sync: %s", self._path, error.message)
-        raise error from exc
-
-    def _fail(self, exc: Exception) -> NoReturn:
+    def _fail(self, exc: Exception, *, unsynced: bool = False) -> NoReturn:
+        """Degrade the log. An `unsynced` batch (its sync failed) is in RocksDB yet may never
+        reach the disk: reads are refused too (an index key could point at it) until a restart
+        recovers what is durable. Any failed sync degrades; any other failure only when it is
+        the storage's (else it is a bug, raised as is)."""
         error = write_error(self._path, exc)
         if error is None:
-            raise exc
+            if not unsynced:
+                raise exc
+            error = WalUnavailable(
+                f"syncing the WAL at {self._path} failed ({exc}); check the disk, then restart "
+                "the service", details={"path": str(self._path), "cause": str(exc)})
         with self._cond:
             self._degraded = error
+            if unsynced:
+                self._unsynced = error
         logger.error("the WAL at %s is degraded: %s", self._path, error.message)
         raise error from exc
 
