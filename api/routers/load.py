@@ -14,6 +14,7 @@ from api.deps import CoreDep, require_role
 from flows.load import start_load
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import LakehouseError, Unavailable
+from lakehouse.ingest.service import WritePathSchema
 from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for
 from lakehouse.schema.names import check_table_name
@@ -50,9 +51,10 @@ def _loader_name(request: Request, core: Core) -> str:
             raise Unavailable("this process has no catalog or storage to load into",
                               code="load_not_served")
         name = f"api-{uuid.uuid4().hex[:8]}"
+        live = WritePathSchema(core.ingest) if core.ingest is not None else None
         register_loader(name, Loader(core.catalog, core.storage,
                                      roots_for(core.settings),
-                                     core.declarations))
+                                     core.declarations, live_schema=live))
         request.app.state.loader_name = name
     return name
 

@@ -2,7 +2,10 @@
 
 A data file has the system columns `data_id`, `_seq`, `_timestamp` (UTC, microseconds) and
 `_upsert`, then one column per top-level field of the table's schema. Entries written before the
-schema grew are conformed to it: fields they lack become nulls, int64 widens to float64.
+schema grew are conformed to it: fields they lack become nulls, int64 widens to float64. Values
+of exact columns (decimals, timestamps, dates, times) are converted from the JSON the record
+carried by `lakehouse.schema.coerce`, the function that checked them before they were
+acknowledged; InvalidInput if one does not convert (the flush then refuses the table's file).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pyarrow.compute as pc
 
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.schema import FieldType
+from lakehouse.schema.coerce import coerce_payload
 from lakehouse.schema.conform import conform
 
 DAY_US = 86_400_000_000
@@ -42,7 +46,19 @@ def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType)
             data_ids = _single(batch.arrow.column("data_id"))
             timestamps = _single(batch.arrow.column("timestamp_us"))
             upserts = _single(batch.arrow.column("upsert"))
-            payloads = conform(_single(batch.arrow.column("payload")), target)
+            stored = _single(batch.arrow.column("payload"))
+            if schema.exact and stored.type != target:
+                # Stored in JSON's types before the table had exact columns: converted value
+                # by value, as a record written now would be.
+                payloads = pa.array([None if p is None else coerce_payload(p, schema)
+                                     for p in stored.to_pylist()], type=target)
+            else:
+                payloads = conform(stored, target)
+        elif schema.exact:
+            data_ids = pa.array([r[0] for r in batch.rows], pa.string())
+            timestamps = pa.array([r[1] for r in batch.rows], pa.int64())
+            upserts = pa.array([r[3] for r in batch.rows], pa.bool_())
+            payloads = pa.array([coerce_payload(r[2], schema) for r in batch.rows], type=target)
         else:
             data_ids = pa.array([r[0] for r in batch.rows], pa.string())
             timestamps = pa.array([r[1] for r in batch.rows], pa.int64())

@@ -56,15 +56,19 @@ from lakehouse.ingest.plan import (
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.state import TableState
 from lakehouse.ingest.type_checks import Items, check_declared, check_types
-from lakehouse.schema import FieldType, evolve
+from lakehouse.schema import FieldType, evolve, merge_schemas
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.wal.port import WriteAheadLog
 
-__all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService"]
+__all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService", "WritePathSchema"]
 
 log = logging.getLogger(__name__)
 
 DECLARATION_TTL_S = 5.0
+# How stale the catalog's schema of a table may be when records are checked against it: a load
+# run by another process changes it without telling us. A load through this process tells us
+# at once (`refresh_schema`), and the flush merges the catalog's current schema again.
+CATALOG_SCHEMA_TTL_S = 5.0
 SETTLE_TIMEOUT_S = 5.0  # a read waits this long at most for a write being synced
 
 
@@ -124,15 +128,25 @@ class IngestService:
         return state
 
     def _schema(self, state: TableState) -> FieldType | None:
+        """The schema records are checked against: the catalog's (what loads and flushes
+        committed, in exact types) with what unflushed records added to it."""
         if not state.schema_loaded:
             [raw] = self.wal.index_get([schema_key(state.ref)])
             state.schema = FieldType.from_json(orjson.loads(raw)) if raw else None
-            if state.schema is None and self.catalog_schema is not None:
-                # A table that exists only through bulk loads: its records must fit it too,
-                # and the next flush must not narrow it to the fields records happen to have.
-                state.schema = self.catalog_schema(state.ref)
             state.schema_loaded = True
+            state.schema_checked_at = 0.0
+        if self.catalog_schema is not None and (
+                self._clock() - state.schema_checked_at > CATALOG_SCHEMA_TTL_S):
+            state.schema_checked_at = self._clock()
+            state.schema = merge_schemas(self.catalog_schema(state.ref), state.schema)
         return state.schema
+
+    def refresh_schema(self, ref: TableRef) -> None:
+        """The catalog's schema of `ref` changed (a load committed): merge it in now."""
+        with self._lock:
+            state = self._table(ref)
+            state.schema_checked_at = 0.0
+            self._schema(state)
 
     # --- admission --------------------------------------------------------------------------
     def settle(self, key: bytes, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
@@ -218,7 +232,7 @@ class IngestService:
                 return None
             schema = self._schema(self._table(ref))
             evolution = evolve(schema, batch.payload_type)
-            if evolution.conflicts:
+            if evolution.conflicts or evolution.schema.exact:  # exact: values to convert
                 return None
             self._admit(tenant, len(keys))
             plan = WritePlan(tenant, request_id, received_us, [])
@@ -455,3 +469,16 @@ class IngestService:
 
     def close(self) -> None:
         self.committer.close()
+
+
+@dataclass(frozen=True)
+class WritePathSchema:
+    """What a load run in this process asks the write path (lakehouse.load.loader.LiveSchema)."""
+
+    service: IngestService
+
+    def schema(self, tenant: str, table: str) -> FieldType | None:
+        return self.service.table_schema(TableRef(tenant, table))
+
+    def committed(self, tenant: str, table: str) -> None:
+        self.service.refresh_schema(TableRef(tenant, table))

@@ -2,10 +2,15 @@
 table's schema and declaration).
 
 Records that do not fit become rejects in the plan, with the exact reason; the schema the
-accepted ones evolve the table to is put in the plan, to be written with them.
+accepted ones evolve the table to is put in the plan, to be written with them. Where the table
+has exact columns (decimals, timestamps, dates, times) each record's values are converted into
+them here, before it is acknowledged, by the function the flush uses again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from lakehouse.errors import InvalidInput
 from lakehouse.ingest.batch_types import batch_array, batch_type
@@ -13,6 +18,7 @@ from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.plan import RecordResult, WritePlan, raw_record, reason_of
 from lakehouse.ingest.records import IncomingRecord, Rejected
 from lakehouse.schema import FieldType, evolve, infer
+from lakehouse.schema.coerce import coerce_payload
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.schema.value_checks import failing_records
 
@@ -21,7 +27,8 @@ Items = list[tuple[IncomingRecord, bytes]]  # records with their record keys
 
 def check_types(plan: WritePlan, ref: TableRef, schema: FieldType | None, items: Items) -> Items:
     """The records whose types fit the table's `schema` (evolving it); the rest become rejects."""
-    if all(record.payload_type is None for record, _ in items):
+    exact = schema is not None and schema.exact
+    if not exact and all(record.payload_type is None for record, _ in items):
         typed = batch_array([record.payload for record, _ in items])
         if typed is not None:
             evolution = evolve(schema, typed[0])
@@ -42,6 +49,12 @@ def check_types(plan: WritePlan, ref: TableRef, schema: FieldType | None, items:
             reject(plan, record, "type_conflict",
                    "; ".join(c.reason() for c in evolution.conflicts))
             continue
+        if evolution.schema.exact:
+            try:
+                coerce_payload(record.payload, evolution.schema)
+            except InvalidInput as exc:
+                reject(plan, record, exc.code, reason_of(exc))
+                continue
         if evolution.changed or schema is None:
             schema = plan.schemas[ref] = evolution.schema
         accepted.append((record, key))
@@ -53,11 +66,14 @@ def check_declared(plan: WritePlan, ref: TableRef, declared: DeclaredTable,
     """Records must fit the declared types, carry the required fields and pass the checks;
     `schema` is the table's schema as stored so far."""
     fits = False
-    if all(record.payload_type is None for record, _ in items):
+    exact = declared.columns.exact
+    if not exact and all(record.payload_type is None for record, _ in items):
         whole = batch_type([record.payload for record, _ in items])
         fits = whole is not None and declared.type_problem(whole) is None
     typed = []
+    checked: list[Mapping[str, Any]] = []  # what the checks see: exact columns converted
     for record, key in items:
+        payload = record.payload
         if not fits:
             try:
                 problem = declared.type_problem(record.payload_type or infer(record.payload))
@@ -67,6 +83,12 @@ def check_declared(plan: WritePlan, ref: TableRef, declared: DeclaredTable,
             if problem is not None:
                 reject(plan, record, "schema_mismatch", problem)
                 continue
+        if exact:
+            try:
+                payload = coerce_payload(record.payload, declared.columns)
+            except InvalidInput as exc:
+                reject(plan, record, exc.code, reason_of(exc))
+                continue
         missing = declared.missing_required(record.payload)
         if missing:
             reject(plan, record, "missing_required",
@@ -74,7 +96,8 @@ def check_declared(plan: WritePlan, ref: TableRef, declared: DeclaredTable,
                        f"payload.{m}" for m in missing))
             continue
         typed.append((record, key))
-    failing = failing_records(declared, [record.payload for record, _ in typed])
+        checked.append(payload)
+    failing = failing_records(declared, checked)
     accepted = []
     for position, (record, key) in enumerate(typed):
         if position in failing:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,10 +37,7 @@ from lakehouse.catalog.lake import (
     TableInfo,
 )
 from lakehouse.errors import Conflict, InvalidInput
-from lakehouse.load.column_types import (
-    logical,
-    logical_schema,
-)
+from lakehouse.load.column_types import logical
 from lakehouse.load.columns import DATA_ID, parse_types, table_columns
 from lakehouse.load.convert import (
     CHUNK_ROWS,
@@ -52,8 +49,9 @@ from lakehouse.load.convert import (
 )
 from lakehouse.load.reading import FileLayout, inspect
 from lakehouse.load.sources import LoadRoot, SourceFile, resolve, tenant_roots
-from lakehouse.schema import FieldType
+from lakehouse.schema import FieldType, merge_schemas
 from lakehouse.schema.names import check_table_name
+from lakehouse.schema.types import schema_from_arrow
 from lakehouse.storage.location import StorageRoot
 
 log = logging.getLogger(__name__)
@@ -106,15 +104,28 @@ class LoadResult:
 Progress = Callable[[int, int], None]  # (parts done, parts in all)
 
 
+class LiveSchema(Protocol):
+    """The write path's view of a table's schema, for loads run where records are taken."""
+
+    def schema(self, tenant: str, table: str) -> FieldType | None: ...
+
+    def committed(self, tenant: str, table: str) -> None:
+        """A load changed the table's schema in the catalog."""
+
+
 class Loader:
     def __init__(self, catalog: Catalog, storage: StorageRoot, roots: Sequence[LoadRoot],
                  declarations: TableDeclarations | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 live_schema: LiveSchema | None = None) -> None:
         self.catalog = catalog
         self.storage = storage
         self.roots = tuple(roots)
         self.declarations = declarations
         self._clock = clock
+        # Where this process also takes records: the schema unflushed records gave the table,
+        # so a load cannot give a column a type they do not fit (see LiveSchema).
+        self.live_schema = live_schema
 
     def plan(self, request: LoadRequest) -> LoadPlan:
         """The load's parts and schema; InvalidInput / Forbidden for anything wrong with it."""
@@ -132,8 +143,8 @@ class Loader:
         existing = self.catalog.table(request.tenant, request.table)
         declared = (self.declarations.get(request.tenant, request.table)
                     if self.declarations is not None else None)
-        columns = table_columns(files, layouts, self._table_columns(existing), declared,
-                                data_id_column)
+        columns = table_columns(files, layouts, self._table_columns(
+            request.tenant, request.table, existing), declared, data_id_column)
         partition_by = declared.partition_by if declared is not None else (
             existing.partition_by if existing is not None else None)
         spec = LoadSpec(request.tenant, request.table, uuid.uuid4().hex[:12], self.storage.uri,
@@ -141,16 +152,22 @@ class Loader:
                         int(self._clock() * 1_000_000), declared)
         sort_key = declared.sort_key if declared is not None else ()
         return LoadPlan(request, spec, _parts(files, layouts, columns), len(files),
-                        logical_schema(columns).to_json(),
+                        schema_from_arrow(columns).to_json(),
                         existing.schema if existing is not None else None, sort_key)
 
-    def _table_columns(self, table: TableInfo | None) -> dict[str, pa.DataType]:
-        """The table's user columns in exact types: the catalog's schema, refined by the
-        newest file's own types (the catalog stores decimal as float64, the file knows it)."""
-        if table is None:
+    def _table_columns(self, tenant: str, name: str, table: TableInfo | None,
+                       ) -> dict[str, pa.DataType]:
+        """The table's user columns in exact types: the catalog's schema with what unflushed
+        records added, refined by the newest file's own types where the catalog was written
+        before it kept exact types (it stored decimal as float64; the file knows better)."""
+        schema = FieldType.from_json(table.schema) if table is not None else None
+        if self.live_schema is not None:
+            schema = merge_schemas(schema, self.live_schema.schema(tenant, name))
+        if schema is None:
             return {}
-        columns = {name: kind.to_arrow()
-                   for name, kind in FieldType.from_json(table.schema).fields}
+        columns = {name: kind.to_arrow() for name, kind in schema.fields}
+        if table is None:
+            return columns
         files = self.catalog.files(table.tenant, table.name)
         if not files:
             return columns
@@ -192,6 +209,8 @@ class Loader:
                    "source_files": plan.source_files, "load_id": plan.spec.load_id,
                    "column_types": dict(source_types(plan.spec.columns))}
         snapshot = self.catalog.commit(Commit("load", tuple(changes), summary))
+        if self.live_schema is not None:
+            self.live_schema.committed(request.tenant, request.table)
         log.info("load committed", extra={"snapshot": snapshot, **{
             k: v for k, v in summary.items() if k != "column_types"}})
         return LoadResult(snapshot, request.tenant, request.table, rows, len(files), size,

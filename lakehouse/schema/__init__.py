@@ -1,6 +1,6 @@
 """Record types: inference from JSON payloads and schema evolution. Pure: no I/O of any kind."""
 
-from lakehouse.schema.evolve import Evolution, TypeConflict, evolve, evolve_many
+from lakehouse.schema.evolve import Evolution, TypeConflict, evolve, evolve_many, merge_schemas
 from lakehouse.schema.infer import MAX_DEPTH, infer
 from lakehouse.schema.names import NAME_PATTERN, check_field_name, check_table_name
 from lakehouse.schema.types import (
@@ -35,5 +35,6 @@ __all__ = [
     "evolve_many",
     "infer",
     "list_of",
+    "merge_schemas",
     "struct_of",
 ]

@@ -3,6 +3,11 @@
 The rules, applied recursively from the table's struct down:
 - NULL fits any column; a column that is NULL so far takes the first non-null type (a promotion).
 - int64 fits a float64 column; float64 into an int64 column promotes the column to float64.
+- A column of an exact type takes the JSON values that convert into it without changing:
+  numbers and numeric text into a decimal, ISO-8601 text into a timestamp, date or time. Whether
+  each value does convert (fits the precision and scale, parses) is `lakehouse.schema.coerce`'s
+  check of the value, made before the record is acknowledged.
+- Decimals widen to hold both (an int64 counts as 19 digits) while they fit 38 digits.
 - Structs merge field by field; new fields are appended in the record's order.
 - Lists merge their element types (so list<null> takes the first non-null element type).
 - Anything else is a conflict, and a record with any conflict leaves the schema unchanged.
@@ -18,13 +23,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lakehouse.schema.types import (
+    DECIMAL128_PRECISION,
     FLOAT_TYPE,
     ROOT,
     FieldType,
     Kind,
+    decimal_type,
     list_of,
     struct_of,
 )
+
+INT64_DIGITS = 19  # decimal digits an int64 may need
+# The JSON kinds whose values convert into each exact kind (checked value by value).
+CONVERTS_FROM: dict[Kind, frozenset[Kind]] = {
+    Kind.DECIMAL: frozenset({Kind.INT, Kind.FLOAT, Kind.STRING}),
+    Kind.TIMESTAMP: frozenset({Kind.STRING}),
+    Kind.DATE: frozenset({Kind.STRING}),
+    Kind.TIME: frozenset({Kind.STRING}),
+}
 
 _CACHE_SIZE = 4096
 
@@ -87,7 +103,35 @@ def _merge_same_kind(column: FieldType, value: FieldType, path: str, changes: Ch
     if column.element is not None and value.element is not None:  # lists
         element = merge_types(column.element, value.element, path + "[]", changes)
         return column if element is column.element else list_of(element)
+    if column == value:
+        return column
+    if column.kind is Kind.DECIMAL:
+        return _widen_decimal(column, value, path, changes)
+    changes.conflicts.append(TypeConflict(path, column, value))  # timestamps of two zones
     return column
+
+
+def _widen_decimal(column: FieldType, value: FieldType, path: str, changes: Changes,
+                   ) -> FieldType:
+    """A decimal holding both (an int64 counts as 19 whole digits), or a conflict past 38."""
+    whole = max(_whole_digits(column), _whole_digits(value))
+    scale = max(_scale(column), _scale(value))
+    if whole + scale > DECIMAL128_PRECISION:
+        changes.conflicts.append(TypeConflict(path, column, value))
+        return column
+    widened = decimal_type(whole + scale, scale)
+    if widened == column:
+        return column
+    changes.promoted.append(path)
+    return widened
+
+
+def _scale(kind: FieldType) -> int:
+    return kind.scale if kind.kind is Kind.DECIMAL else 0
+
+
+def _whole_digits(kind: FieldType) -> int:
+    return INT64_DIGITS if kind.kind is Kind.INT else kind.precision - kind.scale
 
 
 def _merge_other_kind(
@@ -99,6 +143,10 @@ def _merge_other_kind(
     if column.kind is Kind.INT and value.kind is Kind.FLOAT:
         changes.promoted.append(path)
         return FLOAT_TYPE
+    if value.kind in CONVERTS_FROM.get(column.kind, ()):
+        return column  # each value is converted, and checked, on its own
+    if column.kind is Kind.INT and value.kind is Kind.DECIMAL:
+        return _widen_decimal(column, value, path, changes)
     if not (column.kind is Kind.FLOAT and value.kind is Kind.INT):
         changes.conflicts.append(TypeConflict(path, column, value))
     return column
@@ -167,3 +215,20 @@ def evolve_many(
         if not evolution.conflicts:
             table = evolution.schema
     return table, evolutions
+
+
+def merge_schemas(committed: FieldType | None, pending: FieldType | None) -> FieldType | None:
+    """The committed schema (the catalog's) with what `pending` (records not flushed yet) adds:
+    new columns appended, int64 widened to float64; where the committed type is exact, it
+    stays, and pending values are converted into it. A conflicting column keeps the committed
+    type (its pending values are refused by the flush, which reports them)."""
+    if committed is None or pending is None or committed is pending:
+        return committed if pending is None else pending if committed is None else committed
+    changes = Changes()
+    merged = merge_types(committed, pending, ROOT, changes)
+    if not changes.conflicts:
+        return merged
+    kept = tuple((name, kind) for name, kind in pending.fields
+                 if not any(c.path == f"{ROOT}.{name}" or c.path.startswith(f"{ROOT}.{name}.")
+                            or c.path.startswith(f"{ROOT}.{name}[") for c in changes.conflicts))
+    return merge_types(committed, struct_of(kept), ROOT, Changes())

@@ -1,8 +1,13 @@
-"""A small type algebra for records: null, bool, int64, float64, string, list and struct.
+"""The one type system of tables: what records, loads, declarations and the catalog speak.
 
-A table's schema is a STRUCT whose fields are its user columns. Types are frozen and hashable so
-that evolution can be memoized per (table, record) pair; the hash is computed once at construction
-because the per-record fast path hashes and compares whole schemas.
+JSON values give null, bool, int64, float64, string, list and struct; loads and declarations
+also bring the exact types a JSON value is converted into: decimal(p, s), timestamp (always
+microseconds, with or without a time zone), date and time. A table's schema is a STRUCT whose
+fields are its user columns, and `to_arrow()` of it is exactly the schema of its data files.
+
+Types are frozen and hashable so that evolution can be memoized per (table, record) pair; the
+hash is computed once at construction because the per-record fast path hashes and compares
+whole schemas.
 """
 
 from __future__ import annotations
@@ -25,11 +30,20 @@ class Kind(enum.StrEnum):
     INT = "int64"
     FLOAT = "float64"
     STRING = "string"
+    DECIMAL = "decimal"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+    TIME = "time"
     LIST = "list"
     STRUCT = "struct"
 
 
-_PRIMITIVE_KINDS = frozenset({Kind.NULL, Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRING})
+_PRIMITIVE_KINDS = frozenset({Kind.NULL, Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRING,
+                              Kind.DATE, Kind.TIME})
+# Kinds no JSON value has: a JSON value is converted into them (see lakehouse.schema.coerce).
+EXACT_KINDS = frozenset({Kind.DECIMAL, Kind.TIMESTAMP, Kind.DATE, Kind.TIME})
+MAX_DECIMAL_PRECISION = 76  # decimal256's; up to 38 digits a column is a decimal128
+TIMESTAMP_UNIT = "us"  # every file stores microseconds: loads truncate nanoseconds
 _DESCRIBE_LIMIT = 200  # reasons end up in HTTP error bodies; a 500-column struct would swamp them
 
 
@@ -40,7 +54,13 @@ class FieldType:
     kind: Kind
     element: FieldType | None = None  # for LIST
     fields: tuple[tuple[str, FieldType], ...] = ()  # for STRUCT, in first-seen order
+    precision: int = 0  # for DECIMAL
+    scale: int = 0  # for DECIMAL
+    tz: str | None = None  # for TIMESTAMP: None is a naive (wall-clock) timestamp
     _hash: int = dataclasses.field(init=False, repr=False, compare=False)
+    # Whether an exact kind occurs anywhere in the tree: records written to such a table have
+    # their values converted, so the fast paths that store JSON types as they are step aside.
+    exact: bool = dataclasses.field(init=False, repr=False, compare=False)
     _index: dict[str, int] | None = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -56,12 +76,26 @@ class FieldType:
                 raise ValueError("a struct type has fields, not an element type")
             if len({name for name, _ in self.fields}) != len(self.fields):
                 raise ValueError("a struct type's field names must differ")
-        elif kind not in _PRIMITIVE_KINDS:
+        elif kind is Kind.DECIMAL:
+            if not 0 <= self.scale <= self.precision <= MAX_DECIMAL_PRECISION or (
+                    self.precision < 1):
+                raise ValueError(f"decimal({self.precision}, {self.scale}) is not a decimal "
+                                 f"type: 1 <= precision <= {MAX_DECIMAL_PRECISION}, "
+                                 "0 <= scale <= precision")
+        elif kind is not Kind.TIMESTAMP and kind not in _PRIMITIVE_KINDS:
             raise ValueError(f"unknown kind {kind!r}")
-        elif self.element is not None or self.fields:
+        if kind not in (Kind.LIST, Kind.STRUCT) and (self.element is not None or self.fields):
             raise ValueError(f"{kind} takes neither an element type nor fields")
-        object.__setattr__(self, "_hash", hash((kind, self.element, self.fields)))
+        if kind is not Kind.DECIMAL and (self.precision or self.scale):
+            raise ValueError(f"{kind} takes no precision or scale")
+        if kind is not Kind.TIMESTAMP and self.tz is not None:
+            raise ValueError(f"{kind} takes no time zone")
+        object.__setattr__(self, "_hash", hash((kind, self.element, self.fields,
+                                                self.precision, self.scale, self.tz)))
         object.__setattr__(self, "_index", None)
+        object.__setattr__(self, "exact", kind in EXACT_KINDS or (
+            self.element is not None and self.element.exact) or any(
+                t.exact for _, t in self.fields))
 
     # Written by hand: the generated ones would rehash and recompare whole trees on every lookup.
     def __hash__(self) -> int:
@@ -77,11 +111,15 @@ class FieldType:
             and self.kind is other.kind
             and self.element == other.element
             and self.fields == other.fields
+            and self.precision == other.precision
+            and self.scale == other.scale
+            and self.tz == other.tz
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # String hashes differ between processes, so a cached hash must never travel in a pickle.
-        return (FieldType, (self.kind, self.element, self.fields))
+        return (FieldType, (self.kind, self.element, self.fields, self.precision, self.scale,
+                            self.tz))
 
     def field(self, name: str) -> FieldType | None:
         """The type of struct field `name`, or None (also for lists and primitives)."""
@@ -101,6 +139,11 @@ class FieldType:
         if self.kind is Kind.STRUCT:
             inner = ", ".join(f"{name}: {t.describe()}" for name, t in self.fields)
             return f"struct<{inner}>"
+        if self.kind is Kind.DECIMAL:
+            return f"decimal({self.precision}, {self.scale})"
+        if self.kind is Kind.TIMESTAMP:
+            zone = f", tz={self.tz}" if self.tz is not None else ""
+            return f"timestamp[{TIMESTAMP_UNIT}{zone}]"
         return self.kind.value
 
     def short(self) -> str:
@@ -126,6 +169,10 @@ class FieldType:
                 "type": "struct",
                 "fields": [{"name": name, "type": t.to_json()} for name, t in self.fields],
             }
+        if self.kind is Kind.DECIMAL:
+            return {"type": "decimal", "precision": self.precision, "scale": self.scale}
+        if self.kind is Kind.TIMESTAMP:
+            return {"type": "timestamp", "unit": TIMESTAMP_UNIT, "tz": self.tz}
         return self.kind.value
 
     @staticmethod
@@ -139,24 +186,45 @@ class FieldType:
             return pa.list_(self.element.to_arrow())
         if self.kind is Kind.STRUCT:
             return pa.struct([pa.field(name, t.to_arrow()) for name, t in self.fields])
+        if self.kind is Kind.DECIMAL:
+            if self.precision <= DECIMAL128_PRECISION:
+                return pa.decimal128(self.precision, self.scale)
+            return pa.decimal256(self.precision, self.scale)
+        if self.kind is Kind.TIMESTAMP:
+            return pa.timestamp(TIMESTAMP_UNIT, tz=self.tz)
         return _ARROW_PRIMITIVES[self.kind]()
 
 
 TableSchema: TypeAlias = FieldType  # a STRUCT whose fields are the table's user columns
+DECIMAL128_PRECISION = 38
+
+
+def decimal_type(precision: int, scale: int) -> FieldType:
+    return FieldType(Kind.DECIMAL, precision=precision, scale=scale)
+
+
+def timestamp_type(tz: str | None = None) -> FieldType:
+    return FieldType(Kind.TIMESTAMP, tz=tz)
+
 
 NULL_TYPE = FieldType(Kind.NULL)
 BOOL_TYPE = FieldType(Kind.BOOL)
 INT_TYPE = FieldType(Kind.INT)
 FLOAT_TYPE = FieldType(Kind.FLOAT)
 STRING_TYPE = FieldType(Kind.STRING)
+DATE_TYPE = FieldType(Kind.DATE)
+TIME_TYPE = FieldType(Kind.TIME)
 
-_PRIMITIVES = {t.kind.value: t for t in (NULL_TYPE, BOOL_TYPE, INT_TYPE, FLOAT_TYPE, STRING_TYPE)}
+_PRIMITIVES = {t.kind.value: t for t in (NULL_TYPE, BOOL_TYPE, INT_TYPE, FLOAT_TYPE, STRING_TYPE,
+                                         DATE_TYPE, TIME_TYPE)}
 _ARROW_PRIMITIVES = {
     Kind.NULL: pa.null,
     Kind.BOOL: pa.bool_,
     Kind.INT: pa.int64,
     Kind.FLOAT: pa.float64,
     Kind.STRING: pa.string,
+    Kind.DATE: pa.date32,
+    Kind.TIME: lambda: pa.time64(TIMESTAMP_UNIT),
 }
 # Stored schemas were made by infer, which stops at 32 levels; the slack only guards recursion.
 _JSON_MAX_DEPTH = 64
@@ -223,7 +291,25 @@ def _from_json(data: Any, where: str, depth: int) -> FieldType:
         if len({name for name, _ in fields}) != len(fields):
             raise _bad_json(where, "duplicate field names")
         return struct_of(tuple(fields))
-    raise _bad_json(where, 'expected {"type": "list", "element": …} or {"type": "struct", …}')
+    return _exact_from_json(data, tag, where)
+
+
+def _exact_from_json(data: dict[str, Any], tag: Any, where: str) -> FieldType:
+    if tag == "decimal" and data.keys() == {"type", "precision", "scale"}:
+        precision, scale = data["precision"], data["scale"]
+        if type(precision) is int and type(scale) is int and (
+                0 <= scale <= precision <= MAX_DECIMAL_PRECISION and precision >= 1):
+            return decimal_type(precision, scale)
+        raise _bad_json(where, f"a decimal has 1 <= precision <= {MAX_DECIMAL_PRECISION} "
+                               "and 0 <= scale <= precision")
+    if tag == "timestamp" and data.keys() <= {"type", "unit", "tz"} and data.get(
+            "unit", TIMESTAMP_UNIT) == TIMESTAMP_UNIT:
+        tz = data.get("tz")
+        if tz is None or (isinstance(tz, str) and 0 < len(tz) <= 64):
+            return timestamp_type(tz)
+        raise _bad_json(where, "a timestamp's tz is a time zone name or null")
+    raise _bad_json(where, 'expected {"type": "list", "element": …}, {"type": "struct", …}, '
+                           '{"type": "decimal", …} or {"type": "timestamp", …}')
 
 
 def _bad_json(where: str, problem: str) -> InvalidInput:
@@ -232,3 +318,43 @@ def _bad_json(where: str, problem: str) -> InvalidInput:
         code="invalid_schema",
         details={"at": where, "problem": problem},
     )
+
+
+def from_arrow(kind: pa.DataType) -> FieldType:  # noqa: PLR0911 - one return per kind
+    """The FieldType of an Arrow type as data files hold it (`to_arrow()`'s inverse); other
+    widths of the same kind map to it (int32 → int64, float32 → float64, date64 → date).
+    ValueError for a type no table holds (binary, maps, unions, durations)."""
+    if pa.types.is_dictionary(kind):
+        return from_arrow(kind.value_type)
+    if pa.types.is_null(kind):
+        return NULL_TYPE
+    if pa.types.is_boolean(kind):
+        return BOOL_TYPE
+    if pa.types.is_integer(kind):
+        return INT_TYPE
+    if pa.types.is_floating(kind):
+        return FLOAT_TYPE
+    if pa.types.is_decimal(kind):
+        return decimal_type(kind.precision, kind.scale)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or (
+            pa.types.is_string_view(kind)):
+        return STRING_TYPE
+    if pa.types.is_timestamp(kind):
+        return timestamp_type(kind.tz)
+    if pa.types.is_date(kind):
+        return DATE_TYPE
+    if pa.types.is_time(kind):
+        return TIME_TYPE
+    if (pa.types.is_list(kind) or pa.types.is_large_list(kind)
+            or pa.types.is_fixed_size_list(kind) or pa.types.is_list_view(kind)
+            or pa.types.is_large_list_view(kind)):
+        return list_of(from_arrow(kind.value_type))
+    if pa.types.is_struct(kind):
+        return struct_of(tuple((kind.field(i).name, from_arrow(kind.field(i).type))
+                               for i in range(kind.num_fields)))
+    raise ValueError(f"no table column has type {kind}")
+
+
+def schema_from_arrow(columns: pa.Schema) -> FieldType:
+    """A table schema (a STRUCT of its user columns) from the Arrow schema of those columns."""
+    return struct_of(tuple((field.name, from_arrow(field.type)) for field in columns))

@@ -25,6 +25,7 @@ SYSTEM_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 _PRIMITIVE_SQL = {"bool": "BOOLEAN", "int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR",
+                 "date": "DATE", "time": "TIME",
                   # A column only ever seen as null has no type yet; the type checker treats
                   # it as unknown.
                   "null": "NULL"}
@@ -42,6 +43,12 @@ def sql_type(stored: Any, depth: int = 0) -> str:
         return f"{sql_type(stored.get('element'), depth + 1)}[]"
     if isinstance(stored, dict) and stored.get("type") == "struct":
         return f"STRUCT({', '.join(_fields(stored, depth))})"
+    if isinstance(stored, dict) and stored.get("type") == "decimal":
+        precision, scale = stored.get("precision"), stored.get("scale")
+        if type(precision) is int and type(scale) is int:
+            return f"DECIMAL({precision}, {scale})"
+    if isinstance(stored, dict) and stored.get("type") == "timestamp":
+        return "TIMESTAMP" if stored.get("tz") is None else "TIMESTAMPTZ"
     raise _bad_schema(f"unknown type {str(stored)[:60]!r}")
 
 

@@ -150,7 +150,11 @@ def test_decimals_stay_exact_and_dates_and_timestamps_stay_typed(core: Core,
     assert core.catalog is not None
     table = core.catalog.table("acme", "prices")
     assert table is not None
-    assert {f["name"]: f["type"] for f in table.schema["fields"]}["price"] == "float64"
+    # The catalog holds the table's real types, as its files do.
+    types = {f["name"]: f["type"] for f in table.schema["fields"]}
+    assert types["price"] == {"type": "decimal", "precision": 12, "scale": 2}
+    assert types["day"] == "date"
+    assert types["seen"] == {"type": "timestamp", "unit": "us", "tz": "UTC"}
     stats = {s.column: s for f in core.catalog.files("acme", "prices") for s in f.stats}
     assert stats["price"].min == 0.0 and stats["price"].max >= 49.49
     assert stats["day"].min == int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()) * 10**6
