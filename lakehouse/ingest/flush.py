@@ -29,7 +29,8 @@ from lakehouse.ingest.batch import RecordBatch
 from lakehouse.ingest.flush_rows import entries_table, partitions
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import REJECTS_TABLE, IngestService
-from lakehouse.schema import STRING_TYPE, FieldType, struct_of
+from lakehouse.errors import Conflict
+from lakehouse.schema import STRING_TYPE, FieldType, merge_schemas, struct_of
 from lakehouse.storage.location import StorageRoot, data_file_path
 from lakehouse.storage.parquet_files import column_stats, write_file
 
@@ -118,9 +119,16 @@ class Flusher:
         return FlushPlan(expected, last, tuple(tables))
 
     def _schema(self, ref: TableRef) -> FieldType:
+        """The schema to write the table's files in: the catalog's current one (exact types,
+        columns a load added) with what the unflushed records added to it."""
         if ref.table == REJECTS_TABLE:
             return REJECTS_SCHEMA
-        return self.service.table_schema(ref) or struct_of(())
+        return merge_schemas(self._committed(ref), self.service.table_schema(ref)) or struct_of(
+            ())
+
+    def _committed(self, ref: TableRef) -> FieldType | None:
+        table = self.catalog.table(ref.tenant, ref.table)
+        return FieldType.from_json(table.schema) if table is not None else None
 
     def _partition_by(self, ref: TableRef) -> str | None:
         declared = self.service.declared(ref)
@@ -142,14 +150,18 @@ class Flusher:
                      for (path, part), size in zip(named, sizes, strict=True))
 
     def commit(self, plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]]) -> int:
+        """Every table's files and the watermark in one snapshot. Conflict (retryable: the
+        flow plans again) if a table's types changed since its files were written — a load
+        committed meanwhile — as files in the old types would not read with the new ones."""
         changes: list[EnsureTable | SetSchema | AddFiles | SetWatermark] = []
         for work in plan.tables:
-            schema = work.schema.to_json()
+            current = self.catalog.table(work.ref.tenant, work.ref.table)
+            merged = work.schema if current is None else self._fitting(work, current.schema)
+            schema = merged.to_json()
             declared = self.service.declared(work.ref)
             changes.append(EnsureTable(work.ref.tenant, work.ref.table, schema,
                                        work.partition_by,
                                        declared.sort_key if declared is not None else ()))
-            current = self.catalog.table(work.ref.tenant, work.ref.table)
             if current is not None and current.schema != schema:
                 changes.append(SetSchema(work.ref.tenant, work.ref.table, schema))
             changes.append(AddFiles(work.ref.tenant, work.ref.table, files[work.ref]))
@@ -158,6 +170,23 @@ class Flusher:
                    "through_seq": plan.through,
                    "tables": [f"{t.ref.tenant}/{t.ref.table}" for t in plan.tables]}
         return self.catalog.commit(Commit("flush", tuple(changes), summary))
+
+    def _fitting(self, work: TableFlush, current: object) -> FieldType:
+        """The table's schema after this flush; Conflict if the files' columns are not in the
+        table's current types (they would make the table unreadable)."""
+        committed = FieldType.from_json(current)
+        merged = merge_schemas(committed, work.schema)
+        assert merged is not None  # noqa: S101 - both are schemas
+        changed = [name for name, kind in work.schema.fields if merged.field(name) != kind]
+        if changed:
+            raise Conflict(
+                f"the types of {work.ref.table} changed while flushing (a load committed); "
+                "the flush plans again with the new types",
+                code="schema_changed",
+                details={"table": work.ref.table, "columns": changed[:20]})
+        if merged != work.schema:  # a load added columns the files lack: they read as nulls
+            self.service.refresh_schema(work.ref)
+        return merged
 
     def finish(self, plan: FlushPlan) -> None:
         """After the commit: the flushed entries leave the log and the unflushed counts."""

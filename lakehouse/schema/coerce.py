@@ -14,7 +14,7 @@ The rules:
   or more than `p - s` whole digits.
 - timestamp: ISO-8601 text. With a zone column, text without an offset is taken as UTC; with a
   naive column, text with an offset is converted to UTC wall-clock time.
-- date: ISO-8601 date text (2026-01-03). time: ISO-8601 time text without an offset.
+- date: ISO-8601 date text (2026-01-03). time: HH:MM[:SS[.ffffff]], without an offset.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ FLOAT_EXACT_DIGITS = 15  # DBL_DIG: decimal text of this many digits survives a 
 MAX_TEXT = 100  # longer text is no number, date or time anyone writes
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?")
 _CONTEXT = decimal.Context(prec=200, Emax=10_000, Emin=-10_000)
+# Python also reads "12.34" as a time (a fraction of an hour): only the forms people write.
+_TIME = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?")
 
 
 def coerce_payload(payload: Mapping[str, Any], schema: FieldType, path: str = ROOT,
@@ -119,6 +121,8 @@ def _to_date(value: Any, kind: FieldType, path: str) -> dt.date:
 def _to_time(value: Any, kind: FieldType, path: str) -> dt.time:
     text = _text(value, kind, path, "ISO-8601 time text, e.g. 10:30:00")
     try:
+        if not _TIME.fullmatch(text):
+            raise ValueError(text)
         parsed = dt.time.fromisoformat(text)
     except ValueError:
         raise _refuse(value, kind, path, "not an ISO-8601 time, e.g. 10:30:00") from None

@@ -13,10 +13,23 @@ from typing import Any
 from lakehouse.errors import InvalidInput
 from lakehouse.schema.evolve import evolve
 from lakehouse.schema.names import RESERVED_COLUMNS, check_field_name, check_table_name
-from lakehouse.schema.types import ROOT, FieldType, Kind
+from lakehouse.schema.types import (
+    DECIMAL128_PRECISION,
+    ROOT,
+    FieldType,
+    Kind,
+    decimal_type,
+    timestamp_type,
+)
 
 CHECK_KINDS = frozenset({"ge", "gt", "le", "lt", "isin", "notin", "str_matches", "str_length"})
-SCALAR_NAMES = {k.value: k for k in (Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRING)}
+SCALAR_NAMES = {k.value: k for k in (Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRING, Kind.DATE,
+                                     Kind.TIME)}
+# Exact types by the names SQL gives them: naive timestamps, UTC ones, decimal(p, s).
+EXACT_NAMES = {"timestamp": timestamp_type(None), "timestamptz": timestamp_type("UTC")}
+_DECIMAL = re.compile(r"decimal\(\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)")
+TYPE_NAMES = ("bool, int64, float64, string, date, time, timestamp, timestamptz, "
+              "decimal(p, s), {\"list\": type} or {\"struct\": {name: type}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +113,13 @@ def parse_declaration(spec: Mapping[str, Any]) -> DeclaredTable:
 def _parse_type(raw: Any, path: str) -> FieldType:
     if isinstance(raw, str) and raw in SCALAR_NAMES:
         return FieldType(SCALAR_NAMES[raw])
+    if isinstance(raw, str) and raw in EXACT_NAMES:
+        return EXACT_NAMES[raw]
+    decimal = _DECIMAL.fullmatch(raw) if isinstance(raw, str) else None
+    if decimal is not None:
+        precision, scale = int(decimal.group(1)), int(decimal.group(2))
+        if 1 <= precision <= DECIMAL128_PRECISION and scale <= precision:
+            return decimal_type(precision, scale)
     if isinstance(raw, Mapping) and "type" in raw:  # the stored form, FieldType.to_json
         return FieldType.from_json(raw)
     if isinstance(raw, Mapping) and set(raw) == {"list"}:
@@ -111,8 +131,8 @@ def _parse_type(raw: Any, path: str) -> FieldType:
             fields.append((name, _parse_type(inner, f"{path}.{name}")))
         return FieldType(Kind.STRUCT, fields=tuple(fields))
     raise InvalidInput(
-        "a column type is one of bool, int64, float64, string, {\"list\": type} or "
-        "{\"struct\": {name: type}}", code="invalid_declaration", details={"path": path})
+        f"a column type is one of {TYPE_NAMES}; decimals have 1 to "
+        f"{DECIMAL128_PRECISION} digits", code="invalid_declaration", details={"path": path})
 
 
 def _names(raw: Any, known: set[str], what: str) -> list[str]:
