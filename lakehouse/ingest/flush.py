@@ -24,12 +24,12 @@ from lakehouse.catalog.lake import (
     SetSchema,
     SetWatermark,
 )
+from lakehouse.errors import Conflict
 from lakehouse.faults import crash_point
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.ingest.flush_rows import entries_table, partitions
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import REJECTS_TABLE, IngestService
-from lakehouse.errors import Conflict
 from lakehouse.schema import STRING_TYPE, FieldType, merge_schemas, struct_of
 from lakehouse.storage.location import StorageRoot, data_file_path
 from lakehouse.storage.parquet_files import column_stats, write_file
