@@ -143,7 +143,7 @@ def test_every_loaded_type_takes_each_json_value_exactly_or_refuses_it(core: Cor
     def read_all() -> dict[str, Any]:
         got = {}
         for column in LOADED:
-            for row in _query(core, "SELECT data_id, v FROM t_" + column):
+            for row in _query(core, "SELECT data_id, v FROM t_" + column):  # noqa: S608
                 got[row["data_id"]] = row["v"]
         return got
 
