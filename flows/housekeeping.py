@@ -1,13 +1,15 @@
-"""Housekeeping: small periodic clean-ups of the catalog, run as a scheduled deployment."""
+"""Housekeeping: small periodic clean-ups and checks of the catalog, a scheduled deployment."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from prefect import flow
 
 from lakehouse.config import Settings
 from tasks.auth_maintenance import purge_expired_tokens
+from tasks.type_repair import repair_table_types
 
 
 def _run_name() -> str:
@@ -15,8 +17,13 @@ def _run_name() -> str:
 
 
 @flow(name="housekeeping", flow_run_name=_run_name,
-      description="Purge expired refresh tokens and deny-listed access tokens from the catalog.")
-def housekeeping(catalog_url: str | None = None) -> dict[str, int]:
+      description="Purge expired refresh tokens and deny-listed access tokens from the catalog; "
+                  "repair tables whose files disagree with their column types.")
+def housekeeping(catalog_url: str | None = None, storage_root: str | None = None,
+                 ) -> dict[str, Any]:
     # Settings are read here, at run time on the worker, never at import time.
-    url = catalog_url or Settings().catalog_url
-    return {"expired_tokens_purged": purge_expired_tokens(url)}
+    settings = Settings() if catalog_url is None or storage_root is None else None
+    url = catalog_url or (settings.catalog_url if settings else "")
+    storage = storage_root or (settings.storage_root if settings else "")
+    return {"expired_tokens_purged": purge_expired_tokens(url),
+            "tables_repaired": repair_table_types(url, storage)}

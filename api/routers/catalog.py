@@ -18,10 +18,13 @@ from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
 from lakehouse.errors import Conflict, NotFound, Unavailable
 from lakehouse.ingest.keys import TableRef
 from lakehouse.optimizer.pruning import may_match, parse_filter
+from lakehouse.schema import FieldType
 from lakehouse.schema.declared import parse_declaration
 from lakehouse.schema.names import check_table_name
+from lakehouse.storage.type_repair import REPAIR_KIND, quarantined_files
 
 router = APIRouter(prefix="/metadata", tags=["catalog"])
+REPAIRS_LISTED = 1000  # snapshots searched for the quarantines of type repairs
 
 
 class ColumnCheck(BaseModel):
@@ -86,7 +89,16 @@ def _table_json(core: Core, table: TableInfo, snapshot: int | None) -> dict[str,
         else "day(_timestamp)",
         "sort_key": list(table.sort_key), "created_snapshot": table.created_snapshot,
         "schema_snapshot": table.schema_snapshot,
+        "columns": [{"name": name, "type": kind.describe()}
+                    for name, kind in FieldType.from_json(table.schema).fields],
+        "quarantined_files": quarantined_files(_repairs(core), table.tenant, table.name),
     }
+
+
+def _repairs(core: Core) -> list[tuple[int, dict[str, Any]]]:
+    """The summaries of recent repair snapshots (see lakehouse/storage/type_repair.py)."""
+    return [(s.snapshot_id, dict(s.summary)) for s in _catalog(core).snapshots(
+        REPAIRS_LISTED) if s.kind == REPAIR_KIND]
 
 
 @router.get("/tables")

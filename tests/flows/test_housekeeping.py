@@ -1,4 +1,5 @@
-"""The scheduled housekeeping flow purges expired tokens and is a named Prefect run."""
+"""The scheduled housekeeping flow purges expired tokens, checks table types and is a named
+Prefect run. (The repair itself: tests/integration/test_type_repair.py.)"""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ def test_housekeeping_purges_expired_tokens(tmp_path: Path) -> None:
     store.add_refresh_token(RefreshToken("live", "f", "alice", 1, expires_at=2**40))
     store.revoke_access_token("old-jti", expires_at=10)
 
-    state = housekeeping(catalog_url=url, return_state=True)
+    state = housekeeping(catalog_url=url, storage_root=str(tmp_path / "warehouse"),
+                         return_state=True)
     assert state.is_completed()
-    assert state.result() == {"expired_tokens_purged": 2}
+    assert state.result() == {"expired_tokens_purged": 2, "tables_repaired": []}
     assert store.get_refresh_token("expired") is None
     assert store.get_refresh_token("live") is not None
     engine.dispose()
