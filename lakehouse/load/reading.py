@@ -111,8 +111,11 @@ def _text_reader(file: SourceFile, types: Mapping[str, pa.DataType]) -> Iterator
                 stream, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
                 convert_options=pacsv.ConvertOptions(column_types=dict(types)))
             return
-        explicit = pa.schema([(name, kind) for name, kind in types.items()
-                              if not pa.types.is_null(kind)])
+        # pyarrow's JSON parser makes a date only from a number; ISO text ("2026-01-05") is
+        # read as a string and cast to the date by the conversion (convert.conform), which
+        # refuses text that is no date, naming the file.
+        explicit = pa.schema([(name, pa.string() if pa.types.is_date(kind) else kind)
+                              for name, kind in types.items() if not pa.types.is_null(kind)])
         yield pajson.open_json(
             stream, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
             parse_options=pajson.ParseOptions(explicit_schema=explicit if types else None,

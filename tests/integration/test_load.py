@@ -167,6 +167,35 @@ def test_decimals_stay_exact_and_dates_and_timestamps_stay_typed(core: Core,
     assert _rows(core, "prices").schema.field("price").type == pa.decimal128(12, 2)
 
 
+def test_ndjson_dates_and_timestamps_parse_into_a_typed_table(core: Core,
+                                                               imports: Path) -> None:
+    """ISO text in NDJSON becomes the table's date and timestamp (pyarrow's JSON parser makes
+    a date only from a number, so dates are read as text and cast); text that is no date is
+    refused naming the file, and commits nothing."""
+    _write(_events(), imports / "typed.parquet")
+    _loader(core).run(LoadRequest("acme", "typed", str(imports / "typed.parquet")))
+    (imports / "more.ndjson").write_text(
+        '{"id": 1000, "price": 0.10, "day": "2026-02-03", "seen": "2026-02-03T04:05:06.5Z"}\n'
+        '{"id": 1001, "price": 12345678.99, "day": null, "seen": null}\n')
+    assert _loader(core).run(LoadRequest("acme", "typed", str(imports / "more.ndjson"))).rows == 2
+    rows = _rows(core, "typed")
+    assert [rows.schema.field(n).type for n in ("price", "day", "seen")] == [
+        pa.decimal128(12, 2), pa.date32(), pa.timestamp("us", tz="UTC")]
+    new = {r["id"]: r for r in rows.to_pylist() if r["id"] >= 1000}
+    assert (new[1000]["price"], new[1000]["day"], new[1000]["seen"]) == (
+        Decimal("0.10"), dt.date(2026, 2, 3),
+        dt.datetime(2026, 2, 3, 4, 5, 6, 500_000, tzinfo=dt.UTC))
+    assert (new[1001]["price"], new[1001]["day"]) == (Decimal("12345678.99"), None)
+
+    assert core.catalog is not None
+    before = core.catalog.current_snapshot()
+    (imports / "bad.ndjson").write_text('{"id": 1002, "day": "2026-02-30"}\n')
+    with pytest.raises(InvalidInput) as caught:
+        _loader(core).run(LoadRequest("acme", "typed", str(imports / "bad.ndjson")))
+    assert caught.value.code == "unparsable_source" and "bad.ndjson" in caught.value.message
+    assert core.catalog.current_snapshot() == before
+
+
 def test_view_and_large_types_become_plain_ones(core: Core, imports: Path) -> None:
     table = pa.table({"s": pa.array(["x", "y"], pa.string_view()),
                       "l": pa.array(["a", "b"], pa.large_string()),
