@@ -6,14 +6,16 @@ through a `FlushedRecords` source (the storage layer provides it); the listing m
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from lakehouse.errors import NotFound, Unavailable
+from lakehouse.errors import InvalidInput, NotFound, Unavailable
 from lakehouse.ingest.batch import RecordBatch, StoredRecord
 from lakehouse.ingest.keys import TableRef, decode_seq, record_key
 from lakehouse.ingest.service import REJECTS_TABLE, IngestService
+from lakehouse.schema.coerce import coerce_payload
 
 SETTLE_TRIES = 3
 
@@ -61,7 +63,7 @@ class RecordReader:
         entry = wal.entry_containing(seq)
         if entry is not None:
             batch = RecordBatch.decode(entry.payload)
-            return record_json(ref, batch.records(entry.seq)[seq - entry.seq], flushed=False)
+            return self._unflushed_json(ref, batch.records(entry.seq)[seq - entry.seq])
         if self._flushed is not None:
             record = self._flushed.get(ref, data_id, seq)
             if record is not None:
@@ -79,7 +81,7 @@ class RecordReader:
                 continue
             records = [r for r in reversed(RecordBatch.decode(entry.payload).records(entry.seq))
                        if after is None or r.seq < after]
-            out.extend(record_json(ref, r, flushed=False) for r in self._live(ref, records))
+            out.extend(self._unflushed_json(ref, r) for r in self._live(ref, records))
             if len(out) >= limit:
                 return Page(out[:limit], out[limit - 1]["seq"])
         if self._flushed is not None:
@@ -91,6 +93,16 @@ class RecordReader:
                 out.extend(record_json(ref, r, flushed=True) for r in self._live(ref, older))
                 before = older[-1].seq
         return Page(out[:limit], out[limit - 1]["seq"] if len(out) >= limit else None)
+
+    def _unflushed_json(self, ref: TableRef, record: StoredRecord) -> dict[str, Any]:
+        """As the flushed record will read: values of exact columns converted, the way the
+        flush converts them (a timestamp with an offset reads in UTC, a decimal at its scale)."""
+        schema = self._service.table_schema(ref) if ref.table != REJECTS_TABLE else None
+        if schema is not None and schema.exact:
+            # Checked when it was written; shown as stored if it no longer converts.
+            with contextlib.suppress(InvalidInput):
+                record = replace(record, payload=coerce_payload(record.payload, schema))
+        return record_json(ref, record, flushed=False)
 
     def _live(self, ref: TableRef, records: list[StoredRecord]) -> list[StoredRecord]:
         """Drop versions an upsert has replaced."""

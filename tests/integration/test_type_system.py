@@ -185,9 +185,15 @@ def test_the_reported_steps_end_in_a_400_and_a_working_query(core: Core) -> None
             "data_id": "e4", "table": "events",
             "payload": {"amount": 12.34, "ts": "2026-01-03T00:00:00"}})
         assert good.status_code == 201, good.text
-        assert tn.post("/data/flush", headers=headers).status_code in (200, 202)
+        before = tn.get("/data/retrieve", headers=headers,
+                        params={"data_id": "e4", "table": "events"}).json()
         assert core.flusher is not None
         core.flusher.flush()
+        after = tn.get("/data/retrieve", headers=headers,
+                       params={"data_id": "e4", "table": "events"}).json()
+        assert before.pop("flushed") is False and after.pop("flushed") is True
+        assert before == after  # reads are the same before and after the flush
+        assert after["payload"]["amount"] in ("12.34", 12.34)
         answer = op.post("/query/execute", headers=headers, json={
             "query": "SELECT count(*), sum(amount), max(ts) FROM events"})
         assert answer.status_code == 200, answer.text
