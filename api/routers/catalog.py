@@ -15,6 +15,7 @@ from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
+from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
 from lakehouse.errors import Conflict, NotFound, Unavailable
 from lakehouse.ingest.keys import TableRef
 from lakehouse.optimizer.pruning import may_match, parse_filter
@@ -99,9 +100,8 @@ async def list_tables(
     """Tables with schema, rows, bytes, files, partitioning and the snapshot described."""
     catalog = _catalog(core)
     current = await run_in_threadpool(catalog.current_snapshot)
-    if snapshot is not None and snapshot > current:
-        raise NotFound(f"snapshot {snapshot} does not exist yet (current: {current})",
-                       details={"current_snapshot": current})
+    if snapshot is not None:
+        await run_in_threadpool(require_snapshot, catalog, snapshot)
     tenant = _scope(request, caller)
     tables = await run_in_threadpool(catalog.tables, tenant, snapshot)
     if table is not None:
@@ -118,29 +118,37 @@ class PartitionsQuery(BaseModel):
     table: str = Field(max_length=63)
     filter: str | None = Field(default=None, max_length=10_000,
                                description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
-    snapshot: int | None = Field(default=None, ge=1)
+    snapshot: int | None = Field(default=None, ge=1, description="Describe the partitions as "
+                                 "of this snapshot (time travel); or ?snapshot=N")
 
 
 @router.post("/partitions")
 async def partitions(
     body: PartitionsQuery, request: Request, core: CoreDep,
     caller: Annotated[Caller, Depends(require_role(Role.READER))],
+    snapshot: Annotated[int | None, Query(ge=1, description="Describe the partitions as of "
+                                          "this snapshot (time travel)")] = None,
 ) -> dict[str, Any]:
     """Partitions with rows, bytes, files and min/max per column; with a filter, only those the
     statistics cannot rule out, and how many files and partitions were pruned."""
     catalog = _catalog(core)
     check_table_name(body.table)
     comparisons = parse_filter(body.filter) if body.filter else ()
-    found = await run_in_threadpool(catalog.table, caller.tenant, body.table, body.snapshot)
+    at = one_snapshot(snapshot, body.snapshot)
+    if at is None:
+        at = await run_in_threadpool(catalog.current_snapshot)
+    else:
+        await run_in_threadpool(require_snapshot, catalog, at)
+    found = await run_in_threadpool(catalog.table, caller.tenant, body.table, at)
     if found is None:
         raise NotFound(f"no table {body.table!r}", details={"table": body.table})
-    files = await run_in_threadpool(catalog.files, caller.tenant, body.table, body.snapshot)
+    files = await run_in_threadpool(catalog.files, caller.tenant, body.table, at)
     kept = [f for f in files if may_match(f, comparisons)]
     groups: dict[str, list[DataFile]] = {}
     for file in kept:
         groups.setdefault(file.partition, []).append(file)
     return {
-        "table": body.table, "filter": body.filter,
+        "table": body.table, "filter": body.filter, "snapshot": at,
         "used_predicates": [{"column": c.column, "op": c.op, "values": list(c.values)}
                             for c in comparisons],
         "partitions": [_partition_json(name, group) for name, group in sorted(groups.items())],
