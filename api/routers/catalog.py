@@ -4,12 +4,14 @@ table declarations (schema, checks, partitioning, sort key)."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
@@ -25,22 +27,32 @@ from lakehouse.schema.names import check_table_name
 router = APIRouter(prefix="/metadata", tags=["catalog"])
 
 
-class ColumnCheck(BaseModel):
+class ColumnCheck(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "name": "column", "field": "column", "op": "check", "operator": "check",
+        "kind": "check", "type": "check", "values": "value"}
+
     column: str = Field(max_length=63)
     check: str = Field(max_length=20, description="ge, gt, le, lt, isin, notin, str_matches, "
                        "str_length")
     value: Any
 
 
-class TableDeclaration(BaseModel):
+class TableDeclaration(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "name": "table", "table_name": "table", "schema": "columns", "fields": "columns",
+        "partition": "partition_by", "partitioned_by": "partition_by",
+        "partition_column": "partition_by", "sort_by": "sort_key", "order_by": "sort_key",
+        "constraints": "checks", "validations": "checks", "not_null": "required"}
+
     table: str = Field(max_length=63)
     columns: dict[str, Any] = Field(description="name → bool | int64 | float64 | string | "
                                     "{\"list\": type} | {\"struct\": {name: type}}")
-    required: list[str] = []
-    checks: list[ColumnCheck] = []
+    required: list[str] = Field(default_factory=list)
+    checks: list[ColumnCheck] = Field(default_factory=list)
     strict: bool = True
     partition_by: str | None = None
-    sort_key: list[str] = []
+    sort_key: list[str] = Field(default_factory=list)
 
 
 @router.post("/tables", status_code=201)
@@ -114,7 +126,12 @@ async def list_tables(
     return {"snapshot": snapshot or current, "current_snapshot": current, "tables": described}
 
 
-class PartitionsQuery(BaseModel):
+class PartitionsQuery(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "table_name": "table", "name": "table", "where": "filter", "predicate": "filter",
+        "condition": "filter", "snapshot_id": "snapshot", "version": "snapshot",
+        "as_of": "snapshot"}
+
     table: str = Field(max_length=63)
     filter: str | None = Field(default=None, max_length=10_000,
                                description="SQL condition, e.g. age > 30 AND city = 'Oslo'")

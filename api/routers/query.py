@@ -5,13 +5,15 @@ engine as a single-node query."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.query_results import (
@@ -35,13 +37,22 @@ Reader = Annotated[Caller, Depends(require_role(Role.READER))]
 PAGE_DEFAULT = 10_000
 
 
+# What callers send for the query bodies' fields (api/bodies.py names the one meant).
+QUERY_FIELDS_MISTAKEN = {
+    "sql": "query", "statement": "query", "q": "query", "text": "query", "query_text": "query",
+    "snapshot_id": "snapshot", "version": "snapshot", "as_of": "snapshot",
+    "at_snapshot": "snapshot", "timeout": "timeout_s", "output_format": "format",
+    "strategy": "plan", "async": "mode",
+}
+
+
 def snapshot_field() -> Any:
     return Field(default=None, ge=1, description="Read exactly this snapshot of the catalog "
                  "(time travel): its files, no rows still in the write-ahead log")
 
 
-class ExecuteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ExecuteBody(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
                               description="One read-only SQL statement over your tables")
@@ -247,8 +258,8 @@ async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]
     return run.status()
 
 
-class DataExecuteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DataExecuteBody(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
     query: str = Field(max_length=MAX_QUERY_CHARS)
     dialect: str | None = Field(default=None, max_length=40)

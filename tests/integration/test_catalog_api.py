@@ -95,3 +95,41 @@ def test_tables_partitions_indexes_stats(world: tuple[Core, dict[str, dict[str, 
     overall = catalog.get("/metadata/stats", headers=headers["ops"]).json()
     assert (overall["tenants"], overall["tables"], overall["snapshots"]) == (2, 2, 3)
     catalog.close()
+
+
+def test_unknown_fields_are_refused_by_name(
+        world: tuple[Core, dict[str, dict[str, str]]]) -> None:
+    core, headers = world
+    _write_and_flush(core, "acme", "people", [{"age": 1}])
+    catalog = TestClient(create_app(Service.CATALOG, core), raise_server_exceptions=False)
+
+    def refused(path: str, body: dict[str, object], *named: str) -> str:
+        response = catalog.post(path, json=body, headers=headers["acme"])
+        assert response.status_code == 422, response.text
+        answer = response.json()
+        assert set(answer) == {"error", "message", "details"}
+        assert answer["error"] == "invalid_request", answer
+        assert {p["type"] for p in answer["details"]["problems"]} == {"unknown_field"}
+        for name in named:
+            assert f"`{name}`" in answer["message"], answer
+        message: str = answer["message"]
+        return message
+
+    refused("/metadata/partitions", {"table_name": "people"}, "table_name", "table")
+    refused("/metadata/partitions", {"table": "people", "where": "age > 1"}, "where", "filter")
+    refused("/metadata/partitions", {"table": "people", "snapshot_id": 1}, "snapshot_id",
+            "snapshot")
+    refused("/metadata/partitions", {"table": "people", "fliter": "age > 1"}, "fliter",
+            "filter")
+    message = refused("/metadata/partitions", {"table": "people", "colour": 1}, "colour")
+    assert "table, filter, snapshot" in message  # no close name: the fields it has
+    declaration = {"table": "t2", "columns": {"a": "int64"}}
+    refused("/metadata/tables", {**declaration, "schema": {"a": "int64"}}, "schema", "columns")
+    refused("/metadata/tables", {**declaration, "checks": [
+        {"column": "a", "op": "ge", "value": 0}]}, "op", "check")
+    # Nothing was declared by the refused requests; the documented fields still work.
+    assert catalog.post("/metadata/tables", json={**declaration, "required": ["a"],
+                                                  "checks": [{"column": "a", "check": "ge",
+                                                              "value": 0}]},
+                        headers=headers["acme"]).status_code == 201
+    catalog.close()

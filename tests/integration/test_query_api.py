@@ -349,3 +349,37 @@ def test_few_valued_strings_read_as_dictionaries_answer_the_same(
                 ) == [["Rome"], ["Rome"]]
     assert rows("SELECT DISTINCT city FROM orders ORDER BY city") == [
         [c] for c in sorted(expected)]
+
+
+def test_unknown_fields_are_refused_and_named(core: Core,
+                                              clients: dict[str, TestClient]) -> None:
+    """A misspelt option is refused, not ignored: ignoring `snapshot_id` would answer about the
+    wrong snapshot without a word."""
+    _write(core, _orders(3))
+    headers = _headers(core, "w")
+    cases = [("op", "/query/execute", {"sql": "SELECT 1"}, ("sql", "query")),
+             ("op", "/query/execute", {"query": "SELECT 1", "snapshot_id": 1},
+              ("snapshot_id", "snapshot")),
+             ("op", "/query/execute", {"query": "SELECT 1", "timeout": 3}, ("timeout",
+                                                                             "timeout_s")),
+             ("op", "/query/plan", {"statement": "SELECT 1"}, ("statement", "query")),
+             ("cbo", "/optimize/query", {"qurey": "SELECT 1"}, ("qurey", "query")),
+             ("tenant", "/data/execute", {"sql": "SELECT 1"}, ("sql", "query")),
+             ("tenant", "/data/execute", {"query": "SELECT 1", "as_of": 1},
+              ("as_of", "snapshot"))]
+    for client, path, body, (given, meant) in cases:
+        response = clients[client].post(path, headers=headers, json=body)
+        assert response.status_code == 422, (path, response.text)
+        answer = response.json()
+        assert answer["error"] == "invalid_request", answer
+        assert f"`{given}`" in answer["message"] and f"`{meant}`" in answer["message"], answer
+        [problem] = answer["details"]["problems"]
+        assert problem["location"] == ["body", given] and problem["type"] == "unknown_field"
+    nested = clients["op"].post("/query/execute", headers=headers, json={
+        "dsl": {"from": "orders", "wher": "amount > 1"}})
+    assert nested.status_code == 422 and "`wher`" in nested.json()["message"], nested.text
+    # The documented fields are all still taken.
+    ok = clients["op"].post("/query/execute", headers=headers, json={
+        "query": "SELECT count(*) FROM orders", "dialect": "duckdb", "mode": "sync",
+        "format": "json", "timeout_s": 30, "track": False, "plan": "auto"})
+    assert ok.status_code == 200 and ok.json()["rows"] == [[3]], ok.text
