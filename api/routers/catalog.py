@@ -16,6 +16,7 @@ from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
 from lakehouse.auth.identity import Caller, Role
+from lakehouse.catalog import declare
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
 from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
 from lakehouse.errors import Conflict, NotFound, Unavailable
@@ -60,9 +61,11 @@ async def declare_table(
     body: TableDeclaration, core: CoreDep,
     caller: Annotated[Caller, Depends(require_role(Role.WRITER))],
 ) -> dict[str, Any]:
-    """Declare a table's schema and value checks; records written to it must satisfy them."""
+    """Declare a table's schema and value checks; records written to it must satisfy them.
+    The table exists from the snapshot this commits on: listed, and queried, with no rows."""
     if core.declarations is None:
         raise Unavailable("declarations are not available in this process")
+    catalog = _catalog(core)
     declared = parse_declaration(body.model_dump())
     ref = TableRef(caller.tenant, declared.name)
     if core.ingest is not None and any(
@@ -70,10 +73,11 @@ async def declare_table(
                 caller.tenant)):
         raise Conflict("this table already has records; declare a table before writing to it",
                        code="table_has_records", details={"table": declared.name})
-    await run_in_threadpool(core.declarations.declare, caller.tenant, declared)
+    snapshot = await run_in_threadpool(declare.declare_table, core.declarations, catalog,
+                                       caller.tenant, declared)
     if core.ingest is not None:
         core.ingest.forget_declaration(ref)
-    return {"tenant": caller.tenant, **declared.to_json()}
+    return {"tenant": caller.tenant, **declared.to_json(), "snapshot": snapshot}
 
 
 def _scope(request: Request, caller: Caller) -> str | None:

@@ -13,7 +13,7 @@ long as the snapshot can be read.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlglot import exp
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.table_options import TableOptionsStore
 from lakehouse.catalog.time_travel import one_snapshot, require_readable
+from lakehouse.executor.empty import empty_relations
 from lakehouse.executor.metadata import MetadataCache, SnapshotMetadata
 from lakehouse.executor.run import Cancel, ExecutionContext, Progress, execute
 from lakehouse.executor.unflushed import Pin, UnflushedRows, pin
@@ -130,7 +131,15 @@ class QueryEngine:
         if self.ingest is not None and planned.pin.watermark is not None:
             unflushed = UnflushedRows(self.ingest, planned.pin.watermark)
         return ExecutionContext(self.storage.uri, unflushed, planned.retention_cutoffs,
-                                client, self.threads)
+                                client, self.threads, self._empty_schemas(planned))
+
+    def _empty_schemas(self, planned: Planned) -> Mapping[str, pa.Schema]:
+        """The columns of relations whose scan kept no file (a declared table not flushed yet,
+        or every file pruned), as the view types them: unless the log has rows for them, that
+        is all a query has to say what it reads."""
+        empty = {spec.relation: spec.table for spec in planned.optimized.plan.scans
+                 if not spec.files}
+        return empty_relations(planned.view, empty) if empty else {}
 
     def run(self, planned: Planned, client: Any = None, progress: Progress | None = None,
             cancel: Cancel | None = None) -> pa.Table:
