@@ -187,7 +187,8 @@ def _query_service(core: Core) -> Any:
     assert core.catalog is not None and core.storage is not None  # noqa: S101
     assert core.table_options is not None  # noqa: S101
     settings = core.settings
-    engine = QueryEngine(core.catalog, core.storage, core.table_options, core.ingest)
+    engine = QueryEngine(core.catalog, core.storage, core.table_options, core.ingest,
+                         readable_s=settings.cleanup_grace_s)
     registry = QueryRegistry(settings.query_max_concurrent_per_tenant,
                              settings.query_results_kept)
     return QueryService(engine, registry, cost_model_from(settings),

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.bodies import UNKNOWN_FIELD
 from lakehouse.errors import LakehouseError
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,29 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     problems = []
     for err in exc.errors():
-        problems.append({
-            "location": [str(part) for part in err.get("loc", ())],
-            "problem": err.get("msg", ""),
-            "type": err.get("type", ""),
-        })
+        location = [str(part) for part in err.get("loc", ())]
+        fields = (err.get("ctx") or {}).get("fields")
+        if err.get("type") == UNKNOWN_FIELD and isinstance(fields, list) and len(fields) == 1:
+            location.append(str(fields[0]))  # where pydantic's own extra_forbidden points
+        problems.append({"location": location, "problem": err.get("msg", ""),
+                         "type": err.get("type", "")})
     return problems
+
+
+def _unknown_fields_message(problems: list[dict[str, Any]]) -> str | None:
+    """The message naming every unknown field, when unknown fields are all that is wrong."""
+    if not problems or any(p["type"] not in (UNKNOWN_FIELD, "extra_forbidden")
+                           for p in problems):
+        return None
+    parts = []
+    for problem in problems:
+        location = problem["location"]
+        if problem["type"] == "extra_forbidden":  # a body without api.bodies.StrictBody
+            text, within = f"unknown field `{location[-1]}`", location[1:-1]
+        else:
+            text, within = problem["problem"], location[1:-1] if len(location) > 2 else []
+        parts.append(f"{text} (in {'.'.join(within)})" if within else text)
+    return "; ".join(parts)
 
 
 async def _lakehouse_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -50,8 +68,10 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(_request, exc)
     details = _validation_details(exc)
     body_problem = any(d["type"] == "json_invalid" for d in details)
+    # The code stays invalid_request (clients match on it); the message names unknown fields.
     message = ("the request body is not valid JSON" if body_problem
-               else "the request does not have the expected shape; see details")
+               else _unknown_fields_message(details)
+               or "the request does not have the expected shape; see details")
     return JSONResponse(error_body("invalid_request", message, {"problems": details}),
                         status_code=422)
 

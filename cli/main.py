@@ -156,7 +156,9 @@ def tables_declare(
 
     from lakehouse.auth.identity import check_tenant_name
     from lakehouse.catalog.declarations import SqlDeclarations
+    from lakehouse.catalog.declare import declare_table
     from lakehouse.catalog.engine import catalog_engine
+    from lakehouse.catalog.lake_sql import SqlCatalog
     from lakehouse.schema.declared import parse_declaration
 
     settings = _settings()
@@ -164,7 +166,7 @@ def tables_declare(
     try:
         check_tenant_name(tenant)
         declared = parse_declaration(json.loads(spec.read_text()))
-        SqlDeclarations(engine).declare(tenant, declared)
+        snapshot = declare_table(SqlDeclarations(engine), SqlCatalog(engine), tenant, declared)
     except ValueError as exc:  # the file is not JSON
         err.print(f"[red]error:[/red] {spec} is not valid JSON: {exc}")
         raise typer.Exit(1) from exc
@@ -173,7 +175,8 @@ def tables_declare(
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
-    Console().print(f"declared table [bold]{declared.name}[/bold] for tenant {tenant}")
+    Console().print(f"declared table [bold]{declared.name}[/bold] for tenant {tenant} "
+                    f"(snapshot {snapshot})")
 
 
 app.command("load")(load_command)

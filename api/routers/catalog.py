@@ -4,17 +4,21 @@ table declarations (schema, checks, partitioning, sort key)."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
 from lakehouse.auth.identity import Caller, Role
+from lakehouse.catalog import declare
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
+from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
 from lakehouse.errors import Conflict, NotFound, Unavailable
 from lakehouse.ingest.keys import TableRef
 from lakehouse.optimizer.pruning import may_match, parse_filter
@@ -27,22 +31,32 @@ router = APIRouter(prefix="/metadata", tags=["catalog"])
 REPAIRS_LISTED = 1000  # snapshots searched for the quarantines of type repairs
 
 
-class ColumnCheck(BaseModel):
+class ColumnCheck(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "name": "column", "field": "column", "op": "check", "operator": "check",
+        "kind": "check", "type": "check", "values": "value"}
+
     column: str = Field(max_length=63)
     check: str = Field(max_length=20, description="ge, gt, le, lt, isin, notin, str_matches, "
                        "str_length")
     value: Any
 
 
-class TableDeclaration(BaseModel):
+class TableDeclaration(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "name": "table", "table_name": "table", "schema": "columns", "fields": "columns",
+        "partition": "partition_by", "partitioned_by": "partition_by",
+        "partition_column": "partition_by", "sort_by": "sort_key", "order_by": "sort_key",
+        "constraints": "checks", "validations": "checks", "not_null": "required"}
+
     table: str = Field(max_length=63)
     columns: dict[str, Any] = Field(description="name → bool | int64 | float64 | string | "
                                     "{\"list\": type} | {\"struct\": {name: type}}")
-    required: list[str] = []
-    checks: list[ColumnCheck] = []
+    required: list[str] = Field(default_factory=list)
+    checks: list[ColumnCheck] = Field(default_factory=list)
     strict: bool = True
     partition_by: str | None = None
-    sort_key: list[str] = []
+    sort_key: list[str] = Field(default_factory=list)
 
 
 @router.post("/tables", status_code=201)
@@ -50,9 +64,11 @@ async def declare_table(
     body: TableDeclaration, core: CoreDep,
     caller: Annotated[Caller, Depends(require_role(Role.WRITER))],
 ) -> dict[str, Any]:
-    """Declare a table's schema and value checks; records written to it must satisfy them."""
+    """Declare a table's schema and value checks; records written to it must satisfy them.
+    The table exists from the snapshot this commits on: listed, and queried, with no rows."""
     if core.declarations is None:
         raise Unavailable("declarations are not available in this process")
+    catalog = _catalog(core)
     declared = parse_declaration(body.model_dump())
     ref = TableRef(caller.tenant, declared.name)
     if core.ingest is not None and any(
@@ -60,10 +76,11 @@ async def declare_table(
                 caller.tenant)):
         raise Conflict("this table already has records; declare a table before writing to it",
                        code="table_has_records", details={"table": declared.name})
-    await run_in_threadpool(core.declarations.declare, caller.tenant, declared)
+    snapshot = await run_in_threadpool(declare.declare_table, core.declarations, catalog,
+                                       caller.tenant, declared)
     if core.ingest is not None:
         core.ingest.forget_declaration(ref)
-    return {"tenant": caller.tenant, **declared.to_json()}
+    return {"tenant": caller.tenant, **declared.to_json(), "snapshot": snapshot}
 
 
 def _scope(request: Request, caller: Caller) -> str | None:
@@ -111,9 +128,8 @@ async def list_tables(
     """Tables with schema, rows, bytes, files, partitioning and the snapshot described."""
     catalog = _catalog(core)
     current = await run_in_threadpool(catalog.current_snapshot)
-    if snapshot is not None and snapshot > current:
-        raise NotFound(f"snapshot {snapshot} does not exist yet (current: {current})",
-                       details={"current_snapshot": current})
+    if snapshot is not None:
+        await run_in_threadpool(require_snapshot, catalog, snapshot)
     tenant = _scope(request, caller)
     tables = await run_in_threadpool(catalog.tables, tenant, snapshot)
     if table is not None:
@@ -126,33 +142,46 @@ async def list_tables(
     return {"snapshot": snapshot or current, "current_snapshot": current, "tables": described}
 
 
-class PartitionsQuery(BaseModel):
+class PartitionsQuery(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "table_name": "table", "name": "table", "where": "filter", "predicate": "filter",
+        "condition": "filter", "snapshot_id": "snapshot", "version": "snapshot",
+        "as_of": "snapshot"}
+
     table: str = Field(max_length=63)
     filter: str | None = Field(default=None, max_length=10_000,
                                description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
-    snapshot: int | None = Field(default=None, ge=1)
+    snapshot: int | None = Field(default=None, ge=1, description="Describe the partitions as "
+                                 "of this snapshot (time travel); or ?snapshot=N")
 
 
 @router.post("/partitions")
 async def partitions(
     body: PartitionsQuery, request: Request, core: CoreDep,
     caller: Annotated[Caller, Depends(require_role(Role.READER))],
+    snapshot: Annotated[int | None, Query(ge=1, description="Describe the partitions as of "
+                                          "this snapshot (time travel)")] = None,
 ) -> dict[str, Any]:
     """Partitions with rows, bytes, files and min/max per column; with a filter, only those the
     statistics cannot rule out, and how many files and partitions were pruned."""
     catalog = _catalog(core)
     check_table_name(body.table)
     comparisons = parse_filter(body.filter) if body.filter else ()
-    found = await run_in_threadpool(catalog.table, caller.tenant, body.table, body.snapshot)
+    at = one_snapshot(snapshot, body.snapshot)
+    if at is None:
+        at = await run_in_threadpool(catalog.current_snapshot)
+    else:
+        await run_in_threadpool(require_snapshot, catalog, at)
+    found = await run_in_threadpool(catalog.table, caller.tenant, body.table, at)
     if found is None:
         raise NotFound(f"no table {body.table!r}", details={"table": body.table})
-    files = await run_in_threadpool(catalog.files, caller.tenant, body.table, body.snapshot)
+    files = await run_in_threadpool(catalog.files, caller.tenant, body.table, at)
     kept = [f for f in files if may_match(f, comparisons)]
     groups: dict[str, list[DataFile]] = {}
     for file in kept:
         groups.setdefault(file.partition, []).append(file)
     return {
-        "table": body.table, "filter": body.filter,
+        "table": body.table, "filter": body.filter, "snapshot": at,
         "used_predicates": [{"column": c.column, "op": c.op, "values": list(c.values)}
                             for c in comparisons],
         "partitions": [_partition_json(name, group) for name, group in sorted(groups.items())],

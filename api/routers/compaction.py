@@ -7,8 +7,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from flows.background import start_flow_run
@@ -24,9 +25,7 @@ router = APIRouter(tags=["maintenance"])
 Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
 
 
-class CompactBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompactBody(StrictBody):
     table: str | None = Field(default=None, max_length=200,
                               description="One table of the caller's tenant; default: all")
     dry_run: bool = Field(default=False, description="Report the plan, write nothing")

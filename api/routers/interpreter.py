@@ -8,12 +8,14 @@ domain receives frozen values (lakehouse.sql.dsl).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
@@ -41,7 +43,7 @@ Name = Annotated[str, StringConstraints(max_length=300)]
 _MAX_DSL_DEPTH = 32  # nested and/or/not levels; deeper JSON is refused, not recursed into
 
 
-class _Strict(BaseModel):
+class _Strict(StrictBody):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
@@ -99,6 +101,10 @@ class JoinModel(_Strict):
 class DslModel(_Strict):
     """A query as JSON; `select` items and `order_by` keys may be plain column names."""
 
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "table": "from", "columns": "select", "filter": "where", "order": "order_by",
+        "group": "group_by", "join": "joins"}
+
     from_: Name = Field(alias="from")
     as_: Name | None = Field(default=None, alias="as")
     select: list[SelectModel | Name] = Field(default_factory=list, max_length=1000)
@@ -151,6 +157,9 @@ def _condition(model: ConditionModel, depth: int) -> dsl.Condition:
 
 
 class SqlBody(_Strict):
+    mistaken: ClassVar[Mapping[str, str]] = {
+        "sql": "query", "statement": "query", "q": "query", "text": "query"}
+
     query: str = Field(max_length=MAX_QUERY_CHARS, description="one read-only SQL statement")
     dialect: str | None = Field(default=None, max_length=40,
                                 description=f"any dialect sqlglot reads; {DEFAULT_DIALECT} if "
@@ -159,6 +168,8 @@ class SqlBody(_Strict):
 
 class QueryBody(_Strict):
     """A query as SQL text (`query`, with an optional `dialect`) or as the JSON DSL (`dsl`)."""
+
+    mistaken: ClassVar[Mapping[str, str]] = SqlBody.mistaken
 
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS)
     dialect: str | None = Field(default=None, max_length=40)

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from api.bodies import StrictBody
 from api.deps import CoreDep, require_role
 from api.routers.query import ExecuteBody, request_of, service
 from lakehouse.auth.identity import Caller, Role
@@ -45,9 +46,7 @@ async def optimizer_stats(core: CoreDep, caller: Reader) -> dict[str, Any]:
     return service(core).stats.summary()
 
 
-class ConfigBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConfigBody(StrictBody):
     broadcast_threshold_mb: float | None = Field(default=None, ge=0, le=1_000_000)
     target_fragment_mb: float | None = Field(default=None, gt=0, le=1_000_000)
     single_node_threshold_mb: float | None = Field(default=None, ge=0, le=1_000_000_000)

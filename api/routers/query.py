@@ -5,13 +5,15 @@ engine as a single-node query."""
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.query_results import (
@@ -35,8 +37,22 @@ Reader = Annotated[Caller, Depends(require_role(Role.READER))]
 PAGE_DEFAULT = 10_000
 
 
-class ExecuteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# What callers send for the query bodies' fields (api/bodies.py names the one meant).
+QUERY_FIELDS_MISTAKEN = {
+    "sql": "query", "statement": "query", "q": "query", "text": "query", "query_text": "query",
+    "snapshot_id": "snapshot", "version": "snapshot", "as_of": "snapshot",
+    "at_snapshot": "snapshot", "timeout": "timeout_s", "output_format": "format",
+    "strategy": "plan", "async": "mode",
+}
+
+
+def snapshot_field() -> Any:
+    return Field(default=None, ge=1, description="Read exactly this snapshot of the catalog "
+                 "(time travel): its files, no rows still in the write-ahead log")
+
+
+class ExecuteBody(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
                               description="One read-only SQL statement over your tables")
@@ -49,6 +65,7 @@ class ExecuteBody(BaseModel):
     track: bool = Field(default=False, description="Run as a Prefect flow run named `query`")
     plan: Literal["auto", "single", "distributed"] | None = Field(
         default=None, description="Force a single-node or distributed plan")
+    snapshot: int | None = snapshot_field()
 
     @model_validator(mode="after")
     def _one_query(self) -> ExecuteBody:
@@ -69,7 +86,7 @@ def request_of(body: ExecuteBody, core: Core, mode: str | None = None) -> QueryR
     query: Any = body.query if body.query is not None else dsl.to_tree(
         body.dsl.to_domain())  # type: ignore[union-attr]
     return QueryRequest(query, body.dialect, body.mode, body.track, body.timeout_s,
-                        with_mode(found.model, mode or body.plan))
+                        with_mode(found.model, mode or body.plan), body.snapshot)
 
 
 def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]:
@@ -82,7 +99,7 @@ def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]
             "truncated": end < total, "next_offset": end if end < total else None,
             "elapsed_s": run.elapsed_s, "bytes_scanned": run.progress.bytes_scanned,
             "strategy": (run.plan or {}).get("distribution", {}).get("strategy"),
-            "planning_ms": run.planning_ms}
+            "planning_ms": run.planning_ms, "snapshot": run.snapshot}
 
 
 def answer(run: QueryRun, fmt: str, limit: int) -> Response:
@@ -121,13 +138,16 @@ async def status_by_param(core: CoreDep, caller: Reader,
 
 
 @router.get("/query/plan")
-async def plan_get(core: CoreDep, caller: Reader,
+async def plan_get(core: CoreDep, caller: Reader, *,
                    query: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
                    analyze: bool = False, dialect: Annotated[str | None, Query(
-                       max_length=40)] = None) -> dict[str, Any]:
+                       max_length=40)] = None,
+                   snapshot: Annotated[int | None, Query(ge=1, description="Plan the query "
+                                                         "at this snapshot")] = None,
+                   ) -> dict[str, Any]:
     """EXPLAIN: the physical plan with estimated rows and cost per step; with analyze=true the
     query runs and each step gets its actual rows and time."""
-    body = ExecuteBody(query=query, dialect=dialect)
+    body = ExecuteBody(query=query, dialect=dialect, snapshot=snapshot)
     return await explain(body, core, caller.tenant, analyze=analyze)
 
 
@@ -238,13 +258,14 @@ async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]
     return run.status()
 
 
-class DataExecuteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DataExecuteBody(StrictBody):
+    mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
     query: str = Field(max_length=MAX_QUERY_CHARS)
     dialect: str | None = Field(default=None, max_length=40)
     format: str = "json"
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    snapshot: int | None = snapshot_field()
 
 
 @data_router.post("/data/execute")
@@ -252,7 +273,8 @@ async def data_execute(body: DataExecuteBody, core: CoreDep, caller: Reader) -> 
     """Run a query on your tables as a single-node plan (the Operation Node's engine)."""
     fmt = check_format(body.format)
     request = request_of(ExecuteBody(query=body.query, dialect=body.dialect,
-                                     timeout_s=body.timeout_s), core, mode="single")
+                                     timeout_s=body.timeout_s, snapshot=body.snapshot),
+                         core, mode="single")
     run = await asyncio.to_thread(service(core).run_now, caller.tenant, request)
     return answer(run, fmt, core.settings.query_max_result_rows)
 

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
@@ -19,9 +20,7 @@ from lakehouse.schema.names import check_table_name
 router = APIRouter(prefix="/metadata", tags=["catalog"])
 
 
-class OptionsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OptionsBody(StrictBody):
     retention_days: float | None = Field(default=None, description=(
         "Rows older than this many days are hidden from reads at once, and files holding only "
         "such rows are removed by the daily `retention` run; null: keep everything"))

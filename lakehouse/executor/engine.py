@@ -3,12 +3,17 @@
 It reads the catalog (tables, files, statistics), the table options (retention) and, when this
 process holds the write-ahead log, the rows not yet flushed; it sees each table with the types
 its newest data file has (decimals, dates), so queries over loaded data type-check as written.
+
+A query runs at the newest snapshot plus the log's rows above its watermark (read-your-writes),
+unless it names a snapshot (`snapshot`, or AT (VERSION => N) in its SQL): then it reads exactly
+that snapshot's files and nothing from the log, so the same query answers the same rows for as
+long as the snapshot can be read.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +22,8 @@ from sqlglot import exp
 
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.table_options import TableOptionsStore
+from lakehouse.catalog.time_travel import one_snapshot, require_readable
+from lakehouse.executor.empty import empty_relations
 from lakehouse.executor.metadata import MetadataCache, SnapshotMetadata
 from lakehouse.executor.run import Cancel, ExecutionContext, Progress, execute
 from lakehouse.executor.unflushed import Pin, UnflushedRows, pin
@@ -24,8 +31,10 @@ from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.optimize import Optimized, TableFiles, optimize
-from lakehouse.sql.interpret import Interpretation, interpret, interpret_tree
+from lakehouse.sql.interpret import Interpretation, interpret_tree
+from lakehouse.sql.parse import DEFAULT_DIALECT, parse_query
 from lakehouse.sql.schema_view import ColumnView, SchemaView, TableView
+from lakehouse.sql.time_travel import pinned_snapshot
 from lakehouse.storage.location import StorageRoot
 
 
@@ -42,12 +51,16 @@ class Planned:
 
 class QueryEngine:
     def __init__(self, catalog: Catalog, storage: StorageRoot, options: TableOptionsStore,
-                 ingest: IngestService | None = None, threads: int = 2) -> None:
+                 ingest: IngestService | None = None, threads: int = 2, *,
+                 readable_s: float = float("inf")) -> None:
         self.catalog = catalog
         self.storage = storage
         self.options = options
         self.ingest = ingest
         self.threads = threads
+        # How long a replaced snapshot's files are kept (CLEANUP_GRACE_S): older ones are
+        # refused to a query that names them.
+        self.readable_s = readable_s
         self.metadata = MetadataCache(catalog, storage)
 
     # Views -----------------------------------------------------------------------------
@@ -59,9 +72,9 @@ class QueryEngine:
             snapshot = self.catalog.current_snapshot()
         return self._view(self.metadata.get(tenant, snapshot))
 
-    def _view(self, meta: SnapshotMetadata) -> SchemaView:
+    def _view(self, meta: SnapshotMetadata, *, with_log: bool = True) -> SchemaView:
         buffered: dict[str, Any] = {}
-        if self.ingest is not None:
+        if self.ingest is not None and with_log:
             for stats in self.ingest.table_stats(meta.tenant):
                 schema = self.ingest.table_schema(TableRef(meta.tenant, stats["table"]))
                 if schema is not None and (stats["records"] or stats["table"] not in meta.tables):
@@ -72,18 +85,28 @@ class QueryEngine:
             return view
         return _exact_view(meta, buffered)
 
+    def readable(self, snapshot: int) -> int:
+        """`snapshot` if a query can read it; NotFound if it never existed or its files may be
+        gone (lakehouse/catalog/time_travel.py)."""
+        return require_readable(self.catalog, snapshot, grace_s=self.readable_s,
+                                now=time.time())
+
     # Planning ----------------------------------------------------------------------------
 
     def plan(self, tenant: str, query: str | exp.Expr, dialect: str | None,
-             model: CostModel) -> Planned:
+             model: CostModel, snapshot: int | None = None) -> Planned:
+        """Plan `query` (SQL text, or a tree built from the DSL) at the current snapshot and the
+        log, or at exactly `snapshot` (or the one its AT (VERSION => N) names)."""
         started = time.perf_counter()
-        pinned = pin(self.catalog)
-        meta = self.metadata.get(tenant, pinned.snapshot)
-        view = self._view(meta)
         if isinstance(query, str):
-            found = interpret(query, dialect, view)
+            tree, dialect = parse_query(query, dialect)
         else:
-            found = interpret_tree(query, dialect or "duckdb", view)
+            tree, dialect = query, dialect or DEFAULT_DIALECT
+        named = one_snapshot(snapshot, pinned_snapshot(tree).snapshot)
+        pinned = pin(self.catalog) if named is None else Pin(self.readable(named), None)
+        meta = self.metadata.get(tenant, pinned.snapshot)
+        view = self._view(meta, with_log=pinned.watermark is not None)
+        found = interpret_tree(tree, dialect, view)
         logical = found.plan(view)
         tables = {}
         for binding in found.bindings:
@@ -105,10 +128,18 @@ class QueryEngine:
 
     def context(self, planned: Planned, client: Any = None) -> ExecutionContext:
         unflushed: Callable[[str, str], pa.Table | None] | None = None
-        if self.ingest is not None:
+        if self.ingest is not None and planned.pin.watermark is not None:
             unflushed = UnflushedRows(self.ingest, planned.pin.watermark)
         return ExecutionContext(self.storage.uri, unflushed, planned.retention_cutoffs,
-                                client, self.threads)
+                                client, self.threads, self._empty_schemas(planned))
+
+    def _empty_schemas(self, planned: Planned) -> Mapping[str, pa.Schema]:
+        """The columns of relations whose scan kept no file (a declared table not flushed yet,
+        or every file pruned), as the view types them: unless the log has rows for them, that
+        is all a query has to say what it reads."""
+        empty = {spec.relation: spec.table for spec in planned.optimized.plan.scans
+                 if not spec.files}
+        return empty_relations(planned.view, empty) if empty else {}
 
     def run(self, planned: Planned, client: Any = None, progress: Progress | None = None,
             cancel: Cancel | None = None) -> pa.Table:

@@ -49,6 +49,7 @@ class QueryRun:
     flow_run_id: str | None = None
     planning_ms: float | None = None
     estimated_rows: int | None = None
+    snapshot: int | None = None  # the snapshot it read, once planned
     timed_out: bool = False
     exception: LakehouseError | None = None  # why it failed, to raise at whoever waits
     done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -84,7 +85,7 @@ class QueryRun:
                          "fragments_total": p.fragments_total},
             "rows": self.result.num_rows if self.result is not None else None,
             "bytes_scanned": p.bytes_scanned, "elapsed_s": self.elapsed_s,
-            "planning_ms": self.planning_ms, "error": self.error,
+            "planning_ms": self.planning_ms, "snapshot": self.snapshot, "error": self.error,
             "flow_run_id": self.flow_run_id,
             "strategy": (self.plan or {}).get("distribution", {}).get("strategy"),
         }

@@ -104,6 +104,8 @@ class ExecutionContext:
     retention_cutoffs: Mapping[str, int] = field(default_factory=dict)  # relation → µs
     client: Any = None  # a distributed.Client, or None: fragments run here
     threads: int = 2
+    # relation → its columns, for relations whose scan kept no files (lakehouse/executor/empty)
+    empty_schemas: Mapping[str, pa.Schema] = field(default_factory=dict)
 
 
 def execute(plan: PhysicalPlan, context: ExecutionContext, progress: Progress | None = None,
@@ -177,10 +179,12 @@ def _pieces(spec: ScanSpec, context: ExecutionContext) -> _Pieces:
     schema = relation_schema(root, paths)
     if schema is None and unflushed is not None:
         schema = unflushed.schema
+    elif schema is None:
+        schema = context.empty_schemas.get(spec.relation)
     elif schema is not None and unflushed is not None:
         schema = pa.unify_schemas([schema, unflushed.schema], promote_options="permissive")
-    if schema is None:
-        return _Pieces(spec, None, None, None)
+    if schema is None or (not paths and unflushed is None):
+        return _Pieces(spec, None, None, schema)
     base = ScanJob(context.root_uri, paths, schema, spec.columns, spec.predicate,
                    retention_cutoff_us=context.retention_cutoffs.get(spec.relation),
                    dictionary_columns=spec.dictionary_columns)

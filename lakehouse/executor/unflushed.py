@@ -27,7 +27,10 @@ PIN_ATTEMPTS = 20
 @dataclass(frozen=True, slots=True)
 class Pin:
     snapshot: int
-    watermark: int
+    # The log's rows above this sequence complete the snapshot. None: the query was pinned to
+    # a snapshot by its caller and reads exactly that, no rows from the log (they belong to
+    # no snapshot, and an older snapshot's watermark would let rows flushed since in twice).
+    watermark: int | None
 
 
 def pin(catalog: Catalog) -> Pin:

@@ -1,6 +1,6 @@
 """The interpreter's one entry point: text (or a tree) in, a checked, tenant-bound query out.
 
-    parse → guard → qualify → typecheck → bind
+    parse → time travel → guard → qualify → typecheck → bind
 
 Each stage is a pure function of the tree and the SchemaView; a stage runs only when the ones
 before it found nothing, because names cannot be resolved in a statement that is refused, nor
@@ -24,6 +24,7 @@ from lakehouse.sql.plan import Step, logical_plan
 from lakehouse.sql.problems import Problem, refusal
 from lakehouse.sql.qualify import QUALIFY_ERRORS, qualify
 from lakehouse.sql.schema_view import SchemaView
+from lakehouse.sql.time_travel import pinned_snapshot
 from lakehouse.sql.typecheck import typecheck
 
 OUTPUT_DIALECT = "duckdb"  # what the executor runs, whatever the query was written in
@@ -39,6 +40,7 @@ class Interpretation:
     sql: str  # `tree` as DuckDB SQL: what the executor runs
     bindings: tuple[TableBinding, ...]
     columns: tuple[ColumnUse, ...]
+    snapshot: int | None = None  # named by AT (VERSION => N); None: the caller's choice
 
     def plan(self, view: SchemaView) -> Step:
         try:
@@ -49,7 +51,7 @@ class Interpretation:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "dialect": self.dialect, "sql": self.sql,
-                "tables": [b.to_json() for b in self.bindings],
+                "snapshot": self.snapshot, "tables": [b.to_json() for b in self.bindings],
                 "columns": [c.to_json() for c in self.columns]}
 
 
@@ -59,6 +61,10 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 
 def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr, list[Problem]]:
     """The qualified tree and its problems (the input tree if a stage before qualify failed)."""
+    try:
+        tree = pinned_snapshot(tree).tree
+    except LakehouseError as exc:
+        return tree, _problems_of(exc)
     problems = guard(tree)
     if problems:
         return tree, _ordered(problems)
@@ -69,7 +75,10 @@ def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr
 
 
 def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpretation:
-    """A parsed statement checked and bound to `view.tenant`; refused if it has problems."""
+    """A parsed statement checked and bound to `view.tenant`; refused if it has problems.
+    The view must be the one of the snapshot the query's AT (VERSION => N) names, if any (the
+    caller reads it first with `pinned_snapshot`)."""
+    snapshot = pinned_snapshot(tree).snapshot
     qualified, problems = check_tree(tree, dialect, view)
     if problems:
         raise refusal(problems)
@@ -79,7 +88,7 @@ def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpreta
         return Interpretation(
             tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree,
             tree=bound, sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
-            columns=tuple(column_uses(qualified, view)))
+            columns=tuple(column_uses(qualified, view)), snapshot=snapshot)
     except QUALIFY_ERRORS as exc:  # sqlglot on a tree it cannot walk: the query's fault
         raise refusal([Problem("unsupported_query", f"cannot interpret this query "
                                                     f"({type(exc).__name__})")]) from exc
@@ -116,18 +125,22 @@ def validate(sql: str, dialect: str | None, view: SchemaView) -> list[Problem]:
     try:
         tree, _ = parse_query(sql, name)
     except LakehouseError as exc:
-        found = exc.details.get("problems")
-        if isinstance(found, list) and found:
-            return [Problem(p["code"], p["message"], p["line"], p["column"]) for p in found]
         if exc.code in ("query_too_long",):
             raise
-        return [Problem(exc.code, exc.message)]
+        return _problems_of(exc)
     qualified, problems = check_tree(tree, name, view)
     if problems:
         return problems
     try:
         bind(qualified, view)
     except LakehouseError as exc:
-        return [Problem(p["code"], p["message"], p["line"], p["column"])
-                for p in exc.details.get("problems", [])] or [Problem(exc.code, exc.message)]
+        return _problems_of(exc)
     return []
+
+
+def _problems_of(exc: LakehouseError) -> list[Problem]:
+    """The problems a refusal carries (or the error itself as one)."""
+    found = exc.details.get("problems")
+    if isinstance(found, list) and found:
+        return [Problem(p["code"], p["message"], p["line"], p["column"]) for p in found]
+    return [Problem(exc.code, exc.message)]

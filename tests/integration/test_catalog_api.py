@@ -11,7 +11,11 @@ from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
 from lakehouse.auth.identity import Role
+from lakehouse.catalog.declarations import MemoryDeclarations
+from lakehouse.catalog.declare import declare_table
 from lakehouse.config import Settings
+from lakehouse.errors import Conflict
+from lakehouse.schema.declared import parse_declaration
 from tests.conftest import PASSWORD
 
 
@@ -94,4 +98,90 @@ def test_tables_partitions_indexes_stats(world: tuple[Core, dict[str, dict[str, 
     assert mine["last_flush_at"] is not None and mine["unflushed"]["rows"] == 0
     overall = catalog.get("/metadata/stats", headers=headers["ops"]).json()
     assert (overall["tenants"], overall["tables"], overall["snapshots"]) == (2, 2, 3)
+    catalog.close()
+
+
+def test_a_declared_table_is_a_table_with_no_rows(
+        world: tuple[Core, dict[str, dict[str, str]]]) -> None:
+    """Declared, it is listed at once (its columns, no rows, no files) from the snapshot that
+    declared it on; a flush later adds rows to the same table."""
+    core, headers = world
+    _write_and_flush(core, "acme", "people", [{"age": 1}])
+    catalog = TestClient(create_app(Service.CATALOG, core), raise_server_exceptions=False)
+    declared = catalog.post("/metadata/tables", headers=headers["acme"], json={
+        "table": "events", "columns": {"kind": "string", "n": "int64"}, "required": ["kind"],
+        "partition_by": "kind", "sort_key": ["n"]})
+    assert declared.status_code == 201, declared.text
+    assert declared.json()["snapshot"] == 2
+
+    listed = catalog.get("/metadata/tables", headers=headers["acme"]).json()
+    assert listed["current_snapshot"] == 2
+    [events] = [t for t in listed["tables"] if t["table"] == "events"]
+    assert (events["rows"], events["files"], events["bytes"]) == (0, 0, 0)
+    assert [f["name"] for f in events["schema"]["fields"]] == ["kind", "n"]
+    assert events["partitioning"] == "identity(kind)" and events["sort_key"] == ["n"]
+    assert events["created_snapshot"] == 2
+    before = catalog.get("/metadata/tables", params={"snapshot": 1},
+                         headers=headers["acme"]).json()
+    assert [t["table"] for t in before["tables"]] == ["people"]
+    other = catalog.get("/metadata/tables", headers=headers["globex"]).json()
+    assert other["tables"] == []  # another tenant's declaration is not theirs
+    empty = catalog.post("/metadata/partitions", json={"table": "events"},
+                         headers=headers["acme"]).json()
+    assert (empty["files_total"], empty["partitions"]) == (0, [])
+
+    assert core.ingest is not None and core.flusher is not None
+    core.ingest.write("acme", [{"data_id": "e1", "table": "events",
+                                "payload": {"kind": "click", "n": 3}}]).answer(timeout_s=10)
+    core.flusher.flush()
+    [events] = [t for t in catalog.get("/metadata/tables", headers=headers["acme"]).json()[
+        "tables"] if t["table"] == "events"]
+    assert (events["rows"], events["files"], events["created_snapshot"]) == (1, 1, 2)
+    # A table with data is not declared after the fact, whoever knows of its data.
+    taken = catalog.post("/metadata/tables", headers=headers["acme"],
+                         json={"table": "people", "columns": {"age": "int64"}})
+    assert taken.status_code == 409 and taken.json()["error"] == "table_has_records"
+    assert core.catalog is not None
+    with pytest.raises(Conflict) as refused:  # a table only the catalog knows (a bulk load)
+        declare_table(MemoryDeclarations(), core.catalog, "acme", parse_declaration(
+            {"table": "people", "columns": {"age": "int64"}}))
+    assert refused.value.code == "table_has_records"
+    catalog.close()
+
+
+def test_unknown_fields_are_refused_by_name(
+        world: tuple[Core, dict[str, dict[str, str]]]) -> None:
+    core, headers = world
+    _write_and_flush(core, "acme", "people", [{"age": 1}])
+    catalog = TestClient(create_app(Service.CATALOG, core), raise_server_exceptions=False)
+
+    def refused(path: str, body: dict[str, object], *named: str) -> str:
+        response = catalog.post(path, json=body, headers=headers["acme"])
+        assert response.status_code == 422, response.text
+        answer = response.json()
+        assert set(answer) == {"error", "message", "details"}
+        assert answer["error"] == "invalid_request", answer
+        assert {p["type"] for p in answer["details"]["problems"]} == {"unknown_field"}
+        for name in named:
+            assert f"`{name}`" in answer["message"], answer
+        message: str = answer["message"]
+        return message
+
+    refused("/metadata/partitions", {"table_name": "people"}, "table_name", "table")
+    refused("/metadata/partitions", {"table": "people", "where": "age > 1"}, "where", "filter")
+    refused("/metadata/partitions", {"table": "people", "snapshot_id": 1}, "snapshot_id",
+            "snapshot")
+    refused("/metadata/partitions", {"table": "people", "fliter": "age > 1"}, "fliter",
+            "filter")
+    message = refused("/metadata/partitions", {"table": "people", "colour": 1}, "colour")
+    assert "table, filter, snapshot" in message  # no close name: the fields it has
+    declaration = {"table": "t2", "columns": {"a": "int64"}}
+    refused("/metadata/tables", {**declaration, "schema": {"a": "int64"}}, "schema", "columns")
+    refused("/metadata/tables", {**declaration, "checks": [
+        {"column": "a", "op": "ge", "value": 0}]}, "op", "check")
+    # Nothing was declared by the refused requests; the documented fields still work.
+    assert catalog.post("/metadata/tables", json={**declaration, "required": ["a"],
+                                                  "checks": [{"column": "a", "check": "ge",
+                                                              "value": 0}]},
+                        headers=headers["acme"]).status_code == 201
     catalog.close()

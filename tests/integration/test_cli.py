@@ -95,4 +95,8 @@ def test_tables_declare(env: Path) -> None:
 
     engine = catalog_engine(Settings().catalog_url)
     assert SqlDeclarations(engine).get("acme", "people") is not None
+    from lakehouse.catalog.lake_sql import SqlCatalog
+
+    table = SqlCatalog(engine).table("acme", "people")  # a table with no rows, at once
+    assert table is not None and table.schema["fields"][0]["name"] == "name"
     engine.dispose()

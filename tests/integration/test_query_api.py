@@ -349,3 +349,79 @@ def test_few_valued_strings_read_as_dictionaries_answer_the_same(
                 ) == [["Rome"], ["Rome"]]
     assert rows("SELECT DISTINCT city FROM orders ORDER BY city") == [
         [c] for c in sorted(expected)]
+
+
+def test_unknown_fields_are_refused_and_named(core: Core,
+                                              clients: dict[str, TestClient]) -> None:
+    """A misspelt option is refused, not ignored: ignoring `snapshot_id` would answer about the
+    wrong snapshot without a word."""
+    _write(core, _orders(3))
+    headers = _headers(core, "w")
+    cases = [("op", "/query/execute", {"sql": "SELECT 1"}, ("sql", "query")),
+             ("op", "/query/execute", {"query": "SELECT 1", "snapshot_id": 1},
+              ("snapshot_id", "snapshot")),
+             ("op", "/query/execute", {"query": "SELECT 1", "timeout": 3}, ("timeout",
+                                                                             "timeout_s")),
+             ("op", "/query/plan", {"statement": "SELECT 1"}, ("statement", "query")),
+             ("cbo", "/optimize/query", {"qurey": "SELECT 1"}, ("qurey", "query")),
+             ("tenant", "/data/execute", {"sql": "SELECT 1"}, ("sql", "query")),
+             ("tenant", "/data/execute", {"query": "SELECT 1", "as_of": 1},
+              ("as_of", "snapshot"))]
+    for client, path, body, (given, meant) in cases:
+        response = clients[client].post(path, headers=headers, json=body)
+        assert response.status_code == 422, (path, response.text)
+        answer = response.json()
+        assert answer["error"] == "invalid_request", answer
+        assert f"`{given}`" in answer["message"] and f"`{meant}`" in answer["message"], answer
+        [problem] = answer["details"]["problems"]
+        assert problem["location"] == ["body", given] and problem["type"] == "unknown_field"
+    nested = clients["op"].post("/query/execute", headers=headers, json={
+        "dsl": {"from": "orders", "wher": "amount > 1"}})
+    assert nested.status_code == 422 and "`wher`" in nested.json()["message"], nested.text
+    # The documented fields are all still taken.
+    ok = clients["op"].post("/query/execute", headers=headers, json={
+        "query": "SELECT count(*) FROM orders", "dialect": "duckdb", "mode": "sync",
+        "format": "json", "timeout_s": 30, "track": False, "plan": "auto"})
+    assert ok.status_code == 200 and ok.json()["rows"] == [[3]], ok.text
+
+
+def test_a_declared_table_answers_with_its_columns_and_no_rows(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    _write(core, _orders(3))
+    headers = _headers(core, "w")
+    with TestClient(create_app(Service.CATALOG, core), raise_server_exceptions=False) as cat:
+        declared = cat.post("/metadata/tables", headers=headers, json={
+            "table": "people", "columns": {"name": "string", "age": "int64",
+                                           "tags": {"list": "string"},
+                                           "home": {"struct": {"city": "string"}}}})
+        assert declared.status_code == 201, declared.text
+
+    def run(sql: str, plan: str = "auto") -> dict[str, Any]:
+        response = clients["op"].post("/query/execute", headers=headers,
+                                      json={"query": sql, "plan": plan})
+        assert response.status_code == 200, (sql, response.text)
+        body: dict[str, Any] = response.json()
+        return body
+
+    everything = run("SELECT * FROM people")
+    assert [c["name"] for c in everything["columns"]] == [
+        "data_id", "_timestamp", "name", "age", "tags", "home"]
+    assert everything["rows"] == [] and everything["row_count"] == 0
+    types = {c["name"]: c["type"] for c in everything["columns"]}
+    assert (types["name"], types["age"]) == ("string", "int64")
+    assert types["tags"].startswith("list") and types["home"] == "struct<city: string>"
+    for plan in ("single", "distributed"):
+        assert run("SELECT count(*) FROM people", plan)["rows"] == [[0]]
+    grouped = run("SELECT name, count(*) AS n, max(age) AS oldest FROM people GROUP BY name")
+    assert grouped["rows"] == [] and [(c["name"], c["type"]) for c in grouped["columns"]] == [
+        ("name", "string"), ("n", "int64"), ("oldest", "int64")]
+    typed = run("SELECT age + 1 AS next, home.city FROM people WHERE age > 3")
+    assert typed["rows"] == [] and typed["columns"][0]["type"] == "int64"
+    joined = run("SELECT count(*) FROM people p JOIN orders o ON p.name = o.city")
+    assert joined["rows"] == [[0]]
+    # Written to (not yet flushed) and flushed, the same table answers with its rows.
+    _write(core, [{"data_id": "p1", "table": "people", "payload": {"name": "Ann", "age": 4}}])
+    assert run("SELECT name, age FROM people")["rows"] == [["Ann", 4]]
+    assert core.flusher is not None
+    core.flusher.flush()
+    assert run("SELECT count(*) FROM people")["rows"] == [[1]]

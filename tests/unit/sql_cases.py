@@ -113,7 +113,8 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("clickhouse", "SELECT * FROM file('x.csv')", "forbidden_function"),
     ("clickhouse", "SELECT * FROM remote('h', db.t)", "table_function"),
     ("snowflake", "SELECT * FROM orders AT (TIMESTAMP => '2020-01-01'::timestamp)",
-     "forbidden_statement"),
+     "unsupported_time_travel"),  # only AT (VERSION => N): a snapshot, not a moment
+    ("duckdb", "SELECT * FROM orders FOR SYSTEM_TIME AS OF 3", "unsupported_time_travel"),
     ("duckdb", "EXPLAIN SELECT * FROM orders", "forbidden_statement"),
     ("duckdb", "PIVOT orders ON city", "forbidden_statement"),
     ("duckdb", "SELECT * FROM orders WHERE city = $1", "unsupported_parameter"),

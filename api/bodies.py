@@ -1,0 +1,66 @@
+"""Request bodies that refuse fields they do not define, and say which field was meant.
+
+A field the server does not know, silently ignored, turns into a confident wrong answer:
+`{"query": …, "snapshot_id": 3}` would read the newest snapshot instead of the third. So the
+bodies of the query, optimizer and catalog endpoints refuse unknown fields (422,
+`invalid_request`, a problem of type `unknown_field`), naming each one and, where it is a name
+people often use for one of ours or a near miss of one, the field meant. api/errors.py renders
+the refusal.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+UNKNOWN_FIELD = "unknown_field"  # the type of the problem in the answer's details
+_CLOSE = 0.7  # how alike a misspelling must be to its field to be named as meant
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Names callers send for one of this body's fields → that field's name.
+    mistaken: ClassVar[Mapping[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_fields(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data  # not an object: pydantic says so itself
+        known = field_names(cls)
+        unknown = [str(key) for key in data if key not in known]
+        if not unknown:
+            return data
+        problems = [_describe(cls, name, known) for name in unknown]
+        if not any(" is `" in p or "did you mean" in p for p in problems):
+            problems.append("the fields are: " + ", ".join(known))
+        # The message goes through the context: a field name with braces is not a template.
+        raise PydanticCustomError(UNKNOWN_FIELD, "{message}",
+                                  {"message": "; ".join(problems), "fields": unknown})
+
+
+def field_names(model: type[BaseModel]) -> list[str]:
+    """The names a body accepts, in declaration order (aliases where fields have them)."""
+    by_name = bool(model.model_config.get("populate_by_name"))
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        if info.alias:
+            names.append(info.alias)
+        if by_name or not info.alias:
+            names.append(name)
+    return names
+
+
+def _describe(model: type[StrictBody], name: str, known: list[str]) -> str:
+    meant = model.mistaken.get(name) or model.mistaken.get(name.lower())
+    if meant in known:
+        return f"unknown field `{name}`: the field is `{meant}`"
+    close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=_CLOSE)
+    if close:
+        return f"unknown field `{name}`: did you mean `{close[0]}`?"
+    return f"unknown field `{name}`"
