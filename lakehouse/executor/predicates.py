@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
+import threading
 from typing import Any
 
 import duckdb
@@ -109,11 +110,26 @@ def _column(node: exp.Expr, schema: pa.Schema) -> str:
     return name
 
 
+_LOCAL = threading.local()
+
+
+def _constants() -> duckdb.DuckDBPyConnection:
+    """This thread's connection for folding constants. Not DuckDB's module-wide default one:
+    that is shared by every thread, and two queries planning at once left each other "an
+    unfinished result". It reads nothing: external access is off and locked."""
+    connection: duckdb.DuckDBPyConnection | None = getattr(_LOCAL, "connection", None)
+    if connection is None:
+        connection = duckdb.connect(config={"enable_external_access": False,
+                                            "lock_configuration": True, "threads": 1})
+        _LOCAL.connection = connection
+    return connection
+
+
 def _constant(node: exp.Expr, kind: pa.DataType) -> pa.Scalar:
     """The value of a constant expression, in the column's type (or Untranslatable)."""
     if any(isinstance(n, exp.Column | exp.Subquery | exp.Select) for n in node.walk()):
         raise Untranslatable("not a constant")
-    value = duckdb.execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
+    value = _constants().execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
     if value is None or value[0] is None:
         raise Untranslatable("null constant")
     return pa.scalar(_coerce(value[0], kind), type=kind)

@@ -126,7 +126,7 @@ def test_each_sample_format_loads_exactly_and_sums_like_duckdb(core: Core) -> No
     oracle_db = duckdb.connect()
     oracle_db.read_parquet([str(SAMPLES / "events.parquet")] * len(FORMATS)).create_view("events")
     oracle_db.read_parquet(str(SAMPLES / "users.parquet")).create_view("users")
-    [(oracle,)] = duckdb.read_parquet(str(SAMPLES / "events.parquet")).sum("amount").fetchall()
+    [(oracle,)] = oracle_db.read_parquet(str(SAMPLES / "events.parquet")).sum("amount").fetchall()
     assert str(oracle) == "17925.17"  # pins the sample data; make_samples.py changes it
     core.auth.create_user("reader", PASSWORD, "acme", Role.READER)
     headers = {"Authorization": f"Bearer {core.auth.login('reader', PASSWORD).access_token}"}
