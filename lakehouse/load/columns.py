@@ -96,7 +96,18 @@ def _fit(known: _Column, field: pa.Field, file: SourceFile) -> _Column:
             return _Column(merged, known.origin)
         if guessed and parses_as(file.format, field.type, known.kind):
             return known
+    if not guessed and text_into_exact(field.type, known.kind):
+        return known  # converted value by value, as a record's text would be
     raise conflict(field.name, known.kind, field.type, file.name, against=known.origin)
+
+
+def text_into_exact(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether a text column loads into a decimal, timestamp, date or time column: its values
+    are converted as a JSON record's text would be (lakehouse.schema.coerce)."""
+    text = bool(pa.types.is_string(source) or pa.types.is_large_string(source)
+                or pa.types.is_string_view(source))
+    return text and bool(pa.types.is_decimal(target) or pa.types.is_timestamp(target)
+                         or pa.types.is_date(target) or pa.types.is_time(target))
 
 
 def parse_types(file: SourceFile, inferred: pa.Schema, columns: pa.Schema,

@@ -26,10 +26,13 @@ import pyarrow.compute as pc
 from lakehouse.catalog.lake import ColumnStats, DataFile
 from lakehouse.errors import InvalidInput
 from lakehouse.ingest.flush_rows import SYSTEM_FIELDS, day_of, partitions
+from lakehouse.load.columns import text_into_exact
 from lakehouse.load.reading import read_chunks
 from lakehouse.load.sources import SourceFile
+from lakehouse.schema.coerce import coerce_value
 from lakehouse.schema.conform import conform as conform_array
 from lakehouse.schema.declared import DeclaredTable
+from lakehouse.schema.types import ROOT, from_arrow
 from lakehouse.schema.value_checks import failing_records
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import column_stats, write_file
@@ -132,16 +135,17 @@ def _column(chunk: pa.Table, field: pa.Field, where: str) -> pa.ChunkedArray:
     if index < 0:
         return pa.chunked_array([pa.nulls(chunk.num_rows, field.type)], type=field.type)
     try:
-        return conform(chunk.column(index), field.type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        problem = str(exc)[:300]
+        return conform(chunk.column(index), field.type, field.name)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, InvalidInput) as exc:
+        problem = (exc.message if isinstance(exc, InvalidInput) else str(exc))[:300]
         raise InvalidInput(f"column {field.name} of {where} does not fit {field.type}: "
                            f"{problem}", code="unparsable_source",
                            details={"column": field.name, "file": where,
                                     "type": str(field.type), "problem": problem}) from exc
 
 
-def conform(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+def conform(column: pa.ChunkedArray, target: pa.DataType, name: str = "column",
+            ) -> pa.ChunkedArray:
     """`column` in the target type: casts (exact ones: an integer that does not fit fails),
     nested structs matched by field name, nanosecond timestamps truncated to microseconds."""
     if column.type == target:
@@ -149,7 +153,24 @@ def conform(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
     if pa.types.is_struct(target) or pa.types.is_list(target):
         return pa.chunked_array([conform_array(c, target) for c in column.chunks],
                                 type=target)
+    if text_into_exact(column.type, target):
+        return _text_into_exact(column, target, name)
     return column.cast(target, safe=not pa.types.is_timestamp(target))
+
+
+def _text_into_exact(column: pa.ChunkedArray, target: pa.DataType, name: str,
+                     ) -> pa.ChunkedArray:
+    """Text into a decimal, timestamp, date or time column, by the rules records follow: Arrow's
+    cast where it reads the text (it takes the common ISO forms and exact decimals, and refuses
+    what it would have to round), else value by value with `coerce_value`, which converts
+    the rest (an offset into a naive timestamp) or refuses naming the value."""
+    try:
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        kind = from_arrow(target)
+        path = f"{ROOT}.{name}"
+        values = [coerce_value(v, kind, path) for v in column.to_pylist()]
+        return pa.chunked_array([pa.array(values, target)], target)
 
 
 def _required(chunk: pa.Table, name: str, where: str, first_row: int) -> pa.ChunkedArray:

@@ -254,3 +254,23 @@ def test_a_declaration_may_use_exact_types(core: Core) -> None:
     rows = _query(core, "SELECT name, born, paid, seen FROM people")
     assert rows == [{"name": "a", "born": dt.date(1990, 5, 1), "paid": Decimal("10.50"),
                      "seen": dt.datetime(2026, 1, 1, tzinfo=UTC)}]
+
+
+def test_a_parquet_text_column_loads_into_exact_columns_by_the_records_rules(core: Core,
+                                                                            ) -> None:
+    """Loads into an existing table follow the rules records do: ISO text into a timestamp
+    (an offset converted to UTC), numeric text into a decimal exactly; a value that would need
+    rounding refuses the load, naming the column, and commits nothing."""
+    _load(core, "typed", {"ts": (pa.timestamp("us"), dt.datetime(2026, 1, 1)),
+                          "amount": (pa.decimal128(10, 2), Decimal("1.00"))})
+    _load(core, "typed", {"ts": (pa.string(), "2026-01-03T10:00:00+02:00"),
+                          "amount": (pa.string(), "12.34")})
+    rows = _query(core, "SELECT ts, amount FROM typed ORDER BY ts")
+    assert rows == [{"ts": dt.datetime(2026, 1, 1), "amount": Decimal("1.00")},
+                    {"ts": dt.datetime(2026, 1, 3, 8), "amount": Decimal("12.34")}]
+    assert core.catalog is not None
+    snapshot = core.catalog.current_snapshot()
+    with pytest.raises(Exception, match="amount") as refused:
+        _load(core, "typed", {"amount": (pa.string(), "12.345")})
+    assert getattr(refused.value, "code", "") == "unparsable_source"
+    assert core.catalog.current_snapshot() == snapshot
