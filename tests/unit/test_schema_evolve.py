@@ -214,3 +214,35 @@ def test_golden_evolution() -> None:
     assert_golden(GOLDEN, actual, "schema evolution")
     stored = json.loads(actual)["final_schema"]
     assert FieldType.from_json(stored).to_json() == stored
+
+
+EXACT_TABLE = struct_of((("amount", FieldType(Kind.DECIMAL, precision=10, scale=2)),
+                         ("ts", FieldType(Kind.TIMESTAMP, tz="UTC")),
+                         ("day", FieldType(Kind.DATE)),
+                         ("n", INT_TYPE)))
+# (record type, the schema after it, promoted, conflicting paths)
+EXACT_CASES: list[tuple[FieldType, str, list[str], list[str]]] = [
+    (infer({"amount": 1, "ts": "2026-01-01", "day": "2026-01-01"}), EXACT_TABLE.describe(),
+     [], []),  # JSON values that convert leave the exact types as they are
+    (infer({"amount": "1.5"}), EXACT_TABLE.describe(), [], []),
+    (infer({"amount": True}), EXACT_TABLE.describe(), [], ["payload.amount"]),
+    (infer({"ts": 5}), EXACT_TABLE.describe(), [], ["payload.ts"]),
+    (infer({"day": {"y": 1}}), EXACT_TABLE.describe(), [], ["payload.day"]),
+    (struct_of((("amount", FieldType(Kind.DECIMAL, precision=20, scale=4)),)),
+     EXACT_TABLE.describe().replace("decimal(10, 2)", "decimal(20, 4)"), ["payload.amount"], []),
+    (struct_of((("n", FieldType(Kind.DECIMAL, precision=5, scale=1)),)),
+     EXACT_TABLE.describe().replace("n: int64", "n: decimal(20, 1)"), ["payload.n"], []),
+    (struct_of((("amount", FieldType(Kind.DECIMAL, precision=38, scale=31)),)),
+     EXACT_TABLE.describe(), [], ["payload.amount"]),  # 8 + 31 digits would not fit 38
+    (struct_of((("ts", FieldType(Kind.TIMESTAMP)),)), EXACT_TABLE.describe(), [],
+     ["payload.ts"]),  # timestamps of two zones
+]
+
+
+@pytest.mark.parametrize(("record", "schema", "promoted", "conflicts"), EXACT_CASES)
+def test_exact_columns_take_what_converts_and_widen_like_loads(
+        record: FieldType, schema: str, promoted: list[str], conflicts: list[str]) -> None:
+    evolution = evolve(EXACT_TABLE, record)
+    assert [c.path for c in evolution.conflicts] == conflicts
+    assert list(evolution.promoted) == promoted
+    assert evolution.schema.describe() == schema
