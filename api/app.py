@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api.core import Core
 from api.errors import install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import RequestContext, WriteAdmission
+from api.query_params import refuse_unknown_query_params
 from api.routers import (
     auth,
     catalog,
@@ -44,6 +45,7 @@ def create_app(service: Service, core: Core) -> FastAPI:
         title=f"{spec.title} — Storage Control Plane",
         description=spec.description,
         version=__version__,
+        dependencies=[Depends(refuse_unknown_query_params)],
     )
     app.state.core = core
     app.state.service = spec

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core
 from api.services import Service
+from lakehouse.auth.identity import Role
 from lakehouse.errors import (
     Conflict,
     Forbidden,
@@ -85,3 +86,21 @@ def test_request_id_is_echoed_or_made(client_for: Callable[[Service], TestClient
     hostile = client.get("/health", headers={"X-Request-Id": "a b\"c" * 40})
     assert hostile.headers["x-request-id"] != "a b\"c" * 40
     assert len(hostile.headers["x-request-id"]) == 32
+
+
+def test_unknown_query_parameters_are_refused_naming_the_one_meant(core: Core) -> None:
+    """An ignored parameter is a confident wrong answer (`?snapshot_id=3` read the newest
+    snapshot): every route refuses the query parameters it does not define."""
+    core.auth.create_user("qp", "correct-horse-battery", "acme", Role.READER)
+    token = core.auth.login("qp", "correct-horse-battery").access_token
+    with TestClient(create_app(Service.CATALOG, core), raise_server_exceptions=False) as client:
+        answer = client.get("/metadata/tables", params={"snapshots": 1},
+                            headers={"Authorization": f"Bearer {token}"})
+        fine = client.get("/metadata/tables", params={"snapshot": 1},
+                          headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["error"] == "unknown_parameter"
+    assert "snapshots (did you mean snapshot?)" in body["message"]
+    assert body["details"]["parameters"] == ["snapshots"]
+    assert fine.status_code in (200, 404), fine.text

@@ -1,0 +1,57 @@
+"""Query parameters a route does not define are refused, not ignored.
+
+`GET /query/plan?snapshot_id=3` used to plan at the newest snapshot, as if the caller had not
+asked for another: an ignored parameter turns into a confident wrong answer. Every route's
+known parameters are read from its FastAPI dependant (its own and its dependencies'), once.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from lakehouse.errors import InvalidInput
+
+_CLOSE = 0.7
+_SHOWN = 10
+
+
+def refuse_unknown_query_params(request: Request) -> None:
+    """A dependency of every route: 400 `unknown_parameter` naming what the route lacks."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _known(route)
+    unknown = [name for name in request.query_params if name not in known]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown[:_SHOWN]:
+        meant = difflib.get_close_matches(name, sorted(known), n=1, cutoff=_CLOSE)
+        hints.append(f"{name} (did you mean {meant[0]}?)" if meant else name)
+    accepted = ", ".join(sorted(known)) or "none"
+    raise InvalidInput(f"unknown query parameter: {', '.join(hints)}; this endpoint takes: "
+                       f"{accepted}", code="unknown_parameter",
+                       details={"parameters": [n[:100] for n in unknown[:_SHOWN]],
+                                "accepted": sorted(known)})
+
+
+def _known(route: APIRoute) -> frozenset[str]:
+    """Kept on the route itself (routes are not hashable, and live as long as their app)."""
+    found: frozenset[str] | None = getattr(route, "_known_query_params", None)
+    if found is None:
+        found = frozenset(_names(route.dependant))
+        route._known_query_params = found  # type: ignore[attr-defined]
+    return found
+
+
+def _names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _names(sub)
+    return names
