@@ -75,3 +75,16 @@ def test_a_body_with_sql_instead_of_query_names_the_field(core: Core,
     assert single.json()["message"] == 'unknown field "sql"; the field is named "query"'
     neither = operation.post("/query/execute", json={})
     assert neither.json()["message"] == 'give exactly one of "query" (SQL) and "dsl"'
+
+
+def test_the_result_of_a_failed_query_says_why_it_failed(core: Core,
+                                                         operation: TestClient) -> None:
+    assert core.ingest is not None
+    core.ingest.write("acme", [{"data_id": "a", "table": "orders",
+                                "payload": {"city": "Oslo"}}]).answer(timeout_s=10)
+    failed = operation.post("/query/execute",
+                            json={"query": "SELECT CAST(city AS INTEGER) FROM orders"})
+    assert failed.status_code == 400 and failed.json()["error"] == "query_failed"
+    result = operation.get(f"/query/{failed.json()['details']['query_id']}/result")
+    assert result.status_code == 400
+    assert result.json()["error"] == "query_failed" and "Oslo" in result.json()["message"]
