@@ -63,17 +63,55 @@ async def _lakehouse_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers or None)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
-        return await _unexpected(_request, exc)
+        return await _unexpected(request, exc)
     details = _validation_details(exc)
     body_problem = any(d["type"] == "json_invalid" for d in details)
-    # The code stays invalid_request (clients match on it); the message names unknown fields.
+    # The code stays invalid_request (clients match on it); the message names unknown fields
+    # (the field meant, where it is clear) and says what to do for the other problems.
+    hints = _hints(details, exc.body, request.headers.get("content-type", ""))
+    unknown = _unknown_fields_message(details)
     message = ("the request body is not valid JSON" if body_problem
-               else _unknown_fields_message(details)
-               or "the request does not have the expected shape; see details")
+               else unknown if unknown
+               else "; ".join(hints) if hints
+               else "the request does not have the expected shape; see details")
     return JSONResponse(error_body("invalid_request", message, {"problems": details}),
                         status_code=422)
+
+
+# Fields people send under another name (another API's habit) → the field meant.
+FIELD_HINTS = {"sql": "query"}
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+_JSON_KINDS = {"list": "an array", "str": "a string", "int": "a number", "float": "a number",
+               "bool": "true or false", "NoneType": "null"}
+
+
+def _hints(details: list[dict[str, Any]], body: Any, content_type: str) -> list[str]:
+    """What to do about the body's problems, in the caller's terms (pydantic's own words stay
+    in details): send JSON at all, a field's right name, a field that is missing."""
+    hints: list[str] = []
+    given = body if isinstance(body, dict) else {}
+    for problem in details:
+        location, kind = problem["location"], problem["type"]
+        if location == ["body"] and kind in _NOT_AN_OBJECT:
+            if "json" not in content_type.lower():
+                hints.append("send the body as JSON with Content-Type: application/json")
+            else:
+                hints.append("the body must be a JSON object ({...}), not "
+                             + _JSON_KINDS.get(type(body).__name__, "this"))
+        elif location == ["body"] and kind == "value_error":  # a model's own check
+            hints.append(str(problem["problem"]).removeprefix("Value error, "))
+        elif len(location) == 2 and location[0] == "body" and kind == "extra_forbidden":
+            meant = FIELD_HINTS.get(location[1])
+            hints.append(f'unknown field "{location[1][:40]}"' + (
+                f'; the field is named "{meant}"' if meant else "; see /docs for the fields"))
+        elif len(location) == 2 and location[0] == "body" and kind == "missing":
+            field = location[1]
+            sent = next((k for k, v in FIELD_HINTS.items() if v == field and k in given), None)
+            hints.append(f'unknown field "{sent}"; the field is named "{field}"' if sent
+                         else f'missing field "{field}"')
+    return list(dict.fromkeys(hints))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -13,11 +13,13 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.sorting import FlowRunSort
 
 from api.core import Core
+from api.prefect_runs import run_result, runs_filter
 from lakehouse.compaction.planner import backlog
 from lakehouse.storage.maintenance import table_files
 from tasks.maintenance import policy_from
 
-MAINTENANCE_FLOWS = ("compaction", "retention", "cleanup")
+# The flows of the scheduled deployments in prefect.yaml (housekeeping is deployed as "hourly").
+MAINTENANCE_FLOWS = ("compaction", "retention", "cleanup", "housekeeping")
 CACHE_S = 10.0
 _cache: dict[int, tuple[float, dict[str, Any]]] = {}
 
@@ -42,20 +44,23 @@ def _backlog(core: Core) -> dict[str, dict[str, int]]:
 
 
 async def _last_runs(core: Core) -> dict[str, Any]:
+    """Per maintenance flow, the last run that actually started (a deployment's future
+    scheduled runs have no start time and are not runs yet), or None if none has."""
     found: dict[str, Any] = {}
     try:
         async with PrefectClient(api=core.settings.prefect_api_url) as client:
             for name in MAINTENANCE_FLOWS:
                 runs = await client.read_flow_runs(
                     flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
-                    sort=FlowRunSort.START_TIME_DESC, limit=1)
-                run = next((r for r in runs if r.start_time is not None), None)
+                    flow_run_filter=runs_filter(), sort=FlowRunSort.START_TIME_DESC, limit=1)
+                run = runs[0] if runs else None
                 found[name] = None if run is None else {
                     "id": str(run.id), "name": run.name,
                     "state": run.state.type.value if run.state is not None else None,
                     "started": run.start_time.isoformat() if run.start_time else None,
                     "ended": run.end_time.isoformat() if run.end_time else None,
-                    "ended_at": run.end_time.timestamp() if run.end_time else None}
+                    "ended_at": run.end_time.timestamp() if run.end_time else None,
+                    "result": await run_result(client, run)}
     except Exception as exc:  # any failure of Prefect is reported, never raised
         return {"error": f"the Prefect API cannot be reached: {type(exc).__name__}"}
     return found

@@ -6,7 +6,9 @@ import datetime as dt
 from typing import Any
 
 from prefect import flow
+from prefect.runtime import flow_run
 
+from flows.run_results import publish
 from lakehouse.config import Settings
 from tasks.auth_maintenance import purge_expired_tokens
 from tasks.type_repair import repair_table_types
@@ -25,5 +27,8 @@ def housekeeping(catalog_url: str | None = None, storage_root: str | None = None
     settings = Settings() if catalog_url is None or storage_root is None else None
     url = catalog_url or (settings.catalog_url if settings else "")
     storage = storage_root or (settings.storage_root if settings else "")
-    return {"expired_tokens_purged": purge_expired_tokens(url),
-            "tables_repaired": repair_table_types(url, storage)}
+    result = {"expired_tokens_purged": purge_expired_tokens(url),
+              "tables_repaired": repair_table_types(url, storage)}
+    # Attached to the run, so GET /metadata/stats can show what the last one did.
+    publish(str(flow_run.id), {"run_id": str(flow_run.id), "flow": "housekeeping", **result})
+    return result

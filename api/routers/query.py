@@ -28,6 +28,7 @@ from flows.query import QueryRequest, QueryService, with_mode
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput, Unavailable
 from lakehouse.executor.queries import QueryRun
+from lakehouse.executor.run import QueryCancelled
 from lakehouse.sql import dsl
 from lakehouse.sql.parse import MAX_QUERY_CHARS
 
@@ -232,8 +233,15 @@ async def result(query_id: str, core: CoreDep, caller: Reader, *,
     """A page of a finished query's rows (json), or the whole result (csv, arrow, parquet)."""
     fmt = check_format(format)
     run = service(core).registry.get(caller.tenant, query_id)
+    if run.state == "cancelled":
+        raise QueryCancelled("the query was cancelled before it finished, so it has no "
+                             "result; run it again (POST /query/execute) to get one",
+                             details={"query_id": run.query_id, "state": run.state})
+    if run.state == "failed" and run.exception is not None:
+        raise run.exception  # why it failed (a timeout, a bad query), with its own status
     if run.state != "finished":
-        raise InvalidInput(f"the query is {run.state}; results are there once it is finished",
+        raise InvalidInput(f"the query is still {run.state}; its result is here once "
+                           f"GET /query/{run.query_id} says finished",
                            code="query_not_finished", details={"state": run.state})
     if run.result is None:
         raise run.exception or InvalidInput("the query has no result", code="no_result")

@@ -9,24 +9,21 @@ import httpx
 from fastapi import APIRouter, Depends, Query
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterType,
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
     FlowRunFilterId,
-    FlowRunFilterTags,
 )
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
 from api.core import Core
 from api.deps import CoreDep, require_role
-from flows.run_results import SHARED_TAG, published, recall, tenant_tag
+from api.prefect_runs import NOT_STARTED, run_result, runs_filter
+from flows.run_results import SHARED_TAG, recall, tenant_tag
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import NotFound, Unavailable
+from lakehouse.errors import InvalidInput, NotFound, Unavailable
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 Reader = Annotated[Caller, Depends(require_role(Role.READER))]
@@ -56,21 +53,8 @@ async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, 
         "started": run.start_time.isoformat() if run.start_time else None,
         "ended": run.end_time.isoformat() if run.end_time else None,
         "error": (state.message if failed and state is not None else None),
-        "result": recall(str(run.id)) or await _published(client, run),
+        "result": await run_result(client, run),
     }
-
-
-async def _published(client: PrefectClient, run: FlowRun) -> dict[str, Any] | None:
-    """The result a run attached as an artifact (a run of another process: a scheduled
-    deployment on the worker)."""
-    artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-        flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
-        type=ArtifactFilterType(any_=["table"])))
-    for artifact in artifacts:
-        found = published(artifact.data)
-        if found is not None:
-            return found
-    return None
 
 
 @router.get("/{run_id}")
@@ -103,20 +87,38 @@ async def get_run(run_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
 async def list_runs(
     core: CoreDep, caller: Reader,
     flow: Annotated[str | None, Query(max_length=100)] = None,
+    state: Annotated[str | None, Query(
+        max_length=20, description="Only runs in this state (e.g. scheduled for the future "
+        "runs of a deployment, failed); without it, the runs that started")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> dict[str, Any]:
-    """Recent runs the caller's tenant may see (its own and the shared ones), newest first."""
-    run_filter = None if caller.is_admin else FlowRunFilter(tags=FlowRunFilterTags(
-        any_=[SHARED_TAG, tenant_tag(caller.tenant)]))
+    """Runs the caller's tenant may see (its own and the shared ones): those that started,
+    newest first; with `state=scheduled` (or pending) the runs still to come, soonest first."""
+    wanted = _state(state)
+    run_filter = runs_filter(wanted, None if caller.is_admin else
+                             [SHARED_TAG, tenant_tag(caller.tenant)])
     flow_filter = FlowFilter(name=FlowFilterName(any_=[flow])) if flow else None
+    sort = (FlowRunSort.EXPECTED_START_TIME_ASC if wanted in NOT_STARTED
+            else FlowRunSort.START_TIME_DESC)
     try:
         async with _client(core) as client:
             runs = await client.read_flow_runs(
-                flow_filter=flow_filter, flow_run_filter=run_filter,
-                sort=FlowRunSort.START_TIME_DESC, limit=limit)
+                flow_filter=flow_filter, flow_run_filter=run_filter, sort=sort, limit=limit)
             names: dict[uuid.UUID, str] = {}
             described = [await _describe(client, run, names) for run in runs]
     except httpx.HTTPError as exc:
         raise Unavailable("the Prefect API cannot be reached; runs cannot be listed now",
                           details={"prefect_api_url": core.settings.prefect_api_url}) from exc
     return {"count": len(described), "runs": described}
+
+
+def _state(state: str | None) -> StateType | None:
+    if state is None or not state.strip():
+        return None
+    try:
+        return StateType(state.strip().upper())
+    except ValueError as exc:
+        raise InvalidInput(
+            f"unknown run state {state[:20]!r}; use one of "
+            f"{', '.join(s.value.lower() for s in StateType)}",
+            code="invalid_state", details={"state": state[:20]}) from exc

@@ -43,7 +43,7 @@ class SourceFile:
     path: str  # inside that filesystem: "/abs/file.csv" or "bucket/key.parquet"
     format: str  # parquet | csv | ndjson
     size: int
-    name: str  # as a person would write it, for messages: "/abs/file.csv", "s3://bucket/key"
+    name: str  # as the caller wrote it, for messages: "data/imports/a.csv", "s3://bucket/key"
 
     def filesystem(self) -> pafs.FileSystem:
         return filesystem(self.fs_uri)
@@ -202,13 +202,29 @@ def _resolve_in(path: str, roots: Sequence[LoadRoot], scheme: str, shown: str,
     files = []
     for info in sorted(found, key=lambda i: i.path):
         real = os.path.realpath(info.path) if scheme == "file" else info.path
+        name = (_as_written(shown, info.path[len(base):]) if scheme == "file"
+                else f"s3://{real}")
         if not root.holds(real):
             raise Forbidden("the source reaches outside the allowed load roots",
                             code="source_outside_load_roots",
-                            details={"source": shown[:_SHOWN], "file": info.path[:_SHOWN]})
-        name = real if scheme == "file" else f"s3://{real}"
+                            details={"source": shown[:_SHOWN], "file": name[:_SHOWN]})
         files.append(SourceFile(root.uri, real, "", int(info.size or 0), name))
     return files, listed
+
+
+def _as_written(shown: str, below: str) -> str:
+    """A local file's name for messages, as the caller wrote its source: the source's folder
+    part (before any wildcard) as written, then the file's path below it. Never the server's
+    resolved absolute path (its working directory, its symlinks), which the caller did not
+    write and need not know."""
+    written = urlsplit(shown).path if shown.startswith("file:") else shown
+    segments = written.split("/")
+    fixed = next((i for i, s in enumerate(segments) if WILDCARDS & set(s)), len(segments))
+    prefix = "/".join(segments[:fixed]).rstrip("/") or ("/" if written.startswith("/") else "")
+    below = below.strip("/")
+    if not below:
+        return prefix
+    return f"{prefix.rstrip('/')}/{below}" if prefix else below
 
 
 def _found(fs: pafs.FileSystem, base: str, pattern: list[str], shown: str,

@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from lakehouse.catalog.lake import ColumnStats, DataFile
 from lakehouse.errors import InvalidInput
+from lakehouse.sql.syntax_errors import syntax_problem
 
 Value = int | float | str | bool
 
@@ -38,8 +39,10 @@ def parse_filter(text: str) -> tuple[Comparison, ...]:
     try:
         tree = sqlglot.parse_one(text, into=exp.Condition)  # type: ignore[arg-type]
     except sqlglot.errors.ParseError as exc:
+        problem = (syntax_problem(exc.errors[0]).message if exc.errors
+                   else "it cannot be read as SQL")
         raise InvalidInput("the filter is not a SQL condition", code="invalid_filter",
-                           details={"problem": str(exc)[:300]}) from exc
+                           details={"problem": problem[:300]}) from exc
     return tuple(c for part in _conjuncts(tree) if (c := _comparison(part)) is not None)
 
 

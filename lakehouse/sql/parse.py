@@ -16,6 +16,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from lakehouse.errors import InvalidInput
 from lakehouse.sql.problems import Problem, refusal
+from lakehouse.sql.syntax_errors import syntax_problem, token_problem
 
 DEFAULT_DIALECT = "duckdb"
 MAX_QUERY_CHARS = 100_000  # a query, not a data load; longer texts are refused before parsing
@@ -52,13 +53,11 @@ def parse_statements(sql: str, dialect: str) -> list[exp.Expr]:
     try:
         statements = sqlglot.parse(sql, read=dialect)
     except ParseError as exc:
-        problems = [Problem("syntax_error", str(e.get("description", "syntax error")),
-                            e.get("line"), e.get("col")) for e in exc.errors] or [
-            Problem("syntax_error", str(exc).splitlines()[0])]
+        problems = [syntax_problem(e) for e in exc.errors] or [
+            syntax_problem({"description": str(exc).splitlines()[0]})]
         raise refusal(problems) from exc
     except TokenError as exc:
-        raise refusal([Problem("syntax_error", f"cannot read the query: {str(exc)[:200]}")]
-                      ) from exc
+        raise refusal([token_problem(str(exc)[:200])]) from exc
     except RecursionError as exc:  # absurdly nested parentheses
         raise InvalidInput("the query is nested too deeply", code="query_too_deep") from exc
     # A comment after the last ';' comes back as a Semicolon node: an empty statement.

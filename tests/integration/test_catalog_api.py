@@ -83,6 +83,8 @@ def test_tables_partitions_indexes_stats(world: tuple[Core, dict[str, dict[str, 
     bad = catalog.post("/metadata/partitions", json={"table": "people", "filter": "age >"},
                        headers=headers["acme"])
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_filter"
+    assert "near line 1, column 5" in bad.json()["details"]["problem"]
+    assert "<class" not in bad.text
     hidden = catalog.post("/metadata/partitions", json={"table": "secret"},
                           headers=headers["acme"])
     assert hidden.status_code == 404  # another tenant's table does not exist for acme

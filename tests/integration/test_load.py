@@ -415,6 +415,27 @@ def test_post_data_load_runs_the_flow_and_answers_its_run_id(core: Core, imports
     client.close()
 
 
+def test_a_schema_conflict_names_files_as_the_caller_wrote_them_not_the_server_path(
+        core: Core, imports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the server's working directory: sources are relative to it
+    _write(_events(), imports / "first.parquet")
+    (imports / "nested").mkdir()
+    (imports / "nested" / "bad.csv").write_text("id,price\nx,1.5\n")
+    _loader(core).run(LoadRequest("acme", "typed", "data/imports/first.parquet"))
+    client = _client(core)
+    for source, shown in (("data/imports/nested/bad.csv", "data/imports/nested/bad.csv"),
+                          ("data/imports/nested", "data/imports/nested/bad.csv"),
+                          ("./data/imports/*/bad.csv", "./data/imports/nested/bad.csv")):
+        answer = client.post("/data/load", json={"table": "typed", "source": source})
+        assert answer.status_code == 400 and answer.json()["error"] == "schema_conflict"
+        body = answer.json()
+        assert body["message"] == (f"column id: the table has int64 but {shown} has string"), (
+            source, body)
+        assert body["details"]["source"] == shown
+        assert str(tmp_path) not in answer.text  # never the server's absolute path
+    client.close()
+
+
 def test_post_data_load_answers_bad_input_with_4xx_and_commits_nothing(
         core: Core, imports: Path, tmp_path: Path) -> None:
     _write(_events(), imports / "first.parquet")

@@ -292,6 +292,12 @@ def test_cancel_stops_a_running_query(core: Core, clients: dict[str, TestClient]
     assert time.monotonic() - started < 10
     assert answer["response"].status_code == 409
     assert answer["response"].json()["error"] == "query_cancelled"
+    # Its result says it was cancelled and must be run again (not "there once finished").
+    result = clients["op"].get(f"/query/{running.query_id}/result", headers=headers)
+    assert result.status_code == 409 and result.json()["error"] == "query_cancelled"
+    assert "cancelled" in result.json()["message"] and "run it again" in result.json()[
+        "message"]
+    assert "once it is finished" not in result.text
 
 
 def test_rows_past_the_retention_period_are_hidden_at_once(

@@ -30,8 +30,8 @@ def test_other_dialects_are_read(dialect: str, sql: str) -> None:
 
 
 @pytest.mark.parametrize(("sql", "code", "status", "line", "column"), [
-    ("SELECT (a FROM t", "syntax_error", 400, 1, 14),
-    ("SELECT a\nFROM t\nWHERE", "syntax_error", 400, 3, 5),
+    ("SELECT (a FROM t", "syntax_error", 400, 1, 11),  # where FROM starts
+    ("SELECT a\nFROM t\nWHERE", "syntax_error", 400, 3, 1),
     ("SELECT 'unterminated", "syntax_error", 400, None, None),
     ("", "empty_query", 400, None, None),
     ("  ;  -- nothing", "empty_query", 400, None, None),
@@ -46,6 +46,27 @@ def test_refusals(sql: str, code: str, status: int, line: int | None,
     if line is not None:
         assert error.details["problems"][0]["line"] == line
         assert error.details["problems"][0]["column"] == column
+
+
+@pytest.mark.parametrize(("sql", "message"), [
+    ("SELECT 1 *", "SQL syntax error near line 1, column 10: the query ends at '*' but an "
+                   "expression must follow it"),
+    ("SELECT 1 * FROM t", "near line 1, column 12: an expression is missing before 'FROM'"),
+    ("SELECT a\nFROM t\nWHERE", "near line 3, column 1: the query ends at 'WHERE' but a "
+                                 "condition must follow it"),
+    ("SELECT * FROM", "near line 1, column 10: expected table name after 'FROM', but the "
+                      "query ends there"),
+    ("SELECT * FRM t", "near line 1, column 14: unexpected 't'"),
+    ("SELECT (a FROM t", "near line 1, column 11: expected ')' before 'FROM'"),
+    ("SELECT 'abc", "check for a quote"),
+])
+def test_syntax_errors_say_where_and_what_in_sql_terms(sql: str, message: str) -> None:
+    with pytest.raises(LakehouseError) as refused:
+        parse_query(sql, None)
+    assert message in refused.value.message
+    assert "send it again" in refused.value.message or "never closed" in refused.value.message
+    for internal in ("<class", "sqlglot", "Token", "Required keyword", "SENTINEL"):
+        assert internal not in str(refused.value.to_body())
 
 
 def test_unknown_dialect_and_huge_text() -> None:
