@@ -128,7 +128,9 @@ def result_json(r: RecordResult) -> dict[str, Any]:
 
 def reason_of(exc: InvalidInput) -> str:
     detail = exc.details.get("path") or exc.details.get("field")
-    return f"{exc.message} ({detail})" if detail else exc.message
+    if not detail or str(detail) in exc.message:  # the message names it already
+        return exc.message
+    return f"{exc.message} ({detail})"
 
 
 def as_replay(answer: dict[str, Any]) -> dict[str, Any]:
