@@ -6,11 +6,11 @@ become timestamp[us] with their time zone kept (the flush's unit; nanoseconds ar
 every integer width becomes int64, every float width float64, string_view / large_string /
 dictionary-encoded strings plain string. Nested lists and structs follow the same rules inside.
 
-The catalog's schema stays `FieldType.to_json()` (what every reader of it already parses), so
-each exact type is stored as the FieldType of the JSON value a record would carry for it:
-decimal → float64, date / time / timestamp → string. The exact types live in the files' own
-schemas (and in each load snapshot's summary); a later load reads them back from the newest
-file, so the check of a second load against the table is exact too.
+The catalog stores these exact types too (`lakehouse.schema.types.schema_from_arrow`): one type
+system for loads, records and declarations. Catalogs written before it stored each exact type's
+JSON shadow (decimal → float64, date / time / timestamp → string); a load into such a table
+reads the exact types back from its newest file, and the housekeeping run upgrades the catalog
+(lakehouse/storage/type_repair.py).
 
 Pure: no I/O.
 """
@@ -20,16 +20,6 @@ from __future__ import annotations
 import pyarrow as pa
 
 from lakehouse.errors import InvalidInput
-from lakehouse.schema import (
-    BOOL_TYPE,
-    FLOAT_TYPE,
-    INT_TYPE,
-    NULL_TYPE,
-    STRING_TYPE,
-    FieldType,
-    list_of,
-    struct_of,
-)
 from lakehouse.schema.names import check_field_name
 from lakehouse.schema.types import ROOT
 
@@ -168,28 +158,6 @@ def parses_as(format: str, inferred: pa.DataType, target: pa.DataType) -> bool:
     if pa.types.is_date(target) or pa.types.is_timestamp(target):
         return text
     return False
-
-
-def logical(kind: pa.DataType) -> FieldType:  # noqa: PLR0911
-    """The catalog's FieldType of an exact type: the type of the JSON value a record carries."""
-    if pa.types.is_null(kind):
-        return NULL_TYPE
-    if pa.types.is_boolean(kind):
-        return BOOL_TYPE
-    if pa.types.is_integer(kind):
-        return INT_TYPE
-    if pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return FLOAT_TYPE
-    if pa.types.is_list(kind):
-        return list_of(logical(kind.value_type))
-    if pa.types.is_struct(kind):
-        return struct_of(tuple((kind.field(i).name, logical(kind.field(i).type))
-                               for i in range(kind.num_fields)))
-    return STRING_TYPE  # strings, dates, times, timestamps: ISO text in JSON
-
-
-def logical_schema(columns: pa.Schema) -> FieldType:
-    return struct_of(tuple((field.name, logical(field.type)) for field in columns))
 
 
 def conflict(column: str, table_type: pa.DataType, source_type: pa.DataType, where: str,

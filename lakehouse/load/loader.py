@@ -37,7 +37,6 @@ from lakehouse.catalog.lake import (
     TableInfo,
 )
 from lakehouse.errors import Conflict, InvalidInput
-from lakehouse.load.column_types import logical
 from lakehouse.load.columns import DATA_ID, parse_types, table_columns
 from lakehouse.load.convert import (
     CHUNK_ROWS,
@@ -51,7 +50,7 @@ from lakehouse.load.reading import FileLayout, inspect
 from lakehouse.load.sources import LoadRoot, SourceFile, resolve, tenant_roots
 from lakehouse.schema import FieldType, merge_schemas
 from lakehouse.schema.names import check_table_name
-from lakehouse.schema.types import schema_from_arrow
+from lakehouse.schema.types import from_arrow, json_shadow, schema_from_arrow
 from lakehouse.storage.location import StorageRoot
 
 log = logging.getLogger(__name__)
@@ -182,7 +181,8 @@ class Loader:
         for field in footer:
             known = columns.get(field.name)
             # A type the catalog has since widened (a flush promoting int64 to float64) wins.
-            if known is not None and logical(field.type) == logical(known):
+            if known is not None and json_shadow(from_arrow(field.type)) == json_shadow(
+                    from_arrow(known)):
                 columns[field.name] = field.type
         return columns
 

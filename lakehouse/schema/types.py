@@ -358,3 +358,17 @@ def from_arrow(kind: pa.DataType) -> FieldType:  # noqa: PLR0911 - one return pe
 def schema_from_arrow(columns: pa.Schema) -> FieldType:
     """A table schema (a STRUCT of its user columns) from the Arrow schema of those columns."""
     return struct_of(tuple((field.name, from_arrow(field.type)) for field in columns))
+
+
+def json_shadow(kind: FieldType) -> FieldType:
+    """The type the JSON value of `kind` has: float64 for a decimal, string for a timestamp,
+    date or time (what catalogs stored for them before they kept exact types)."""
+    if kind.element is not None:
+        return list_of(json_shadow(kind.element))
+    if kind.kind is Kind.STRUCT:
+        return struct_of(tuple((name, json_shadow(t)) for name, t in kind.fields))
+    if kind.kind is Kind.DECIMAL:
+        return FLOAT_TYPE
+    if kind.kind in EXACT_KINDS:
+        return STRING_TYPE
+    return kind

@@ -35,13 +35,12 @@ from lakehouse.schema.coerce import coerce_value
 from lakehouse.schema.evolve import INT64_DIGITS, Changes, merge_types
 from lakehouse.schema.types import (
     EXACT_KINDS,
-    FLOAT_TYPE,
     NULL_TYPE,
     ROOT,
-    STRING_TYPE,
     FieldType,
     Kind,
     from_arrow,
+    json_shadow,
     struct_of,
 )
 from lakehouse.storage.location import StorageRoot
@@ -51,8 +50,6 @@ log = logging.getLogger(__name__)
 
 REPAIR_KIND = "repair"
 _SYSTEM = {f.name for f in SYSTEM_FIELDS}
-_SHADOWS = {Kind.DECIMAL: FLOAT_TYPE, Kind.TIMESTAMP: STRING_TYPE, Kind.DATE: STRING_TYPE,
-            Kind.TIME: STRING_TYPE}
 
 
 @dataclass
@@ -139,7 +136,7 @@ def _upgraded(schema: FieldType, footers: Iterable[FieldType]) -> FieldType:
     exact: dict[str, FieldType] = {}
     for footer in footers:
         for column, kind in footer.fields:
-            if kind.kind not in EXACT_KINDS or schema.field(column) != _SHADOWS[kind.kind]:
+            if kind.kind not in EXACT_KINDS or schema.field(column) != json_shadow(kind):
                 continue
             known = exact.get(column)
             if known is None:
