@@ -100,7 +100,7 @@ class Core:
 
     def dask_client(self) -> Any:
         """The Dask cluster's client (shared), or None when no scheduler answers."""
-        from tasks.cluster import dask_client
+        from lakehouse.cluster import dask_client
 
         return dask_client(self.settings.dask_scheduler_address)
 

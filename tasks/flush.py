@@ -7,15 +7,14 @@ name in a registry instead of receiving it as a (non-serialisable) parameter.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from lakehouse.catalog.lake import DataFile
+from lakehouse.cluster import Cluster
 from lakehouse.faults import crash_point
 from lakehouse.ingest.flush import Flusher, FlushPlan, TableFlush, WritePartitions, write_locally
 from lakehouse.ingest.keys import TableRef
@@ -24,7 +23,6 @@ from lakehouse.storage.parquet_files import write_file
 
 log = logging.getLogger(__name__)
 
-DASK_WRITE_TIMEOUT_S = 120.0
 _FLUSHERS: dict[str, tuple[Flusher, WritePartitions]] = {}
 
 
@@ -37,36 +35,14 @@ def flusher(name: str) -> Flusher:
 
 
 def dask_writer(address: str) -> WritePartitions:
-    """Writes the files of a table on the Dask workers: they get the storage URI, the path and
-    the rows, never a live handle, so any worker on any host can do it. Connects on first use;
-    with no scheduler to be had the files are written here instead."""
-    state: dict[str, Any] = {}
+    """Writes the files of a table on the Dask workers (see lakehouse/cluster.py): they get the
+    storage URI, the path and the rows, never a live handle, so any worker on any host can do
+    it; with no cluster to be had, or one failing on the way, the same files are written here."""
+    cluster = Cluster(address)
 
     def write(root: StorageRoot, files: Sequence[tuple[str, pa.Table]]) -> list[int]:
-        client = state.get("client")
-        if client is None and not state.get("unavailable"):
-            try:
-                from distributed import Client
-
-                client = state["client"] = Client(address, timeout=5)  # type: ignore[no-untyped-call]
-            except Exception as exc:  # no cluster: still flush, here
-                state["unavailable"] = True
-                log.warning("no Dask scheduler for the flush; writing files locally",
-                            extra={"address": address, "error": str(exc)[:200]})
-        if client is None:
-            return write_locally(root, files)
-        try:
-            futures = [client.submit(_write_remote, root.uri, path, rows, pure=False,
-                                     key=f"flush-{uuid.uuid4().hex[:8]}-"
-                                         f"{path.rsplit('/', 1)[-1]}")
-                       for path, rows in files]
-            sizes = [int(f.result(timeout=DASK_WRITE_TIMEOUT_S)) for f in futures]
-            log.info("flush files written on the Dask cluster", extra={"files": len(files)})
-            return sizes
-        except Exception as exc:  # the cluster went away mid-flush: the same files, here
-            log.warning("Dask could not write the flush's files; writing them locally",
-                        extra={"error": str(exc)[:200]})
-            return write_locally(root, files)
+        return cluster.run_all(_write_remote, [(root.uri, path, rows) for path, rows in files],
+                               name="flush")
 
     return write
 

@@ -13,21 +13,19 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from typing import Any
 
 from prefect import Task, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 
+from lakehouse.cluster import Cluster
 from lakehouse.errors import LakehouseError
 from lakehouse.load.convert import LoadPart, LoadSpec, PartResult, load_part
 from lakehouse.load.loader import Loader, LoadPlan, LoadRequest, LoadResult
-from tasks.cluster import dask_client
 
 log = logging.getLogger(__name__)
 
-DASK_PART_TIMEOUT_S = 3600.0
 _LOADERS: dict[str, Loader] = {}
 # Parts converted in this process at once: each holds a chunk in memory, and pyarrow already
 # spreads one part's decoding over the cores.
@@ -65,19 +63,14 @@ def _retryable(_task: Task[..., Any], _run: TaskRun, state: State) -> bool:
       cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1, retry_condition_fn=_retryable)
 def load_part_task(spec: LoadSpec, part: LoadPart, *, dask_address: str, tenant: str,
                    table: str, index: int) -> PartResult:
-    """Convert and write one part; a retry writes the same file names again."""
-    client = dask_client(dask_address) if dask_address else None
-    if client is not None:
-        try:
-            future = client.submit(load_part, spec, part, pure=False,
-                                   key=f"load-{spec.load_id}-{index:05d}-{uuid.uuid4().hex[:6]}")
-            result: PartResult = future.result(timeout=DASK_PART_TIMEOUT_S)
-            return result
-        except LakehouseError:
-            raise  # the data is bad: another try elsewhere would fail the same way
-        except Exception as exc:  # the cluster went away: the same part, here
-            log.warning("Dask could not load the part; loading it here",
-                        extra={"part": index, "error": str(exc)[:200]})
+    """Convert and write one part, on the cluster or here; a retry writes the same file names
+    again."""
+    return Cluster(dask_address).run(load_part_here, spec, part,
+                                     name=f"load-{spec.load_id}-{index:05d}")
+
+
+def load_part_here(spec: LoadSpec, part: LoadPart) -> PartResult:
+    """One part, with at most one part per core at once in this process."""
     with _local_slots:
         return load_part(spec, part)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.lake_sql import SqlCatalog
 from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
+from lakehouse.cluster import Cluster
 from lakehouse.compaction.options import MIB, CompactionPolicy
 from lakehouse.compaction.planner import CompactionGroup, CompactionPlan, plan_compaction
 from lakehouse.compaction.retention import plan_retention
@@ -35,12 +35,10 @@ from lakehouse.storage.maintenance import (
     table_files,
 )
 from lakehouse.storage.rewrite import RewriteResult, rewrite_group
-from tasks.cluster import dask_client
 
 log = logging.getLogger(__name__)
 
 SETTINGS_CONTEXT = "settings"
-DASK_REWRITE_TIMEOUT_S = 3600.0
 RETENTION_RETRIES = 3
 
 
@@ -127,24 +125,14 @@ def compact_group_task(context: str, group: CompactionGroup, label: str) -> Grou
 
 
 def rewriter(address: str) -> Any:
-    """The rewrite, on the Dask cluster when one answers, else here."""
-    client = dask_client(address) if address else None
-    if client is None:
-        return rewrite_group
+    """The rewrite, on the Dask cluster when one answers, else here (lakehouse/cluster.py)."""
+    cluster = Cluster(address)
 
-    def on_dask(root_uri: str, group: CompactionGroup) -> RewriteResult:
-        try:
-            future = client.submit(
-                rewrite_group, root_uri, group, pure=False,
-                key=f"compact-{group.tenant}-{group.table}-{uuid.uuid4().hex[:8]}")
-            result: RewriteResult = future.result(timeout=DASK_REWRITE_TIMEOUT_S)
-            return result
-        except Exception as exc:  # the cluster went away: the same rewrite, here
-            log.warning("Dask could not rewrite the group; rewriting it here",
-                        extra={"error": str(exc)[:200]})
-            return rewrite_group(root_uri, group)
+    def rewrite(root_uri: str, group: CompactionGroup) -> RewriteResult:
+        return cluster.run(rewrite_group, root_uri, group,
+                           name=f"compact-{group.tenant}-{group.table}")
 
-    return on_dask
+    return rewrite
 
 
 @task(name="apply-retention", task_run_name="retention", cache_policy=NO_CACHE)

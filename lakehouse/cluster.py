@@ -1,0 +1,107 @@
+"""The Dask cluster as the platform reaches it: the one client per scheduler address, and the one
+"submit it there, or run it here" decision that flushes, loads and compaction make.
+
+- One client per address, shared by every caller in the process. A client whose scheduler went
+  away (restarted, or the connection broke) is replaced by a new connection on the next use; an
+  address that did not answer is not tried again for RETRY_AFTER_S, so a missing cluster costs
+  one connect timeout per half minute, not one per call.
+- No cluster, or a cluster that fails mid-way, means the work runs here: a missing cluster slows
+  the platform down, it does not stop it. Every job sent through here is idempotent (a flush or
+  load part writes files named from its inputs, a rewrite writes a new file the commit names),
+  so running again here what a worker may have half done is safe.
+- Errors of the data itself (LakehouseError: bad input, a conflict) are not cluster failures:
+  they propagate at once; the same work here would fail the same way.
+- One timeout (DASK_TASK_TIMEOUT_S) for a job's result, whatever the job.
+
+Workers receive plain values (URIs, paths, specs, Arrow tables), never live handles.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lakehouse.errors import LakehouseError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_S = 5
+RETRY_AFTER_S = 30.0  # an address that did not answer is tried again after this long
+DASK_TASK_TIMEOUT_S = 3600.0  # the longest a job's result is waited for: a whole compaction
+
+_CLIENTS: dict[str, Any] = {}  # scheduler address → distributed.Client
+_FAILED: dict[str, float] = {}  # scheduler address → when it last failed to answer
+_LOCK = threading.Lock()
+
+
+def dask_client(address: str) -> Any:
+    """A connected client of the scheduler at `address`, or None when there is none to be had."""
+    if not address:
+        return None
+    with _LOCK:
+        client = _CLIENTS.get(address)
+        if client is not None:
+            if client.status == "running":
+                return client
+            _CLIENTS.pop(address, None)  # the scheduler went away: connect again
+            _close_quietly(client)
+        if time.monotonic() - _FAILED.get(address, -RETRY_AFTER_S) < RETRY_AFTER_S:
+            return None
+        try:
+            from distributed import Client
+
+            client = _CLIENTS[address] = Client(  # type: ignore[no-untyped-call]
+                address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        except Exception as exc:
+            log.warning("no Dask scheduler; working here instead",
+                        extra={"address": address, "error": str(exc)[:200]})
+            _FAILED[address] = time.monotonic()
+            return None
+        _FAILED.pop(address, None)
+        return client
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close(timeout=1)
+    except Exception as exc:  # closing a broken client may fail in any way; it is gone anyway
+        log.debug("closing a stale Dask client failed", extra={"error": str(exc)[:200]})
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where jobs run: the scheduler at `address` ("" for none: always here). A plain value, so
+    tasks and flows can be given one."""
+
+    address: str = ""
+    timeout_s: float = DASK_TASK_TIMEOUT_S
+
+    def run(self, fn: Callable[..., T], *args: Any, name: str) -> T:
+        """`fn(*args)` on a worker (its Dask key starts with `name`), or here."""
+        [result] = self.run_all(fn, [args], name=name)
+        return result
+
+    def run_all(self, fn: Callable[..., T], calls: Sequence[tuple[Any, ...]], *,
+                name: str) -> list[T]:
+        """`fn(*args)` for every `args` of `calls`, in order: all on the workers, or — with no
+        cluster, or one that fails on the way — all here."""
+        client = dask_client(self.address)
+        if client is not None and calls:
+            try:
+                token = uuid.uuid4().hex[:8]
+                futures = [client.submit(fn, *args, pure=False, key=f"{name}-{token}-{i:05d}")
+                           for i, args in enumerate(calls)]
+                return [future.result(timeout=self.timeout_s) for future in futures]
+            except LakehouseError:
+                raise  # the data's own error: the same here
+            except Exception as exc:
+                log.warning("the Dask cluster failed a job; running it here",
+                            extra={"job": name, "error": str(exc)[:200]})
+        return [fn(*args) for args in calls]
