@@ -12,17 +12,16 @@ directly. Every other request goes on to the app, and so does a batch the Arrow 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import Core
 from api.deps import authenticate
-from api.routers.data import NDJSON_TYPES, answer_of, write_arrow_batch, write_record
+from api.routers.data import answer_of, write_arrow_batch, write_record
+from api.write_door import NDJSON_TYPES, media_type, read_limited, received, send_json
 from lakehouse.auth.identity import Role
-from lakehouse.errors import LakehouseError, PayloadTooLarge
+from lakehouse.errors import LakehouseError
 from lakehouse.ingest.records import DEFAULT_TABLE
 from lakehouse.schema.names import is_valid_name
 
@@ -51,18 +50,18 @@ class FastRecordWrites:
             caller = await authenticate(self.core, _text(headers.get(b"authorization")),
                                         _text(headers.get(b"x-tenant-id")))
             caller.require(Role.WRITER)
-            body = await _read(receive, self.core.settings.ingest_max_body_bytes)
-            media = (_text(headers.get(b"content-type")) or "").split(";")[0].strip().lower()
+            body = await read_limited(received(receive), self.core.settings.ingest_max_body_bytes)
+            media = media_type(_text(headers.get(b"content-type")))
             status, answer = await write_record(self.core, caller, media, body)
         except LakehouseError as exc:
             status, answer, extra = exc.http_status, exc.to_body(), exc.headers
-        await _respond(send, status, answer, extra)
+        await send_json(send, status, answer, extra)
 
     async def _write_batch(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An NDJSON batch Arrow can take whole; the app for anything else, before the body is
         read if it can tell (its own checks then give the answer)."""
         headers = dict(scope.get("headers") or [])
-        media = (_text(headers.get(b"content-type")) or "").split(";")[0].strip().lower()
+        media = media_type(_text(headers.get(b"content-type")))
         # Parsed as Starlette does, so `?table=` is the empty name the route refuses.
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                           keep_blank_values=True)
@@ -85,7 +84,7 @@ class FastRecordWrites:
             return
         extra: dict[str, str] = {}
         try:
-            body = await _read(receive, self.core.settings.ingest_max_body_bytes)
+            body = await read_limited(received(receive), self.core.settings.ingest_max_body_bytes)
             pending = await asyncio.to_thread(
                 write_arrow_batch, service, caller.tenant, body, table,
                 max_records=self.core.settings.ingest_max_records, idempotency_key=key)
@@ -95,17 +94,7 @@ class FastRecordWrites:
             status, answer = 200, await answer_of(pending)
         except LakehouseError as exc:
             status, answer, extra = exc.http_status, exc.to_body(), exc.headers
-        await _respond(send, status, answer, extra)
-
-
-async def _respond(send: Send, status: int, answer: dict[str, Any],
-                   extra: dict[str, str]) -> None:
-    payload = orjson.dumps(answer)
-    response_headers = [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(payload)).encode())]
-    response_headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": response_headers})
-    await send({"type": "http.response.body", "body": payload})
+        await send_json(send, status, answer, extra)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -124,18 +113,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 def _text(value: bytes | None) -> str | None:
     return value.decode("latin-1") if value is not None else None
-
-
-async def _read(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes; split it",
-                                  details={"limit_bytes": limit})
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

@@ -1,8 +1,8 @@
-"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics."""
+"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics; and the
+write admission limit, which sheds writes before their bodies are read."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -10,6 +10,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.write_door import is_write, refuse
 from lakehouse.telemetry.logs import request_id_var, service_var
 from lakehouse.telemetry.metrics import Metrics
 
@@ -73,18 +74,17 @@ class WriteAdmission:
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not str(
-                scope["path"]).startswith("/data"):
+        if not is_write(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _refuse(send, 413, "payload_too_large",
+            await refuse(send, 413, "payload_too_large",
                           f"the body is over the limit of {self.max_body_bytes} bytes; split it",
                           {"limit_bytes": self.max_body_bytes})
             return
         if self.inflight >= self.max_inflight:
-            await _refuse(send, 503, "overloaded",
+            await refuse(send, 503, "overloaded",
                           "too many writes in flight; retry after the Retry-After seconds",
                           {"max_inflight": self.max_inflight}, retry_after=1)
             return
@@ -93,15 +93,3 @@ class WriteAdmission:
             await self.app(scope, receive, send)
         finally:
             self.inflight -= 1
-
-
-async def _refuse(send: Send, status: int, code: str, message: str, details: dict[str, object],
-                  *, retry_after: int | None = None) -> None:
-    body = json.dumps({"error": code, "message": message, "details": details}).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode()),
-               (b"connection", b"close")]
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

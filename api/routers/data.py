@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.core import Core
 from api.deps import CoreDep, require_role
+from api.write_door import NDJSON_TYPES, is_json, media_type, read_limited
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from lakehouse.ingest.arrow_read import read_ndjson
@@ -31,25 +32,6 @@ router = APIRouter(tags=["data"])
 
 Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
 Reader = Annotated[Caller, Depends(require_role(Role.READER))]
-NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
-                "application/x-jsonlines")
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) as soon as it passes `limit`, even without a Content-Length."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes; split it",
-                                  details={"limit_bytes": limit})
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def answer_of(pending: PendingWrite) -> dict[str, Any]:
@@ -63,8 +45,9 @@ async def write_one(request: Request, core: CoreDep, caller: Writer) -> JSONResp
 
     (Served by `api.fast_writes` ahead of this route; the route documents it and serves it
     wherever that path is not installed.)"""
-    body = await _body(request, core.settings.ingest_max_body_bytes)
-    status, answer = await write_record(core, caller, _media_type(request), body)
+    body = await read_limited(request.stream(), core.settings.ingest_max_body_bytes)
+    status, answer = await write_record(core, caller, media_type(request.headers.get(
+        "content-type")), body)
     return JSONResponse(answer, status_code=status)
 
 
@@ -72,7 +55,7 @@ async def write_record(core: Core, caller: Caller, media: str, body: bytes,
                        ) -> tuple[int, dict[str, Any]]:
     """One record in, (status, answer) out once it is durable; LakehouseError for bad input."""
     service, _ = core.require_ingest()
-    if media != "application/json" and not media.endswith("+json"):
+    if not is_json(media):
         raise UnsupportedMediaType("send the record as Content-Type: application/json",
                                    details={"content_type": media or None})
     try:
@@ -106,8 +89,8 @@ async def write_many(
     of this route; this route checks records one by one, with the same answers.)"""
     service, _ = core.require_ingest()
     check_table_name(table)
-    media = _media_type(request)
-    body = await _body(request, core.settings.ingest_max_body_bytes)
+    media = media_type(request.headers.get("content-type"))
+    body = await read_limited(request.stream(), core.settings.ingest_max_body_bytes)
     raws: list[Any]
     pre_rejected: list[Rejected] = []
     if media in NDJSON_TYPES:
@@ -119,7 +102,7 @@ async def write_many(
                 raws.append(None)
             else:
                 raws.append(parsed)
-    elif media == "application/json" or media.endswith("+json"):
+    elif is_json(media):
         raws = parse_json_array(body)
     else:
         raise UnsupportedMediaType(

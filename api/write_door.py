@@ -1,0 +1,80 @@
+"""The Tenant Node's door for writes: which requests are writes, how their bodies are read and
+limited, which media types they take, and how an answer leaves when it is given ahead of
+FastAPI (the admission middleware's refusals and `api.fast_writes`' answers).
+
+One module, so the two ways a write comes in — the ASGI fast path and the routes — read the same
+body the same way and refuse it in the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from api.errors import error_body
+from lakehouse.errors import PayloadTooLarge
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
+                "application/x-jsonlines")
+# Requests the write admission limit sheds: they carry records. Not /data/execute (a query)
+# nor /data/flush (which relieves the backlog the limit protects).
+SHED_PATHS = frozenset({"/data", "/data/store", "/data/load"})
+
+
+def is_write(scope: Scope) -> bool:
+    return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in SHED_PATHS
+
+
+def media_type(content_type: str | None) -> str:
+    """`application/json` from `Application/JSON; charset=utf-8`; "" for none."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def is_json(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The whole body, refusing (413) as soon as it passes `limit`, even without a
+    Content-Length."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes; split it",
+                                  details={"limit_bytes": limit})
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def received(receive: Receive) -> AsyncIterator[bytes]:
+    """The body's chunks as an ASGI app receives them."""
+    while True:
+        message = await receive()
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+async def send_json(send: Send, status: int, answer: Mapping[str, Any],
+                    headers: Mapping[str, str] | None = None, *, close: bool = False) -> None:
+    """A JSON answer straight to the client, ahead of FastAPI."""
+    payload = orjson.dumps(answer)
+    raw = [(b"content-type", b"application/json"),
+           (b"content-length", str(len(payload)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    if close:
+        raw.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def refuse(send: Send, status: int, code: str, message: str, details: Mapping[str, Any],
+                 *, retry_after: int | None = None) -> None:
+    """An error in the one shape, before the request was read (so the connection closes)."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    await send_json(send, status, error_body(code, message, dict(details)), headers, close=True)

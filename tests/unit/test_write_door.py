@@ -1,0 +1,86 @@
+"""The write door (api/write_door.py) and the admission limit built on it, driven as ASGI: writes
+over the in-flight limit are shed before their bodies are read, in the one error shape; a query
+on /data/execute and a flush are never shed; bodies are limited as they stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from api.middleware import WriteAdmission
+from api.write_door import media_type, read_limited, received
+from lakehouse.errors import PayloadTooLarge
+
+
+def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
+    return {"type": "http", "method": "POST", "path": path, "headers": headers or []}
+
+
+async def _call(app: Any, scope: Scope) -> tuple[int, dict[str, Any], dict[bytes, bytes]]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start, body = sent
+    return int(start["status"]), json.loads(body["body"]), dict(start["headers"])
+
+
+def test_writes_over_the_limit_are_shed_and_queries_are_not() -> None:
+    release = asyncio.Event()
+
+    async def held(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] == "/data":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    admission = WriteAdmission(held, max_inflight=1, max_body_bytes=100)
+
+    async def scenario() -> list[tuple[int, dict[str, Any], dict[bytes, bytes]]]:
+        first = asyncio.create_task(_call(admission, _scope("/data")))
+        await asyncio.sleep(0.01)
+        shed = await _call(admission, _scope("/data/store"))
+        query = await _call(admission, _scope("/data/execute"))
+        flush = await _call(admission, _scope("/data/flush"))
+        too_big = await _call(admission, _scope("/data/execute",
+                                                [(b"content-length", b"1000")]))
+        release.set()
+        return [await first, shed, query, flush, too_big]
+
+    first, shed, query, flush, too_big = asyncio.run(scenario())
+    assert first[0] == 200
+    assert shed[0] == 503 and shed[1]["error"] == "overloaded"
+    assert set(shed[1]) == {"error", "message", "details"}
+    assert shed[2][b"retry-after"] == b"1"
+    assert query[0] == 200 and flush[0] == 200 and too_big[0] == 200
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> None:
+    async def never(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("the app must not be reached")
+
+    admission = WriteAdmission(never, max_inflight=5, max_body_bytes=100)
+    status, body, _ = asyncio.run(_call(admission, _scope("/data/store",
+                                                          [(b"content-length", b"101")])))
+    assert status == 413 and body["error"] == "payload_too_large"
+
+
+def test_bodies_are_limited_as_they_stream_and_media_types_are_read_once() -> None:
+    chunks = [b"a" * 60, b"b" * 60]
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": chunks.pop(0), "more_body": bool(chunks)}
+
+    with pytest.raises(PayloadTooLarge):
+        asyncio.run(read_limited(received(receive), 100))
+    assert media_type("Application/JSON; charset=utf-8") == "application/json"
+    assert media_type(None) == ""
