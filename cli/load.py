@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import err, fail, load_settings
 from lakehouse.errors import LakehouseError
 
 POLL_S = 0.1
@@ -39,7 +40,6 @@ def load(
     """Bulk-load Parquet, CSV or NDJSON files into a table as one snapshot."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from cli.main import _settings
     from flows.load import start_load
     from lakehouse.catalog.declarations import SqlDeclarations
     from lakehouse.catalog.engine import catalog_engine
@@ -49,8 +49,7 @@ def load(
     from lakehouse.storage.location import StorageRoot
     from tasks.load import register_loader
 
-    settings = _settings()
-    err = Console(stderr=True)
+    settings = load_settings()
     engine = catalog_engine(settings.catalog_url)
     try:
         storage = StorageRoot.parse(settings.storage_root)
@@ -74,10 +73,7 @@ def load(
             bar.update(shown, total=watch.total, completed=watch.done)
         result = watch.wait()
     except LakehouseError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        for key, value in exc.details.items():
-            err.print(f"  {key}: {value}")
-        raise typer.Exit(1) from exc
+        fail(exc.message, exc.details)
     finally:
         engine.dispose()
     _print(result)

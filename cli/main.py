@@ -11,11 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from api.services import SPECS, Service, parse_service
+from cli.common import EXIT_USAGE, fail, failing, load_settings
 from cli.load import load as load_command
 from cli.maintenance import compact as compact_command
 from lakehouse.auth.identity import Role
-from lakehouse.config import Settings
-from lakehouse.errors import LakehouseError
 from lakehouse.telemetry.logs import configure_logging
 
 app = typer.Typer(help="Storage Control Plane: multi-tenant storage and query platform.",
@@ -25,22 +24,6 @@ app.add_typer(users_app, name="users")
 tables_app = typer.Typer(help="Declare tables (schema, checks, partitioning).",
                          no_args_is_help=True)
 app.add_typer(tables_app, name="tables")
-err = Console(stderr=True)
-
-
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-        settings.check_secrets()
-    except LakehouseError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        for key, value in exc.details.items():
-            err.print(f"  {key}: {value}")
-        raise typer.Exit(2) from exc
-    except ValueError as exc:  # pydantic's ValidationError: a setting with a wrong value
-        err.print(f"[red]error in settings:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    return settings
 
 
 @app.command()
@@ -48,7 +31,7 @@ def up() -> None:
     """Start the whole system on this machine: Prefect server and worker, Dask, all services."""
     from cli.up import run_up
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     raise typer.Exit(run_up(settings))
 
@@ -63,21 +46,17 @@ def serve(
     from api.core import build_core
     from api.server import serve as serve_services
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     try:
         chosen = [parse_service(name) for name in service] if service else list(Service)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+        fail(str(exc), code=EXIT_USAGE)
     # The group-commit thread must get the interpreter soon after its fsync returns; with the
     # default 5 ms switch interval every commit could wait that long behind request handling.
     sys.setswitchinterval(0.0005)
-    try:
+    with failing(EXIT_USAGE):
         core = build_core(settings, ingest=Service.TENANT in chosen)
-    except LakehouseError as exc:
-        err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
-        raise typer.Exit(2) from exc
     import gc
 
     import uvloop  # C event loop: a large share of each small request is loop overhead
@@ -92,7 +71,7 @@ def serve(
 @app.command("services")
 def list_services() -> None:
     """List the services and the ports they serve on."""
-    settings = _settings()
+    settings = load_settings()
     table = Table("service", "key", "url")
     for spec in SPECS.values():
         table.add_row(spec.title, spec.service.value,
@@ -112,17 +91,15 @@ def users_create(
     """Create a user (prompts for the password)."""
     from api.core import build_core
 
-    settings = _settings()
+    settings = load_settings()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     core = build_core(settings)
     try:
-        core.auth.create_user(username, password, tenant, role)
-    except LakehouseError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
+        with failing():
+            core.auth.create_user(username, password, tenant, role)
     finally:
         core.close()
     Console().print(f"created user [bold]{username}[/bold] ({role.value}) in tenant {tenant}")
@@ -135,7 +112,7 @@ def users_list(
     """List users, optionally of one tenant."""
     from api.core import build_core
 
-    core = build_core(_settings())
+    core = build_core(load_settings())
     try:
         table = Table("user", "tenant", "role", "disabled")
         for user in core.auth.store.list_users(tenant):
@@ -161,18 +138,18 @@ def tables_declare(
     from lakehouse.catalog.lake_sql import SqlCatalog
     from lakehouse.schema.declared import parse_declaration
 
-    settings = _settings()
+    settings = load_settings()
     engine = catalog_engine(settings.catalog_url)
     try:
-        check_tenant_name(tenant)
-        declared = parse_declaration(json.loads(spec.read_text()))
-        snapshot = declare_table(SqlDeclarations(engine), SqlCatalog(engine), tenant, declared)
-    except ValueError as exc:  # the file is not JSON
-        err.print(f"[red]error:[/red] {spec} is not valid JSON: {exc}")
-        raise typer.Exit(1) from exc
-    except LakehouseError as exc:
-        err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
-        raise typer.Exit(1) from exc
+        with failing():
+            check_tenant_name(tenant)
+            try:
+                raw = json.loads(spec.read_text())
+            except ValueError as exc:
+                fail(f"{spec} is not valid JSON: {exc}")
+            declared = parse_declaration(raw)
+            snapshot = declare_table(SqlDeclarations(engine), SqlCatalog(engine), tenant,
+                                     declared)
     finally:
         engine.dispose()
     Console().print(f"declared table [bold]{declared.name}[/bold] for tenant {tenant} "

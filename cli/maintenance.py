@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.common import err, fail, load_settings
 from lakehouse.errors import LakehouseError
 
 
@@ -27,13 +28,11 @@ def compact(
                        ] = False,
 ) -> None:
     """Merge small data files into large ones (what the `compaction` deployment runs)."""
-    from cli.main import _settings
     from lakehouse.compaction.planner import plan_compaction
     from lakehouse.storage.maintenance import compact_group, table_files
     from tasks.maintenance import context_from, rewriter
 
-    settings = _settings()
-    err = Console(stderr=True)
+    settings = load_settings()
     context = context_from(settings)
     try:
         plan = plan_compaction(table_files(context.catalog, context.options, tenant, table),
@@ -54,8 +53,7 @@ def compact(
                                           context.policy, rewrite).to_json())
                 bar.advance(shown)
     except LakehouseError as exc:
-        err.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
-        raise typer.Exit(1) from exc
+        fail(exc.message, exc.details)
     _print_results(rows)
 
 

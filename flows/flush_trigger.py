@@ -61,7 +61,7 @@ class FlushTrigger:
             with self._lock:
                 waiting, self._requests = self._requests, []
             rows, size, age = self._flusher.service.unflushed_totals()
-            action, reason = decide(Backlog(rows, size, age, False, stopping, bool(waiting)),
+            action, reason = decide(Backlog(rows, size, age, stopping, bool(waiting)),
                                     self._limits)
             result: dict[str, Any] = {"rows": 0, "files": 0, "snapshot": None}
             if action is Action.FLUSH:

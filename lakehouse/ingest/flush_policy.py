@@ -18,7 +18,6 @@ class Backlog:
     rows: int
     bytes: int
     oldest_age_s: float
-    flush_running: bool
     shutting_down: bool = False
     requested: bool = False  # someone asked for a flush now (POST /data/flush)
 
@@ -31,8 +30,6 @@ class Action(enum.StrEnum):
 def decide(  # noqa: PLR0911 - one return per rule, in order of precedence
         backlog: Backlog, limits: FlushThresholds) -> tuple[Action, str]:
     """The action and why, for the run's name and the logs."""
-    if backlog.flush_running:
-        return Action.WAIT, "a flush is running"
     if backlog.rows == 0:
         return Action.WAIT, "nothing to flush"
     if backlog.shutting_down:

@@ -48,9 +48,5 @@ def table_from_key(key: bytes) -> TableRef:
     return TableRef(tenant.decode(), table.decode())
 
 
-def encode_seq(seq: int) -> bytes:
-    return seq.to_bytes(8, "big")
-
-
 def decode_seq(value: bytes) -> int:
     return int.from_bytes(value[:8], "big")
