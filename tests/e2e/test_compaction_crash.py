@@ -22,8 +22,8 @@ import pytest
 
 from api.core import Core, build_core
 from lakehouse.config import Settings
-from lakehouse.executor.snapshot_scan import scan_table
 from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
+from tests.snapshot_scan import scan_table
 
 pytestmark = pytest.mark.slow
 

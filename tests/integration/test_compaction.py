@@ -15,11 +15,11 @@ from lakehouse.catalog.lake import Commit, RemoveFiles
 from lakehouse.catalog.table_options import SqlTableOptions
 from lakehouse.compaction.options import CompactionPolicy, TableOptions
 from lakehouse.compaction.planner import plan_compaction
-from lakehouse.executor.snapshot_scan import scan_table
 from lakehouse.ingest.keys import TableRef
 from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
 from lakehouse.storage.maintenance import compact_group, table_files
 from lakehouse.storage.rewrite import RewriteResult, rewrite_group
+from tests.snapshot_scan import scan_table
 
 # Every partition counts as settled: the tests decide what to merge, not the clock.
 POLICY = CompactionPolicy(target_file_bytes=64 * 1024 * 1024, min_files=2,

@@ -71,10 +71,10 @@ def test_compaction_and_cleanup_on_s3(tmp_path: Path, s3_endpoint: str,
     from lakehouse.catalog.table_options import SqlTableOptions
     from lakehouse.compaction.options import CompactionPolicy
     from lakehouse.compaction.planner import plan_compaction
-    from lakehouse.executor.snapshot_scan import scan_table
     from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
     from lakehouse.storage.maintenance import compact_group, table_files
     from lakehouse.storage.rewrite import rewrite_group
+    from tests.snapshot_scan import scan_table
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

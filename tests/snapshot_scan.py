@@ -1,4 +1,4 @@
-"""Reading a whole table as of one snapshot: the files live at that snapshot, nothing else.
+"""Test helper: reading a whole table as of one snapshot, the files live at that snapshot only.
 
 A reader pinned to snapshot N reads exactly N's files, so flushes, compactions and retention
 committing meanwhile never change its answer; cleanup keeps removed files for the grace period,
