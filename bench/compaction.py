@@ -36,8 +36,8 @@ from ingest import make_records
 from api.core import build_core
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.table_options import SqlTableOptions
-from lakehouse.compaction.options import CompactionPolicy
 from lakehouse.compaction.planner import plan_compaction
+from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.config import Settings
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.maintenance import compact_group, table_files

@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lakehouse.catalog.table_options import SqlTableOptions
-from lakehouse.compaction.options import CompactionPolicy
 from lakehouse.compaction.planner import plan_compaction
+from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.config import Settings
 from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for

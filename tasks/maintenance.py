@@ -20,10 +20,11 @@ from prefect.cache_policies import NO_CACHE
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.lake_sql import SqlCatalog
+from lakehouse.catalog.options import MIB
 from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
 from lakehouse.cluster import Cluster
-from lakehouse.compaction.options import MIB, CompactionPolicy
 from lakehouse.compaction.planner import CompactionGroup, CompactionPlan, plan_compaction
+from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.compaction.retention import plan_retention
 from lakehouse.config import Settings
 from lakehouse.errors import Conflict

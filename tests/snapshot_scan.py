@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 
 from lakehouse.catalog.lake import Catalog
-from lakehouse.compaction.options import NO_OPTIONS, TableOptions
+from lakehouse.catalog.options import NO_OPTIONS, TableOptions
 from lakehouse.executor.scan import ScanJob, relation_schema, scan_fragment, upsert_rows
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.versions import replaced_versions

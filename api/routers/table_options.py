@@ -12,8 +12,8 @@ from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
+from lakehouse.catalog.options import parse_options
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.compaction.options import parse_options
 from lakehouse.errors import NotFound, Unavailable
 from lakehouse.schema.names import check_table_name
 

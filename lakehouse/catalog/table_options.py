@@ -12,8 +12,8 @@ from typing import Protocol
 
 from sqlalchemy import Engine, delete, insert, select
 
+from lakehouse.catalog.options import NO_OPTIONS, TableOptions, parse_options
 from lakehouse.catalog.schema import table_options
-from lakehouse.compaction.options import NO_OPTIONS, TableOptions, parse_options
 
 
 class TableOptionsStore(Protocol):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakehouse.catalog.lake import DataFile, file_order
-from lakehouse.compaction.options import CompactionPolicy
+from lakehouse.compaction.policy import CompactionPolicy, table_policy
 from lakehouse.compaction.state import PartitionFiles, TableFiles
 
 
@@ -83,7 +83,7 @@ def plan_compaction(tables: Iterable[TableFiles], default: CompactionPolicy,
     groups: list[CompactionGroup] = []
     skipped: list[Skipped] = []
     for table in tables:
-        policy = table.options.policy(default)
+        policy = table_policy(table.options, default)
         newest = _newest(table.partitions)
         for part in table.partitions:
             where = (table.tenant, table.table, part.partition)
@@ -125,7 +125,7 @@ def backlog(tables: Iterable[TableFiles], default: CompactionPolicy) -> dict[str
     (ignoring the newest partition's grace)."""
     out: dict[str, dict[str, int]] = {}
     for table in tables:
-        policy = table.options.policy(default)
+        policy = table_policy(table.options, default)
         mine = out.setdefault(table.tenant, {"small_files": 0, "small_bytes": 0,
                                              "mergeable_files": 0, "mergeable_bytes": 0})
         for part in table.partitions:

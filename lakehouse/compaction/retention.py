@@ -3,7 +3,7 @@
 A file is entirely older when its `_timestamp` maximum (a column statistic, microseconds) is
 below the cutoff; without the statistic, a `day=` partition that ended before the cutoff says
 the same. Rows older than the cutoff in files that stay are hidden by the scan (see
-`lakehouse.compaction.options.TableOptions.retention_cutoff_us`).
+`lakehouse.catalog.options.TableOptions.retention_cutoff_us`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lakehouse.catalog.lake import DataFile
-from lakehouse.compaction.options import NO_OPTIONS, TableOptions
+from lakehouse.catalog.options import NO_OPTIONS, TableOptions
 
 
 @dataclass(frozen=True, slots=True)

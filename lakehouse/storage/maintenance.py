@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lakehouse.catalog.lake import AddFiles, Catalog, Commit, RemoveFiles
+from lakehouse.catalog.options import NO_OPTIONS
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.compaction.options import NO_OPTIONS, CompactionPolicy
 from lakehouse.compaction.planner import CompactionGroup, pack
+from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.compaction.retention import RetentionDrop
 from lakehouse.compaction.state import TableFiles, group_by_partition
 from lakehouse.errors import Conflict

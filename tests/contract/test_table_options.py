@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from lakehouse.catalog.engine import catalog_engine
+from lakehouse.catalog.options import DAY_S, NO_OPTIONS, TableOptions
 from lakehouse.catalog.schema import metadata
 from lakehouse.catalog.table_options import (
     MemoryTableOptions,
     SqlTableOptions,
     TableOptionsStore,
 )
-from lakehouse.compaction.options import DAY_S, NO_OPTIONS, TableOptions
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

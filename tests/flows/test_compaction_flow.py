@@ -22,7 +22,7 @@ from flows.compaction import compaction
 from flows.retention import retention
 from flows.run_results import SHARED_TAG
 from lakehouse.auth.identity import Role
-from lakehouse.compaction.options import DAY_S, TableOptions
+from lakehouse.catalog.options import DAY_S, TableOptions
 from lakehouse.config import Settings
 from tasks.maintenance import maintenance_context_of, register_context
 from tests.conftest import PASSWORD

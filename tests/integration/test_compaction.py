@@ -12,9 +12,10 @@ import pytest
 
 from api.core import Core
 from lakehouse.catalog.lake import Commit, RemoveFiles
+from lakehouse.catalog.options import TableOptions
 from lakehouse.catalog.table_options import SqlTableOptions
-from lakehouse.compaction.options import CompactionPolicy, TableOptions
 from lakehouse.compaction.planner import plan_compaction
+from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.ingest.keys import TableRef
 from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
 from lakehouse.storage.maintenance import compact_group, table_files

@@ -69,8 +69,8 @@ def test_compaction_and_cleanup_on_s3(tmp_path: Path, s3_endpoint: str,
     import time
 
     from lakehouse.catalog.table_options import SqlTableOptions
-    from lakehouse.compaction.options import CompactionPolicy
     from lakehouse.compaction.planner import plan_compaction
+    from lakehouse.compaction.policy import CompactionPolicy
     from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
     from lakehouse.storage.maintenance import compact_group, table_files
     from lakehouse.storage.rewrite import rewrite_group

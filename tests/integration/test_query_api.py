@@ -302,7 +302,7 @@ def test_cancel_stops_a_running_query(core: Core, clients: dict[str, TestClient]
 
 def test_rows_past_the_retention_period_are_hidden_at_once(
         core: Core, clients: dict[str, TestClient]) -> None:
-    from lakehouse.compaction.options import DAY_S, TableOptions
+    from lakehouse.catalog.options import DAY_S, TableOptions
 
     assert core.flusher is not None and core.table_options is not None
     _write(core, [{"data_id": f"old{i}", "table": "orders", "timestamp": "2020-01-01T00:00:00Z",

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lakehouse.catalog.lake import DataFile
-from lakehouse.compaction.options import NO_OPTIONS, CompactionPolicy, TableOptions
+from lakehouse.catalog.options import NO_OPTIONS, TableOptions
 from lakehouse.compaction.planner import backlog, pack, plan_compaction
+from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.compaction.state import PartitionFiles, TableFiles
 from tests.golden_files import assert_golden
 

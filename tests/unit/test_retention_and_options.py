@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lakehouse.catalog.lake import ColumnStats, DataFile
-from lakehouse.compaction.options import DAY_S, MIB, TableOptions, parse_options
+from lakehouse.catalog.options import DAY_S, MIB, TableOptions, parse_options
 from lakehouse.compaction.retention import newest_row_us, plan_retention
 from lakehouse.compaction.state import PartitionFiles, TableFiles
 from lakehouse.errors import InvalidInput

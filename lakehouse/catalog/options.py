@@ -1,13 +1,13 @@
-"""Per-table maintenance options (retention, compaction overrides) and the compaction policy.
+"""A table's maintenance options: its retention period and its compaction overrides.
 
-Pure: options are parsed from JSON and merged with the settings' defaults; storing them is the
-catalog's job (lakehouse/catalog/table_options.py).
+Pure: options are parsed from their JSON form here, stored by lakehouse/catalog/table_options.py,
+and applied by compaction (lakehouse/compaction/policy.py) and by queries (retention hides rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from lakehouse.errors import InvalidInput
@@ -17,40 +17,10 @@ DAY_S = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
-class CompactionPolicy:
-    target_file_bytes: int = 128 * MIB  # outputs are cut near this size
-    min_files: int = 4  # fewer small files than this in a partition are not worth a rewrite
-    # The newest partition still receives flushes: it is left alone, unless it holds more files
-    # than this (then scans suffer more than a rewrite that may soon be repeated costs).
-    max_files_active: int = 64
-    active_window_s: float = 600.0  # a partition that got a file this recently is receiving
-    small_fraction: float = 0.75  # a file under this share of the target is "small"
-
-    def __post_init__(self) -> None:
-        if self.target_file_bytes < 1 or self.min_files < 2 or self.max_files_active < 1:
-            raise ValueError(f"invalid compaction policy {self}")
-        if not 0 < self.small_fraction <= 1 or self.active_window_s < 0:
-            raise ValueError(f"invalid compaction policy {self}")
-
-    @property
-    def small_file_bytes(self) -> int:
-        return int(self.target_file_bytes * self.small_fraction)
-
-
-@dataclass(frozen=True, slots=True)
 class TableOptions:
     retention_s: float | None = None  # rows older than this are hidden, then dropped
     target_file_bytes: int | None = None
     min_files: int | None = None
-
-    def policy(self, default: CompactionPolicy) -> CompactionPolicy:
-        """The settings' policy with this table's overrides."""
-        changes: dict[str, Any] = {}
-        if self.target_file_bytes is not None:
-            changes["target_file_bytes"] = self.target_file_bytes
-        if self.min_files is not None:
-            changes["min_files"] = self.min_files
-        return replace(default, **changes) if changes else default
 
     def retention_cutoff_us(self, now: float) -> int | None:
         """Rows with `_timestamp` below this (microseconds since the epoch) are expired."""
