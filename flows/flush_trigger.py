@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from typing import Any
@@ -21,6 +22,8 @@ from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flush_policy import Action, Backlog, FlushThresholds, decide
 
 log = logging.getLogger(__name__)
+
+SCHEMA_POLL_S = 5.0  # how often the catalog's schemas are taken in by the write path
 
 
 class FlushTrigger:
@@ -54,9 +57,14 @@ class FlushTrigger:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        polled = time.monotonic()
         while True:
             self._wake.wait(self._interval_s)
             self._wake.clear()
+            if time.monotonic() - polled >= SCHEMA_POLL_S:
+                # Loads run by other processes change tables' types without telling us.
+                self._flusher.service.refresh_schemas()
+                polled = time.monotonic()
             stopping = self._stopping
             with self._lock:
                 waiting, self._requests = self._requests, []

@@ -96,7 +96,8 @@ def _catalog(core: Core) -> Catalog:
     return core.catalog
 
 
-def _table_json(core: Core, table: TableInfo, snapshot: int | None) -> dict[str, Any]:
+def _table_json(core: Core, table: TableInfo, snapshot: int | None,
+                repairs: list[tuple[int, dict[str, Any]]] | None = None) -> dict[str, Any]:
     files = _catalog(core).files(table.tenant, table.name, snapshot)
     return {
         "tenant": table.tenant, "table": table.name, "schema": table.schema,
@@ -108,7 +109,8 @@ def _table_json(core: Core, table: TableInfo, snapshot: int | None) -> dict[str,
         "schema_snapshot": table.schema_snapshot,
         "columns": [{"name": name, "type": kind.describe()}
                     for name, kind in FieldType.from_json(table.schema).fields],
-        "quarantined_files": quarantined_files(_repairs(core), table.tenant, table.name),
+        "quarantined_files": quarantined_files(
+            _repairs(core) if repairs is None else repairs, table.tenant, table.name),
     }
 
 
@@ -134,7 +136,9 @@ async def list_tables(
     tables = await run_in_threadpool(catalog.tables, tenant, snapshot)
     if table is not None:
         tables = [t for t in tables if t.name == table]
-    described = [await run_in_threadpool(_table_json, core, t, snapshot) for t in tables]
+    repairs = await run_in_threadpool(_repairs, core)  # once per request, not per table
+    described = [await run_in_threadpool(_table_json, core, t, snapshot, repairs)
+                 for t in tables]
     unflushed = {(s["tenant"], s["table"]): s["unflushed_records"]
                  for s in (core.ingest.table_stats(tenant) if core.ingest else [])}
     for entry in described:

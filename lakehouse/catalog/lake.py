@@ -107,11 +107,14 @@ class EnsureTable:
 
 @dataclass(frozen=True, slots=True)
 class SetSchema:
-    """A new schema version from this snapshot on; the table must exist."""
+    """A new schema version from this snapshot on; the table must exist. With `expected`, the
+    commit's precondition: the table's schema is still that one (Conflict otherwise), so a
+    writer that read the schema, then decided, never undoes a change committed meanwhile."""
 
     tenant: str
     name: str
     schema: Any
+    expected: Any = None  # None: no precondition
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,7 +184,12 @@ def _apply(state: _State, change: object, snapshot: int) -> None:
             state.schemas[table_id] = {snapshot: json_value(change.schema)}
     elif isinstance(change, SetSchema):
         table = _require(state, change.tenant, change.name)
-        state.schemas[table.table_id][snapshot] = json_value(change.schema)
+        versions = state.schemas[table.table_id]
+        if change.expected is not None and versions[max(versions)] != json_value(
+                change.expected):
+            raise conflict("schema_changed", "the table's schema changed meanwhile",
+                           tenant=change.tenant, table=change.name)
+        versions[snapshot] = json_value(change.schema)
     elif isinstance(change, AddFiles):
         _add_files(state, _require(state, change.tenant, change.name), change.files, snapshot)
     elif isinstance(change, RemoveFiles):

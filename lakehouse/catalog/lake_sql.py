@@ -51,6 +51,7 @@ from lakehouse.catalog.lake import (
     TableInfo,
     check_limit,
     conflict,
+    json_value,
 )
 from lakehouse.catalog.schema import (
     lake_data_files,
@@ -227,6 +228,12 @@ def _apply(conn: Connection, change: object, snapshot: int) -> None:
                 table_id=table_id, begin_snapshot=snapshot, schema=json.dumps(change.schema)))
     elif isinstance(change, SetSchema):
         table_id = _require(conn, change.tenant, change.name)
+        if change.expected is not None:
+            [current] = conn.execute(select(_V.schema).where(_V.table_id == table_id)
+                                     .order_by(_V.begin_snapshot.desc()).limit(1)).one()
+            if json.loads(current) != json_value(change.expected):
+                raise conflict("schema_changed", "the table's schema changed meanwhile",
+                               tenant=change.tenant, table=change.name)
         schema = json.dumps(change.schema)
         # EnsureTable or another SetSchema earlier in this commit: the last one wins.
         done = conn.execute(update(lake_schema_versions).where(

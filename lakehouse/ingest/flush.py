@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -154,24 +155,31 @@ class Flusher:
         flow plans again) if a table's types changed since its files were written — a load
         committed meanwhile — as files in the old types would not read with the new ones."""
         changes: list[EnsureTable | SetSchema | AddFiles | SetWatermark] = []
+        committed: dict[TableRef, FieldType] = {}
         for work in plan.tables:
             current = self.catalog.table(work.ref.tenant, work.ref.table)
             merged = work.schema if current is None else self._fitting(work, current.schema)
+            committed[work.ref] = merged
             schema = merged.to_json()
             declared = self.service.declared(work.ref)
             changes.append(EnsureTable(work.ref.tenant, work.ref.table, schema,
                                        work.partition_by,
                                        declared.sort_key if declared is not None else ()))
             if current is not None and current.schema != schema:
-                changes.append(SetSchema(work.ref.tenant, work.ref.table, schema))
+                changes.append(SetSchema(work.ref.tenant, work.ref.table, schema,
+                                         expected=current.schema))
             changes.append(AddFiles(work.ref.tenant, work.ref.table, files[work.ref]))
         changes.append(SetWatermark(WAL_WRITER, plan.through, plan.expected_watermark))
         summary = {"rows": plan.rows, "files": sum(len(f) for f in files.values()),
                    "through_seq": plan.through,
                    "tables": [f"{t.ref.tenant}/{t.ref.table}" for t in plan.tables]}
-        return self.catalog.commit(Commit("flush", tuple(changes), summary))
+        snapshot = self.catalog.commit(Commit("flush", tuple(changes), summary))
+        for ref, schema_now in committed.items():  # what the catalog holds now, loads' included
+            if ref.table != REJECTS_TABLE:
+                self.service.adopt_schema(ref, schema_now)
+        return snapshot
 
-    def _fitting(self, work: TableFlush, current: object) -> FieldType:
+    def _fitting(self, work: TableFlush, current: Any) -> FieldType:
         """The table's schema after this flush; Conflict if the files' columns are not in the
         table's current types (they would make the table unreadable)."""
         committed = FieldType.from_json(current)
@@ -184,9 +192,7 @@ class Flusher:
                 "the flush plans again with the new types",
                 code="schema_changed",
                 details={"table": work.ref.table, "columns": changed[:20]})
-        if merged != work.schema:  # a load added columns the files lack: they read as nulls
-            self.service.refresh_schema(work.ref)
-        return merged
+        return merged  # columns a load added, which the files lack, read as nulls
 
     def finish(self, plan: FlushPlan) -> None:
         """After the commit: the flushed entries leave the log and the unflushed counts."""

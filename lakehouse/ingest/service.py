@@ -10,7 +10,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from lakehouse.catalog.declarations import TableDeclarations
-from lakehouse.errors import RateLimited, Unavailable
+from lakehouse.errors import Conflict, RateLimited, Unavailable
 from lakehouse.ingest.admission import (
     Backlog,
     BacklogLimits,
@@ -65,10 +65,6 @@ __all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService", "W
 log = logging.getLogger(__name__)
 
 DECLARATION_TTL_S = 5.0
-# How stale the catalog's schema of a table may be when records are checked against it: a load
-# run by another process changes it without telling us. A load through this process tells us
-# at once (`refresh_schema`), and the flush merges the catalog's current schema again.
-CATALOG_SCHEMA_TTL_S = 5.0
 SETTLE_TIMEOUT_S = 5.0  # a read waits this long at most for a write being synced
 
 
@@ -129,24 +125,60 @@ class IngestService:
 
     def _schema(self, state: TableState) -> FieldType | None:
         """The schema records are checked against: the catalog's (what loads and flushes
-        committed, in exact types) with what unflushed records added to it."""
+        committed, in exact types) with what unflushed records added to it. The catalog is read
+        here only the first time a table is seen; later changes are pushed (`adopt_schema`, by
+        the flush and by loads in this process) or polled off the lock (`refresh_schemas`)."""
         if not state.schema_loaded:
             [raw] = self.wal.index_get([schema_key(state.ref)])
             state.schema = FieldType.from_json(orjson.loads(raw)) if raw else None
             state.schema_loaded = True
-            state.schema_checked_at = 0.0
-        if self.catalog_schema is not None and (
-                self._clock() - state.schema_checked_at > CATALOG_SCHEMA_TTL_S):
-            state.schema_checked_at = self._clock()
-            state.schema = merge_schemas(self.catalog_schema(state.ref), state.schema)
+            if self.catalog_schema is not None:
+                state.schema = merge_schemas(self._catalog_or_none(state.ref), state.schema)
         return state.schema
 
-    def refresh_schema(self, ref: TableRef) -> None:
-        """The catalog's schema of `ref` changed (a load committed): merge it in now."""
+    def _catalog_or_none(self, ref: TableRef) -> FieldType | None:
+        """The catalog's schema of `ref`; None (the write path's own schema stands) if the
+        catalog cannot be read: records need only the log, never the catalog."""
+        assert self.catalog_schema is not None  # noqa: S101 - callers check
+        try:
+            return self.catalog_schema(ref)
+        except Exception as exc:
+            log.warning("cannot read the catalog's schema; checking records against the write "
+                        "path's", extra={"table": f"{ref.tenant}/{ref.table}",
+                                         "error": str(exc)[:200]})
+            return None
+
+    def adopt_schema(self, ref: TableRef, committed: FieldType | None) -> None:
+        """The catalog's schema of `ref` is now `committed` (a flush or load committed it)."""
         with self._lock:
             state = self._table(ref)
-            state.schema_checked_at = 0.0
             self._schema(state)
+            state.schema = merge_schemas(committed, state.schema)
+
+    def refresh_schemas(self) -> None:
+        """Take the catalog's schema of every table this process knows, reading the catalog
+        outside the lock (a load run by another process changes it without telling us)."""
+        if self.catalog_schema is None:
+            return
+        with self._lock:
+            refs = [ref for ref, state in self._tables.items() if state.schema_loaded]
+        for ref in refs:
+            committed = self._catalog_or_none(ref)
+            if committed is not None:
+                self.adopt_schema(ref, committed)
+
+    @contextlib.contextmanager
+    def schema_guard(self, ref: TableRef, planned: FieldType | None) -> Iterator[None]:
+        """Records to `ref` wait while a load commits: Conflict if they changed its schema
+        since the load planned against `planned`; afterwards the catalog's schema is taken."""
+        with self._lock:
+            state = self._table(ref)
+            if self._schema(state) != planned:
+                raise Conflict("records written meanwhile changed the table's columns; load "
+                               "again", code="table_changed", details={"table": ref.table})
+            yield
+            if self.catalog_schema is not None:
+                state.schema = merge_schemas(self._catalog_or_none(ref), state.schema)
 
     # --- admission --------------------------------------------------------------------------
     def settle(self, key: bytes, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
@@ -480,5 +512,6 @@ class WritePathSchema:
     def schema(self, tenant: str, table: str) -> FieldType | None:
         return self.service.table_schema(TableRef(tenant, table))
 
-    def committed(self, tenant: str, table: str) -> None:
-        self.service.refresh_schema(TableRef(tenant, table))
+    def guard(self, tenant: str, table: str, planned: FieldType | None,
+              ) -> contextlib.AbstractContextManager[None]:
+        return self.service.schema_guard(TableRef(tenant, table), planned)

@@ -22,7 +22,6 @@ class TableState:
     ref: TableRef
     schema: FieldType | None = None
     schema_loaded: bool = False
-    schema_checked_at: float = 0.0  # when the catalog's schema was last merged in
     records: int = 0  # live records (an upsert replaces, it does not add)
     size_bytes: int = 0  # bytes of the encoded entries written for this table
     duplicates: int = 0

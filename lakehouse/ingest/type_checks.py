@@ -17,7 +17,7 @@ from lakehouse.ingest.batch_types import batch_array, batch_type
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.plan import RecordResult, WritePlan, raw_record, reason_of
 from lakehouse.ingest.records import IncomingRecord, Rejected
-from lakehouse.schema import FieldType, evolve, infer
+from lakehouse.schema import FieldType, evolve, infer, merge_schemas
 from lakehouse.schema.coerce import coerce_payload
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.schema.value_checks import failing_records
@@ -64,10 +64,12 @@ def check_types(plan: WritePlan, ref: TableRef, schema: FieldType | None, items:
 def check_declared(plan: WritePlan, ref: TableRef, declared: DeclaredTable,
                    schema: FieldType | None, items: Items) -> Items:
     """Records must fit the declared types, carry the required fields and pass the checks;
-    `schema` is the table's schema as stored so far."""
+    `schema` is the table's schema as stored so far. A table that is not strict also keeps the
+    fields its declaration does not name: they evolve the table's schema as any record's do."""
+    table = merge_schemas(declared.columns, schema) or declared.columns
     fits = False
-    exact = declared.columns.exact
-    if not exact and all(record.payload_type is None for record, _ in items):
+    if declared.strict and not table.exact and all(
+            record.payload_type is None for record, _ in items):
         whole = batch_type([record.payload for record, _ in items])
         fits = whole is not None and declared.type_problem(whole) is None
     typed = []
@@ -75,17 +77,13 @@ def check_declared(plan: WritePlan, ref: TableRef, declared: DeclaredTable,
     for record, key in items:
         payload = record.payload
         if not fits:
-            try:
-                problem = declared.type_problem(record.payload_type or infer(record.payload))
-            except InvalidInput as exc:
-                reject(plan, record, exc.code, reason_of(exc))
+            evolved = _fit_declared(plan, declared, table, record)
+            if evolved is None:
                 continue
-            if problem is not None:
-                reject(plan, record, "schema_mismatch", problem)
-                continue
-        if exact:
+            table = evolved
+        if table.exact:
             try:
-                payload = coerce_payload(record.payload, declared.columns)
+                payload = coerce_payload(record.payload, table)
             except InvalidInput as exc:
                 reject(plan, record, exc.code, reason_of(exc))
                 continue
@@ -104,9 +102,28 @@ def check_declared(plan: WritePlan, ref: TableRef, declared: DeclaredTable,
             reject(plan, record, "check_failed", failing[position])
         else:
             accepted.append((record, key))
-    if accepted and schema != declared.columns:
-        plan.schemas[ref] = declared.columns
+    if accepted and schema != table:
+        plan.schemas[ref] = table
     return accepted
+
+
+def _fit_declared(plan: WritePlan, declared: DeclaredTable, table: FieldType,
+                  record: IncomingRecord) -> FieldType | None:
+    """The table's schema with the record's fields, or None having rejected the record."""
+    try:
+        record_type = record.payload_type or infer(record.payload)
+    except InvalidInput as exc:
+        reject(plan, record, exc.code, reason_of(exc))
+        return None
+    problem = declared.type_problem(record_type)
+    if problem is not None:
+        reject(plan, record, "schema_mismatch", problem)
+        return None
+    evolution = evolve(table, record_type)
+    if evolution.conflicts:  # an undeclared field against the table's own columns
+        reject(plan, record, "type_conflict", "; ".join(c.reason() for c in evolution.conflicts))
+        return None
+    return evolution.schema
 
 
 def reject(plan: WritePlan, record: IncomingRecord, code: str, reason: str) -> None:

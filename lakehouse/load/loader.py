@@ -14,11 +14,13 @@ threads, for callers without Prefect.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
@@ -79,6 +81,7 @@ class LoadPlan:
     schema: Any  # the table's catalog schema after the load (FieldType JSON)
     base_schema: Any  # the table's catalog schema when planned; None when it had no table
     sort_key: tuple[str, ...] = ()
+    live_schema: FieldType | None = None  # the write path's schema of the table when planned
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,11 @@ class LiveSchema(Protocol):
 
     def schema(self, tenant: str, table: str) -> FieldType | None: ...
 
-    def committed(self, tenant: str, table: str) -> None:
-        """A load changed the table's schema in the catalog."""
+    def guard(self, tenant: str, table: str, planned: FieldType | None,
+              ) -> AbstractContextManager[None]:
+        """Holds records to the table back while the load commits; Conflict if records changed
+        the table's schema since `planned` (the load's files might not fit them). On leaving,
+        the write path takes the catalog's new schema."""
 
 
 class Loader:
@@ -152,7 +158,11 @@ class Loader:
         sort_key = declared.sort_key if declared is not None else ()
         return LoadPlan(request, spec, _parts(files, layouts, columns), len(files),
                         schema_from_arrow(columns).to_json(),
-                        existing.schema if existing is not None else None, sort_key)
+                        existing.schema if existing is not None else None, sort_key,
+                        self._live(request.tenant, request.table))
+
+    def _live(self, tenant: str, table: str) -> FieldType | None:
+        return self.live_schema.schema(tenant, table) if self.live_schema is not None else None
 
     def _table_columns(self, tenant: str, name: str, table: TableInfo | None,
                        ) -> dict[str, pa.DataType]:
@@ -160,8 +170,7 @@ class Loader:
         records added, refined by the newest file's own types where the catalog was written
         before it kept exact types (it stored decimal as float64; the file knows better)."""
         schema = FieldType.from_json(table.schema) if table is not None else None
-        if self.live_schema is not None:
-            schema = merge_schemas(schema, self.live_schema.schema(tenant, name))
+        schema = merge_schemas(schema, self._live(tenant, name))
         if schema is None:
             return {}
         columns = {name: kind.to_arrow() for name, kind in schema.fields}
@@ -180,9 +189,13 @@ class Loader:
             return columns
         for field in footer:
             known = columns.get(field.name)
-            # A type the catalog has since widened (a flush promoting int64 to float64) wins.
-            if known is not None and json_shadow(from_arrow(field.type)) == json_shadow(
-                    from_arrow(known)):
+            if known is None:
+                continue
+            # Only where the catalog holds the file type's JSON shadow (float64 for its
+            # decimal): a catalog with exact types is right already, a type it has since
+            # widened wins, and a file of an older, narrower decimal is no guide.
+            exact = from_arrow(field.type)
+            if exact.exact and from_arrow(known) == json_shadow(exact):
                 columns[field.name] = field.type
         return columns
 
@@ -199,7 +212,8 @@ class Loader:
         changes: list[EnsureTable | SetSchema | AddFiles] = [EnsureTable(
             request.tenant, request.table, plan.schema, plan.spec.partition_by, plan.sort_key)]
         if current is not None and current.schema != plan.schema:
-            changes.append(SetSchema(request.tenant, request.table, plan.schema))
+            changes.append(SetSchema(request.tenant, request.table, plan.schema,
+                                     expected=plan.base_schema))
         if files:
             changes.append(AddFiles(request.tenant, request.table, files))
         rows = sum(r.rows for r in results)
@@ -208,9 +222,10 @@ class Loader:
                    "files": len(files), "bytes": size, "source": request.source[:300],
                    "source_files": plan.source_files, "load_id": plan.spec.load_id,
                    "column_types": dict(source_types(plan.spec.columns))}
-        snapshot = self.catalog.commit(Commit("load", tuple(changes), summary))
-        if self.live_schema is not None:
-            self.live_schema.committed(request.tenant, request.table)
+        guard = self.live_schema.guard(request.tenant, request.table, plan.live_schema) if (
+            self.live_schema is not None) else contextlib.nullcontext()
+        with guard:
+            snapshot = self.catalog.commit(Commit("load", tuple(changes), summary))
         log.info("load committed", extra={"snapshot": snapshot, **{
             k: v for k, v in summary.items() if k != "column_types"}})
         return LoadResult(snapshot, request.tenant, request.table, rows, len(files), size,

@@ -12,8 +12,9 @@ The rules:
   survives the JSON parser's double exactly; longer ones may not, so they must come as text);
   or numeric text ("12.34", "-1e3"). Refused if it needs more than `s` decimals (no rounding)
   or more than `p - s` whole digits.
-- timestamp: ISO-8601 text. With a zone column, text without an offset is taken as UTC; with a
-  naive column, text with an offset is converted to UTC wall-clock time.
+- timestamp: ISO-8601 text, to the microsecond (more digits are refused, not truncated). With a
+  zone column, text without an offset is wall-clock time in the column's zone (UTC for a UTC
+  column); with a naive column, text with an offset is converted to UTC wall-clock time.
 - date: ISO-8601 date text (2026-01-03). time: HH:MM[:SS[.ffffff]], without an offset.
 """
 
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
+import zoneinfo
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +36,7 @@ MAX_TEXT = 100  # longer text is no number, date or time anyone writes
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,4})?")
 _CONTEXT = decimal.Context(prec=200, Emax=10_000, Emin=-10_000)
 # Python also reads "12.34" as a time (a fraction of an hour): only the forms people write.
+_SUB_MICROSECOND = re.compile(r"[.,]\d{6}\d*[1-9]")  # a seventh digit that is not zero
 _TIME = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?")
 
 
@@ -84,6 +88,10 @@ def _to_decimal(value: Any, kind: FieldType, path: str) -> decimal.Decimal:
         raise _refuse(value, kind, path, "expected a number or numeric text")
     if not number.is_finite():
         raise _refuse(value, kind, path, "not a finite number")
+    whole = kind.precision - kind.scale
+    if number and number.adjusted() >= whole:  # 1e300: refused before any arithmetic on it
+        raise _refuse(value, kind, path, f"it has more than {whole} digits before the "
+                      "decimal point")
     exponent = number.normalize(_CONTEXT).as_tuple().exponent
     if isinstance(exponent, int) and -exponent > kind.scale:
         raise _refuse(value, kind, path, f"it has more than {kind.scale} decimal places; "
@@ -97,17 +105,33 @@ def _to_decimal(value: Any, kind: FieldType, path: str) -> decimal.Decimal:
 
 def _to_timestamp(value: Any, kind: FieldType, path: str) -> dt.datetime:
     text = _text(value, kind, path, "ISO-8601 text, e.g. 2026-01-03T10:00:00Z")
+    if _SUB_MICROSECOND.search(text):
+        raise _refuse(value, kind, path, "timestamps are stored to the microsecond; send at "
+                      "most 6 digits after the seconds")
     try:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         raise _refuse(value, kind, path, "not an ISO-8601 timestamp, e.g. "
                       "2026-01-03T10:00:00Z") from None
     if kind.tz is not None:
-        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(
-            dt.UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=_zone(kind.tz))
+        return parsed.astimezone(dt.UTC)
     if parsed.tzinfo is not None:
         return parsed.astimezone(dt.UTC).replace(tzinfo=None)
     return parsed
+
+
+@functools.lru_cache(maxsize=64)
+def _zone(name: str) -> dt.tzinfo:
+    """A column's time zone: an IANA name, or a fixed offset as Arrow writes it (+02:00)."""
+    if name.upper() in ("UTC", "Z", "ETC/UTC"):
+        return dt.UTC
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        offset = dt.datetime.strptime(name, "%z").utcoffset()  # "+02:00"
+        return dt.timezone(offset) if offset is not None else dt.UTC
 
 
 def _to_date(value: Any, kind: FieldType, path: str) -> dt.date:

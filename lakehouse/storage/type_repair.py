@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lakehouse.catalog.lake import AddFiles, Catalog, Commit, DataFile, RemoveFiles, SetSchema
-from lakehouse.errors import InvalidInput
+from lakehouse.errors import Conflict, InvalidInput
 from lakehouse.ingest.flush_rows import SYSTEM_FIELDS, file_schema
 from lakehouse.schema.coerce import coerce_value
 from lakehouse.schema.evolve import INT64_DIGITS, Changes, merge_types
@@ -74,7 +74,12 @@ def repair_tables(catalog: Catalog, storage: StorageRoot, tenant: str | None = N
     """Check every table (of `tenant`, or all) and repair those whose files disagree."""
     done = []
     for info in catalog.tables(tenant):
-        repair = repair_table(catalog, storage, info.tenant, info.name)
+        try:
+            repair = repair_table(catalog, storage, info.tenant, info.name)
+        except Conflict:  # a load or flush changed the table meanwhile: checked next run
+            log.info("a table changed while it was checked; next run checks it again",
+                     extra={"table": f"{info.tenant}/{info.name}"})
+            continue
         if repair.changed:
             done.append(repair)
     return done
@@ -109,7 +114,7 @@ def repair_table(catalog: Catalog, storage: StorageRoot, tenant: str, name: str,
         removed.append(found.file_id)
     changes: list[Any] = []
     if upgraded != schema:
-        changes.append(SetSchema(tenant, name, upgraded.to_json()))
+        changes.append(SetSchema(tenant, name, upgraded.to_json(), expected=info.schema))
     if removed:
         changes.append(RemoveFiles(tenant, name, tuple(removed)))
     if added:
@@ -141,9 +146,11 @@ def _upgraded(schema: FieldType, footers: Iterable[FieldType]) -> FieldType:
             known = exact.get(column)
             if known is None:
                 exact[column] = kind
-            else:
-                changes = Changes()
-                exact[column] = merge_types(known, kind, f"{ROOT}.{column}", changes)
+                continue
+            changes = Changes()
+            merged = merge_types(known, kind, f"{ROOT}.{column}", changes)
+            # Files that disagree on the exact type (two zones) leave the column as it is.
+            exact[column] = merged if not changes.conflicts else schema.field(column) or kind
     if not exact:
         return schema
     return struct_of(tuple((column, exact.get(column, kind)) for column, kind in schema.fields))
@@ -187,12 +194,18 @@ def _rewrite(storage: StorageRoot, found: DataFile, schema: FieldType) -> DataFi
             columns.append(column)
             continue
         kind = schema.field(target.name)
-        if kind is not None and kind.exact:
+        shadow = from_arrow(column.type) != from_arrow(target.type) and kind is not None and (
+            from_arrow(column.type) == json_shadow(kind))
+        if shadow and kind is not None:  # JSON's text or float: converted as a record's value
             path = f"{ROOT}.{target.name}"
             values = [coerce_value(v, kind, path) for v in column.to_pylist()]
             columns.append(pa.chunked_array([pa.array(values, target.type)], target.type))
-        else:
-            columns.append(column.cast(target.type))
+        else:  # another exact type: Arrow's safe cast, which refuses to lose anything
+            try:
+                columns.append(column.cast(target.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InvalidInput(f"column {target.name}: {str(exc)[:300]}",
+                                   code="unconvertible_file") from exc
     table = pa.Table.from_arrays(columns, schema=layout)
     path = found.path.removesuffix(".parquet") + "-retyped.parquet"
     size = write_file(storage, path, table)

@@ -164,6 +164,22 @@ def test_schema_versions_and_time_travel(catalog: Catalog) -> None:
         catalog.commit(Commit("flush", (SetSchema("acme", "missing", SCHEMA_V1),)))
 
 
+def test_a_schema_change_with_an_expectation_conflicts_once_another_won(catalog: Catalog,
+                                                                          ) -> None:
+    """A writer that read V1 and decided V3 must not undo V2, committed meanwhile."""
+    _create(catalog, "acme", "events", _file("acme/events/a.parquet", (1, 10)))
+    catalog.commit(Commit("load", (SetSchema("acme", "events", SCHEMA_V2, expected=SCHEMA_V1),)))
+    before = catalog.current_snapshot()
+    stale = {"struct": [["id", "int64"]]}
+    with pytest.raises(Conflict):
+        catalog.commit(Commit("flush", (SetSchema("acme", "events", stale, expected=SCHEMA_V1),
+                                        AddFiles("acme", "events",
+                                                 (_file("acme/events/b.parquet", (11, 20)),)))))
+    assert catalog.current_snapshot() == before  # nothing of the refused commit landed
+    table = catalog.table("acme", "events")
+    assert table is not None and table.schema == SCHEMA_V2
+
+
 def test_files_and_stats_round_trip(catalog: Catalog) -> None:
     stats = (
         ColumnStats("id", 1, 2**53 + 1, 0, 900),

@@ -274,3 +274,50 @@ def test_a_parquet_text_column_loads_into_exact_columns_by_the_records_rules(cor
         _load(core, "typed", {"amount": (pa.string(), "12.345")})
     assert getattr(refused.value, "code", "") == "unparsable_source"
     assert core.catalog.current_snapshot() == snapshot
+
+
+def test_a_load_refuses_to_commit_over_records_that_changed_the_table_meanwhile(
+        core: Core) -> None:
+    """Planned, then a record gives `ts` the type text, then the load (which brings `ts` as a
+    timestamp) commits: refused, so the flush never meets text it cannot convert."""
+    assert core.catalog is not None and core.storage is not None and core.ingest is not None
+    assert core.flusher is not None
+    _load(core, "race", {"a": (pa.int64(), 1)})
+    folder = core.settings.data_dir / "imports"
+    pq.write_table(pa.table({"ts": pa.array([dt.datetime(2026, 1, 1)], pa.timestamp("us"))}),
+                   folder / "ts.parquet")
+    loader = Loader(core.catalog, core.storage, roots_for(core.settings), core.declarations,
+                    live_schema=WritePathSchema(core.ingest))
+    plan = loader.plan(LoadRequest("acme", "race", str(folder / "ts.parquet")))
+    from lakehouse.load.loader import run_parts
+
+    results = run_parts(plan)
+    core.ingest.write("acme", [{"data_id": "r", "table": "race", "payload": {"ts": "hello"}}]
+                      ).answer(timeout_s=10)
+    with pytest.raises(Exception, match="load again") as refused:
+        loader.commit(plan, results)
+    assert getattr(refused.value, "code", "") == "table_changed"
+    core.flusher.flush()
+    assert _query(core, "SELECT ts FROM race WHERE data_id = 'r'") == [{"ts": "hello"}]
+
+
+def test_a_declared_table_that_is_not_strict_keeps_and_checks_its_other_fields(
+        core: Core) -> None:
+    assert core.declarations is not None and core.ingest is not None
+    assert core.flusher is not None
+    from lakehouse.schema.declared import parse_declaration
+
+    core.declarations.declare("acme", parse_declaration(
+        {"table": "loose", "columns": {"name": "string"}, "strict": False}))
+    _load(core, "loose", {"name": (pa.string(), "x"),
+                          "at": (pa.timestamp("us", tz="UTC"), dt.datetime(2026, 1, 1,
+                                                                           tzinfo=UTC))})
+    answer = core.ingest.write("acme", [
+        {"data_id": "l1", "table": "loose", "payload": {"name": "a", "extra": 5,
+                                                         "at": "2026-01-02T00:00:00Z"}},
+        {"data_id": "l2", "table": "loose", "payload": {"name": "b", "at": "soon"}},
+    ]).answer(timeout_s=10)
+    assert [(r["data_id"], r["error"]) for r in answer["records"]] == [("l2", "invalid_value")]
+    core.flusher.flush()
+    assert _query(core, "SELECT extra, at FROM loose WHERE data_id = 'l1'") == [
+        {"extra": 5, "at": dt.datetime(2026, 1, 2, tzinfo=UTC)}]

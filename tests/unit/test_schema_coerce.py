@@ -48,6 +48,13 @@ CASES: list[tuple[FieldType, Any, Any]] = [  # (column type, JSON value, convert
     (timestamp_type("UTC"), "2026-01-03T10:00:00Z", dt.datetime(2026, 1, 3, 10, tzinfo=UTC)),
     (timestamp_type("UTC"), "2026-01-03", dt.datetime(2026, 1, 3, tzinfo=UTC)),
     (timestamp_type(), "yesterday", None),
+    (timestamp_type(), "2026-01-03T10:00:00.1234567", None),  # never truncated
+    (timestamp_type(), "2026-01-03T10:00:00.1234560", dt.datetime(2026, 1, 3, 10, 0, 0, 123456)),
+    (timestamp_type("Europe/Oslo"), "2026-01-03T09:00:00",  # wall-clock time in its zone
+     dt.datetime(2026, 1, 3, 8, tzinfo=UTC)),
+    (D, 1e300, None),  # refused, not an arithmetic error
+    (D, "-1E+250", None),
+    (D, "1e-300", None),
     (timestamp_type(), 1767225600, None),  # epoch numbers: seconds or microseconds? refused
     (DATE_TYPE, "2026-01-03", dt.date(2026, 1, 3)),
     (DATE_TYPE, "2026-01-03T10:00:00", None),

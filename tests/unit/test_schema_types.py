@@ -188,7 +188,7 @@ def test_a_type_pickled_in_another_process_is_equal_here() -> None:
 
 # pandas and pandera compute the value checks of declared tables over in-memory frames.
 ALLOWED_IMPORTS = {"__future__", "collections.abc", "dataclasses", "enum", "functools", "math",
-                   "datetime", "decimal",
+                   "datetime", "decimal", "zoneinfo",
                    "pyarrow", "re", "typing", "lakehouse.errors", "pandas", "pandera.pandas",
                    "pandera.errors"}
 
