@@ -31,8 +31,10 @@ from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.optimize import Optimized, TableFiles, optimize
+from lakehouse.sql.bind import tenant_schema
 from lakehouse.sql.interpret import Interpretation, interpret_tree
 from lakehouse.sql.parse import DEFAULT_DIALECT, parse_query
+from lakehouse.sql.problems import planning
 from lakehouse.sql.schema_view import ColumnView, SchemaView, TableView
 from lakehouse.sql.time_travel import pinned_snapshot
 from lakehouse.storage.location import StorageRoot
@@ -113,8 +115,9 @@ class QueryEngine:
             info = meta.tables.get(binding.table)
             if info is not None:
                 tables[binding.table] = TableFiles(info, meta.files[binding.table])
-        optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
-                             snapshot=pinned.snapshot, model=model)
+        with planning("optimize", schemas=[tenant_schema(tenant)]):
+            optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
+                                 snapshot=pinned.snapshot, model=model)
         now = time.time()
         cutoffs = {}
         for spec in optimized.plan.scans:
