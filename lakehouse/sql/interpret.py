@@ -1,6 +1,6 @@
 """The interpreter's one entry point: text (or a tree) in, a checked, tenant-bound query out.
 
-    parse → time travel → guard → qualify → typecheck → bind
+    parse → time travel → DESCRIBE <table> → guard → qualify → typecheck → bind
 
 Each stage is a pure function of the tree and the SchemaView; a stage runs only when the ones
 before it found nothing, because names cannot be resolved in a statement that is refused, nor
@@ -18,6 +18,7 @@ from sqlglot import exp
 from lakehouse.errors import LakehouseError
 from lakehouse.sql.bind import TableBinding, bind, tenant_schema
 from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
+from lakehouse.sql.describe_table import describe_table
 from lakehouse.sql.guard import guard
 from lakehouse.sql.parse import check_dialect, parse_query
 from lakehouse.sql.plan import Step, logical_plan
@@ -59,7 +60,7 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr, list[Problem]]:
     """The qualified tree and its problems (the input tree if a stage before qualify failed)."""
     try:
-        tree = pinned_snapshot(tree).tree
+        tree = describe_table(pinned_snapshot(tree).tree, view)
     except LakehouseError as exc:
         return tree, _problems_of(exc)
     try:

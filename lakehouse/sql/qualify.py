@@ -17,6 +17,7 @@ from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
+from lakehouse.sql.hidden import natural_joins, shield_tables
 from lakehouse.sql.problems import Problem, problem_at, unsupported
 from lakehouse.sql.schema_view import SchemaView
 from lakehouse.sql.scrub import scrub
@@ -149,9 +150,12 @@ def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
             return Qualified(work, schema, tuple(problems))
         _exists_selects_nothing(work)
         _alias_subquery_outputs(work)
+        natural_joins(work, view)
         work = qualify_columns(work, schema, expand_alias_refs=True, expand_stars=True)
         work = quote_identifiers(work, dialect=dialect, identify=True)
         problems = _unresolved_column_problems(work, view)
+        if not problems:
+            shield_tables(work, view)
     except OptimizeError as exc:  # sqlglot's word for a query it finds wrong
         return Qualified(tree, schema, (problem_at(None, "invalid_query", scrub(str(exc))),))
     except Exception as exc:
