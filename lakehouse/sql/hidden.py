@@ -38,18 +38,14 @@ def natural_joins(tree: exp.Expr, view: SchemaView) -> None:
         left = _shown(from_.this, scope, view)
         for join in joins:
             right = _shown(join.this, scope, view)
-            if join.method == "NATURAL" and not join.args.get("using"):
-                if left is None or right is None:
-                    return  # a source of unknown columns: sqlglot decides, as before
-                using = [name for name in left if name in right]
-                if not using:
-                    continue  # nothing in common: DuckDB's NATURAL JOIN is a cross join
+            if left is None or right is None:
+                break  # a source of unknown columns: sqlglot decides from here, as before
+            using = [name for name in left if name in right]
+            # Nothing in common: DuckDB's NATURAL JOIN is a cross join; left as written.
+            if join.method == "NATURAL" and not join.args.get("using") and using:
                 join.set("method", None)
                 join.set("using", [exp.to_identifier(name) for name in using])
-            if left is not None and right is not None:
-                left = [*left, *(name for name in right if name not in left)]
-            else:
-                left = None
+            left = [*left, *(name for name in right if name not in left)]
 
 
 def _shown(source: exp.Expr, scope: Scope, view: SchemaView) -> list[str] | None:

@@ -226,6 +226,7 @@ def test_star_shows_the_columns_the_user_wrote(
     check(op, headers, oracle, "SELECT * FROM t EXCEPT SELECT * FROM u")
     check(op, headers, oracle, "SELECT t.*, u.* FROM t JOIN u USING (a)")
     check(op, headers, oracle, "SELECT * FROM t NATURAL JOIN u")
+    check(op, headers, oracle, "SELECT * FROM t AS x NATURAL JOIN u NATURAL JOIN r")
     check(op, headers, oracle, "SELECT COLUMNS(*) FROM t")
     check(op, headers, oracle, "SELECT * FROM (SELECT * FROM t) AS s WHERE s.a > 1")
     # Keys someone wrote are a column: records carry one, and k's file had a data_id column.
