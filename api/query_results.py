@@ -1,8 +1,11 @@
 """A query's rows in the format the caller asked for: JSON, CSV, Arrow IPC or Parquet.
 
-JSON names each column with its type and gives rows as arrays; decimals are strings (exact;
-whole ones below 2^53 are numbers),
-dates and times ISO 8601, binary base64.
+Answers are positional, as in Trino's protocol: every column the query selects, in its order,
+named as the query names it — two columns may share a name (`SELECT a, -a AS a`, or `*` over a
+self-join). JSON keeps the names as written and gives rows as arrays; the formats whose readers
+key columns by name (CSV headers, Arrow and Parquet fields) get the repeats disambiguated as
+DuckDB does in a subquery (`a`, `a_1`), never dropped. JSON decimals are strings (exact; whole
+ones below 2^53 are numbers), dates and times ISO 8601, binary base64.
 """
 
 from __future__ import annotations
@@ -52,8 +55,27 @@ def columns(table: pa.Table) -> list[dict[str, str]]:
 
 
 def rows_json(table: pa.Table) -> list[list[Any]]:
-    names = table.column_names
-    return [[row[n] for n in names] for row in table.to_pylist()]
+    """The rows as arrays, by position (by name, a repeated name would keep one column)."""
+    if table.num_columns == 0:
+        return [[] for _ in range(table.num_rows)]
+    return [list(row) for row in zip(*(c.to_pylist() for c in table.columns), strict=True)]
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """`names` with each repeat renamed `name_1`, `name_2`, … (a suffix no column has)."""
+    taken = set(names)
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        chosen = name
+        n = 0
+        while chosen in seen or (n and chosen in taken):
+            n += 1
+            chosen = f"{name}_{n}"
+        taken.add(chosen)
+        seen.add(chosen)
+        out.append(chosen)
+    return out
 
 
 def json_bytes(body: dict[str, Any]) -> bytes:
@@ -62,6 +84,9 @@ def json_bytes(body: dict[str, Any]) -> bytes:
 
 
 def binary_response(table: pa.Table, fmt: str, headers: dict[str, str]) -> Response:
+    names = unique_names(table.column_names)
+    if names != table.column_names:
+        table = table.rename_columns(names)
     sink = io.BytesIO()
     if fmt == "csv":
         pacsv.write_csv(table, sink)

@@ -22,13 +22,16 @@ from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
 from lakehouse.errors import Conflict, NotFound, Unavailable
 from lakehouse.ingest.keys import TableRef
 from lakehouse.optimizer.pruning import may_match, parse_filter
-from lakehouse.schema import FieldType
+from lakehouse.schema import STRING_TYPE, FieldType
 from lakehouse.schema.declared import parse_declaration
 from lakehouse.schema.names import check_table_name
+from lakehouse.schema.types import timestamp_type
+from lakehouse.sql.schema_view import KEY_COLUMN, system_columns
 from lakehouse.storage.type_repair import REPAIR_KIND, quarantined_files
 
 router = APIRouter(prefix="/metadata", tags=["catalog"])
 REPAIRS_LISTED = 1000  # snapshots searched for the quarantines of type repairs
+_SYSTEM_TYPES = {"data_id": STRING_TYPE.describe(), "_timestamp": timestamp_type("UTC").describe()}
 
 
 class ColumnCheck(StrictBody):
@@ -107,8 +110,14 @@ def _table_json(core: Core, table: TableInfo, snapshot: int | None,
         else "day(_timestamp)",
         "sort_key": list(table.sort_key), "created_snapshot": table.created_snapshot,
         "schema_snapshot": table.schema_snapshot,
-        "columns": [{"name": name, "type": kind.describe()}
-                    for name, kind in FieldType.from_json(table.schema).fields],
+        # Every column a query may name; `hidden` ones are left out of `SELECT *`.
+        "columns": [*({"name": c.name, "type": _SYSTEM_TYPES[c.name], "system": True,
+                       "hidden": c.hidden}
+                      for c in system_columns(made_up_key=not table.user_keys)),
+                    *({"name": name, "type": kind.describe(), "system": False,
+                       "hidden": False}
+                      for name, kind in FieldType.from_json(table.schema).fields)],
+        "user_keys": table.user_keys,
         "quarantined_files": quarantined_files(
             _repairs(core) if repairs is None else repairs, table.tenant, table.name),
     }
@@ -143,6 +152,9 @@ async def list_tables(
                  for s in (core.ingest.table_stats(tenant) if core.ingest else [])}
     for entry in described:
         entry["unflushed_rows"] = unflushed.get((entry["tenant"], entry["table"]), 0)
+        if entry["unflushed_rows"]:  # records in the log carry keys: queries show data_id
+            for column in entry["columns"]:
+                column["hidden"] = column["hidden"] and column["name"] != KEY_COLUMN
     return {"snapshot": snapshot or current, "current_snapshot": current, "tables": described}
 
 

@@ -186,16 +186,20 @@ def schema_view(core: Core, tenant: str) -> SchemaView:
     """The caller's tables as the interpreter sees them: the catalog's, widened by the write
     buffer's schema for tables with records written since (or never flushed)."""
     schemas: dict[str, Any] = {}
+    made_up: set[str] = set()  # tables whose data_id a load made up (hidden from `*`)
     if core.catalog is not None:
         for table in core.catalog.tables(tenant):
             schemas[table.name] = table.schema
+            if not table.user_keys:
+                made_up.add(table.name)
     if core.ingest is not None:
         for stats in core.ingest.table_stats(tenant):
             if stats["records"] or stats["table"] not in schemas:
                 buffered = core.ingest.table_schema(TableRef(tenant, stats["table"]))
                 if buffered is not None:
                     schemas[stats["table"]] = buffered.to_json()
-    return SchemaView.from_schemas(tenant, schemas)
+                    made_up.discard(stats["table"])  # records carry their keys
+    return SchemaView.from_schemas(tenant, schemas, made_up)
 
 
 def _interpret(core: Core, caller: Caller, query: str | None, dialect: str | None,

@@ -27,7 +27,9 @@ def declare_table(declarations: TableDeclarations, catalog: Catalog, tenant: str
         raise Conflict("this table already has data; declare a table before writing to it",
                        code="table_has_records", details={"table": declared.name})
     declarations.declare(tenant, declared)
+    # No keys yet: `SELECT *` answers the declared columns; data_id joins them once records
+    # (which carry keys) are written, not when a load makes keys up.
     table = EnsureTable(tenant, declared.name, declared.columns.to_json(),
-                        declared.partition_by, declared.sort_key)
+                        declared.partition_by, declared.sort_key, user_keys=False)
     return catalog.commit(Commit("declare", (table,), {"tenant": tenant,
                                                        "table": declared.name}))

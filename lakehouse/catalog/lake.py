@@ -69,6 +69,11 @@ class TableInfo:
     sort_key: tuple[str, ...]
     created_snapshot: int
     schema_snapshot: int  # snapshot that set the schema in force at the asked snapshot
+    # Whether `data_id` holds keys the writers gave (records carry one; a loaded file may have
+    # a data_id column), so queries show it like any column; False while every key was made
+    # up by a load ("{file stem}:{row}"), which `SELECT *` then hides. Tables of catalogs older
+    # than this field read True: their data_id was always shown.
+    user_keys: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,16 @@ class EnsureTable:
     schema: Any
     partition_by: str | None = None
     sort_key: tuple[str, ...] = ()
+    user_keys: bool = True  # see TableInfo.user_keys
+
+
+@dataclass(frozen=True, slots=True)
+class SetUserKeys:
+    """From this snapshot on the table holds keys its writers gave (TableInfo.user_keys); the
+    table must exist. Once true it stays true: a key written is never unwritten."""
+
+    tenant: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +173,8 @@ class DropTable:
     name: str
 
 
-Change = EnsureTable | SetSchema | AddFiles | RemoveFiles | SetWatermark | DropTable
+Change = (EnsureTable | SetSchema | SetUserKeys | AddFiles | RemoveFiles | SetWatermark
+          | DropTable)
 
 
 @dataclass(frozen=True, slots=True)

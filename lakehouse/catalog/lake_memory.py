@@ -23,6 +23,7 @@ from lakehouse.catalog.lake import (
     EnsureTable,
     RemoveFiles,
     SetSchema,
+    SetUserKeys,
     SetWatermark,
     SnapshotInfo,
     TableInfo,
@@ -53,6 +54,7 @@ class _State:
     tables: dict[int, _Table] = field(default_factory=dict)
     live_tables: dict[tuple[str, str], int] = field(default_factory=dict)
     schemas: dict[int, dict[int, Any]] = field(default_factory=dict)  # table -> begin -> schema
+    user_keys: dict[int, dict[int, bool]] = field(default_factory=dict)  # table -> begin -> flag
     files: dict[int, DataFile] = field(default_factory=dict)
     file_table: dict[int, int] = field(default_factory=dict)
     paths: dict[str, int] = field(default_factory=dict)  # live and dead, until forgotten
@@ -63,7 +65,8 @@ class _State:
     def copy(self) -> _State:
         # Values are frozen; only the containers need copying (schemas is one level deeper).
         return _State(list(self.snapshots), dict(self.tables), dict(self.live_tables),
-                      {k: dict(v) for k, v in self.schemas.items()}, dict(self.files),
+                      {k: dict(v) for k, v in self.schemas.items()},
+                      {k: dict(v) for k, v in self.user_keys.items()}, dict(self.files),
                       dict(self.file_table), dict(self.paths), dict(self.watermarks),
                       self.next_table_id, self.next_file_id)
 
@@ -172,6 +175,15 @@ class MemoryCatalog:
             )
 
 
+def _set_schema(state: _State, change: SetSchema, snapshot: int) -> None:
+    table = _require(state, change.tenant, change.name)
+    versions = state.schemas[table.table_id]
+    if change.expected is not None and versions[max(versions)] != json_value(change.expected):
+        raise conflict("schema_changed", "the table's schema changed meanwhile",
+                       tenant=change.tenant, table=change.name)
+    versions[snapshot] = json_value(change.schema)
+
+
 def _apply(state: _State, change: object, snapshot: int) -> None:
     if isinstance(change, EnsureTable):
         if (change.tenant, change.name) not in state.live_tables:
@@ -182,14 +194,12 @@ def _apply(state: _State, change: object, snapshot: int) -> None:
                                             snapshot)
             state.live_tables[(change.tenant, change.name)] = table_id
             state.schemas[table_id] = {snapshot: json_value(change.schema)}
+            state.user_keys[table_id] = {snapshot: change.user_keys}
+    elif isinstance(change, SetUserKeys):
+        keys = state.user_keys[_require(state, change.tenant, change.name).table_id]
+        keys[snapshot] = True
     elif isinstance(change, SetSchema):
-        table = _require(state, change.tenant, change.name)
-        versions = state.schemas[table.table_id]
-        if change.expected is not None and versions[max(versions)] != json_value(
-                change.expected):
-            raise conflict("schema_changed", "the table's schema changed meanwhile",
-                           tenant=change.tenant, table=change.name)
-        versions[snapshot] = json_value(change.schema)
+        _set_schema(state, change, snapshot)
     elif isinstance(change, AddFiles):
         _add_files(state, _require(state, change.tenant, change.name), change.files, snapshot)
     elif isinstance(change, RemoveFiles):
@@ -271,5 +281,7 @@ def _info(state: _State, table: _Table, snapshot: int) -> TableInfo:
     versions = state.schemas[table.table_id]
     begin = max(b for b in versions if b <= snapshot)
     # A copy: the caller may change what it gets, as it may with what the database returns.
+    keys = state.user_keys[table.table_id]
     return TableInfo(table.table_id, table.tenant, table.name, json_value(versions[begin]),
-                     table.partition_by, table.sort_key, table.created, begin)
+                     table.partition_by, table.sort_key, table.created, begin,
+                     keys[max(b for b in keys if b <= snapshot)])

@@ -46,6 +46,7 @@ from lakehouse.catalog.lake import (
     EnsureTable,
     RemoveFiles,
     SetSchema,
+    SetUserKeys,
     SetWatermark,
     SnapshotInfo,
     TableInfo,
@@ -58,6 +59,7 @@ from lakehouse.catalog.schema import (
     lake_file_column_stats,
     lake_schema_versions,
     lake_snapshots,
+    lake_table_keys,
     lake_tables,
     lake_watermarks,
 )
@@ -67,6 +69,7 @@ _IMMEDIATE = "lake_begin_immediate"
 _CHUNK = 500  # ids per IN (...): far below SQLite's and PostgreSQL's parameter limits
 _Item = TypeVar("_Item")
 _T, _F, _S, _V = lake_tables.c, lake_data_files.c, lake_file_column_stats.c, lake_schema_versions.c
+_K = lake_table_keys.c
 
 
 def _begin_immediate(conn: Connection) -> None:
@@ -226,6 +229,10 @@ def _apply(conn: Connection, change: object, snapshot: int) -> None:
             ).returning(_T.table_id)).scalar_one()
             conn.execute(insert(lake_schema_versions).values(
                 table_id=table_id, begin_snapshot=snapshot, schema=json.dumps(change.schema)))
+            conn.execute(insert(lake_table_keys).values(
+                table_id=table_id, begin_snapshot=snapshot, user_keys=change.user_keys))
+    elif isinstance(change, SetUserKeys):
+        _set_user_keys(conn, _require(conn, change.tenant, change.name), snapshot)
     elif isinstance(change, SetSchema):
         table_id = _require(conn, change.tenant, change.name)
         if change.expected is not None:
@@ -256,6 +263,19 @@ def _apply(conn: Connection, change: object, snapshot: int) -> None:
             .values(snapshot_removed=snapshot))
     else:
         raise TypeError(f"not a catalog change: {change!r}")
+
+
+def _set_user_keys(conn: Connection, table_id: int, snapshot: int) -> None:
+    current = conn.execute(select(_K.user_keys).where(_K.table_id == table_id)
+                           .order_by(_K.begin_snapshot.desc()).limit(1)).scalar()
+    if current is None or current:  # true already (or a table older than the flag)
+        return
+    # EnsureTable earlier in this commit: its row becomes true.
+    done = conn.execute(update(lake_table_keys).where(
+        _K.table_id == table_id, _K.begin_snapshot == snapshot).values(user_keys=True))
+    if done.rowcount == 0:
+        conn.execute(insert(lake_table_keys).values(table_id=table_id, begin_snapshot=snapshot,
+                                                    user_keys=True))
 
 
 def _add_files(conn: Connection, table_id: int, files: Sequence[DataFile], snapshot: int) -> None:
@@ -347,7 +367,10 @@ def _tables_at(at: int) -> Select[Any]:
     begin = (select(func.max(_V.begin_snapshot))
              .where(_V.table_id == _T.table_id, _V.begin_snapshot <= at)
              .correlate(lake_tables).scalar_subquery())
-    return (select(lake_tables, _V.begin_snapshot, _V.schema)
+    keys = (select(_K.user_keys).where(_K.table_id == _T.table_id, _K.begin_snapshot <= at)
+            .order_by(_K.begin_snapshot.desc()).limit(1)
+            .correlate(lake_tables).scalar_subquery())
+    return (select(lake_tables, _V.begin_snapshot, _V.schema, keys.label("user_keys"))
             .join(lake_schema_versions, and_(_V.table_id == _T.table_id,
                                               _V.begin_snapshot == begin))
             .where(_live(_T.created_snapshot, _T.dropped_snapshot, at)))
@@ -377,7 +400,7 @@ def _table(row: Any) -> TableInfo:
     return TableInfo(int(row["table_id"]), str(row["tenant"]), str(row["name"]),
                      json.loads(row["schema"]), row["partition_by"],
                      tuple(json.loads(row["sort_key"])), int(row["created_snapshot"]),
-                     int(row["begin_snapshot"]))
+                     int(row["begin_snapshot"]), row["user_keys"] is None or bool(row["user_keys"]))
 
 
 def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:

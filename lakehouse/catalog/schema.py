@@ -112,6 +112,16 @@ lake_schema_versions = Table(
     Column("schema", Text, nullable=False),  # JSON
 )
 
+# TableInfo.user_keys, versioned like the schema. A table without a row here was created by a
+# catalog older than the table (its keys were always shown): it reads true.
+lake_table_keys = Table(
+    "lake_table_keys",
+    metadata,
+    Column("table_id", _Id, ForeignKey("lake_tables.table_id"), primary_key=True),
+    Column("begin_snapshot", BigInteger, primary_key=True),
+    Column("user_keys", Boolean, nullable=False),
+)
+
 lake_data_files = Table(
     "lake_data_files",
     metadata,

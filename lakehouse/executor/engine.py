@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
@@ -31,9 +31,11 @@ from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.optimize import Optimized, TableFiles, optimize
+from lakehouse.sql.bind import tenant_schema
 from lakehouse.sql.interpret import Interpretation, interpret_tree
 from lakehouse.sql.parse import DEFAULT_DIALECT, parse_query
-from lakehouse.sql.schema_view import ColumnView, SchemaView, TableView
+from lakehouse.sql.problems import planning
+from lakehouse.sql.schema_view import SchemaView, TableView
 from lakehouse.sql.time_travel import pinned_snapshot
 from lakehouse.storage.location import StorageRoot
 
@@ -113,8 +115,9 @@ class QueryEngine:
             info = meta.tables.get(binding.table)
             if info is not None:
                 tables[binding.table] = TableFiles(info, meta.files[binding.table])
-        optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
-                             snapshot=pinned.snapshot, model=model)
+        with planning("optimize", schemas=[tenant_schema(tenant)]):
+            optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
+                                 snapshot=pinned.snapshot, model=model)
         now = time.time()
         cutoffs = {}
         for spec in optimized.plan.scans:
@@ -150,7 +153,10 @@ def _exact_view(meta: SnapshotMetadata, buffered: dict[str, Any]) -> SchemaView:
     """The view of the snapshot's tables (and the buffered ones), typed as their files are."""
     schemas: dict[str, Any] = {name: info.schema for name, info in meta.tables.items()}
     schemas.update(buffered)
-    base = SchemaView.from_schemas(meta.tenant, schemas)
+    # Records in the log carry their keys: a table with some shows its data_id.
+    made_up = [name for name, info in meta.tables.items()
+               if not info.user_keys and name not in buffered]
+    base = SchemaView.from_schemas(meta.tenant, schemas, made_up)
     tables = []
     for table in base.tables:
         exact = meta.file_schemas.get(table.name)
@@ -166,8 +172,7 @@ def _exact(table: TableView, schema: pa.Schema) -> TableView:
         if index < 0:
             columns.append(column)
             continue
-        columns.append(ColumnView(column.name, duckdb_type(schema.field(index).type),
-                                  column.system))
+        columns.append(replace(column, type=duckdb_type(schema.field(index).type)))
     return TableView(table.name, tuple(columns))
 
 

@@ -70,7 +70,10 @@ class QueryRun:
         else:
             self.state = "failed"
         if not isinstance(exc, LakehouseError):
-            exc = QueryFailed(f"the query failed: {type(exc).__name__}: {exc}"[:500])
+            # Not the query's fault, and not the caller's business how: the exception (a
+            # library's text, internal names) stays in the log, found by the query id.
+            exc = QueryFailed("the query failed on the server, not because of the query; "
+                              "the query id finds the cause in the logs")
         # A sync caller gets only the error: the id lets it find the run (and its flow run).
         exc.details.setdefault("query_id", self.query_id)
         self.exception = exc

@@ -244,7 +244,8 @@ def _scan_all(pieces: Mapping[str, _Pieces], context: ExecutionContext, progress
 def _run(relations: Mapping[str, pa.Table], sql: str, run: Execution, name: str) -> pa.Table:
     context, cancel, progress = run.context, run.cancel, run.progress
     started = time.perf_counter()
-    sandbox = Sandbox(relations, context.threads)
+    sandbox = Sandbox(relations, context.threads,
+                      schemas={s.relation.rpartition(".")[0] for s in run.plan.scans})
     cancel.sandboxes.append(sandbox)
     try:
         cancel.check()

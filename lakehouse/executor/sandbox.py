@@ -19,12 +19,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import duckdb
 import pyarrow as pa
 
 from lakehouse.errors import InvalidInput
+from lakehouse.sql.scrub import scrub
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,18 @@ _POOL = _Pool()
 
 
 class Sandbox:
-    def __init__(self, relations: Mapping[str, pa.Table], threads: int = 2) -> None:
+    def __init__(self, relations: Mapping[str, pa.Table], threads: int = 2, *,
+                 schemas: Iterable[str] = ()) -> None:
+        """`schemas`: the internal schemas the SQL names beyond those of `relations` (a
+        relation the plan lost), kept out of error texts as theirs are."""
         self._threads = max(1, threads)
         self._con = _POOL.take(self._threads)
         self._lock = threading.Lock()  # one statement at a time
         self._state = threading.Lock()  # interrupt and close never cross
         self._closed = False
         self._hidden: list[str] = []
+        self._relations: dict[str, str] = {}  # hidden name → relation, to scrub error texts
+        self._internal = [*schemas]
         self._schemas: list[str] = []
         self._views: list[str] = []
         self._reusable = True
@@ -88,6 +94,7 @@ class Sandbox:
                 hidden = f"r_{uuid.uuid4().hex}"
                 self._con.register(hidden, rows)
                 self._hidden.append(hidden)
+                self._relations[hidden] = relation
                 if schema and schema not in self._schemas:
                     self._con.execute(f"CREATE SCHEMA {_quote(schema)}")
                     self._schemas.append(schema)
@@ -113,9 +120,11 @@ class Sandbox:
                 raise
             except duckdb.Error as exc:  # the query's own fault: a bad cast, a division by 0
                 self._reusable = False
-                raise InvalidInput(f"the query cannot run: {str(exc).splitlines()[0][:300]}",
-                                   code="query_failed",
-                                   details={"error": type(exc).__name__}) from exc
+                message = scrub(str(exc), schemas=[*self._schemas, *self._internal],
+                                relations=self._relations)
+                kind = type(exc).__name__.removesuffix("Exception").lower() or "error"
+                raise InvalidInput(f"the query cannot run: {message}", code="query_failed",
+                                   details={"kind": kind}) from exc
 
     def interrupt(self) -> None:
         with self._state:

@@ -23,6 +23,7 @@ from lakehouse.catalog.lake import (
     DataFile,
     EnsureTable,
     SetSchema,
+    SetUserKeys,
     SetWatermark,
 )
 from lakehouse.errors import Conflict
@@ -154,7 +155,7 @@ class Flusher:
         """Every table's files and the watermark in one snapshot. Conflict (retryable: the
         flow plans again) if a table's types changed since its files were written — a load
         committed meanwhile — as files in the old types would not read with the new ones."""
-        changes: list[EnsureTable | SetSchema | AddFiles | SetWatermark] = []
+        changes: list[EnsureTable | SetSchema | SetUserKeys | AddFiles | SetWatermark] = []
         committed: dict[TableRef, FieldType] = {}
         for work in plan.tables:
             current = self.catalog.table(work.ref.tenant, work.ref.table)
@@ -168,6 +169,8 @@ class Flusher:
             if current is not None and current.schema != schema:
                 changes.append(SetSchema(work.ref.tenant, work.ref.table, schema,
                                          expected=current.schema))
+            if current is not None and not current.user_keys:  # a loaded table gets records,
+                changes.append(SetUserKeys(work.ref.tenant, work.ref.table))  # keys with them
             changes.append(AddFiles(work.ref.tenant, work.ref.table, files[work.ref]))
         changes.append(SetWatermark(WAL_WRITER, plan.through, plan.expected_watermark))
         summary = {"rows": plan.rows, "files": sum(len(f) for f in files.values()),

@@ -36,6 +36,7 @@ from lakehouse.catalog.lake import (
     Commit,
     EnsureTable,
     SetSchema,
+    SetUserKeys,
     TableInfo,
 )
 from lakehouse.errors import Conflict, InvalidInput
@@ -209,11 +210,18 @@ class Loader:
                            code="table_changed", details={"table": request.table})
         files = tuple(f for result in sorted(results, key=lambda r: r.index)
                       for f in result.files)
-        changes: list[EnsureTable | SetSchema | AddFiles] = [EnsureTable(
-            request.tenant, request.table, plan.schema, plan.spec.partition_by, plan.sort_key)]
+        # The files' data_id column holds the user's keys only when the source had a data_id
+        # column; otherwise a load made them up ("{stem}:{row}", or a copy of the key column
+        # named by data_id_column, shown under its own name), and `SELECT *` hides them.
+        user_keys = plan.spec.data_id_column == DATA_ID
+        changes: list[EnsureTable | SetSchema | SetUserKeys | AddFiles] = [EnsureTable(
+            request.tenant, request.table, plan.schema, plan.spec.partition_by, plan.sort_key,
+            user_keys=user_keys)]
         if current is not None and current.schema != plan.schema:
             changes.append(SetSchema(request.tenant, request.table, plan.schema,
                                      expected=plan.base_schema))
+        if current is not None and user_keys and not current.user_keys:
+            changes.append(SetUserKeys(request.tenant, request.table))
         if files:
             changes.append(AddFiles(request.tenant, request.table, files))
         rows = sum(r.rows for r in results)

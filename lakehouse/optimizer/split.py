@@ -10,6 +10,7 @@ fragment and the top-N of their union. Anything else does not split (None).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -27,7 +28,7 @@ class Split:
 
 
 def split(tree: exp.Expr) -> Split | None:
-    if not isinstance(tree, exp.Select) or not _plain(tree):
+    if not isinstance(tree, exp.Select) or not _plain(tree) or _orders_by_repeated_name(tree):
         return None
     if tree.args.get("group") is not None or _aggregates(tree):
         return _split_aggregate(tree)
@@ -48,6 +49,16 @@ def _plain(select: exp.Select) -> bool:
     return not (group is not None and (group.args.get("rollup") or group.args.get("cube")
                                        or group.args.get("grouping_sets")
                                        or group.args.get("all")))
+
+
+def _orders_by_repeated_name(select: exp.Select) -> bool:
+    """ORDER BY a name two outputs have (`SELECT a, -a AS a … ORDER BY a`): which one DuckDB
+    sorts by depends on how each was named, which the merge cannot tell; one node answers."""
+    order = select.args.get("order")
+    if order is None:
+        return False
+    names = Counter(p.alias_or_name for p in select.expressions)
+    return any(not c.table and names[c.name] > 1 for c in order.find_all(exp.Column))
 
 
 def _aggregates(select: exp.Select) -> list[exp.AggFunc]:
@@ -159,21 +170,27 @@ def _split_top_n(select: exp.Select) -> Split | None:
         if not isinstance(offset.expression, exp.Literal):
             return None
         count += int(offset.expression.name)
-    outputs = {p.alias_or_name: p for p in select.expressions}
     if any(isinstance(p, exp.Star) for p in select.expressions):
         return None
+    # The partial results name their columns by position (`_o0`, `_o1`, …): two outputs may
+    # share a name (`SELECT a, -a AS a`), and the merge reads its partials by name.
+    outputs = {p.alias_or_name: i for i, p in enumerate(select.expressions)}
     keys = []
     for key in order.expressions:
         target = key.this
-        name = target.name if isinstance(target, exp.Column) else None
+        name = target.name if isinstance(target, exp.Column) and not target.table else None
         if name is None or name not in outputs:
             return None
-        keys.append(exp.Ordered(this=exp.column(name), desc=key.args.get("desc"),
+        keys.append(exp.Ordered(this=exp.column(f"_o{outputs[name]}"), desc=key.args.get("desc"),
                                 nulls_first=key.args.get("nulls_first")))
     partial = select.copy()
+    partial.set("expressions", [(p.this if isinstance(p, exp.Alias) else p).copy().as_(f"_o{i}")
+                                for i, p in enumerate(select.expressions)])
+    partial.set("order", exp.Order(expressions=[k.copy() for k in keys]))
     partial.set("offset", None)
     partial.set("limit", exp.Limit(expression=exp.Literal.number(count)))
-    final = exp.select("*").from_(PARTIALS)
+    final = exp.select(*[exp.column(f"_o{i}").as_(p.alias_or_name, quoted=True)
+                         for i, p in enumerate(select.expressions)]).from_(PARTIALS)
     final.set("order", exp.Order(expressions=keys))
     final.set("limit", limit.copy())
     if offset is not None:

@@ -1,6 +1,6 @@
 """The interpreter's one entry point: text (or a tree) in, a checked, tenant-bound query out.
 
-    parse → time travel → guard → qualify → typecheck → bind
+    parse → time travel → DESCRIBE <table> → guard → qualify → typecheck → bind
 
 Each stage is a pure function of the tree and the SchemaView; a stage runs only when the ones
 before it found nothing, because names cannot be resolved in a statement that is refused, nor
@@ -16,13 +16,14 @@ from typing import Any
 from sqlglot import exp
 
 from lakehouse.errors import LakehouseError
-from lakehouse.sql.bind import TableBinding, bind
+from lakehouse.sql.bind import TableBinding, bind, tenant_schema
 from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
+from lakehouse.sql.describe_table import describe_table
 from lakehouse.sql.guard import guard
 from lakehouse.sql.parse import check_dialect, parse_query
 from lakehouse.sql.plan import Step, logical_plan
-from lakehouse.sql.problems import Problem, refusal
-from lakehouse.sql.qualify import QUALIFY_ERRORS, qualify
+from lakehouse.sql.problems import Problem, planning, refusal, unsupported
+from lakehouse.sql.qualify import qualify
 from lakehouse.sql.schema_view import SchemaView
 from lakehouse.sql.time_travel import pinned_snapshot
 from lakehouse.sql.typecheck import typecheck
@@ -43,11 +44,8 @@ class Interpretation:
     snapshot: int | None = None  # named by AT (VERSION => N); None: the caller's choice
 
     def plan(self, view: SchemaView) -> Step:
-        try:
+        with planning("plan", schemas=[tenant_schema(view.tenant)]):
             return logical_plan(self.tree, view)
-        except QUALIFY_ERRORS as exc:
-            raise refusal([Problem("unsupported_query", f"cannot plan this query "
-                                                        f"({type(exc).__name__})")]) from exc
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "dialect": self.dialect, "sql": self.sql,
@@ -62,16 +60,21 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr, list[Problem]]:
     """The qualified tree and its problems (the input tree if a stage before qualify failed)."""
     try:
-        tree = pinned_snapshot(tree).tree
+        tree = describe_table(pinned_snapshot(tree).tree, view)
     except LakehouseError as exc:
         return tree, _problems_of(exc)
-    problems = guard(tree)
-    if problems:
-        return tree, _ordered(problems)
-    qualified = qualify(tree, view, dialect)
-    if qualified.problems:
-        return qualified.tree, _ordered(list(qualified.problems))
-    return qualified.tree, _ordered(typecheck(qualified.tree, qualified.schema, dialect))
+    try:
+        problems = guard(tree)
+        if problems:
+            return tree, _ordered(problems)
+        qualified = qualify(tree, view, dialect)
+        if qualified.problems:
+            return qualified.tree, _ordered(list(qualified.problems))
+        return qualified.tree, _ordered(typecheck(qualified.tree, qualified.schema, dialect))
+    except LakehouseError as exc:
+        return tree, _problems_of(exc)
+    except Exception as exc:
+        return tree, [unsupported(exc, "check")]
 
 
 def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpretation:
@@ -82,16 +85,13 @@ def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpreta
     qualified, problems = check_tree(tree, dialect, view)
     if problems:
         raise refusal(problems)
-    try:
+    with planning("interpret", schemas=[tenant_schema(view.tenant)]):
         bound, bindings = bind(qualified, view)
         _unname_outputs(bound)
         return Interpretation(
             tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree,
             tree=bound, sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
             columns=tuple(column_uses(qualified, view)), snapshot=snapshot)
-    except QUALIFY_ERRORS as exc:  # sqlglot on a tree it cannot walk: the query's fault
-        raise refusal([Problem("unsupported_query", f"cannot interpret this query "
-                                                    f"({type(exc).__name__})")]) from exc
 
 
 def _first_select(tree: exp.Expr) -> exp.Select | None:
@@ -102,14 +102,16 @@ def _first_select(tree: exp.Expr) -> exp.Select | None:
 
 def _unname_outputs(tree: exp.Expr) -> None:
     """Drop the `_col_N` names qualification gives unnamed result columns, so the result is
-    named as DuckDB names it (`count_star()`); inner names stay, outer queries refer to them."""
+    named as DuckDB names it (`count_star()`); inner names stay, outer queries refer to them.
+    A subquery keeps its `_col_N`: DuckDB would name it by its bound text, which holds the
+    tenant's internal schema."""
     select = _first_select(tree)
     if select is None:
         return
     referenced = {c.name for c in tree.find_all(exp.Column) if not c.table}  # ORDER BY "_col_1"
     for projection in select.expressions:
         if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_") and (
-                projection.alias not in referenced):
+                projection.alias not in referenced) and projection.this.find(exp.Query) is None:
             projection.replace(projection.this)
 
 

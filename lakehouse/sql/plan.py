@@ -16,6 +16,7 @@ from typing import Any
 from sqlglot import exp
 
 from lakehouse.sql.describe import columns_by_source
+from lakehouse.sql.problems import problem_at, refusal
 from lakehouse.sql.schema_view import SchemaView
 
 Step = dict[str, Any]
@@ -51,6 +52,8 @@ class _Planner:
         self.view = view
         self.columns = columns_by_source(tree, view)
         self.ctes: dict[str, exp.Expr] = {}
+        self.scanned: set[int] = set()  # the table nodes planned as scans
+        self.planned: set[int] = set()  # the query nodes planned
 
     def query(self, node: exp.Expr) -> Step:
         while isinstance(node, exp.Subquery):
@@ -59,20 +62,39 @@ class _Planner:
         if isinstance(with_, exp.With):
             for cte in with_.expressions:
                 self.ctes[cte.alias_or_name] = cte.this
+        self.planned.add(id(node))
         if isinstance(node, exp.SetOperation):
             step: Step = {"step": "set_operation", "op": node.key,
                           "distinct": bool(node.args.get("distinct")),
                           "inputs": [self.query(node.left), self.query(node.right)]}
-            return self._order_limit(node, step)
+            return self._rest(node, self._order_limit(node, step))
         if isinstance(node, exp.Select):
-            return self.select(node)
+            return self._rest(node, self.select(node))
         return {"step": "unsupported", "sql": _sql(node)}
 
-    def source(self, node: exp.Expr, pushed: dict[str, list[str]]) -> Step:
+    def _rest(self, node: exp.Expr, step: Step) -> Step:
+        """`step` with the plans of the queries nested in `node` that no step above planned
+        (in GROUP BY, ORDER BY, JOIN … ON, QUALIFY, an unreferenced CTE): each reads its
+        tables, and a scan must know every reference to its table — else its columns and
+        predicate would be those of the other references only."""
+        missed = [q for q in node.find_all(exp.Select, exp.SetOperation)
+                  if q is not node and id(q) not in self.planned
+                  and q.find_ancestor(exp.Select, exp.SetOperation) is node]
+        if missed:
+            step.setdefault("subqueries", []).extend(self.query(q) for q in missed)
+        return step
+
+    def source(self, node: exp.Expr,  # noqa: PLR0911 - one return per kind of source
+               pushed: dict[str, list[str]]) -> Step:
         if isinstance(node, exp.Lateral):
             return {**self.source(node.this, pushed), "lateral": True}
         alias = node.alias_or_name
+        if isinstance(node, exp.Subquery) and isinstance(node.unnest(), exp.Table):
+            # A parenthesised join, `(a JOIN b ON …)`: sqlglot keeps it as a subquery around
+            # its first source, whose `joins` hold the rest.
+            return self._joined(node.this, pushed)
         if isinstance(node, exp.Table) and node.args.get("db"):
+            self.scanned.add(id(node))
             table = self.view.table(node.name)
             offered = [c.name for c in table.columns] if table else []
             wanted = self.columns.get(id(node), set())
@@ -88,6 +110,12 @@ class _Planner:
         if isinstance(node, exp.Values):
             return {"step": "values", "alias": alias, "rows": len(node.expressions)}
         return {"step": "unsupported", "alias": alias, "sql": _sql(node)}
+
+    def _joined(self, node: exp.Expr, pushed: dict[str, list[str]]) -> Step:
+        step = self.source(node, pushed)
+        for join in node.args.get("joins") or []:
+            step = self.join(step, join, pushed)
+        return step
 
     def select(self, node: exp.Select) -> Step:
         from_ = node.args.get("from_")
@@ -217,8 +245,18 @@ def _null_filled(from_: exp.Expr | None, joins: list[exp.Join]) -> set[str]:
 
 
 def logical_plan(tree: exp.Expr, view: SchemaView) -> Step:
-    """The plan of a qualified, bound tree (see the module docstring for the steps)."""
-    return _Planner(tree, view).query(tree)
+    """The plan of a qualified, bound tree (see the module docstring for the steps). Refused
+    when a table the query reads has no scan step: the executor registers only the relations
+    the plan scans, so DuckDB would not find it."""
+    planner = _Planner(tree, view)
+    plan = planner.query(tree)
+    missed = [t for t in tree.find_all(exp.Table)
+              if t.args.get("db") and id(t) not in planner.scanned]
+    if missed:
+        raise refusal([problem_at(t, "unsupported_query",
+                                  f"cannot plan the read of table {t.name!r} in this position")
+                       for t in missed])
+    return plan
 
 
 def scans(plan: Step) -> list[Step]:

@@ -6,13 +6,19 @@ problem's code, so the same query gets the same code whichever way it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from sqlglot import exp
 
 from lakehouse.errors import Forbidden, InvalidInput, LakehouseError
+from lakehouse.sql.scrub import scrub
+
+log = logging.getLogger(__name__)
 
 # Codes whose refusal is about what the query may do (403), not about it being malformed (400).
 FORBIDDEN_CODES = frozenset({
@@ -65,3 +71,59 @@ def refusal(problems: Sequence[Problem]) -> LakehouseError:
     if forbidden:
         return Forbidden(first.message, code=first.code, details=details)
     return InvalidInput(first.message, code=first.code, details=details)
+
+
+# Local names under which sqlglot and our passes hold the node they work on, most telling first.
+_NODE_NAMES = ("node", "expression", "projection", "select", "source", "column", "this", "e")
+_SNIPPET = 60
+
+
+def unsupported(exc: BaseException, stage: str, *, schemas: Iterable[str] = ()) -> Problem:
+    """The problem reported for an error a planning stage did not expect (an assertion in
+    sqlglot, a rule that meets a tree it was not written for): the caller's query is what the
+    platform cannot plan, so it is a 400 naming the construct being worked on when it failed —
+    found in the failing frames' locals, innermost first — never the exception's text. The
+    exception itself goes to the log (the caller's `log.exception`)."""
+    log.warning("a query's %s failed unexpectedly; refused as unsupported", stage,
+                exc_info=exc)
+    node = _failing_node(exc.__traceback__)
+    if node is None:
+        return Problem("unsupported_query", f"cannot {stage} this query: a construct in it is "
+                                            "not supported")
+    snippet = scrub(node.sql(dialect="duckdb"), schemas=schemas)
+    if len(snippet) > _SNIPPET:
+        snippet = snippet[:_SNIPPET - 1] + "…"
+    kind = str(node.key).replace("_", " ")
+    return problem_at(node, "unsupported_query", f"cannot {stage} this query: the {kind} "
+                                                 f"{snippet!r} is not supported here")
+
+
+@contextmanager
+def planning(stage: str, *, schemas: Iterable[str] = ()) -> Iterator[None]:
+    """Run a planning stage: a LakehouseError passes, any other error refuses the query with
+    `unsupported` (a 400), so no query can make planning answer a 500. `schemas`: the internal
+    schemas the stage's trees are bound to, kept out of the message."""
+    try:
+        yield
+    except LakehouseError:
+        raise
+    except Exception as exc:
+        raise refusal([unsupported(exc, stage, schemas=schemas)]) from exc
+
+
+def _failing_node(trace: TracebackType | None) -> exp.Expr | None:
+    frames = []
+    while trace is not None:
+        frames.append(trace.tb_frame)
+        trace = trace.tb_next
+    fallback: exp.Expr | None = None
+    for frame in reversed(frames):
+        found = dict(frame.f_locals)
+        named: list[exp.Expr] = [found[n] for n in _NODE_NAMES
+                                 if isinstance(found.get(n), exp.Expr)]
+        others: list[exp.Expr] = [v for v in found.values() if isinstance(v, exp.Expr)]
+        for node in [*named, *others]:
+            if position(node) != (None, None):
+                return node  # where the query text has it: the caller can find it
+            fallback = fallback or node
+    return fallback

@@ -17,13 +17,15 @@ from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
-from lakehouse.sql.problems import Problem, problem_at
+from lakehouse.sql.hidden import natural_joins, shield_tables
+from lakehouse.sql.problems import Problem, problem_at, unsupported
 from lakehouse.sql.schema_view import SchemaView
+from lakehouse.sql.scrub import scrub
 
-# sqlglot raises more than its own errors on some odd trees; any of them means "cannot qualify
-# this", a 400 for the caller, never a 500.
+# sqlglot raises more than its own errors on some odd trees (an assertion, a KeyError); any of
+# them means "cannot qualify this", a 400 for the caller, never a 500.
 QUALIFY_ERRORS = (SqlglotError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-                  RecursionError)
+                  AssertionError, RecursionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,23 @@ def _exists_selects_nothing(tree: exp.Expr) -> None:
             select.set("expressions", [exp.Literal.number(1)])
 
 
+def _alias_subquery_outputs(tree: exp.Expr) -> None:
+    """Name every scalar subquery of a select list with an Alias node, as qualification names
+    other unnamed outputs (`_col_N`). sqlglot names a subquery output with the subquery's own
+    table alias instead, and its expansion of `ORDER BY 2` / `GROUP BY 2` then fails on it (an
+    AssertionError: the answer to `SELECT a, (SELECT …) FROM t ORDER BY 2` was a 500)."""
+    for select in tree.find_all(exp.Select):
+        for index, projection in enumerate(select.expressions):
+            if not isinstance(projection, exp.Subquery):
+                continue
+            alias = projection.args.get("alias")
+            name = alias.this if isinstance(alias, exp.TableAlias) and alias.this else (
+                exp.to_identifier(f"_col_{index}"))
+            bare = projection.copy()
+            bare.set("alias", None)
+            projection.replace(exp.Alias(this=bare, alias=name))
+
+
 def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
     """A qualified copy of a guarded tree, and the problems found (empty when it is sound)."""
     schema = view.mapping_schema(dialect)
@@ -130,14 +149,15 @@ def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
         if problems:
             return Qualified(work, schema, tuple(problems))
         _exists_selects_nothing(work)
+        _alias_subquery_outputs(work)
+        natural_joins(work, view)
         work = qualify_columns(work, schema, expand_alias_refs=True, expand_stars=True)
         work = quote_identifiers(work, dialect=dialect, identify=True)
         problems = _unresolved_column_problems(work, view)
-    except OptimizeError as exc:
-        return Qualified(tree, schema, (problem_at(None, "invalid_query",
-                                                   str(exc).splitlines()[0][:300]),))
-    except QUALIFY_ERRORS as exc:
-        return Qualified(tree, schema, (problem_at(None, "unsupported_query",
-                                                   f"cannot resolve this query's names: "
-                                                   f"{type(exc).__name__}"),))
+        if not problems:
+            shield_tables(work, view)
+    except OptimizeError as exc:  # sqlglot's word for a query it finds wrong
+        return Qualified(tree, schema, (problem_at(None, "invalid_query", scrub(str(exc))),))
+    except Exception as exc:
+        return Qualified(tree, schema, (unsupported(exc, "resolve the names of"),))
     return Qualified(work, schema, tuple(problems))

@@ -5,17 +5,24 @@ interpreter stays pure. Every table starts with the system columns a query may u
 key and its time — before its user columns. Their names and types repeat two of
 lakehouse.ingest.flush_rows.SYSTEM_FIELDS because the pure interpreter may not import the write
 path (tests/unit/test_sql_schema_view.py pins them equal). `_seq` and `_upsert` are not offered:
-they are how the engine resolves upserts, not data, and `SELECT *` should not show them.
+they are how the engine resolves upserts, not data.
+
+Columns the platform made up are hidden, like PostgreSQL's system columns: `SELECT *` (and
+everything else that expands a star) leaves them out, and a query that names them reads them.
+`_timestamp` is always hidden: it is the arrival time, or a copy of the record's `timestamp`
+or of a load's timestamp column. `data_id` is hidden only in a table whose every key a load
+made up (`{file stem}:{row}`, TableInfo.user_keys false); where a writer gave the keys (every
+record carries one; a loaded file may have a `data_id` column) it is an ordinary column.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlglot import exp
-from sqlglot.schema import MappingSchema
+from sqlglot.schema import MappingSchema, normalize_name
 
 from lakehouse.errors import InvalidInput
 
@@ -23,6 +30,7 @@ SYSTEM_COLUMNS: tuple[tuple[str, str], ...] = (
     ("data_id", "VARCHAR"),
     ("_timestamp", "TIMESTAMPTZ"),
 )
+KEY_COLUMN = "data_id"
 
 _PRIMITIVE_SQL = {"bool": "BOOLEAN", "int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR",
                  "date": "DATE", "time": "TIME",
@@ -74,6 +82,13 @@ class ColumnView:
     name: str  # as the catalog spells it
     type: str  # DuckDB type text, e.g. "BIGINT" or 'STRUCT("age" BIGINT)'
     system: bool = False
+    hidden: bool = False  # left out of `SELECT *`; a query that names it reads it
+
+
+def system_columns(*, made_up_key: bool) -> list[ColumnView]:
+    """The system columns of a table, hidden as the module docstring says."""
+    return [ColumnView(n, t, system=True, hidden=n != KEY_COLUMN or made_up_key)
+            for n, t in SYSTEM_COLUMNS]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +119,16 @@ class SchemaView:
         object.__setattr__(self, "_mappings", {})
 
     @staticmethod
-    def from_schemas(tenant: str, schemas: Mapping[str, Any]) -> SchemaView:
+    def from_schemas(tenant: str, schemas: Mapping[str, Any],
+                     made_up_keys: Collection[str] = ()) -> SchemaView:
         """The view of `tenant`'s tables given each one's stored schema (FieldType.to_json() of
-        the STRUCT of its user columns, as the catalog keeps it)."""
+        the STRUCT of its user columns, as the catalog keeps it); `made_up_keys` names the
+        tables whose `data_id` no writer gave (see the module docstring)."""
         tables = []
         for name, schema in sorted(schemas.items()):
             if not (isinstance(schema, dict) and schema.get("type") == "struct"):
                 raise _bad_schema(f"table {name!r}: a schema is a struct of columns")
-            system = [ColumnView(n, t, system=True) for n, t in SYSTEM_COLUMNS]
+            system = system_columns(made_up_key=name in made_up_keys)
             user = [ColumnView(f["name"], sql_type(f.get("type"), 1)) for f in schema["fields"]
                     if isinstance(f, dict) and isinstance(f.get("name"), str)]
             _fields(schema, 0)  # refuses malformed entries the comprehension skipped
@@ -133,10 +150,24 @@ class SchemaView:
             mapping: dict[str, object] = {t.name: {
                 c.name: exp.DataType.build(c.type, dialect="duckdb") for c in t.columns}
                 for t in self.tables}
-            found = self._mappings.setdefault(dialect, MappingSchema(mapping, dialect=dialect))
+            schema = MappingSchema(mapping, dialect=dialect)
+            # Stars expand to the visible columns, named as the schema normalized them.
+            visible: dict[str, object] = {}
+            for table in self.tables:
+                key = normalize_name(table.name, dialect=dialect, is_table=True).name
+                hidden = {normalize_name(c.name, dialect=dialect).name
+                          for c in table.columns if c.hidden}
+                columns = schema.mapping.get(key)
+                if isinstance(columns, dict):
+                    # A table of hidden columns alone shows them (`*` never expands to none).
+                    visible[key] = {name for name in columns if name not in hidden} or set(
+                        columns)
+            schema.visible = visible
+            found = self._mappings.setdefault(dialect, schema)
         return found
 
     def to_json(self) -> dict[str, object]:
         return {"tenant": self.tenant, "tables": [
-            {"table": t.name, "columns": [{"name": c.name, "type": c.type, "system": c.system}
-                                          for c in t.columns]} for t in self.tables]}
+            {"table": t.name, "columns": [{"name": c.name, "type": c.type, "system": c.system,
+                                           "hidden": c.hidden} for c in t.columns]}
+            for t in self.tables]}

@@ -22,6 +22,7 @@ from lakehouse.catalog.lake import (
     EnsureTable,
     RemoveFiles,
     SetSchema,
+    SetUserKeys,
     SetWatermark,
 )
 from lakehouse.catalog.lake_memory import MemoryCatalog
@@ -178,6 +179,53 @@ def test_a_schema_change_with_an_expectation_conflicts_once_another_won(catalog:
     assert catalog.current_snapshot() == before  # nothing of the refused commit landed
     table = catalog.table("acme", "events")
     assert table is not None and table.schema == SCHEMA_V2
+
+
+def test_user_keys_are_versioned_and_only_ever_become_true(catalog: Catalog) -> None:
+    """Whether a table's data_id holds keys its writers gave: set when the table is created,
+    turned true later (records arrive in a loaded table), read as of any snapshot."""
+    records = catalog.commit(Commit("flush", (EnsureTable("acme", "records", SCHEMA_V1),)))
+    loaded = catalog.commit(Commit("load", (EnsureTable("acme", "loaded", SCHEMA_V1,
+                                                        user_keys=False),)))
+    assert [(t.name, t.user_keys) for t in catalog.tables("acme")] == [
+        ("loaded", False), ("records", True)]
+    # Tables that exist already keep their flag; SetUserKeys on a true one changes nothing.
+    again = catalog.commit(Commit("load", (EnsureTable("acme", "records", SCHEMA_V1,
+                                                       user_keys=False),
+                                           SetUserKeys("acme", "records"))))
+    assert catalog.table("acme", "records", again).user_keys is True  # type: ignore[union-attr]
+    written = catalog.commit(Commit("flush", (SetUserKeys("acme", "loaded"),)))
+    assert catalog.table("acme", "loaded").user_keys is True  # type: ignore[union-attr]
+    assert catalog.table("acme", "loaded", loaded).user_keys is False  # type: ignore[union-attr]
+    assert catalog.table("acme", "loaded", written - 1).user_keys is False  # type: ignore[union-attr]
+    assert catalog.table("acme", "records", records).user_keys is True  # type: ignore[union-attr]
+    # Created and written in one commit: true from that snapshot.
+    both = catalog.commit(Commit("load", (EnsureTable("acme", "both", SCHEMA_V1, user_keys=False),
+                                          SetUserKeys("acme", "both"))))
+    assert catalog.table("acme", "both", both).user_keys is True  # type: ignore[union-attr]
+    with pytest.raises(Conflict):
+        catalog.commit(Commit("flush", (SetUserKeys("acme", "missing"),)))
+
+
+def test_a_catalog_from_before_user_keys_reads_them_true(tmp_path: Path) -> None:
+    """A catalog created before the lake_table_keys table existed: opening it creates the
+    table, and its tables (no rows there) read user_keys true, as their data_id was shown."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = catalog_engine(url)
+    SqlCatalog(engine).commit(Commit("flush", (EnsureTable("acme", "old", SCHEMA_V1,
+                                                           user_keys=False),)))
+    metadata.tables["lake_table_keys"].drop(engine)  # as the older catalog never had it
+    engine.dispose()
+    reopened = catalog_engine(url)
+    try:
+        catalog = SqlCatalog(reopened)
+        assert catalog.table("acme", "old").user_keys is True  # type: ignore[union-attr]
+        catalog.commit(Commit("load", (EnsureTable("acme", "new", SCHEMA_V1, user_keys=False),
+                                       SetUserKeys("acme", "old"))))
+        assert [(t.name, t.user_keys) for t in catalog.tables("acme")] == [
+            ("new", False), ("old", True)]
+    finally:
+        reopened.dispose()
 
 
 def test_files_and_stats_round_trip(catalog: Catalog) -> None:

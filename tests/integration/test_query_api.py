@@ -73,7 +73,8 @@ def test_the_seed_query_answers_rows_with_types(core: Core,
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["row_count"] == 10 and len(body["rows"]) == 10
-    assert [c["name"] for c in body["columns"]] == ["data_id", "_timestamp", "amount", "city"]
+    # Records carry their data_id: a column; `_timestamp` the platform keeps is hidden.
+    assert [c["name"] for c in body["columns"]] == ["data_id", "amount", "city"]
     assert body["query_id"].startswith("q-") and body["bytes_scanned"] > 0
     assert body["elapsed_s"] >= 0 and body["strategy"] == "single"
     metrics = core.metrics.exposition().decode()
@@ -410,8 +411,8 @@ def test_a_declared_table_answers_with_its_columns_and_no_rows(
         return body
 
     everything = run("SELECT * FROM people")
-    assert [c["name"] for c in everything["columns"]] == [
-        "data_id", "_timestamp", "name", "age", "tags", "home"]
+    assert [c["name"] for c in everything["columns"]] == [  # no keys written yet: no data_id
+        "name", "age", "tags", "home"]
     assert everything["rows"] == [] and everything["row_count"] == 0
     types = {c["name"]: c["type"] for c in everything["columns"]}
     assert (types["name"], types["age"]) == ("string", "int64")
@@ -428,6 +429,9 @@ def test_a_declared_table_answers_with_its_columns_and_no_rows(
     # Written to (not yet flushed) and flushed, the same table answers with its rows.
     _write(core, [{"data_id": "p1", "table": "people", "payload": {"name": "Ann", "age": 4}}])
     assert run("SELECT name, age FROM people")["rows"] == [["Ann", 4]]
+    # The record wrote a key: data_id is a column of the table now, flushed or not.
+    assert run("SELECT * FROM people")["rows"] == [["p1", "Ann", 4, None, None]]
     assert core.flusher is not None
     core.flusher.flush()
     assert run("SELECT count(*) FROM people")["rows"] == [[1]]
+    assert run("SELECT * FROM people")["rows"] == [["p1", "Ann", 4, None, None]]

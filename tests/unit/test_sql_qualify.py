@@ -57,12 +57,12 @@ def test_sound_queries_have_no_problems(sql: str) -> None:
 
 def test_qualification_expands_stars_and_resolves_aliases() -> None:
     found = interpret("SELECT * FROM orders o WHERE total > 1", None, acme_view())
-    assert found.sql == (
-        'SELECT "o"."data_id" AS "data_id", "o"."_timestamp" AS "_timestamp", '
+    assert found.sql == (  # `_timestamp` is hidden from `*` (lakehouse/sql/schema_view.py)
+        'SELECT "o"."data_id" AS "data_id", '
         '"o"."customer_id" AS "customer_id", "o"."total" AS "total", "o"."city" AS "city", '
         '"o"."items" AS "items" FROM "tenant_acme"."orders" AS "o" WHERE "o"."total" > 1')
     assert [c.column for c in found.columns] == [
-        "_timestamp", "city", "customer_id", "data_id", "items", "total"]
+        "city", "customer_id", "data_id", "items", "total"]
 
 
 def test_columns_read_per_table() -> None:
