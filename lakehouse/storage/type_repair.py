@@ -12,10 +12,11 @@ file, text in the next) and every query of it failed. This check, run by the hou
    each value converted as a record written now would be (`lakehouse.schema.coerce`), and
    swapped for the old file in one snapshot ("repair"; same rows, so no data change).
 3. A file with a value that does not convert (text that is no timestamp) is quarantined: it
-   leaves the table's live files in that snapshot — out of every query — and the snapshot's
-   summary keeps its path and the reason; `GET /metadata/tables` lists it under the table.
-   Rewriting is preferred because it loses nothing; quarantine keeps the file itself (cleanup
-   deletes it only after the grace period), so an operator can still read or reload it.
+   leaves the table's live files in that snapshot — out of every query — and is kept as a copy
+   beside it (`….parquet.quarantined`, which cleanup never deletes); the snapshot's summary
+   keeps its path, the copy's and the reason, and `GET /metadata/tables` lists it under the
+   table. Rewriting is preferred because it loses nothing; a quarantined file's rows are out of
+   queries but not lost: an operator can read the copy, fix it and load it again.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ from lakehouse.storage.parquet_files import column_stats, write_file
 log = logging.getLogger(__name__)
 
 REPAIR_KIND = "repair"
+# The copy a quarantined file is kept as: cleanup deletes the file itself once no snapshot
+# needs it, and only ever deletes *.parquet objects, so the copy stays until someone acts.
+QUARANTINE_SUFFIX = ".quarantined"
 _SYSTEM = {f.name for f in SYSTEM_FIELDS}
 
 
@@ -109,7 +113,10 @@ def repair_table(catalog: Catalog, storage: StorageRoot, tenant: str, name: str,
             added.append(_rewrite(storage, found, upgraded))
             repair.rewritten.append(found.path)
         except InvalidInput as exc:
-            repair.quarantined.append({"path": found.path, "reason": exc.message[:500]})
+            kept = found.path + QUARANTINE_SUFFIX
+            storage.fs.copy_file(storage.full(found.path), storage.full(kept))
+            repair.quarantined.append({"path": found.path, "kept_at": kept,
+                                       "reason": exc.message[:500]})
         assert found.file_id is not None  # noqa: S101 - files read from the catalog have one
         removed.append(found.file_id)
     changes: list[Any] = []

@@ -71,6 +71,8 @@ def test_a_table_broken_by_shadow_types_is_repaired_and_reads_again(core: Core) 
     assert repair.rewritten == [flushed.path]
     assert [q["path"] for q in repair.quarantined] == [garbage.path]
     assert "yesterday" in repair.quarantined[0]["reason"]
+    kept = repair.quarantined[0]["kept_at"]
+    assert core.storage.fs.get_file_info(core.storage.full(kept)).size > 0  # a copy stays
 
     engine = core.queries.engine
     rows = engine.run(engine.plan("acme", "SELECT sum(amount) AS s, count(*) AS n, max(ts) AS t "
