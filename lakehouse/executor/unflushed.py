@@ -17,7 +17,7 @@ import pyarrow as pa
 from lakehouse.catalog.lake import Catalog
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.ingest.flush import WAL_WRITER
-from lakehouse.ingest.flush_rows import entries_table
+from lakehouse.ingest.flush_rows import entries_table_sparing
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 
@@ -67,4 +67,7 @@ class UnflushedRows:
                 entries.append((entry.seq, batch))
         if not entries:
             return None
-        return entries_table(entries, schema)
+        # A record the table's types can no longer take is left out: the next flush keeps it
+        # in the tenant's _rejects table (see entries_table_sparing).
+        rows, _refused = entries_table_sparing(entries, schema)
+        return rows

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from lakehouse.catalog.lake import (
@@ -29,7 +30,12 @@ from lakehouse.catalog.lake import (
 from lakehouse.errors import Conflict
 from lakehouse.faults import crash_point
 from lakehouse.ingest.batch import RecordBatch
-from lakehouse.ingest.flush_rows import entries_table, partitions
+from lakehouse.ingest.flush_rows import (
+    Refused,
+    entries_table_sparing,
+    file_schema,
+    partitions,
+)
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import REJECTS_TABLE, IngestService
 from lakehouse.schema import STRING_TYPE, FieldType, merge_schemas, struct_of
@@ -138,14 +144,23 @@ class Flusher:
 
     def write_table(self, work: TableFlush,
                     write: WritePartitions = write_locally) -> tuple[DataFile, ...]:
-        """Write one table's files (durable, not yet visible): one file per partition."""
-        rows = entries_table(work.entries, work.schema)
-        parts = partitions(rows, work.partition_by)
+        """Write one table's files (durable, not yet visible): one file per partition; and, for
+        records the table's types can no longer take, files of the tenant's `_rejects` table
+        (their paths say so; `commit` adds them there)."""
+        rows, refused = entries_table_sparing(work.entries, work.schema)
         named = []
-        for part in parts:
+        for part in partitions(rows, work.partition_by):
             first, last = part.seq_range
             named.append((data_file_path(work.ref.tenant, work.ref.table, part.name, first,
                                          last), part))
+        if refused and work.ref.table != REJECTS_TABLE:
+            log.error("records no longer fit their table's types; kept in _rejects",
+                      extra={"table": f"{work.ref.tenant}/{work.ref.table}",
+                             "records": len(refused), "first": refused[0].reason})
+            for part in partitions(refused_rows(work.ref.table, refused)):
+                first, last = part.seq_range
+                named.append((data_file_path(work.ref.tenant, REJECTS_TABLE, part.name, first,
+                                             last), part))
         sizes = write(self.storage, [(path, part.rows) for path, part in named])
         return tuple(DataFile(path, part.name, part.rows.num_rows, size, *part.seq_range,
                               stats=column_stats(part.rows))
@@ -171,7 +186,12 @@ class Flusher:
                                          expected=current.schema))
             if current is not None and not current.user_keys:  # a loaded table gets records,
                 changes.append(SetUserKeys(work.ref.tenant, work.ref.table))  # keys with them
-            changes.append(AddFiles(work.ref.tenant, work.ref.table, files[work.ref]))
+            own, spilled = _split_rejects(work.ref, files[work.ref])
+            changes.append(AddFiles(work.ref.tenant, work.ref.table, own))
+            if spilled:  # records refused by this flush (see write_table)
+                changes.append(EnsureTable(work.ref.tenant, REJECTS_TABLE,
+                                           REJECTS_SCHEMA.to_json()))
+                changes.append(AddFiles(work.ref.tenant, REJECTS_TABLE, spilled))
         changes.append(SetWatermark(WAL_WRITER, plan.through, plan.expected_watermark))
         summary = {"rows": plan.rows, "files": sum(len(f) for f in files.values()),
                    "through_seq": plan.through,
@@ -214,6 +234,33 @@ class Flusher:
         crash_point("flush:after_commit")
         self.finish(plan)
         return summarize(plan, files, snapshot)
+
+
+def refused_rows(table: str, refused: Sequence[Refused]) -> pa.Table:
+    """Refused records as rows of the `_rejects` table: the record raw, the reason."""
+    payloads = [{"table": table, "error": "type_changed", "reason": r.reason,
+                 "request_id": None,
+                 "raw": orjson.dumps({"data_id": r.data_id, "table": table,
+                                      "payload": r.payload}, default=str).decode()}
+                for r in refused]
+    return pa.Table.from_arrays(
+        [pa.array([r.data_id for r in refused], pa.string()),
+         pa.array([r.seq for r in refused], pa.int64()),
+         pa.array([r.timestamp_us for r in refused], pa.int64()).cast(
+             pa.timestamp("us", tz="UTC")),
+         pa.array([False] * len(refused)),
+         *(pa.array([p[name] for p in payloads], pa.string())
+           for name, _ in REJECTS_SCHEMA.fields)],
+        schema=file_schema(REJECTS_SCHEMA))
+
+
+def _split_rejects(ref: TableRef, files: Sequence[DataFile],
+                   ) -> tuple[tuple[DataFile, ...], tuple[DataFile, ...]]:
+    if ref.table == REJECTS_TABLE:
+        return tuple(files), ()
+    folder = f"{ref.tenant}/{REJECTS_TABLE}/"
+    return (tuple(f for f in files if not f.path.startswith(folder)),
+            tuple(f for f in files if f.path.startswith(folder)))
 
 
 def summarize(plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]],

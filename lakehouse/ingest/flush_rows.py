@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.errors import InvalidInput
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.schema import FieldType
 from lakehouse.schema.coerce import coerce_payload
@@ -71,6 +73,57 @@ def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType)
     if not parts:
         return layout.empty_table()
     return pa.concat_tables(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A record whose values the table's types can no longer take (see `entries_table_sparing`)."""
+
+    seq: int
+    data_id: str
+    timestamp_us: int
+    payload: dict[str, Any]
+    reason: str
+
+
+CONVERSION_ERRORS = (InvalidInput, pa.ArrowInvalid, pa.ArrowTypeError,
+                     pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError)
+
+
+def entries_table_sparing(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType,
+                          ) -> tuple[pa.Table, list[Refused]]:
+    """`entries_table`, except that a record whose values do not convert is left out and
+    returned, instead of failing them all.
+
+    Every record was checked against the table's types before it was acknowledged, so this
+    only happens when those types changed in between in a way the write path could not see
+    (a load run by another process retyping a column that unflushed records hold). One such
+    record must not stop every later flush of every tenant: the flush keeps it in the
+    tenant's `_rejects` table, raw, with the reason."""
+    try:
+        return entries_table(entries, schema), []
+    except CONVERSION_ERRORS:
+        pass
+    parts: list[pa.Table] = []
+    refused: list[Refused] = []
+    for first_seq, batch in entries:
+        try:
+            parts.append(entries_table([(first_seq, batch)], schema))
+            continue
+        except CONVERSION_ERRORS:
+            pass
+        for record in batch.records(first_seq):
+            one = RecordBatch(batch.tenant, batch.table, batch.request_id, batch.received_us,
+                              ((record.data_id, record.timestamp_us, record.payload,
+                                record.upsert),))
+            try:
+                parts.append(entries_table([(record.seq, one)], schema))
+            except CONVERSION_ERRORS as exc:
+                reason = exc.message if isinstance(exc, InvalidInput) else str(exc)
+                refused.append(Refused(record.seq, record.data_id, record.timestamp_us,
+                                       record.payload, reason[:500]))
+    layout = file_schema(schema)
+    return (pa.concat_tables(parts) if parts else layout.empty_table()), refused
 
 
 def _single(column: pa.ChunkedArray) -> pa.Array:

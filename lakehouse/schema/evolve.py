@@ -221,7 +221,8 @@ def merge_schemas(committed: FieldType | None, pending: FieldType | None) -> Fie
     """The committed schema (the catalog's) with what `pending` (records not flushed yet) adds:
     new columns appended, int64 widened to float64; where the committed type is exact, it
     stays, and pending values are converted into it. A conflicting column keeps the committed
-    type (its pending values are refused by the flush, which reports them)."""
+    type: the flush keeps pending values it cannot convert in the tenant's `_rejects` table
+    (lakehouse/ingest/flush_rows.py, entries_table_sparing)."""
     if committed is None or pending is None or committed is pending:
         return committed if pending is None else pending if committed is None else committed
     changes = Changes()

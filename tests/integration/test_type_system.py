@@ -321,3 +321,35 @@ def test_a_declared_table_that_is_not_strict_keeps_and_checks_its_other_fields(
     core.flusher.flush()
     assert _query(core, "SELECT extra, at FROM loose WHERE data_id = 'l1'") == [
         {"extra": 5, "at": dt.datetime(2026, 1, 2, tzinfo=UTC)}]
+
+
+def test_a_load_from_another_process_cannot_stop_the_flush(core: Core) -> None:
+    """`lakehouse load` runs in its own process and cannot see unflushed records: it makes
+    `ts` a timestamp while a record holding `ts: "hello"` waits in the log. The flush keeps
+    that record in the tenant's `_rejects` (raw, with the reason), writes the rest — every
+    other tenant's rows included — and moves on; the table reads throughout."""
+    assert core.catalog is not None and core.storage is not None and core.ingest is not None
+    assert core.flusher is not None
+    core.ingest.write("acme", [
+        {"data_id": "bad", "table": "ev", "payload": {"ts": "hello"}},
+        {"data_id": "good", "table": "ev", "payload": {"ts": "2026-01-02T00:00:00"}}]
+                      ).answer(timeout_s=10)
+    core.ingest.write("globex", [{"data_id": "g", "table": "other", "payload": {"a": 1}}]
+                      ).answer(timeout_s=10)
+    folder = core.settings.data_dir / "imports"
+    folder.mkdir(exist_ok=True)
+    pq.write_table(pa.table({"ts": pa.array([dt.datetime(2026, 1, 1)], pa.timestamp("us"))}),
+                   folder / "other_process.parquet")
+    elsewhere = Loader(core.catalog, core.storage, roots_for(core.settings), core.declarations)
+    elsewhere.run(LoadRequest("acme", "ev", str(folder / "other_process.parquet")))
+    core.ingest.refresh_schemas()  # what the flush trigger's poll does
+    assert sorted(r["data_id"] for r in _query(core, "SELECT data_id FROM ev")) == [
+        "good", "other_process:1"]  # the record that no longer fits is left out, not a failure
+    result = core.flusher.flush()
+    assert set(result.tables) == {"acme/ev", "globex/other"}
+    assert core.flusher.flush().rows == 0  # nothing left behind: the log moves on
+    assert sorted(r["data_id"] for r in _query(core, "SELECT data_id FROM ev")) == [
+        "good", "other_process:1"]
+    [kept] = _query(core, "SELECT data_id, error, reason, raw FROM _rejects")
+    assert kept["data_id"] == "bad" and kept["error"] == "type_changed"
+    assert "hello" in kept["raw"] and "timestamp" in kept["reason"]
