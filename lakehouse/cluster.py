@@ -98,7 +98,10 @@ class Cluster:
                 token = uuid.uuid4().hex[:8]
                 futures = [client.submit(fn, *args, pure=False, key=f"{name}-{token}-{i:05d}")
                            for i, args in enumerate(calls)]
-                return [future.result(timeout=self.timeout_s) for future in futures]
+                results = [future.result(timeout=self.timeout_s) for future in futures]
+                log.info("%s jobs ran on the Dask cluster", name,
+                         extra={"job": name, "jobs": len(calls)})
+                return results
             except LakehouseError:
                 raise  # the data's own error: the same here
             except Exception as exc:

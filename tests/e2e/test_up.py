@@ -148,7 +148,7 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
     got = httpx.get(f"{tenant}/data/retrieve", headers=auth, params={"data_id": "e2e-3"}).json()
     assert got["payload"] == {"i": 3} and got["flushed"] is True
     control_log = (system["data_dir"] / "logs" / "control-plane.log").read_text()
-    assert "flush files written on the Dask cluster" in control_log
+    assert "flush jobs ran on the Dask cluster" in control_log
 
     # Docs work offline: the page loads its assets from the service itself.
     docs = httpx.get(f"http://127.0.0.1:{ports['CATALOG_PORT']}/docs").text
