@@ -238,15 +238,16 @@ class Flusher:
 
 def refused_rows(table: str, refused: Sequence[Refused]) -> pa.Table:
     """Refused records as rows of the `_rejects` table: the record raw, the reason."""
+    records = [r.record for r in refused]
     payloads = [{"table": table, "error": "type_changed", "reason": r.reason,
                  "request_id": None,
-                 "raw": orjson.dumps({"data_id": r.data_id, "table": table,
-                                      "payload": r.payload}, default=str).decode()}
+                 "raw": orjson.dumps({"data_id": r.record.data_id, "table": table,
+                                      "payload": r.record.payload}, default=str).decode()}
                 for r in refused]
     return pa.Table.from_arrays(
-        [pa.array([r.data_id for r in refused], pa.string()),
-         pa.array([r.seq for r in refused], pa.int64()),
-         pa.array([r.timestamp_us for r in refused], pa.int64()).cast(
+        [pa.array([r.data_id for r in records], pa.string()),
+         pa.array([r.seq for r in records], pa.int64()),
+         pa.array([r.timestamp_us for r in records], pa.int64()).cast(
              pa.timestamp("us", tz="UTC")),
          pa.array([False] * len(refused)),
          *(pa.array([p[name] for p in payloads], pa.string())

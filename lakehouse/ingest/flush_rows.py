@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.errors import InvalidInput
-from lakehouse.ingest.batch import RecordBatch
+from lakehouse.ingest.batch import RecordBatch, StoredRecord
 from lakehouse.schema import FieldType
 from lakehouse.schema.coerce import coerce_payload
 from lakehouse.schema.conform import conform
@@ -79,10 +78,7 @@ def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType)
 class Refused:
     """A record whose values the table's types can no longer take (see `entries_table_sparing`)."""
 
-    seq: int
-    data_id: str
-    timestamp_us: int
-    payload: dict[str, Any]
+    record: StoredRecord
     reason: str
 
 
@@ -120,8 +116,7 @@ def entries_table_sparing(entries: Sequence[tuple[int, RecordBatch]], schema: Fi
                 parts.append(entries_table([(record.seq, one)], schema))
             except CONVERSION_ERRORS as exc:
                 reason = exc.message if isinstance(exc, InvalidInput) else str(exc)
-                refused.append(Refused(record.seq, record.data_id, record.timestamp_us,
-                                       record.payload, reason[:500]))
+                refused.append(Refused(record, reason[:500]))
     layout = file_schema(schema)
     return (pa.concat_tables(parts) if parts else layout.empty_table()), refused
 
