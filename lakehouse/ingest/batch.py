@@ -10,6 +10,8 @@ Two versioned formats, told apart by their first byte:
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -127,10 +129,50 @@ def strip_nulls(value: Any) -> Any:
     return value
 
 
-def canonical(payload: dict[str, Any]) -> bytes:
+def canonical(payload: dict[str, Any], like: dict[str, Any] | None = None) -> bytes:
     """The payload as comparable bytes: nulls dropped, keys sorted, numbers by value. Two
-    writes of one record are the same write exactly when these are equal."""
-    return orjson.dumps(_comparable(payload), option=orjson.OPT_SORT_KEYS)
+    writes of one record are the same write exactly when these are equal.
+
+    A record read back from its Parquet file holds its exact columns' values typed (Decimal,
+    datetime, date, time), not as the JSON it was written with; `like` is such a stored
+    version, and the payload's values where it holds typed ones are read as those types first,
+    so a retry of what was written equals its flushed form."""
+    value = _comparable(payload if like is None else _typed_like(payload, like))
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_exact)
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return f"decimal:{value.normalize()}"  # 1.50 and 1.5 are one value
+    raise TypeError(type(value).__name__)
+
+
+def _typed_like(value: Any, like: Any) -> Any:  # noqa: PLR0911 - one return per type
+    """`value` (JSON) read as the types `like` (a flushed version) holds; what does not read
+    stays as it is, and compares unequal."""
+    if isinstance(like, dict) and isinstance(value, dict):
+        return {k: _typed_like(v, like.get(k)) for k, v in value.items()}
+    if isinstance(like, list) and isinstance(value, list) and len(like) == len(value):
+        return [_typed_like(v, w) for v, w in zip(value, like, strict=True)]
+    try:
+        if isinstance(like, decimal.Decimal) and isinstance(value, int | float | str) and (
+                not isinstance(value, bool)):
+            return decimal.Decimal(str(value))
+        if isinstance(like, dt.datetime) and isinstance(value, str):
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if like.tzinfo is not None and parsed.tzinfo is None:
+                return parsed.replace(tzinfo=dt.UTC)  # a zone column reads naive text as UTC
+            if like.tzinfo is None and parsed.tzinfo is not None:
+                return parsed.astimezone(dt.UTC).replace(tzinfo=None)
+            return parsed.astimezone(like.tzinfo) if parsed.tzinfo is not None else parsed
+        if isinstance(like, dt.date) and not isinstance(like, dt.datetime) and isinstance(
+                value, str):
+            return dt.date.fromisoformat(value)
+        if isinstance(like, dt.time) and isinstance(value, str):
+            return dt.time.fromisoformat(value)
+    except (ValueError, decimal.InvalidOperation):
+        return value
+    return value
 
 
 _EXACT_FLOAT_INTS = float(2**53)

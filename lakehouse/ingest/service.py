@@ -357,10 +357,11 @@ class IngestService:
             return None
         seq = decode_seq(stored)
         previous = self._stored_payload(seq, entries)
+        like = None  # a flushed version holds typed values: compare the record as those
         if previous is None and self.flushed_source is not None:
             flushed = self.flushed_source.get(TableRef(plan.tenant, table), data_id, seq)
-            previous = flushed.payload if flushed is not None else None
-        if previous is None or canonical(previous) == canonical(record.payload):
+            previous = like = flushed.payload if flushed is not None else None
+        if previous is None or canonical(previous) == canonical(record.payload, like):
             # None: flushed out of the log, so not comparable here; an id seen is a duplicate.
             return RecordResult(index, data_id, table, "duplicate", seq=seq)
         if record.upsert:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -30,3 +32,28 @@ def test_the_same_payload(a: dict[str, Any], b: dict[str, Any]) -> None:
 ])
 def test_different_payloads(a: dict[str, Any], b: dict[str, Any]) -> None:
     assert canonical(a) != canonical(b)
+
+
+@pytest.mark.parametrize(("written", "flushed"), [
+    ({"p": "1.50"}, {"p": Decimal("1.50")}),
+    ({"p": 1.5}, {"p": Decimal("1.50")}),
+    ({"t": "2026-01-02T10:00:00Z"}, {"t": dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)}),
+    ({"t": "2026-01-02T12:00:00+02:00"}, {"t": dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)}),
+    ({"t": "2026-01-02T10:00:00"}, {"t": dt.datetime(2026, 1, 2, 10)}),
+    ({"d": "2026-01-02", "x": 1}, {"d": dt.date(2026, 1, 2), "x": 1.0}),
+])
+def test_a_record_equals_its_flushed_typed_version(written: dict[str, Any],
+                                                   flushed: dict[str, Any]) -> None:
+    """A flushed version is read back typed; the JSON it was written with is the same write
+    (before, a Decimal made the comparison raise: a 500 on a retry or upsert)."""
+    assert canonical(flushed) == canonical(written, like=flushed)
+
+
+@pytest.mark.parametrize(("written", "flushed"), [
+    ({"p": "1.51"}, {"p": Decimal("1.50")}),
+    ({"t": "2026-01-02T10:00:01Z"}, {"t": dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)}),
+    ({"d": "not a date"}, {"d": dt.date(2026, 1, 2)}),
+])
+def test_a_changed_record_differs_from_its_flushed_version(written: dict[str, Any],
+                                                           flushed: dict[str, Any]) -> None:
+    assert canonical(flushed) != canonical(written, like=flushed)
