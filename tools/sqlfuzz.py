@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             failures = [f for fs in found.values() for f in fs]
             if args.reduce and failures:
                 log(f"reducing up to {args.reduce} failures of each group")
-                runner.reduce(failures, per_signature=args.reduce)
+                runner.reduce(failures, per_signature=args.reduce, max_checks=120,
+                              max_seconds=30)
         finally:
             target.close()
             oracle.close()

@@ -58,3 +58,12 @@ def test_ternary_logic_partitioning(differential: Harness, queries: list[Query])
     assert len(tlp) >= 100
     failures = differential.runner.check_tlp(tlp)
     assert not failures, explain(differential, failures)
+
+
+def test_concurrent_distributed_queries_answer_as_alone(differential: Harness,
+                                                        queries: list[Query]) -> None:
+    """The queries whose plan split, distributed again four at a time: each must still get
+    DuckDB's answer (a query's fragments must never see another query's relations)."""
+    failures = differential.runner.check_concurrent(queries)
+    assert differential.runner.tallies["concurrent"].runs >= QUERIES // 10
+    assert not failures, explain(differential, failures)

@@ -190,3 +190,20 @@ def test_known_classes_are_told_apart() -> None:
     assert failure is not None and known_class(failure) == 3
     plain = judge(query, answer([(2,)]), want, "single")
     assert plain is not None and known_class(plain) is None
+
+
+def test_sortedness_is_judged_on_exact_values() -> None:
+    """Two floats within the tolerance are still two values: the platform orders by them."""
+    rows = answer([(15811.388245502038, 4.75), (15811.388253407731, 2.5)], ("a", "b"),
+                  ("double", "double"))
+    assert compare(rows, rows, ordered=False, order_keys=[(0, False, False),
+                                                          (1, False, False)]) is None
+
+
+def test_the_data_does_not_depend_on_the_table_names() -> None:
+    plain, prefixed = make_dataset(5), make_dataset(5, prefix="fz5_ab_t")
+    assert [t.rows for t in plain.tables] == [t.rows for t in prefixed.tables]
+    steps = [s for s in setup_steps(plain) if isinstance(s, Write)]
+    other = [s for s in setup_steps(prefixed) if isinstance(s, Write)]
+    assert [[r["payload"] for r in s.records] for s in steps] == [
+        [r["payload"] for r in s.records] for s in other]

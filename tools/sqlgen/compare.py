@@ -198,13 +198,12 @@ def same_multiset(a: Rows, b: Rows) -> bool:
 
 
 def _order(a: Cell, b: Cell) -> int:
-    if same_value(a, b):
-        return 0
+    """Exactly, not to a tolerance: the platform orders by its own values."""
     try:
-        return -1 if a < b else 1
+        return 0 if a == b else -1 if a < b else 1
     except TypeError:
         ka, kb = _key(a), _key(b)
-        return -1 if ka < kb else 1
+        return 0 if ka == kb else -1 if ka < kb else 1
 
 
 def sorted_by(rows: Rows, keys: Sequence[tuple[int, bool, bool]]) -> int | None:

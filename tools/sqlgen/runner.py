@@ -5,6 +5,8 @@ Checks, each a pass over the queries:
 - `single` and `distributed`: the query with `"plan"` forced, judged against DuckDB;
 - `hash`: queries whose distributed plan broadcast, again with a zero broadcast threshold (so
   the two largest relations are hash-partitioned), judged against DuckDB;
+- `concurrent`: the queries whose plan split, distributed again, four at a time (the other
+  checks run distributed plans one at a time, so that a failure there is the query's own);
 - `rules_off`: the query with every optimizer rule switched off (no pushdown, no pruning, no
   column pruning), which must give the platform's own single-node answer (metamorphic);
 - `tlp`: ternary logic partitioning (metamorphic): `WHERE p`, `WHERE NOT p` and
@@ -31,7 +33,7 @@ from tools.sqlgen.queries import Query
 from tools.sqlgen.reduce import reduce_query
 from tools.sqlgen.targets import Target
 
-CHECKS = ("single", "distributed", "hash", "rules_off", "tlp")
+CHECKS = ("single", "distributed", "hash", "concurrent", "rules_off", "tlp")
 SYSTEM_COLUMNS = frozenset({"data_id", "_timestamp", "_seq", "_upsert"})
 
 
@@ -151,11 +153,14 @@ class Runner:
             self.tallies[check].add(answer)
         return answer
 
-    def _run_all(self, check: str, sqls: Sequence[str], plan: str) -> list[Answer]:
-        """Every query's answer, in order, `workers` at a time."""
-        if self.workers <= 1:
+    def _run_all(self, check: str, sqls: Sequence[str], plan: str,
+                 workers: int | None = None) -> list[Answer]:
+        """Every query's answer, in order, `workers` at a time (single-node plans only, unless
+        told: concurrent distributed plans are a check of their own)."""
+        workers = workers or (self.workers if plan == "single" else 1)
+        if workers <= 1:
             return [self._run(check, sql, plan) for sql in sqls]
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="differential") as pool:
+        with ThreadPoolExecutor(workers, thread_name_prefix="differential") as pool:
             return list(pool.map(lambda sql: self._run(check, sql, plan), sqls))
 
     def want(self, query: Query) -> Answer:
@@ -191,6 +196,18 @@ class Runner:
             answers = self._run_all("hash", [q.sql for q in broadcast], "distributed")
         found = (judge(q, got, want, "hash") for q, got, want in zip(broadcast, answers, wants,
                                                                      strict=True))
+        return [f for f in found if f is not None]
+
+    def check_concurrent(self, queries: Sequence[Query], workers: int = 4) -> list[Failure]:
+        missing = [q for q in queries if q.id not in self.distributed]
+        if missing:  # the distributed plans, if that check has not run
+            self.check_plan(missing, "distributed")
+        split = [q for q in queries if (self.distributed.get(q.id) or Answer()).strategy
+                 in ("partial_aggregate", "broadcast")]
+        wants = [self.want(q) for q in split]
+        answers = self._run_all("concurrent", [q.sql for q in split], "distributed", workers)
+        found = (judge(q, got, want, "concurrent") for q, got, want in zip(split, answers, wants,
+                                                                           strict=True))
         return [f for f in found if f is not None]
 
     def check_rules_off(self, queries: Sequence[Query]) -> list[Failure]:
@@ -244,6 +261,8 @@ class Runner:
 
     def still_fails(self, failure: Failure) -> Callable[[str], bool]:
         plan = "single" if failure.check in ("single", "rules_off", "tlp") else "distributed"
+        if failure.check == "concurrent":
+            return lambda _: False  # a race: the query alone does not fail
 
         def check(sql: str) -> bool:
             want = self.oracle.run(sql)
@@ -291,6 +310,8 @@ def run_all(runner: Runner, queries: Sequence[Query], *, checks: Sequence[str] =
             found[check] = runner.check_plan(queries, check)
         elif check == "hash":
             found[check] = runner.check_hash(queries)
+        elif check == "concurrent":
+            found[check] = runner.check_concurrent(queries)
         elif check == "rules_off":
             found[check] = runner.check_rules_off(queries[::rules_off_every])
         elif check == "tlp":

@@ -113,8 +113,8 @@ def setup_steps(dataset: Dataset) -> list[Step]:
     written after every other step: they stay in the log."""
     body: list[Step] = []
     tail: list[Step] = []
-    for table in dataset.tables:
-        mine = table_steps(table, random.Random(f"steps:{dataset.seed}:{table.name}"))
+    for index, table in enumerate(dataset.tables):  # by position: names carry a prefix
+        mine = table_steps(table, random.Random(f"steps:{dataset.seed}:{index}"))
         if table.path is Path.MIXED and mine and isinstance(mine[-1], Write):
             tail.append(mine.pop())
         body += mine
