@@ -50,6 +50,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tables", type=int, default=5)
     parser.add_argument("--url", help="a running system, e.g. http://127.0.0.1 (ports: the "
                                       "README's)")
+    parser.add_argument("--ports", default="",
+                        help="services on other ports than the README's, e.g. "
+                             "auth=18090,tenant=18000,operation=18081,cbo=18082,catalog=18083")
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
                         help="the running system's DATA_DIR (files to load go under it)")
     parser.add_argument("--username", default="admin")
@@ -71,8 +74,10 @@ def target_for(args: argparse.Namespace, dataset: Any, workdir: Path) -> Target:
     if args.url is None:
         return InProcess(dataset, workdir)
     host = args.url.split("://", 1)[-1].rstrip("/").split(":")[0]
+    ports = {name: int(port) for name, _, port in (
+        item.partition("=") for item in args.ports.split(",") if item)}
     remote = Remote(dataset, host=host, data_dir=args.data_dir, username=args.username,
-                    password=args.password, timeout_s=args.timeout)
+                    password=args.password, ports=ports, timeout_s=args.timeout)
     remote.setup()
     return remote
 
