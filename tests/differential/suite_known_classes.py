@@ -1,4 +1,7 @@
-"""Issue 20's classes 1–4, being fixed elsewhere: each is a construct the suite's generator
+"""Run by hand, not by `make test` yet (see README, "SQL differential testing"): on its seed it
+still finds answers that differ from DuckDB's, which issue 20 is fixing.
+
+Issue 20's classes 1–4, being fixed elsewhere: each is a construct the suite's generator
 leaves out (tools/sqlgen/scope.py, AWAITING_FIX) while these tests, with that one construct
 turned on, are expected to fail — only in their own class (issue 20's class, as
 runner.known_class tells it).
