@@ -39,7 +39,7 @@ from tools.sqlgen.queries import generate
 from tools.sqlgen.report import summary, to_json, to_markdown
 from tools.sqlgen.runner import CHECKS, Runner, run_all
 from tools.sqlgen.schema import DataOptions, make_dataset
-from tools.sqlgen.scope import ALL, AWAITING_FIX, SUITE, Features
+from tools.sqlgen.scope import ALL, Features
 from tools.sqlgen.targets import InProcess, Remote, Target
 
 
@@ -60,9 +60,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prefix", help="table names' prefix (default: fz<seed>_<random>_t)")
     parser.add_argument("--checks", default=",".join(CHECKS),
                         help=f"comma-separated, of {', '.join(CHECKS)}")
-    parser.add_argument("--features", choices=("all", "suite"), default="all",
-                        help="all: every construct; suite: without the constructs of issue "
-                             f"20's classes being fixed ({', '.join(AWAITING_FIX)})")
+    parser.add_argument("--without", default="",
+                        help="comma-separated constructs not to generate, of "
+                             f"{', '.join(ALL.__dataclass_fields__)}")
     parser.add_argument("--reduce", type=int, default=3,
                         help="failures reduced per group (0: none)")
     parser.add_argument("--timeout", type=float, default=60.0, help="per query, seconds")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    features: Features = ALL if args.features == "all" else SUITE
+    features: Features = ALL.without(*(name for name in args.without.split(",") if name))
     prefix = args.prefix or f"fz{args.seed}_{secrets.token_hex(2)}_t"
     dataset = make_dataset(args.seed, DataOptions(tables=args.tables), prefix=prefix)
     started = time.perf_counter()
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             target.close()
             oracle.close()
-    meta = {"target": args.url or "in-process", "queries": args.queries, "features":
-            args.features, "tables": prefix + "*", "seconds": round(time.perf_counter()
+    meta = {"target": args.url or "in-process", "queries": args.queries, "left_out":
+            args.without or "none", "tables": prefix + "*", "seconds": round(time.perf_counter()
                                                                     - started, 1)}
     args.out.mkdir(parents=True, exist_ok=True)
     markdown = args.out / f"sqlfuzz-{args.seed}.md"

@@ -25,6 +25,7 @@ from lakehouse.catalog.table_options import TableOptionsStore
 from lakehouse.catalog.time_travel import one_snapshot, require_readable
 from lakehouse.executor.empty import empty_relations
 from lakehouse.executor.metadata import MetadataCache, SnapshotMetadata
+from lakehouse.executor.output_names import duckdb_names, written_names
 from lakehouse.executor.run import Cancel, ExecutionContext, Progress, execute
 from lakehouse.executor.unflushed import Pin, UnflushedRows, pin
 from lakehouse.ingest.keys import TableRef
@@ -100,15 +101,18 @@ class QueryEngine:
         """Plan `query` (SQL text, or a tree built from the DSL) at the current snapshot and the
         log, or at exactly `snapshot` (or the one its AT (VERSION => N) names)."""
         started = time.perf_counter()
+        written = None
         if isinstance(query, str):
             tree, dialect = parse_query(query, dialect)
+            if dialect == "duckdb":  # the result's names as DuckDB reads the text
+                written = written_names(query)
         else:
             tree, dialect = query, dialect or DEFAULT_DIALECT
         named = one_snapshot(snapshot, pinned_snapshot(tree).snapshot)
         pinned = pin(self.catalog) if named is None else Pin(self.readable(named), None)
         meta = self.metadata.get(tenant, pinned.snapshot)
         view = self._view(meta, with_log=pinned.watermark is not None)
-        found = interpret_tree(tree, dialect, view)
+        found = interpret_tree(tree, dialect, view, duckdb_names, written)
         logical = found.plan(view)
         tables = {}
         for binding in found.bindings:

@@ -113,10 +113,10 @@ def _column(node: exp.Expr, schema: pa.Schema) -> str:
 _LOCAL = threading.local()
 
 
-def _constants() -> duckdb.DuckDBPyConnection:
-    """This thread's connection for folding constants. Not DuckDB's module-wide default one:
-    that is shared by every thread, and two queries planning at once left each other "an
-    unfinished result". It reads nothing: external access is off and locked."""
+def planning_connection() -> duckdb.DuckDBPyConnection:
+    """This thread's connection for planning (folding constants, naming outputs). Not DuckDB's
+    module-wide default one: that is shared by every thread, and two queries planning at once
+    left each other "an unfinished result". It reads nothing: external access is off and locked."""
     connection: duckdb.DuckDBPyConnection | None = getattr(_LOCAL, "connection", None)
     if connection is None:
         connection = duckdb.connect(config={"enable_external_access": False,
@@ -129,7 +129,7 @@ def _constant(node: exp.Expr, kind: pa.DataType) -> pa.Scalar:
     """The value of a constant expression, in the column's type (or Untranslatable)."""
     if any(isinstance(n, exp.Column | exp.Subquery | exp.Select) for n in node.walk()):
         raise Untranslatable("not a constant")
-    value = _constants().execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
+    value = planning_connection().execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
     if value is None or value[0] is None:
         raise Untranslatable("null constant")
     return pa.scalar(_coerce(value[0], kind), type=kind)

@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -71,6 +72,32 @@ class _Pool:
 
 _POOL = _Pool()
 
+# DuckDB types Arrow has no type for: exported as another (HUGEINT as decimal128(38, 0)), they
+# would come back into the next step's sandbox as that type, and `sum(x) // 3` over a fragment's
+# partial sums would divide a DECIMAL (a DOUBLE answer) where one node divides a HUGEINT. A
+# result's field carries its DuckDB type in its metadata; a sandbox reading it casts it back.
+_DUCKDB_TYPE = b"duckdb_type"
+_NOT_IN_ARROW = frozenset({"HUGEINT", "UHUGEINT"})
+
+
+def _marked(table: pa.Table, types: Sequence[Any]) -> pa.Table:
+    lossy = {i: str(kind) for i, kind in enumerate(types) if str(kind) in _NOT_IN_ARROW}
+    if not lossy:
+        return table
+    fields = [field.with_metadata({**(field.metadata or {}), _DUCKDB_TYPE: lossy[i].encode()})
+              if i in lossy else field for i, field in enumerate(table.schema)]
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, table.schema.metadata))
+
+
+def _restored(rows: pa.Table, hidden: str) -> str:
+    """The SELECT a relation's view runs: its rows, in their DuckDB types."""
+    casts = [f"CAST({_quote(field.name)} AS {field.metadata[_DUCKDB_TYPE].decode()}) AS "
+             f"{_quote(field.name)}" for field in rows.schema
+             if field.metadata and field.metadata.get(_DUCKDB_TYPE, b"").decode() in _NOT_IN_ARROW]
+    if not casts:
+        return f"SELECT * FROM {hidden}"  # noqa: S608 - names made here
+    return f"SELECT * REPLACE ({', '.join(casts)}) FROM {hidden}"  # noqa: S608
+
 
 class Sandbox:
     def __init__(self, relations: Mapping[str, pa.Table], threads: int = 2, *,
@@ -99,7 +126,7 @@ class Sandbox:
                     self._con.execute(f"CREATE SCHEMA {_quote(schema)}")
                     self._schemas.append(schema)
                 target = f"{_quote(schema)}.{_quote(table)}" if schema else _quote(table)
-                self._con.execute(f"CREATE VIEW {target} AS SELECT * FROM {hidden}")  # noqa: S608
+                self._con.execute(f"CREATE VIEW {target} AS {_restored(rows, hidden)}")
                 self._views.append(target)
         except BaseException:
             self._reusable = False
@@ -114,7 +141,7 @@ class Sandbox:
                     self._reusable = False
                     raise InvalidInput("only queries that return rows run here",
                                        code="query_failed")
-                return relation.to_arrow_table()
+                return _marked(relation.to_arrow_table(), relation.types)
             except duckdb.InterruptException:
                 self._reusable = False
                 raise

@@ -35,9 +35,9 @@ def natural_joins(tree: exp.Expr, view: SchemaView) -> None:
         joins = select.args.get("joins") or []
         if not isinstance(from_, exp.From) or not any(j.method == "NATURAL" for j in joins):
             continue
-        left = _shown(from_.this, scope, view)
+        left = shown_columns(from_.this, scope, view)
         for join in joins:
-            right = _shown(join.this, scope, view)
+            right = shown_columns(join.this, scope, view)
             if left is None or right is None:
                 break  # a source of unknown columns: sqlglot decides from here, as before
             using = [name for name in left if name in right]
@@ -48,7 +48,7 @@ def natural_joins(tree: exp.Expr, view: SchemaView) -> None:
             left = [*left, *(name for name in right if name not in left)]
 
 
-def _shown(source: exp.Expr, scope: Scope, view: SchemaView) -> list[str] | None:
+def shown_columns(source: exp.Expr, scope: Scope, view: SchemaView) -> list[str] | None:
     """The lower-cased columns a FROM item shows to `*`, or None when they are not known."""
     found = scope.sources.get(source.alias_or_name)
     if isinstance(found, exp.Table):
@@ -85,21 +85,47 @@ def shield_tables(tree: exp.Expr, view: SchemaView) -> None:
                 scope.expression):
             continue
         for alias, source in list(scope.sources.items()):
-            if not isinstance(source, exp.Table) or source.args.get("db"):
-                continue
-            table = view.table(source.name)
-            alias_node = source.args.get("alias")
-            if table is None or (isinstance(alias_node, exp.TableAlias)
-                                 and alias_node.args.get("columns")):
-                continue
-            hidden = {c.name.lower() for c in table.columns if c.hidden}
-            if not hidden:
-                continue
-            named = {c.name.lower() for c in tree.find_all(exp.Column)
-                     if c.table == alias and c.name.lower() in hidden}
-            columns = [exp.column(c.name, table=alias, quoted=True).as_(c.name, quoted=True)
-                       for c in table.columns
-                       if c.name.lower() not in hidden or c.name.lower() in named]
-            inner = exp.select(*columns).from_(source.copy())
-            source.replace(exp.Subquery(this=inner, alias=exp.TableAlias(
-                this=exp.to_identifier(alias, quoted=True))))
+            _shield(tree, view, alias, source)
+
+
+def shield_using_tables(tree: exp.Expr, view: SchemaView) -> None:
+    """`JOIN … USING (c)` joins on the first source to its left that has `c`, for sqlglot hidden
+    columns included, for DuckDB the columns a source shows: before qualification, read each
+    table whose hidden columns a USING list names through its shown columns, as
+    `shield_tables` does."""
+    if not any(j.args.get("using") for j in tree.find_all(exp.Join)):
+        return  # the usual case, without building scopes
+    for scope in traverse_scope(tree):
+        select = scope.expression
+        if not isinstance(select, exp.Select):
+            continue
+        using = {i.name.lower() for j in select.args.get("joins") or []
+                 for i in j.args.get("using") or []}
+        if not using:
+            continue
+        for alias, source in list(scope.sources.items()):
+            _shield(tree, view, alias, source, only_for=using)
+
+
+def _shield(tree: exp.Expr, view: SchemaView, alias: str, source: object,
+            only_for: set[str] | None = None) -> None:
+    """Read catalog table `source` (named `alias`) as `(SELECT <shown columns, hidden ones
+    the query names> FROM t AS alias) AS alias`, if it hides columns (one of `only_for`)."""
+    if not isinstance(source, exp.Table) or source.args.get("db"):
+        return
+    table = view.table(source.name)
+    alias_node = source.args.get("alias")
+    if table is None or (isinstance(alias_node, exp.TableAlias)
+                         and alias_node.args.get("columns")):
+        return
+    hidden = {c.name.lower() for c in table.columns if c.hidden}
+    if not hidden or (only_for is not None and not hidden & only_for):
+        return
+    named = {c.name.lower() for c in tree.find_all(exp.Column)
+             if c.table == alias and c.name.lower() in hidden}
+    columns = [exp.column(c.name, table=alias, quoted=True).as_(c.name, quoted=True)
+               for c in table.columns
+               if c.name.lower() not in hidden or c.name.lower() in named]
+    inner = exp.select(*columns).from_(source.copy())
+    source.replace(exp.Subquery(this=inner, alias=exp.TableAlias(
+        this=exp.to_identifier(alias, quoted=True))))

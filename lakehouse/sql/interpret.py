@@ -10,6 +10,7 @@ them (403 for what a query may not do, 400 for what is wrong with it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,12 @@ from lakehouse.sql.bind import TableBinding, bind, tenant_schema
 from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
 from lakehouse.sql.describe_table import describe_table
 from lakehouse.sql.guard import guard
+from lakehouse.sql.output_names import (
+    Namer,
+    as_sqlglot_writes,
+    name_outputs,
+    restore_spelling,
+)
 from lakehouse.sql.parse import check_dialect, parse_query
 from lakehouse.sql.plan import Step, logical_plan
 from lakehouse.sql.problems import Problem, planning, refusal, unsupported
@@ -77,47 +84,43 @@ def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr
         return tree, [unsupported(exc, "check")]
 
 
-def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> Interpretation:
+def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView,
+                   namer: Namer = as_sqlglot_writes,
+                   written: Sequence[str | None] | None = None) -> Interpretation:
     """A parsed statement checked and bound to `view.tenant`; refused if it has problems.
     The view must be the one of the snapshot the query's AT (VERSION => N) names, if any (the
-    caller reads it first with `pinned_snapshot`)."""
+    caller reads it first with `pinned_snapshot`). `namer` and `written` name the unnamed
+    outputs (lakehouse/sql/output_names.py)."""
     snapshot = pinned_snapshot(tree).snapshot
-    qualified, problems = check_tree(tree, dialect, view)
+    qualified, problems = check_tree(name_outputs(tree.copy(), namer, written), dialect, view)
     if problems:
         raise refusal(problems)
     with planning("interpret", schemas=[tenant_schema(view.tenant)]):
         bound, bindings = bind(qualified, view)
-        _unname_outputs(bound)
+        _unname_star_expressions(bound)
+        restore_spelling(bound)
         return Interpretation(
             tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree,
             tree=bound, sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
             columns=tuple(column_uses(qualified, view)), snapshot=snapshot)
 
 
-def _first_select(tree: exp.Expr) -> exp.Select | None:
-    while isinstance(tree, exp.Subquery | exp.SetOperation):
-        tree = tree.this
-    return tree if isinstance(tree, exp.Select) else None
-
-
-def _unname_outputs(tree: exp.Expr) -> None:
-    """Drop the `_col_N` names qualification gives unnamed result columns, so the result is
-    named as DuckDB names it (`count_star()`); inner names stay, outer queries refer to them.
-    A subquery keeps its `_col_N`: DuckDB would name it by its bound text, which holds the
-    tenant's internal schema."""
-    select = _first_select(tree)
-    if select is None:
-        return
+def _unname_star_expressions(tree: exp.Expr) -> None:
+    """Drop the `_col_N` names qualification gives `COLUMNS(…)` outputs: DuckDB expands them
+    into columns of their own names (every other unnamed output is named before qualification,
+    lakehouse/sql/output_names.py)."""
     referenced = {c.name for c in tree.find_all(exp.Column) if not c.table}  # ORDER BY "_col_1"
-    for projection in select.expressions:
-        if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_") and (
-                projection.alias not in referenced) and projection.this.find(exp.Query) is None:
-            projection.replace(projection.this)
+    for select in tree.find_all(exp.Select):
+        for projection in select.expressions:
+            if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_") and (
+                    projection.alias not in referenced) and projection.this.find(exp.Columns):
+                projection.replace(projection.this)
 
 
-def interpret(sql: str, dialect: str | None, view: SchemaView) -> Interpretation:
+def interpret(sql: str, dialect: str | None, view: SchemaView,
+              namer: Namer = as_sqlglot_writes) -> Interpretation:
     tree, name = parse_query(sql, dialect)
-    return interpret_tree(tree, name, view)
+    return interpret_tree(tree, name, view, namer)
 
 
 def validate(sql: str, dialect: str | None, view: SchemaView) -> list[Problem]:

@@ -89,9 +89,10 @@ class _Planner:
         if isinstance(node, exp.Lateral):
             return {**self.source(node.this, pushed), "lateral": True}
         alias = node.alias_or_name
-        if isinstance(node, exp.Subquery) and isinstance(node.unnest(), exp.Table):
+        if isinstance(node, exp.Subquery) and (isinstance(node.unnest(), exp.Table) or (
+                isinstance(node.this, exp.Subquery) and node.this.args.get("joins"))):
             # A parenthesised join, `(a JOIN b ON …)`: sqlglot keeps it as a subquery around
-            # its first source, whose `joins` hold the rest.
+            # its first source (a table, or a derived table), whose `joins` hold the rest.
             return self._joined(node.this, pushed)
         if isinstance(node, exp.Table) and node.args.get("db"):
             self.scanned.add(id(node))

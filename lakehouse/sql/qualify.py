@@ -17,10 +17,12 @@ from sqlglot.optimizer.qualify_tables import qualify_tables
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
-from lakehouse.sql.hidden import natural_joins, shield_tables
+from lakehouse.sql.hidden import natural_joins, shield_tables, shield_using_tables
+from lakehouse.sql.paren_joins import flatten_inner_joins, using_beside_nested_joins
 from lakehouse.sql.problems import Problem, problem_at, unsupported
 from lakehouse.sql.schema_view import SchemaView
 from lakehouse.sql.scrub import scrub
+from lakehouse.sql.using_joins import ambiguous_using
 
 # sqlglot raises more than its own errors on some odd trees (an assertion, a KeyError); any of
 # them means "cannot qualify this", a 400 for the caller, never a 500.
@@ -150,7 +152,12 @@ def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
             return Qualified(work, schema, tuple(problems))
         _exists_selects_nothing(work)
         _alias_subquery_outputs(work)
+        flatten_inner_joins(work)
         natural_joins(work, view)
+        problems = using_beside_nested_joins(work) or ambiguous_using(work, view)
+        if problems:
+            return Qualified(work, schema, tuple(problems))
+        shield_using_tables(work, view)
         work = qualify_columns(work, schema, expand_alias_refs=True, expand_stars=True)
         work = quote_identifiers(work, dialect=dialect, identify=True)
         problems = _unresolved_column_problems(work, view)

@@ -3,12 +3,13 @@
 Types come from sqlglot's annotate_types over the qualified tree and the SchemaView. Only clear
 cases are reported: a string column compared with or added to a number, a timestamp compared with
 a number, a sum or average of strings. A string literal next to a number is not one — DuckDB
-casts literals — and anything of unknown type is given the benefit of the doubt.
+casts literals — nor is a DATE plus or minus a small integer (days, as DuckDB adds them); and
+anything of unknown type is given the benefit of the doubt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlglot import exp
 from sqlglot.optimizer.annotate_types import annotate_types
@@ -20,12 +21,37 @@ from lakehouse.sql.qualify import QUALIFY_ERRORS
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ,
                 exp.NullSafeNEQ)
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.IntDiv)
+# DuckDB adds and subtracts these as a number of days to or from a DATE (not BIGINT or wider).
+_DAY_COUNTS = frozenset({exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT,
+                         exp.DataType.Type.INT, exp.DataType.Type.UTINYINT,
+                         exp.DataType.Type.USMALLINT})
 _NUMERIC_AGGREGATES = (exp.Sum, exp.Avg, exp.Stddev, exp.StddevPop, exp.StddevSamp,
                        exp.Variance, exp.VariancePop)
 
 
-def _family(node: exp.Expr) -> str | None:
+def _is(node: exp.Expr, kinds: Collection[object]) -> bool:
+    return node.type is not None and node.type.this in kinds
+
+
+def _date_arithmetic(node: exp.Expr) -> bool:
+    """`date ± days` and `days + date`: DuckDB's DATE arithmetic, a DATE."""
+    date = {exp.DataType.Type.DATE}
+    if isinstance(node, exp.Add):
+        return (_is(node.left, date) and _is(node.right, _DAY_COUNTS)) or (
+            _is(node.left, _DAY_COUNTS) and _is(node.right, date))
+    return isinstance(node, exp.Sub) and _is(node.left, date) and _is(node.right, _DAY_COUNTS)
+
+
+def _family(node: exp.Expr) -> str | None:  # noqa: PLR0911 - one return per family
     """"text", "number" or "time" for a typed expression, None when unknown or mixed."""
+    if _date_arithmetic(node):
+        return "time"  # sqlglot types `1 + date` as the integer
+    if isinstance(node, exp.Sub) and _is(node.left, exp.DataType.TEMPORAL_TYPES) and _is(
+            node.right, exp.DataType.TEMPORAL_TYPES):
+        # DATE - DATE is a number of days; TIMESTAMP - TIMESTAMP an interval
+        both_dates = _is(node.left, {exp.DataType.Type.DATE}) and _is(
+            node.right, {exp.DataType.Type.DATE})
+        return "number" if both_dates else None
     kind = node.type
     if kind is None:
         return None
@@ -48,6 +74,8 @@ def comparisons(tree: exp.Expr) -> list[Problem]:
     for node in tree.find_all(*_COMPARISONS, *_ARITHMETIC):
         left, right = node.left, node.right
         families = {_family(left), _family(right)}
+        if _date_arithmetic(node):
+            continue
         if families in ({"text", "number"}, {"time", "number"}):
             what = "compare" if isinstance(node, _COMPARISONS) else "combine"
             problems.append(problem_at(node, "type_mismatch",

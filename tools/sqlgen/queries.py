@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from tools.sqlgen.expressions import FAMILY, Expressions
 from tools.sqlgen.schema import Dataset, Kind, Table
-from tools.sqlgen.scope import SUITE, Col, Ctx, Features, Key, State
+from tools.sqlgen.scope import ALL, Col, Ctx, Features, Key, State
 
 K = TypeVar("K")
 # Each key's number of distinct values, roughly: how much an equality join multiplies rows.
@@ -216,8 +216,9 @@ class QueryGenerator(Expressions):
         if self.features.set_operations and self.chance(0.15):
             body, kinds = self.set_operation_kinds(level + 1, depth - 1)
         else:
+            shapes = ("plain", "plain", "aggregate", "distinct", "window")
             select = self.select(level + 1, [], None, self.pick(
-                ("plain", "plain", "aggregate", "distinct", "window")), depth - 1)
+                shapes if self.features.windows else shapes[:-1]), depth - 1)
             body, rows, kinds = select.sql(), select.rows, select.kinds
         alias = self.st.alias("d")
         return Rel(f"({body}) AS {alias}", alias,
@@ -369,7 +370,7 @@ class QueryGenerator(Expressions):
         raise NotImplementedError
 
 
-def generate(dataset: Dataset, seed: int, index: int, features: Features = SUITE) -> Query:
+def generate(dataset: Dataset, seed: int, index: int, features: Features = ALL) -> Query:
     """Query `index` of run `seed`: the same every time."""
     from tools.sqlgen.select import SelectGenerator
 

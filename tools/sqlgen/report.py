@@ -35,6 +35,7 @@ def summary(found: Mapping[str, Sequence[Failure]], tallies: Mapping[str, Tally]
             "checks": {check: {"runs": tallies[check].runs,
                                "seconds": round(tallies[check].seconds, 1),
                                "strategies": tallies[check].strategies,
+                               "documented_refusals": tallies[check].documented,
                                "failures": counts.get(check, {})}
                        for check in found if check in tallies},
             "failures_by_kind": {kind: sum(c.get(kind, 0) for c in counts.values())
@@ -62,11 +63,13 @@ def to_markdown(seed: int, found: Mapping[str, Sequence[Failure]],
     lines = [f"# SQL differential run, seed {seed}", ""]
     lines += [f"- {key}: {value}" for key, value in meta.items()]
     lines += ["", f"{queries} generated queries.", "",
-              "| check | runs | seconds | plans | failures |", "|---|---|---|---|---|"]
+              "| check | runs | seconds | plans | documented refusals | failures |",
+              "|---|---|---|---|---|---|"]
     for check, info in figures["checks"].items():
         plans = ", ".join(f"{k} {v}" for k, v in sorted(info["strategies"].items()))
         fails = ", ".join(f"{k} {v}" for k, v in info["failures"].items()) or "0"
-        lines.append(f"| {check} | {info['runs']} | {info['seconds']} | {plans} | {fails} |")
+        lines.append(f"| {check} | {info['runs']} | {info['seconds']} | {plans} | "
+                     f"{info['documented_refusals']} | {fails} |")
     lines += ["", "Failures by class: " + ", ".join(
         f"{k} {v}" for k, v in figures["failures_by_kind"].items()), ""]
     known = figures["known_issue_20"]

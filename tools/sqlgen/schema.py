@@ -70,6 +70,7 @@ class Column:
 
 
 Row = tuple[Any, ...]
+KEY = "data_id"  # the record key, as writers give it
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,19 @@ class Table:
         return next(c for c in self.columns if c.name == name)
 
     @property
+    def keyed(self) -> bool:
+        """Its rows carry the writer's `data_id` (records, and the mixed table's loaded file):
+        an ordinary column, the table's first, which `*` shows (issue 20, class 3)."""
+        return bool(self.columns) and self.columns[0].name == KEY
+
+    @property
     def declared(self) -> bool:
         return self.path is not Path.LOAD or self.partition_by is not None
 
     def declaration(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"table": self.name,
-                                "columns": {c.name: c.declared_type for c in self.columns}}
+                                "columns": {c.name: c.declared_type for c in self.columns
+                                            if c.name != KEY}}
         if self.partition_by is not None:
             spec["partition_by"] = self.partition_by
         return spec
@@ -220,6 +228,9 @@ def make_table(rng: random.Random, name: str, options: DataOptions, path: Path) 
         if candidates_rows:
             upserted = tuple(sorted(rng.sample(candidates_rows,
                                                min(len(candidates_rows), rng.randint(0, 3)))))
+    if path is not Path.LOAD:  # records carry their keys; so does the mixed table's file
+        columns = (Column(KEY, Kind.TEXT), *columns)
+        rows = [(f"r{index}", *row) for index, row in enumerate(rows)]
     return Table(name, columns, tuple(rows), path, partition_by, timestamp_column, batches,
                  upserted, loaded)
 

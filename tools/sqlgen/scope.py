@@ -11,17 +11,16 @@ from tools.sqlgen.schema import Kind
 
 @dataclass(frozen=True)
 class Features:
-    """Constructs the generator may use. Those named in `AWAITING_FIX` make issue 20's classes
-    being fixed elsewhere: the suite turns them off until the fixes land; turn one back on by
-    removing its name from `AWAITING_FIX` (tests/differential/test_known_classes.py tells you
-    when, by failing)."""
+    """Constructs the generator may use (every one, unless a run turns some off). Four make
+    issue 20's classes, now regression tests of their own: a subquery in the select list
+    without a name (class 1: a 500 when ORDER BY referred to it by position), duplicate output
+    names (class 2: columns of one name collapsed), `*` over base tables (class 3: it showed
+    the platform's own columns), parenthesised joins (class 4: refused)."""
 
-    # issue 20 class 1: a 500 (sqlglot's "… is not Alias") for a subquery in the select list
-    # without a name, when ORDER BY refers to a column by position
     unaliased_subquery_in_select: bool = True
-    duplicate_output_names: bool = True  # class 2 (columns of one name collapse)
-    star_over_base_tables: bool = True  # class 3 (`*` shows data_id, _timestamp)
-    parenthesised_joins: bool = True  # class 4 (refused with an internal schema name)
+    duplicate_output_names: bool = True
+    star_over_base_tables: bool = True
+    parenthesised_joins: bool = True
     unaliased_expressions: bool = True  # a result column named by its expression
     correlated_subqueries_in_select: bool = True
     invalid_queries: bool = True  # a few queries DuckDB refuses: the platform must 4xx
@@ -35,14 +34,13 @@ class Features:
 
 
 # Issue 20's classes 1–4, by the feature that produces them.
-AWAITING_FIX: dict[str, int] = {
+ISSUE_20_CLASSES: dict[str, int] = {
     "unaliased_subquery_in_select": 1,
     "duplicate_output_names": 2,
     "star_over_base_tables": 3,
     "parenthesised_joins": 4,
 }
 ALL = Features()
-SUITE = ALL.without(*AWAITING_FIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tools.sqlgen.schema import Dataset, Path, Row, Table, stale_value
+from tools.sqlgen.schema import KEY, Dataset, Path, Row, Table, stale_value
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,10 @@ def json_value(value: Any) -> Any:
 
 
 def record(table: Table, index: int, row: Row, *, upsert: bool = False) -> dict[str, Any]:
-    payload = {c.name: json_value(v) for c, v in zip(table.columns, row, strict=True)}
-    body: dict[str, Any] = {"data_id": f"{table.name}-r{index}", "table": table.name,
-                            "payload": payload}
+    payload = {c.name: json_value(v) for c, v in zip(table.columns, row, strict=True)
+               if c.name != KEY}
+    key = row[0] if table.keyed else f"{table.name}-r{index}"
+    body: dict[str, Any] = {"data_id": key, "table": table.name, "payload": payload}
     if table.partition_by is None:  # spread over day partitions
         body["timestamp"] = f"2026-01-0{1 + index % 3}T0{index % 10}:00:00Z"
     if upsert:
@@ -92,7 +93,7 @@ def table_steps(table: Table, rng: random.Random) -> list[Step]:
         stale = []
         for index in table.upserted:
             row = table.rows[index]
-            position = rng.randrange(len(row))
+            position = rng.randrange(1 if table.keyed else 0, len(row))
             changed = list(row)
             changed[position] = stale_value(rng, table.columns[position], row[position])
             stale.append(record(table, index, tuple(changed)))
