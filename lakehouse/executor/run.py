@@ -294,13 +294,18 @@ def _rows(job: ScanJob | None, memory: pa.Table | None) -> pa.Table:
 
 
 def _bucket_task(*, job: ScanJob | None, memory: pa.Table | None, keys: Sequence[str],
-                 buckets: int) -> list[pa.Table]:
-    """On a worker: scan one fragment and split its rows by a hash of the join keys."""
+                 buckets: int, casts: Sequence[str | None] = ()) -> list[pa.Table]:
+    """On a worker: scan one fragment and split its rows by a hash of the join keys (each in
+    the type `casts` names, if any: both sides hash a key in one type)."""
     rows = _rows(job, memory)
     if rows.num_rows == 0:
         return [rows] * buckets
-    key_list = ", ".join('"' + k.replace('"', '""') + '"' for k in keys)
-    # Quoted column names and an int: no value of the query reaches this text.
+    quoted = ['"' + k.replace('"', '""') + '"' for k in keys]
+    types = [*casts, *[None] * (len(keys) - len(casts))]
+    key_list = ", ".join(f"CAST({q} AS {cast})" if cast else q
+                         for q, cast in zip(quoted, types, strict=True))
+    # Quoted column names, type names made here and an int: no value of the query reaches
+    # this text.
     bucketing = f"SELECT hash({key_list}) % {int(buckets)} AS _bucket FROM t"  # noqa: S608
     numbered = run_sql({"t": rows}, bucketing, 1).column("_bucket")
     return [rows.filter(pc.equal(numbered, pa.scalar(b, numbered.type)))
@@ -324,9 +329,13 @@ def _distributed(plan: PhysicalPlan, pieces: Mapping[str, _Pieces], context: Exe
               if name not in dist.partitioned}
     progress.step("broadcast scans", sum(t.num_rows for t in others.values()), started)
     submit = _submitter(context, cancel)
-    # The broadcast relations go to every worker once, not once per fragment.
-    shared = context.client.scatter(others, broadcast=True) if (
-        context.client is not None and others) else others
+    # The broadcast relations go to every worker once, not once per fragment. Under keys of
+    # this query's own: scattering the dict itself would key each table by its relation name,
+    # and two queries at once over one table would read each other's rows and columns.
+    shared: Any = others
+    if context.client is not None and others:
+        futures = context.client.scatter(list(others.values()), broadcast=True, hash=False)
+        shared = dict(zip(others, futures, strict=True))
     partial_sql = dist.partial_sql or ""
     progress.stage = "running"
     started = time.perf_counter()
@@ -369,10 +378,35 @@ def as_single_node(result: pa.Table, plan: PhysicalPlan, pieces: Mapping[str, _P
     return pa.Table.from_arrays(columns, names=expected.names)
 
 
+def _hash_types(partitioned: Sequence[_Pieces], keys: Sequence[Sequence[str]],
+                ) -> list[str | None]:
+    """For each join key, the DuckDB type both sides hash it in, where their types differ:
+    DuckDB joins 7 (BIGINT) with 7.0 (DOUBLE) and 7.00 (DECIMAL), yet hashes each type
+    differently, so each side would send its 7 to another bucket. Numbers meet as DOUBLE
+    (equal values stay equal), dates and timestamps as TIMESTAMP(TZ)."""
+    out: list[str | None] = []
+    for index in range(min((len(k) for k in keys), default=0)):
+        types = [p.schema.field(k[index]).type for p, k in zip(partitioned, keys, strict=True)
+                 if p.schema is not None and k[index] in p.schema.names]
+        types = [t for t in types if not pa.types.is_null(t)]
+        if len(set(types)) <= 1:
+            out.append(None)
+        elif all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+                 for t in types):
+            out.append("DOUBLE")
+        elif all(pa.types.is_date(t) or pa.types.is_timestamp(t) for t in types):
+            zoned = any(pa.types.is_timestamp(t) and t.tz is not None for t in types)
+            out.append("TIMESTAMPTZ" if zoned else "TIMESTAMP")
+        else:
+            out.append(None)
+    return out
+
+
 def _hash_stage(partitioned: Sequence[_Pieces], dist: Distribution, shared: Any,  # noqa: PLR0917
                 partial_sql: str, context: ExecutionContext, submit: Callable[..., Any],
                 progress: Progress) -> list[pa.Table]:
     keys, buckets = dist.keys, dist.fragments
+    casts = _hash_types(partitioned, keys)
     split: dict[str, list[Any]] = {}
     sizes: list[int] = []
     for pieces, key in zip(partitioned, keys, strict=True):
@@ -384,7 +418,7 @@ def _hash_stage(partitioned: Sequence[_Pieces], dist: Distribution, shared: Any,
         if not jobs:
             jobs.append((None, _empty(pieces)))
         split[pieces.spec.relation] = [submit(_bucket_task, job=job, memory=memory,
-                                              keys=list(key), buckets=buckets)
+                                              keys=list(key), buckets=buckets, casts=casts)
                                        for job, memory in jobs]
         sizes += [_job_bytes(pieces.spec, job) for job, _ in jobs]
     progress.fragments_total = sum(len(v) for v in split.values()) + buckets
