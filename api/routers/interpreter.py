@@ -9,6 +9,7 @@ domain receives frozen values (lakehouse.sql.dsl).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from fastapi import APIRouter, Depends
@@ -20,17 +21,17 @@ from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput
+from lakehouse.executor.output_names import duckdb_names, written_names
 from lakehouse.ingest.keys import TableRef
 from lakehouse.sql import dsl
 from lakehouse.sql.describe import tree_json
 from lakehouse.sql.interpret import (
     Interpretation,
     check_tree,
-    interpret,
     interpret_tree,
     validate,
 )
-from lakehouse.sql.parse import DEFAULT_DIALECT, MAX_QUERY_CHARS, check_dialect
+from lakehouse.sql.parse import DEFAULT_DIALECT, MAX_QUERY_CHARS, check_dialect, parse_query
 from lakehouse.sql.problems import Problem
 from lakehouse.sql.schema_view import SchemaView
 
@@ -206,8 +207,12 @@ def _interpret(core: Core, caller: Caller, query: str | None, dialect: str | Non
                dsl_query: DslModel | None) -> tuple[Interpretation, SchemaView]:
     view = schema_view(core, caller.tenant)
     if dsl_query is not None:
-        return interpret_tree(dsl.to_tree(dsl_query.to_domain()), DEFAULT_DIALECT, view), view
-    return interpret(query or "", dialect, view), view
+        return interpret_tree(dsl.to_tree(dsl_query.to_domain()), DEFAULT_DIALECT, view,
+                              duckdb_names), view
+    # Outputs named as the executor names them (lakehouse/executor/output_names.py).
+    tree, name = parse_query(query or "", dialect)
+    written = partial(written_names, query or "") if name == "duckdb" else None
+    return interpret_tree(tree, name, view, duckdb_names, written), view
 
 
 def _answer(found: Interpretation) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -105,7 +106,7 @@ class QueryEngine:
         if isinstance(query, str):
             tree, dialect = parse_query(query, dialect)
             if dialect == "duckdb":  # the result's names as DuckDB reads the text
-                written = written_names(query)
+                written = partial(written_names, query)
         else:
             tree, dialect = query, dialect or DEFAULT_DIALECT
         named = one_snapshot(snapshot, pinned_snapshot(tree).snapshot)

@@ -50,7 +50,12 @@ def natural_joins(tree: exp.Expr, view: SchemaView) -> None:
 
 def shown_columns(source: exp.Expr, scope: Scope, view: SchemaView) -> list[str] | None:
     """The lower-cased columns a FROM item shows to `*`, or None when they are not known."""
-    found = scope.sources.get(source.alias_or_name)
+    return source_columns(source.alias_or_name, scope, view)
+
+
+def source_columns(alias: str, scope: Scope, view: SchemaView) -> list[str] | None:
+    """The lower-cased columns the source `alias` of `scope` shows to `*` (None: unknown)."""
+    found = scope.sources.get(alias)
     if isinstance(found, exp.Table):
         table = view.table(found.name)
         return None if table is None else [c.name.lower() for c in table.columns

@@ -10,7 +10,6 @@ them (403 for what a query may not do, 400 for what is wrong with it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from lakehouse.sql.describe_table import describe_table
 from lakehouse.sql.guard import guard
 from lakehouse.sql.output_names import (
     Namer,
+    Written,
     as_sqlglot_writes,
     name_outputs,
     restore_spelling,
@@ -86,7 +86,7 @@ def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr
 
 def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView,
                    namer: Namer = as_sqlglot_writes,
-                   written: Sequence[str | None] | None = None) -> Interpretation:
+                   written: Written | None = None) -> Interpretation:
     """A parsed statement checked and bound to `view.tenant`; refused if it has problems.
     The view must be the one of the snapshot the query's AT (VERSION => N) names, if any (the
     caller reads it first with `pinned_snapshot`). `namer` and `written` name the unnamed

@@ -46,8 +46,12 @@ def _first_select(tree: exp.Expr) -> exp.Expr:
     return tree
 
 
-def name_outputs(tree: exp.Expr, namer: Namer,
-                 written: Sequence[str | None] | None = None) -> exp.Expr:
+# The names of the result's columns as DuckDB reads the query text the user sent (one per item
+# of the first SELECT, None for a star), asked for only when one of them has no alias.
+Written = Callable[[], Sequence[str | None] | None]
+
+
+def name_outputs(tree: exp.Expr, namer: Namer, written: Written | None = None) -> exp.Expr:
     """`tree` with every unnamed output of every SELECT aliased with its DuckDB name (changed in
     place; the same tree). Every alias remembers its spelling: qualification lower-cases
     identifiers (DuckDB's are case-insensitive), yet DuckDB names a column `AS "MyCol"` MyCol;
@@ -66,10 +70,12 @@ def name_outputs(tree: exp.Expr, namer: Namer,
     texts = [select.expressions[index].sql(dialect="duckdb") for select, index in pending]
     names = list(namer(texts))
     first = _first_select(tree)
-    if written is not None and isinstance(first, exp.Select) and len(written) == len(
+    as_sent = written() if written is not None and any(
+        select is first for select, _ in pending) else None
+    if as_sent is not None and isinstance(first, exp.Select) and len(as_sent) == len(
             first.expressions):
         for n, (select, index) in enumerate(pending):
-            name = written[index] if select is first else None
+            name = as_sent[index] if select is first else None
             if name is not None:
                 names[n] = name
     by_select: dict[int, dict[int, str]] = {}

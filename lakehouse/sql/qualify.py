@@ -18,6 +18,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
 from lakehouse.sql.hidden import natural_joins, shield_tables, shield_using_tables
+from lakehouse.sql.order_names import ambiguous_order_names
 from lakehouse.sql.paren_joins import flatten_inner_joins, using_beside_nested_joins
 from lakehouse.sql.problems import Problem, problem_at, unsupported
 from lakehouse.sql.schema_view import SchemaView
@@ -154,7 +155,8 @@ def qualify(tree: exp.Expr, view: SchemaView, dialect: str) -> Qualified:
         _alias_subquery_outputs(work)
         flatten_inner_joins(work)
         natural_joins(work, view)
-        problems = using_beside_nested_joins(work) or ambiguous_using(work, view)
+        problems = (using_beside_nested_joins(work) or ambiguous_using(work, view)
+                    or ambiguous_order_names(work, view))
         if problems:
             return Qualified(work, schema, tuple(problems))
         shield_using_tables(work, view)

@@ -399,3 +399,31 @@ def test_using_joins_on_the_column_a_source_shows(
     response = op.post("/query/execute", headers=headers, json={"query": ambiguous})
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "ambiguous_column"
+
+
+def test_ambiguous_names_are_refused_as_duckdb_refuses_them(
+        op: TestClient, headers: dict[str, str], oracle: duckdb.DuckDBPyConnection) -> None:
+    """ORDER BY a name two tables' columns in the result share is ambiguous in DuckDB (an alias
+    of that name, or one table's column twice, is not). A USING after a comma, on a column a
+    table before the comma has too (sqlglot resolved it there), is joined as DuckDB joins it;
+    with a `*` over it, the documented refusal."""
+    for sql in ("SELECT t.a, t.a FROM t ORDER BY a",
+                "SELECT t.a, u.a AS a FROM t, u ORDER BY a",
+                "SELECT * FROM t JOIN u USING (a) ORDER BY a"):
+        check(op, headers, oracle, sql, ordered=True)
+    for sql in ("SELECT t.a, u.a FROM t, u ORDER BY a",
+                "SELECT t.*, u.b FROM t, u ORDER BY b"):
+        with pytest.raises(duckdb.BinderException):
+            oracle.sql(sql).fetchall()
+        response = op.post("/query/execute", headers=headers, json={"query": sql})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "ambiguous_column"
+    check(op, headers, oracle,
+          "SELECT count(*), data_id FROM k JOIN t ON k.a = t.a, r JOIN k AS k2 USING (data_id) "
+          "GROUP BY data_id")
+    check(op, headers, oracle, "SELECT b, count(*) FROM u, t FULL JOIN r USING (b) GROUP BY b")
+    sql = "SELECT * FROM k JOIN t ON k.a = t.a, r JOIN k AS k2 USING (data_id)"
+    oracle.sql(sql).fetchall()  # DuckDB answers it
+    response = op.post("/query/execute", headers=headers, json={"query": sql})
+    assert response.status_code == 400, response.text
+    assert "write that join's condition with ON" in response.json()["message"]

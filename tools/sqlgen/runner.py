@@ -61,6 +61,7 @@ class Failure:
 # is counted (Tally.documented) and reported.
 DOCUMENTED_REFUSALS = (
     "USING or NATURAL in a FROM clause that also has an outer join in parentheses",
+    "USING after a comma in FROM, on a column a table before the comma also has",
 )
 
 

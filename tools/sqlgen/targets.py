@@ -79,8 +79,10 @@ class InProcess:
 
         self.dataset = dataset
         self.tenant = tenant
+        # A token for the whole run: a long suite on a busy machine outlives the default 15 min.
         settings = Settings.for_tests(workdir / "data", load_on_dask=False,
-                                      query_track_threshold_s=3600.0)
+                                      query_track_threshold_s=3600.0,
+                                      access_token_ttl_s=24 * 3600)
         self.core = build_core(settings, ingest=True)
         self.imports = settings.data_dir / "imports"
         self.imports.mkdir(parents=True, exist_ok=True)
