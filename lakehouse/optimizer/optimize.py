@@ -14,6 +14,7 @@ from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.encodings import dictionary_columns
 from lakehouse.optimizer.explain import plan_steps
 from lakehouse.optimizer.physical import FileScan, PhysicalPlan, ScanSpec
+from lakehouse.optimizer.pruning import has_upserts
 from lakehouse.optimizer.rules import RULES
 from lakehouse.optimizer.state import OptimizerState, Reference, Relation
 from lakehouse.sql.plan import scans
@@ -68,7 +69,7 @@ def physical_plan(state: OptimizerState, sql: str) -> PhysicalPlan:
     for relation in state.relations:
         specs.append(ScanSpec(
             relation.name, relation.tenant, relation.table, relation.snapshot,
-            tuple(FileScan(f.path, f.partition, f.row_count, f.byte_size, _has_upserts(f))
+            tuple(FileScan(f.path, f.partition, f.row_count, f.byte_size, has_upserts(f))
                   for f in relation.kept),
             relation.columns, relation.predicate,
             relation.estimated_rows if relation.estimated_rows is not None else relation.rows,
@@ -78,6 +79,3 @@ def physical_plan(state: OptimizerState, sql: str) -> PhysicalPlan:
     return PhysicalPlan(sql, tuple(specs), state.distribution, steps, state.decisions,
                         steps.estimated_rows, steps.cost)
 
-
-def _has_upserts(file: DataFile) -> bool:
-    return any(s.column == "_upsert" and s.max is True for s in file.stats)

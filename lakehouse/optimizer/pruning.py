@@ -106,6 +106,11 @@ def _timestamp_us(text: str) -> int | None:
     return int(parsed.timestamp() * 1_000_000)
 
 
+def has_upserts(file: DataFile) -> bool:
+    """Its `_upsert` maximum is true: some data_id in it may replace versions elsewhere."""
+    return any(s.column == "_upsert" and s.max is True for s in file.stats)
+
+
 def may_match(file: DataFile, comparisons: Sequence[Comparison]) -> bool:
     """False only if the file's statistics prove no row satisfies every comparison."""
     stats = {s.column: s for s in file.stats}

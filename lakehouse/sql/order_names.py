@@ -1,8 +1,8 @@
-"""`ORDER BY name` where two output columns of that name come from different tables:
-`SELECT t.e, u.e FROM t, u ORDER BY e`, or `SELECT t.*, u.e …`. DuckDB refuses it as an
-ambiguous reference; sqlglot would quietly order by one of them. Found before qualification
-(pure), as a 400. An alias of that name (`… AS e`) or a USING column merged into one is not
-ambiguous, nor are two outputs of one table's column.
+"""`ORDER BY name` that DuckDB refuses as an ambiguous reference and sqlglot would quietly
+resolve: DuckDB orders by the result's column of that name if there is exactly one (or an
+alias of it), else binds the name against the FROM clause, where two tables with such a column
+make it ambiguous (`SELECT t.e, u.e FROM t, u ORDER BY e`, and even `SELECT t.e, t.e …`).
+Found before qualification (pure), as a 400. A USING column merged into one is not ambiguous.
 """
 
 from __future__ import annotations
@@ -35,35 +35,40 @@ def ambiguous_order_names(tree: exp.Expr, view: SchemaView) -> list[Problem]:
         merged = {i.name.lower() for j in select.args.get("joins") or []
                   for i in j.args.get("using") or []}
         for name in sorted(names - aliases - merged):
-            tables = _output_tables(select, scope, view, name)
-            if tables is not None and len(tables) > 1:
+            having = _sources_with(scope, view, name)
+            if having is None or len(having) < 2:
+                continue
+            if _outputs_named(select, scope, view, name) != 1:
                 problems.append(problem_at(order, "ambiguous_column", (
-                    f"ORDER BY {name}: the result has columns {name!r} of "
-                    f"{', '.join(sorted(tables))}; order by the qualified column or a "
-                    "position")))
+                    f"ORDER BY {name}: more than one table has a column {name!r} "
+                    f"({', '.join(sorted(having))}) and the result does not have exactly one "
+                    "of them; order by the qualified column or a position")))
     return problems
 
 
-def _output_tables(select: exp.Select, scope: Scope, view: SchemaView,
-                   name: str) -> set[str] | None:
-    """The sources whose column `name` the select list outputs (None: not known)."""
-    found: set[str] = set()
+def _sources_with(scope: Scope, view: SchemaView, name: str) -> set[str] | None:
+    """The sources of the scope showing a column `name` (None: some source's are unknown)."""
+    found = set()
+    for alias in scope.sources:
+        columns = source_columns(alias, scope, view)
+        if columns is None:
+            return None
+        if name in columns:
+            found.add(alias.lower())
+    return found
+
+
+def _outputs_named(select: exp.Select, scope: Scope, view: SchemaView, name: str) -> int:
+    """How many result columns (other than aliases) are named `name`: DuckDB orders by the one
+    if there is one, else binds the name against the FROM clause."""
+    count = 0
     for projection in select.expressions:
         if isinstance(projection, exp.Column) and isinstance(projection.this, exp.Identifier):
-            if projection.name.lower() == name:
-                if not projection.table:
-                    return None  # unqualified: whichever DuckDB binds
-                found.add(projection.table.lower())
+            count += projection.name.lower() == name
         elif isinstance(projection, exp.Star) or (
                 isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)):
             qualifier = projection.table if isinstance(projection, exp.Column) else ""
             for alias in scope.sources:
-                if qualifier and alias != qualifier:
-                    continue
-                columns = source_columns(alias, scope, view)
-                if columns is None:
-                    return None
-                if name in columns:
-                    found.add(alias.lower())
-    return found
-
+                if not qualifier or alias == qualifier:
+                    count += name in (source_columns(alias, scope, view) or [])
+    return count

@@ -427,3 +427,47 @@ def test_ambiguous_names_are_refused_as_duckdb_refuses_them(
     response = op.post("/query/execute", headers=headers, json={"query": sql})
     assert response.status_code == 400, response.text
     assert "write that join's condition with ON" in response.json()["message"]
+
+
+def test_pruning_keeps_null_partitions_and_files_with_upserts(
+        core: Core, op: TestClient, headers: dict[str, str],
+        oracle: duckdb.DuckDBPyConnection) -> None:
+    """Two pruning defects the suite found. A table partitioned by a column keeps its NULL rows
+    in the partition `col=__null__`, which `IS NULL` pruned as if it held the text. A file
+    whose upserts replace a version flushed earlier was pruned when the new version failed the
+    query's conditions, and the replaced version showed instead."""
+    from lakehouse.catalog.declare import declare_table
+    from lakehouse.schema.declared import parse_declaration
+
+    assert core.declarations is not None and core.catalog is not None
+    assert core.ingest is not None and core.flusher is not None
+    declare_table(core.declarations, core.catalog, "acme", parse_declaration(
+        {"table": "p", "columns": {"e": "int64", "v": "int64"}, "partition_by": "e"}))
+    core.ingest.write("acme", [
+        {"data_id": f"p{i}", "table": "p", "payload": {"e": None if i == 3 else i % 2,
+                                                       "v": 5000 if i == 1 else i}}
+        for i in range(4)]).answer(timeout_s=10)
+    core.flusher.flush()
+    core.ingest.write("acme", [{"data_id": "p1", "table": "p", "upsert": True,
+                                "payload": {"e": 1, "v": 7}}]).answer(timeout_s=10)
+    core.flusher.flush()
+    oracle.execute("CREATE TABLE p (data_id VARCHAR, e BIGINT, v BIGINT)")
+    oracle.executemany("INSERT INTO p VALUES (?, ?, ?)",
+                       [("p0", 0, 0), ("p1", 1, 7), ("p2", 0, 2), ("p3", None, 3)])
+    for sql in ("SELECT * FROM p WHERE e IS NULL", "SELECT count(*) FROM p WHERE e IS NOT NULL",
+                "SELECT data_id, v FROM p WHERE v >= 1000", "SELECT data_id FROM p WHERE v > 5",
+                "SELECT * FROM p WHERE e = 1"):
+        check(op, headers, oracle, sql)
+
+
+def test_order_by_a_name_two_tables_share(
+        op: TestClient, headers: dict[str, str], oracle: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB orders by the result's one column of that name, else binds the name against
+    FROM: `SELECT t.a, t.a FROM t, u ORDER BY a` is ambiguous there (u has an `a` too)."""
+    check(op, headers, oracle, "SELECT t.a FROM t, u ORDER BY a, u.b", ordered=False)
+    sql = "SELECT t.a, t.a FROM t, u GROUP BY t.a ORDER BY a"
+    with pytest.raises(duckdb.BinderException):
+        oracle.sql(sql).fetchall()
+    response = op.post("/query/execute", headers=headers, json={"query": sql})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "ambiguous_column"

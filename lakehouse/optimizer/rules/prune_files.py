@@ -2,20 +2,31 @@
 
 A file's partition (`day=YYYY-MM-DD` of `_timestamp`, or `column=value` of a declared column) is
 a range its rows lie in; its min/max statistics are a tighter one. A file is skipped only when
-one of them proves no row satisfies the scan's conditions.
+one of them proves no row satisfies the scan's conditions, and never when it holds upserts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import replace
 
 from lakehouse.catalog.lake import ColumnStats, DataFile
 from lakehouse.errors import InvalidInput
-from lakehouse.optimizer.pruning import Comparison, may_match, parse_filter, stats_may_match
+from lakehouse.optimizer.pruning import (
+    Comparison,
+    has_upserts,
+    may_match,
+    parse_filter,
+    stats_may_match,
+)
 from lakehouse.optimizer.state import OptimizerState
 
 DAY_US = 86_400_000_000
+NULL_PARTITION = "__null__"  # the partition of the rows whose partition column is NULL
+_INTEGER = re.compile(r"-?[0-9]{1,18}")
+_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+(e-?[0-9]+)?")  # how str() writes a finite float
+_CUT_AT = 100
 
 
 def apply(state: OptimizerState) -> OptimizerState:
@@ -31,7 +42,11 @@ def apply(state: OptimizerState) -> OptimizerState:
         by_partition = by_stats = 0
         kept = []
         for file in relation.kept:
-            if not partition_may_match(file, comparisons):
+            if has_upserts(file):
+                # Its upserts replace versions in other files: without it, the version an
+                # upsert replaced would show wherever the new one fails the conditions.
+                kept.append(file)
+            elif not partition_may_match(file, comparisons):
                 by_partition += 1
             elif not may_match(file, comparisons):
                 by_stats += 1
@@ -66,11 +81,16 @@ def partition_stats(partition: str, rows: int) -> ColumnStats | None:
             return None
         start = int(day.timestamp() * 1_000_000)
         return ColumnStats("_timestamp", start, start + DAY_US - 1, 0, None)
+    if value == NULL_PARTITION:
+        return ColumnStats(column, None, None, rows, None)  # every row's value is NULL
+    # A declared column's partition name is its value made safe for a path (lakehouse/ingest/
+    # flush_rows.py): other characters than letters, digits, "-" and "." become "_", and a
+    # long value is cut. A name with "_" or of the cut length may not be the value itself.
+    if "_" in value or len(value) >= _CUT_AT:
+        return None
     typed: int | float | str = value
-    for parse in (int, float):
-        try:
-            typed = parse(value)
-            break
-        except ValueError:
-            continue
+    if _INTEGER.fullmatch(value):
+        typed = int(value)
+    elif _DECIMAL.fullmatch(value):
+        typed = float(value)
     return ColumnStats(column, typed, typed, 0, 1)
