@@ -126,11 +126,10 @@ def judge(query: Query, got: Answer, want: Answer,  # noqa: PLR0911 - one return
 
 
 def known_class(failure: Failure) -> int | None:
-    """Which of issue 20's classes (being fixed elsewhere) a failure is, if any: 1, a 5xx
-    from sqlglot's "… is not Alias" (a subquery in the select list without a name, ORDER BY a
-    position); 2, output columns of one name collapsed; 3, `*`
-    showing the platform's own columns (or what follows from them: a refusal, other
-    columns); 4, a parenthesised join refused (its tables not found)."""
+    """Which of issue 20's classes (fixed; a failure of one is a regression) a failure is, if
+    any: 1, a 5xx from sqlglot's "… is not Alias" (a subquery in the select list without a
+    name, ORDER BY a position); 2, output columns of one name collapsed; 3, `*` showing the
+    platform's own columns; 4, a parenthesised join refused."""
     uses, got, want = failure.query.uses, failure.got, failure.want
     if failure.kind == "server_error" and "Alias" in got.error:
         return 1
@@ -143,8 +142,6 @@ def known_class(failure: Failure) -> int | None:
     if (want is not None and want.ok and len(set(want.columns)) < len(want.columns)
             and failure.kind == "wrong_answer"):
         return 2
-    if "star_over_base_tables" in uses and failure.kind in ("refused", "wrong_answer"):
-        return 3
     return None
 
 
