@@ -158,14 +158,17 @@ def same_row(a: Sequence[Cell], b: Sequence[Cell]) -> bool:
     return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
 
 
-def _key(value: Cell) -> tuple[int, Any]:
+def _key(value: Cell) -> tuple[Any, ...]:
     if value is None:
         return (0, 0)
     if isinstance(value, bool):
         return (1, int(value))
     if _number(value):
         number = float(value)
-        return (2, 0.0 if number == 0 else float(f"{number:.8g}"))
+        # Floats to 8 digits (near-equal ones sort together); integers and decimals exactly
+        # after that, or 2**40 and 2**40 + 1 would tie, sort in arrival order and pair wrongly.
+        exact = value if isinstance(value, int | Decimal) else 0
+        return (2, 0.0 if number == 0 else float(f"{number:.8g}"), exact)
     if isinstance(value, dt.datetime | dt.date):
         return (3, value.isoformat())
     if isinstance(value, str):
@@ -173,7 +176,7 @@ def _key(value: Cell) -> tuple[int, Any]:
     return (5, repr(value))
 
 
-def row_key(row: Sequence[Cell]) -> tuple[tuple[int, Any], ...]:
+def row_key(row: Sequence[Cell]) -> tuple[tuple[Any, ...], ...]:
     return tuple(_key(v) for v in row)
 
 
