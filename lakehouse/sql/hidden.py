@@ -16,6 +16,8 @@ Both are pure passes over a tree, run by lakehouse/sql/qualify.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
@@ -46,6 +48,13 @@ def natural_joins(tree: exp.Expr, view: SchemaView) -> None:
                 join.set("method", None)
                 join.set("using", [exp.to_identifier(name) for name in using])
             left = [*left, *(name for name in right if name not in left)]
+
+
+def select_scopes(tree: exp.Expr) -> Iterator[tuple[Scope, exp.Select]]:
+    """Each scope of the tree that is a SELECT, with it."""
+    for scope in traverse_scope(tree):
+        if isinstance(scope.expression, exp.Select):
+            yield scope, scope.expression
 
 
 def shown_columns(source: exp.Expr, scope: Scope, view: SchemaView) -> list[str] | None:
@@ -100,10 +109,7 @@ def shield_using_tables(tree: exp.Expr, view: SchemaView) -> None:
     `shield_tables` does."""
     if not any(j.args.get("using") for j in tree.find_all(exp.Join)):
         return  # the usual case, without building scopes
-    for scope in traverse_scope(tree):
-        select = scope.expression
-        if not isinstance(select, exp.Select):
-            continue
+    for scope, select in select_scopes(tree):
         using = {i.name.lower() for j in select.args.get("joins") or []
                  for i in j.args.get("using") or []}
         if not using:

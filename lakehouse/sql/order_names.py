@@ -8,9 +8,9 @@ Found before qualification (pure), as a 400. A USING column merged into one is n
 from __future__ import annotations
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope
 
-from lakehouse.sql.hidden import source_columns
+from lakehouse.sql.hidden import select_scopes, source_columns
 from lakehouse.sql.problems import Problem, problem_at
 from lakehouse.sql.schema_view import SchemaView
 
@@ -19,10 +19,7 @@ def ambiguous_order_names(tree: exp.Expr, view: SchemaView) -> list[Problem]:
     if not any(isinstance(o.parent, exp.Select) for o in tree.find_all(exp.Order)):
         return []  # the usual case, without building scopes
     problems = []
-    for scope in traverse_scope(tree):
-        select = scope.expression
-        if not isinstance(select, exp.Select):
-            continue
+    for scope, select in select_scopes(tree):
         order = select.args.get("order")
         if not isinstance(order, exp.Order):
             continue

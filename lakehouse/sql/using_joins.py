@@ -6,9 +6,9 @@ sqlglot would quietly join on the first of them. Found before qualification (pur
 from __future__ import annotations
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, traverse_scope
+from sqlglot.optimizer.scope import Scope
 
-from lakehouse.sql.hidden import shown_columns
+from lakehouse.sql.hidden import select_scopes, shown_columns
 from lakehouse.sql.problems import Problem, problem_at
 from lakehouse.sql.schema_view import SchemaView
 
@@ -26,10 +26,7 @@ def ambiguous_using(tree: exp.Expr, view: SchemaView) -> list[Problem]:
     if not any(j.args.get("using") for j in tree.find_all(exp.Join)):
         return []  # the usual case, without building scopes
     problems = []
-    for scope in traverse_scope(tree):
-        select = scope.expression
-        if not isinstance(select, exp.Select):
-            continue
+    for scope, select in select_scopes(tree):
         from_ = select.args.get("from_")
         if not isinstance(from_, exp.From):
             continue

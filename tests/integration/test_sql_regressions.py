@@ -105,6 +105,12 @@ def _run(op: TestClient, headers: dict[str, str], sql: str, plan: str,
     return response.json() if fmt == "json" else response
 
 
+def _refused(op: TestClient, headers: dict[str, str], sql: str, code: str) -> None:
+    response = op.post("/query/execute", headers=headers, json={"query": sql})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == code
+
+
 def _norm(value: Any) -> Any:
     if isinstance(value, float) and not math.isnan(value):
         return round(value, 9)
@@ -339,9 +345,7 @@ def test_a_date_plus_days_is_a_date(op: TestClient, headers: dict[str, str],
                 "SELECT TIMESTAMP '2026-01-01 00:00:00' + CAST(a AS INTEGER) FROM t"):
         with pytest.raises(duckdb.Error):
             oracle.sql(sql).fetchall()
-        response = op.post("/query/execute", headers=headers, json={"query": sql})
-        assert response.status_code == 400, response.text
-        assert response.json()["error"] == "type_mismatch"
+        _refused(op, headers, sql, "type_mismatch")
 
 
 def test_partial_sums_keep_their_type_across_fragments(
@@ -396,9 +400,7 @@ def test_using_joins_on_the_column_a_source_shows(
     ambiguous = "SELECT count(*) FROM t JOIN u ON t.a = u.a JOIN r USING (b)"
     with pytest.raises(duckdb.BinderException):
         oracle.sql(ambiguous).fetchall()
-    response = op.post("/query/execute", headers=headers, json={"query": ambiguous})
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == "ambiguous_column"
+    _refused(op, headers, ambiguous, "ambiguous_column")
 
 
 def test_ambiguous_names_are_refused_as_duckdb_refuses_them(
@@ -415,9 +417,7 @@ def test_ambiguous_names_are_refused_as_duckdb_refuses_them(
                 "SELECT t.*, u.b FROM t, u ORDER BY b"):
         with pytest.raises(duckdb.BinderException):
             oracle.sql(sql).fetchall()
-        response = op.post("/query/execute", headers=headers, json={"query": sql})
-        assert response.status_code == 400, response.text
-        assert response.json()["error"] == "ambiguous_column"
+        _refused(op, headers, sql, "ambiguous_column")
     check(op, headers, oracle,
           "SELECT count(*), data_id FROM k JOIN t ON k.a = t.a, r JOIN k AS k2 USING (data_id) "
           "GROUP BY data_id")
@@ -468,6 +468,4 @@ def test_order_by_a_name_two_tables_share(
     sql = "SELECT t.a, t.a FROM t, u GROUP BY t.a ORDER BY a"
     with pytest.raises(duckdb.BinderException):
         oracle.sql(sql).fetchall()
-    response = op.post("/query/execute", headers=headers, json={"query": sql})
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == "ambiguous_column"
+    _refused(op, headers, sql, "ambiguous_column")
