@@ -33,8 +33,15 @@ def _scalar(sql: str, argument: str) -> str | None:
     return row[0] if row and isinstance(row[0], str) else None
 
 
-@lru_cache(maxsize=4096)
+_CACHED_UP_TO = 4096  # characters: a cache of 100 kB query texts would hold 100 MB
+
+
 def duckdb_name(text: str) -> str:
+    return _duckdb_name(text) if len(text) <= _CACHED_UP_TO else _duckdb_name.__wrapped__(text)
+
+
+@lru_cache(maxsize=4096)
+def _duckdb_name(text: str) -> str:
     written = _scalar(_ROUND_TRIP, _PREFIX + text)
     if written is None or not written.startswith(_PREFIX):
         return text
@@ -58,8 +65,14 @@ def _one_item_select() -> dict[str, Any] | None:
     return _parsed("SELECT 1")
 
 
-@lru_cache(maxsize=1024)
 def written_names(sql: str) -> tuple[str | None, ...] | None:
+    """The DuckDB name of each item of the query's first SELECT as written (None for a star;
+    None when DuckDB's parser does not read the text); short texts are cached."""
+    return _written_names(sql) if len(sql) <= _CACHED_UP_TO else _written_names.__wrapped__(sql)
+
+
+@lru_cache(maxsize=1024)
+def _written_names(sql: str) -> tuple[str | None, ...] | None:
     """The DuckDB name of each item of the query's first SELECT as written (its alias if it
     has one; None for a star), or None when DuckDB's parser does not read the text."""
     tree, template = _parsed(sql), _one_item_select()
