@@ -69,7 +69,8 @@ def source_columns(alias: str, scope: Scope, view: SchemaView) -> list[str] | No
         table = view.table(found.name)
         return None if table is None else [c.name.lower() for c in table.columns
                                            if not c.hidden]
-    if isinstance(found, Scope) and isinstance(found.expression, exp.Select):
+    # A set operation shows its first query's names.
+    if isinstance(found, Scope) and isinstance(found.expression, exp.Select | exp.SetOperation):
         selects = found.expression.selects
         if any(s.is_star for s in selects):
             return None

@@ -44,15 +44,17 @@ def ambiguous_order_names(tree: exp.Expr, view: SchemaView) -> list[Problem]:
 
 
 def _sources_with(scope: Scope, view: SchemaView, name: str) -> set[str] | None:
-    """The sources of the scope showing a column `name` (None: some source's are unknown)."""
+    """The sources of the scope showing a column `name` (None: fewer than two are known to,
+    and some source's columns are unknown)."""
     found = set()
+    unknown = False
     for alias in scope.sources:
         columns = source_columns(alias, scope, view)
         if columns is None:
-            return None
-        if name in columns:
+            unknown = True
+        elif name in columns:
             found.add(alias.lower())
-    return found
+    return None if unknown and len(found) < 2 else found
 
 
 def _outputs_named(select: exp.Select, scope: Scope, view: SchemaView, name: str) -> int:

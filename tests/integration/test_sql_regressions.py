@@ -469,3 +469,11 @@ def test_order_by_a_name_two_tables_share(
     with pytest.raises(duckdb.BinderException):
         oracle.sql(sql).fetchall()
     _refused(op, headers, sql, "ambiguous_column")
+    # The same beside a derived table of a set operation, whose names are its first query's.
+    sql = ("SELECT u.a, u.a FROM (SELECT 1 AS z UNION SELECT 2 AS z) AS d "
+           "LEFT JOIN (t JOIN u ON t.b = u.b) ON d.z = t.a ORDER BY 2, a")
+    with pytest.raises(duckdb.BinderException):
+        oracle.sql(sql).fetchall()
+    _refused(op, headers, sql, "ambiguous_column")
+    check(op, headers, oracle, "SELECT d.z FROM (SELECT 1 AS z UNION SELECT 2 AS z) AS d, t "
+          "ORDER BY z", ordered=False)
