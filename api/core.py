@@ -25,8 +25,10 @@ from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
 from lakehouse.executor.engine import QueryEngine
 from lakehouse.executor.queries import QueryRegistry
+from lakehouse.executor.service import QueryService
 from lakehouse.ingest.admission import BacklogLimits
 from lakehouse.ingest.flush import Flusher
+from lakehouse.ingest.flush_trigger import FlushTrigger
 from lakehouse.ingest.flushed_records import ParquetRecords
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.reader import RecordReader
@@ -53,9 +55,9 @@ class Core:
     storage: StorageRoot | None = None
     ingest: IngestService | None = None
     flusher: Flusher | None = None
-    flush_trigger: Any = None  # flows.flush_trigger.FlushTrigger once the server runs
+    flush_trigger: FlushTrigger | None = None  # once the server runs
     reader: RecordReader | None = None
-    queries: Any = None  # flows.query.QueryService (api builds it: the core stays below flows)
+    queries: QueryService | None = None
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
@@ -181,8 +183,8 @@ def cost_model_from(settings: Settings) -> CostModel:
         single_node_threshold_bytes=int(settings.optimizer_single_node_threshold_mb * MIB))
 
 
-def _query_service(core: Core) -> Any:
-    from flows.query import QueryService
+def _query_service(core: Core) -> QueryService:
+    from flows.query import track_query
 
     assert core.catalog is not None and core.storage is not None  # noqa: S101
     assert core.table_options is not None  # noqa: S101
@@ -196,6 +198,7 @@ def _query_service(core: Core) -> Any:
                         timeout_s=settings.query_timeout_s,
                         track_threshold_s=settings.query_track_threshold_s,
                         client=core.dask_client if settings.query_on_dask else None,
+                        track=track_query,
                         on_end=lambda run: core.metrics.observe_query(
                             run.state, (run.plan or {}).get("distribution", {}).get("strategy"),
                             run.elapsed_s, run.progress.bytes_scanned))

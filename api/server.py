@@ -7,18 +7,18 @@ import contextlib
 import logging
 import signal
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import uvicorn
 
 from api.app import create_app
 from api.core import Core
 from api.services import SPECS, Service
-from flows.flush_trigger import FlushTrigger
+from flows.ingest import flush
 from lakehouse.ingest.flush import write_locally
 from lakehouse.ingest.flush_policy import FlushThresholds
-from tasks.flush import dask_writer, register_flusher
-
-FLUSHER = "control-plane"
+from lakehouse.ingest.flush_trigger import FlushTrigger
+from tasks.flush import dask_writer
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,12 @@ def start_flushing(core: Core) -> FlushTrigger | None:
     settings = core.settings
     write = dask_writer(settings.dask_scheduler_address) if settings.flush_on_dask else (
         write_locally)
-    register_flusher(FLUSHER, core.flusher, write)
-    trigger = FlushTrigger(core.flusher, FLUSHER, FlushThresholds(
+    flusher = core.flusher
+
+    def flush_now(reason: str) -> dict[str, Any]:
+        return flush(flusher, write, reason)
+
+    trigger = FlushTrigger(flusher.service, flush_now, FlushThresholds(
         settings.flush_max_bytes, settings.flush_max_rows, settings.flush_max_age_s),
         settings.flush_check_interval_s)
     trigger.start()

@@ -30,6 +30,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.ingest import flush_here
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import make_records
 
@@ -93,7 +95,7 @@ def main() -> None:
                 record["table"] = "events"
             core.ingest.write("bench", [orjson.loads(orjson.dumps(r)) for r in records]
                               ).answer(timeout_s=60)
-            core.flusher.flush()
+            flush_here(core.flusher)
             if (n + 1) % 200 == 0:
                 print(f"  {n + 1} flushes", file=sys.stderr)
         files = core.catalog.files("bench", "events")

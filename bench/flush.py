@@ -21,6 +21,8 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
+from flows.ingest import flush_here
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import make_records
 
@@ -57,12 +59,12 @@ def main() -> None:
         reference = rows.num_rows / (time.perf_counter() - start)
 
         start = time.perf_counter()
-        result = core.flusher.flush()
-        flushed = result.rows / (time.perf_counter() - start)
+        result = flush_here(core.flusher)
+        flushed = result["rows"] / (time.perf_counter() - start)
         core.close()
         print(f"reference: pyarrow.parquet.write_table  {reference:,.0f} rows/s")
         print(f"flush (WAL -> Parquet -> catalog -> trim) {flushed:,.0f} rows/s, "
-              f"{result.files} files, {result.bytes / 2**20:,.1f} MiB")
+              f"{result['files']} files, {result['bytes'] / 2**20:,.1f} MiB")
         print(f"ratio {flushed / reference:.0%} (target >= 50%)")
     finally:
         shutil.rmtree(root, ignore_errors=True)

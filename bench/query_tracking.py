@@ -21,6 +21,8 @@ from fastapi.testclient import TestClient
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
 
+from flows.ingest import flush_here
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.app import create_app
@@ -42,7 +44,7 @@ def main() -> None:
             assert core.ingest is not None and core.flusher is not None
             core.ingest.write("bench", [{"data_id": f"r{i}", "payload": {"i": i}}
                                         for i in range(1000)]).answer(timeout_s=10)
-            core.flusher.flush()
+            flush_here(core.flusher)
             core.auth.create_user("bench", "bench-password", "bench", Role.READER)
             token = core.auth.login("bench", "bench-password").access_token
             headers = {"Authorization": f"Bearer {token}"}

@@ -9,7 +9,6 @@ LOAD_ON_DASK is true and one answers, else they are converted here.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Annotated, Any
 
 import typer
@@ -47,7 +46,6 @@ def load(
     from lakehouse.load.loader import Loader, LoadRequest
     from lakehouse.load.sources import roots_for
     from lakehouse.storage.location import StorageRoot
-    from tasks.load import register_loader
 
     settings = load_settings()
     engine = catalog_engine(settings.catalog_url)
@@ -55,14 +53,12 @@ def load(
         storage = StorageRoot.parse(settings.storage_root)
         if storage.is_local:
             storage.fs.create_dir(storage.base, recursive=True)
-        name = f"cli-{uuid.uuid4().hex[:8]}"
-        register_loader(name, Loader(SqlCatalog(engine), storage,
-                                     roots_for(settings),
-                                     SqlDeclarations(engine)))
+        loader = Loader(SqlCatalog(engine), storage, roots_for(settings),
+                        SqlDeclarations(engine))
         request = LoadRequest(tenant, table, source, format, data_id_column, timestamp_column)
         dask = settings.dask_scheduler_address if settings.load_on_dask else ""
         with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
-            watch = start_load(request, name, dask)
+            watch = start_load(request, loader, dask)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       MofNCompleteColumn(), TextColumn("parts"), TimeElapsedColumn(),
                       console=err, transient=False) as bar:

@@ -1,257 +1,48 @@
-"""Running queries: directly, or as a Prefect flow run named `query` (plan, stage, merge tasks,
-the plan attached as an artifact) when the query is async, asked to be tracked, or expected to
-take longer than QUERY_TRACK_THRESHOLD_S. Inside a stage the fragments are plain Dask futures.
+"""The tracked query: a `query` flow run with a plan, a stage (scans, and on a distributed plan
+the fragments on Dask) and a merge task, the plan attached as an artifact.
 
-The flow runs in this process, started on a run created first (its id is known at once); when
-the Prefect API cannot be reached a tracked query runs directly instead, and says so.
+The query service (lakehouse/executor/service.py) decides when a query is tracked and hands it
+here (`track_query`); the run shell (flows/runs.py) creates the run first, so its id is known at
+once, and when the Prefect API cannot be reached runs the same steps here, untracked.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import logging
-import threading
-import time
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import acreate_markdown_artifact
-from prefect.client.orchestration import get_client
-from prefect.flow_engine import run_flow_async
-from prefect.states import Pending
 
-from lakehouse.errors import InvalidInput, LakehouseError
-from lakehouse.executor.engine import Planned, QueryEngine
-from lakehouse.executor.queries import QueryRegistry, QueryRun
-from lakehouse.executor.run import Execution, Progress, Staged
-from lakehouse.optimizer.cost_model import CostModel
-from lakehouse.telemetry.optimizer_stats import OptimizerStats
-from tasks.query import merge_task, plan_task, register_service, stage_task
-
-log = logging.getLogger(__name__)
+from flows.run_results import tenant_tag
+from flows.runs import Job, StepNames, filed, run_steps, start
+from lakehouse.executor.queries import QueryRun
+from lakehouse.executor.service import QueryService
+from tasks.query import merge_query, plan_query, stage_label, stage_query
 
 
-class QueryTimeout(LakehouseError):
-    code = "query_timeout"
-    http_status = 408
-    retryable = True
-
-
-@dataclass(frozen=True)
-class QueryRequest:
-    query: str | Any  # SQL text, or a sqlglot tree built from the DSL
-    dialect: str | None = None
-    mode: str = "sync"
-    track: bool = False
-    timeout_s: float | None = None
-    model: CostModel | None = None  # None: the service's current cost model
-    snapshot: int | None = None  # read exactly this snapshot; None: the newest and the log
-
-
-class QueryService:
-    def __init__(self, engine: QueryEngine, registry: QueryRegistry, model: CostModel, *,
-                 max_bytes_scanned: int, timeout_s: float, track_threshold_s: float,
-                 client: Callable[[], Any] | None = None,
-                 on_end: Callable[[QueryRun], None] | None = None) -> None:
-        self.engine = engine
-        self.registry = registry
-        self.model = model
-        self.stats = OptimizerStats()
-        self.max_bytes_scanned = max_bytes_scanned
-        self.timeout_s = timeout_s
-        self.track_threshold_s = track_threshold_s
-        self._client = client or (lambda: None)
-        self._on_end = on_end
-        self.name = f"queries-{uuid.uuid4().hex[:8]}"
-        self._requests: dict[str, QueryRequest] = {}
-        self._planned_executions: dict[str, Execution] = {}
-        register_service(self.name, self)
-
-    # Planning alone (EXPLAIN, the CBO Engine) -------------------------------------------
-
-    def plan(self, tenant: str, request: QueryRequest) -> Planned:
-        planned = self.engine.plan(tenant, request.query, request.dialect,
-                                   request.model or self.model, request.snapshot)
-        plan = planned.optimized.plan
-        self.stats.planned(planned.planning_ms,  # parse + optimize + catalog lookups
-                           sum(s.files_total for s in plan.scans),
-                           sum(len(s.files) for s in plan.scans), plan.distribution.strategy)
-        return planned
-
-    # Running --------------------------------------------------------------------------------
-
-    def submit(self, tenant: str, request: QueryRequest) -> QueryRun:
-        """Accept a query and start it in a thread of this process; its run at once."""
-        if request.snapshot is not None:
-            # Refused now, not as the failed run of an async query.
-            self.engine.readable(request.snapshot)
-        run = self.registry.start(tenant, str(request.query)[:10_000], request.mode)
-        self._requests[run.query_id] = request
-        timeout = request.timeout_s or self.timeout_s
-        timer = threading.Timer(timeout, self._time_out, args=(run, timeout))
-        timer.daemon = True
-        timer.start()
-        context = contextvars.copy_context()
-        threading.Thread(target=context.run, args=(self._run, run, timer),
-                         name=f"query-{run.query_id}", daemon=True).start()
-        return run
-
-    def _time_out(self, run: QueryRun, timeout: float) -> None:
-        if not run.done.is_set():
-            run.timed_out = True
-            run.cancel.cancel()
-            log.info("query timed out", extra={"query_id": run.query_id, "timeout_s": timeout})
-
-    def _run(self, run: QueryRun, timer: threading.Timer) -> None:
-        request = self._requests[run.query_id]
-        try:
-            run.started_at = time.time()
-            if request.mode == "async" or request.track:
-                self._tracked(run)
-            else:
-                execution = self.plan_run(run)
-                estimate = execution.plan.scans and (
-                    sum(s.bytes for s in execution.plan.scans)
-                    / (request.model or self.model).scan_bytes_per_s)
-                if estimate and estimate > self.track_threshold_s:
-                    self._tracked(run)
-                else:
-                    self.finish_run(run, execution, execution.stage(execution.prepare()))
-        except BaseException as exc:  # the run holds the error for whoever asks
-            failure: BaseException = exc
-            if run.timed_out:
-                failure = QueryTimeout(
-                    "the query ran longer than its time limit; narrow it, or run it with "
-                    "\"mode\": \"async\" and a larger \"timeout_s\"",
-                    details={"query_id": run.query_id})
-            elif not isinstance(exc, LakehouseError):
-                log.exception("query failed", extra={"query_id": run.query_id})
-            run.fail(failure)
-        finally:
-            timer.cancel()
-            if self._on_end is not None:
-                self._on_end(run)
-            self._requests.pop(run.query_id, None)
-            self._planned_executions.pop(run.query_id, None)
-
-    def plan_run(self, run: QueryRun) -> Execution:
-        """Plan (once) and check the limits; the execution is ready to stage."""
-        found = self._planned_executions.get(run.query_id)
-        if found is not None:
-            return found
-        run.state = "planning"
-        request = self._requests[run.query_id]
-        planned = self.plan(run.tenant, request)
-        plan = planned.optimized.plan
-        run.plan = plan.to_json()
-        run.snapshot = planned.pin.snapshot
-        run.planning_ms = round(planned.planning_ms, 3)
-        run.estimated_rows = plan.estimated_rows
-        scanned = sum(s.bytes for s in plan.scans)
-        if scanned > self.max_bytes_scanned:
-            raise InvalidInput(
-                f"the query would read {scanned:,} bytes, more than the limit of "
-                f"{self.max_bytes_scanned:,}; add conditions that prune files (see POST "
-                "/optimize/query for what it reads)", code="query_too_large",
-                details={"bytes": scanned, "limit": self.max_bytes_scanned})
-        run.state = "running"
-        client = self._client() if plan.distribution.strategy != "single" else None
-        context = self.engine.context(planned, client)
-        execution = self._planned_executions[run.query_id] = Execution(
-            plan, context, run.progress, run.cancel)
-        return execution
-
-    def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None:
-        result = execution.merge(staged)
-        run.finish(result)
-        self.stats.measured(_estimates_vs_actual(execution, run.progress, result.num_rows))
-
-    def _tracked(self, run: QueryRun) -> None:
-        # An async flow: with flow heartbeats on, a sync flow run ends by joining the
-        # heartbeat thread, which sleeps in 1 s steps; an async run does not wait for it.
-        if not asyncio.run(self._run_flow(run)):
-            execution = self.plan_run(run)
-            self.finish_run(run, execution, execution.stage(execution.prepare()))
-        if not run.done.is_set():
-            raise RuntimeError("the query flow ended without a result")
-
-    async def _run_flow(self, run: QueryRun) -> bool:
-        """Run the query as a flow run; False when the Prefect API cannot be reached."""
-        parameters = {"query_id": run.query_id, "service": self.name}
-        try:
-            async with get_client() as client:
-                created = await client.create_flow_run(
-                    query_flow, name=f"query {run.query_id}", parameters=parameters,
-                    tags=[f"tenant:{run.tenant}"], state=Pending())
-        except Exception as exc:
-            log.warning("the Prefect API cannot be reached; running the query untracked",
-                        extra={"error": str(exc)[:200], "query_id": run.query_id})
-            return False
-        run.flow_run_id = str(created.id)
-        await run_flow_async(query_flow, flow_run=created, parameters=parameters)
-        return True
-
-    def run_now(self, tenant: str, request: QueryRequest) -> QueryRun:
-        """Submit and wait (a sync request): the run, finished, failed or timed out."""
-        run = self.submit(tenant, request)
-        run.done.wait((request.timeout_s or self.timeout_s) + 5)
-        return run
-
-    def lookup(self, query_id: str) -> QueryRun | None:
-        return self.registry.find(query_id)
-
-
-def _estimates_vs_actual(execution: Execution, progress: Progress,
-                         rows: int) -> list[tuple[int, int]]:
-    pairs = [(execution.plan.estimated_rows, rows)]
-    for spec in execution.plan.scans:
-        step = progress.steps.get(f"scan {spec.relation}")
-        if step is not None:
-            pairs.append((spec.estimated_rows, int(step["rows"])))
-    return pairs
+def query_job(service: QueryService, query: QueryRun) -> Job[Any, Any, Any]:
+    return Job(
+        kind="query", names=StepNames("plan-query", "query-stage", "query-merge",
+                                      plan_run="plan", finish_run="merge"),
+        plan=lambda: plan_query(service, query),
+        parts=lambda execution: [execution],
+        run_part=stage_query,
+        finish=lambda execution, staged: merge_query(service, query, execution, staged),
+        part_label=stage_label, counted="stages done")
 
 
 @flow(name="query", flow_run_name="query {query_id}", log_prints=False,
       description="A tracked query: plan, stage (scans and fragments on Dask), merge.")
-async def query_flow(query_id: str, service: str) -> dict[str, Any]:
-    from tasks.query import _service
-
-    found = _service(service)
-    if not isinstance(found, QueryService):
-        raise TypeError(f"{service} is not a query service")
-    run = found.lookup(query_id)
-    if run is None:
+def query_flow(query_id: str, job: str) -> dict[str, Any]:
+    found = filed(job)
+    if found is None:
         raise LookupError(f"query {query_id} is not in this process")
-    plan = await plan_task(service, run)
-    await _plan_artifact(plan)
-    strategy = plan["distribution"]["strategy"]
-    label = ("scan" if strategy == "single" else
-             f"stage: {plan['distribution']['fragments']} fragments ({strategy})")
-    staged = await stage_task(service, run, label)
-    rows = await merge_task(service, run, staged)
-    return {"query_id": query_id, "rows": rows, "strategy": strategy}
+    return run_steps(found)
 
 
-async def _plan_artifact(plan: dict[str, Any]) -> None:
-    lines = [f"**Strategy:** {plan['distribution']['strategy']} — "
-             f"{plan['distribution']['reason']}", "", "| relation | files | bytes | rows "
-             "(est.) | predicate |", "|---|---|---|---|---|"]
-    for scan in plan["scans"]:
-        lines.append(f"| {scan['relation']} | {scan['files']}/{scan['files_total']} | "
-                     f"{scan['bytes']} | {scan['estimated_rows']} | "
-                     f"{(scan['predicate'] or '').replace('|', '/')[:200]} |")
-    lines += ["", "**Decisions**", ""] + [f"- {d['rule']}: {d['detail']}"
-                                          for d in plan["decisions"]]
-    lines += ["", "```sql", plan["sql"], "```"]
-    try:
-        await acreate_markdown_artifact("\n".join(lines), description="query plan")
-    except Exception as exc:  # a courtesy: the query does not depend on it
-        log.warning("cannot attach the query plan", extra={"error": str(exc)[:200]})
-
-
-def with_mode(model: CostModel, mode: str | None) -> CostModel:
-    return model if mode is None else replace(model, mode=mode)
+def track_query(service: QueryService, query: QueryRun) -> None:
+    """Run the query as a `query` flow run and wait for it (see QueryService)."""
+    watch = start(query_job(service, query), query_flow, name=f"query {query.query_id}",
+                  parameters={"query_id": query.query_id}, tags=[tenant_tag(query.tenant)])
+    if not watch.run_id.startswith("local-"):
+        query.flow_run_id = watch.run_id
+    watch.wait()

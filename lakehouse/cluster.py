@@ -1,5 +1,6 @@
 """The Dask cluster as the platform reaches it: the one client per scheduler address, and the one
-"submit it there, or run it here" decision that flushes, loads and compaction make.
+"submit it there, or run it here" (`submit_or_here`) that flushes, loads, compaction and
+queries use.
 
 - One client per address, shared by every caller in the process. A client whose scheduler went
   away (restarted, or the connection broke) is replaced by a new connection on the next use; an
@@ -12,6 +13,9 @@
 - Errors of the data itself (LakehouseError: bad input, a conflict) are not cluster failures:
   they propagate at once; the same work here would fail the same way.
 - One timeout (DASK_TASK_TIMEOUT_S) for a job's result, whatever the job.
+- Every job's Dask key names the work it belongs to (`flush-…`, `load-<id>-…`,
+  `query-<id>-…`), and it is submitted inside a `distributed.span` of that name, so the Dask
+  dashboard groups the cluster's work by flush, load and query.
 
 Workers receive plain values (URIs, paths, specs, Arrow tables), never live handles.
 """
@@ -23,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lakehouse.errors import LakehouseError
@@ -75,6 +79,72 @@ def _close_quietly(client: Any) -> None:
         log.debug("closing a stale Dask client failed", extra={"error": str(exc)[:200]})
 
 
+class Done:
+    """A job that ran here, read as a future is."""
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self._value
+
+    def cancel(self) -> None:
+        return None
+
+
+@dataclass
+class Submitted:
+    """The jobs of one piece of work: on the cluster when there is a client (under keys
+    `{name}-{n:05d}`, inside a span named `name`), else each run here at once. The futures
+    submitted so far are kept, so the work can be cancelled."""
+
+    client: Any  # a distributed.Client, or None
+    name: str
+    futures: list[Any] = field(default_factory=list)
+    _count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def _key(self) -> str:
+        with self._lock:
+            self._count += 1
+            return f"{self.name}-{self._count:05d}"
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.client is None:
+            return Done(fn(*args, **kwargs))
+        from distributed import span
+
+        with span(self.name):
+            future = self.client.submit(fn, *args, key=self._key(), pure=False, **kwargs)
+        self.futures.append(future)
+        return future
+
+    def scatter(self, values: Sequence[Any]) -> list[Any]:
+        """Values every worker gets once (under keys of this work's own: two pieces of work
+        never read each other's), or the values themselves here."""
+        if self.client is None:
+            return list(values)
+        from distributed import span
+
+        keys = [f"{self.name}-shared-{n:05d}" for n in range(len(values))]
+        with span(self.name):
+            scattered = self.client.scatter(dict(zip(keys, values, strict=True)),
+                                            broadcast=True)
+        return [scattered[key] for key in keys]
+
+    def item(self, future: Any, index: int) -> Any:
+        """`future`'s result[index], where the result is (a future of it on the cluster)."""
+        if self.client is None:
+            return future.result()[index]
+        import operator
+
+        return self.submit(operator.getitem, future, index)
+
+
+def submit_or_here(client: Any, name: str) -> Submitted:
+    return Submitted(client, name)
+
+
 @dataclass(frozen=True)
 class Cluster:
     """Where jobs run: the scheduler at `address` ("" for none: always here). A plain value, so
@@ -95,9 +165,8 @@ class Cluster:
         client = dask_client(self.address)
         if client is not None and calls:
             try:
-                token = uuid.uuid4().hex[:8]
-                futures = [client.submit(fn, *args, pure=False, key=f"{name}-{token}-{i:05d}")
-                           for i, args in enumerate(calls)]
+                jobs = submit_or_here(client, f"{name}-{uuid.uuid4().hex[:8]}")
+                futures = [jobs.submit(fn, *args) for args in calls]
                 results = [future.result(timeout=self.timeout_s) for future in futures]
                 log.info("%s jobs ran on the Dask cluster", name,
                          extra={"job": name, "jobs": len(calls)})

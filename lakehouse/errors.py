@@ -128,3 +128,25 @@ class PayloadTooLarge(LakehouseError):
 class UnsupportedMediaType(LakehouseError):
     code = "unsupported_media_type"
     http_status = 415
+
+
+# The query's own outcomes ---------------------------------------------------------------------
+
+class QueryFailed(LakehouseError):
+    """Something broke while running the query that is not the query's fault."""
+
+    code = "query_failed"
+    http_status = 500
+    retryable = True
+
+
+class QueryCancelled(LakehouseError):
+    code = "query_cancelled"
+    http_status = 409
+    retryable = False
+
+
+class QueryTimeout(LakehouseError):
+    code = "query_timeout"
+    http_status = 408
+    retryable = True

@@ -1,37 +1,22 @@
-"""Prefect tasks of the ingest flow: plan, one coarse task per table, commit, trim.
-
-The flow runs inside the process that owns the WAL, so the tasks find that process's Flusher by
-name in a registry instead of receiving it as a (non-serialisable) parameter.
+"""The steps of a flush: plan, write one table's files (on the Dask workers when asked), commit
+and trim the log. flows/ingest.py declares them as the ingest job; the run shell runs them.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from lakehouse.catalog.lake import DataFile
 from lakehouse.cluster import Cluster
 from lakehouse.faults import crash_point
-from lakehouse.ingest.flush import Flusher, FlushPlan, TableFlush, WritePartitions, write_locally
+from lakehouse.ingest.flush import Flusher, FlushPlan, TableFlush, WritePartitions, summarize
 from lakehouse.ingest.keys import TableRef
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import write_file
-
-log = logging.getLogger(__name__)
-
-_FLUSHERS: dict[str, tuple[Flusher, WritePartitions]] = {}
-
-
-def register_flusher(name: str, flusher: Flusher, write: WritePartitions = write_locally) -> None:
-    _FLUSHERS[name] = (flusher, write)
-
-
-def flusher(name: str) -> Flusher:
-    return _FLUSHERS[name][0]
+from tasks.logs import step_log
 
 
 def dask_writer(address: str) -> WritePartitions:
@@ -51,34 +36,36 @@ def _write_remote(root_uri: str, path: str, rows: pa.Table) -> int:
     return write_file(StorageRoot.parse(root_uri), path, rows)
 
 
-@task(name="plan-flush", cache_policy=NO_CACHE)
-def plan_flush(name: str) -> FlushPlan | None:
-    plan = flusher(name).plan()
-    logger = get_run_logger()
+def plan_flush(flusher: Flusher) -> FlushPlan | None:
+    plan = flusher.plan()
     if plan is None:
-        logger.info("nothing to flush")
+        step_log().info("nothing to flush")
     else:
-        logger.info("flushing %d rows of %d tables through seq %d", plan.rows,
-                    len(plan.tables), plan.through)
+        step_log().info("flushing %d rows of %d tables through seq %d", plan.rows,
+                        len(plan.tables), plan.through)
     return plan
 
 
-@task(name="flush-table", task_run_name="flush {tenant}/{table}", cache_policy=NO_CACHE,
-      retries=2, retry_delay_seconds=1)
-def flush_table(name: str, work: TableFlush, tenant: str, table: str) -> tuple[DataFile, ...]:
-    found, write = _FLUSHERS[name]
-    files = found.write_table(work, write)
-    get_run_logger().info("%s/%s: %d rows in %d files", tenant, table, work.rows, len(files))
-    return files
+def write_table(flusher: Flusher, write: WritePartitions,
+                work: TableFlush) -> tuple[TableRef, tuple[DataFile, ...]]:
+    files = flusher.write_table(work, write)
+    step_log().info("%s/%s: %d rows in %d files", work.ref.tenant, work.ref.table, work.rows,
+                    len(files))
+    return work.ref, files
 
 
-@task(name="commit-flush", cache_policy=NO_CACHE)
-def commit_flush(name: str, plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]]) -> int:
-    found = flusher(name)
+def commit_flush(flusher: Flusher, plan: FlushPlan,
+                 written: list[tuple[TableRef, tuple[DataFile, ...]]]) -> dict[str, Any]:
+    """One snapshot of every table's files and the watermark, then the log trimmed; the
+    flush's summary."""
+    files = dict(written)
     crash_point("flush:after_write")
-    snapshot = found.commit(plan, files)
+    snapshot = flusher.commit(plan, files)
     crash_point("flush:after_commit")
-    found.finish(plan)
-    get_run_logger().info("committed snapshot %d; log trimmed through seq %d", snapshot,
-                          plan.through)
-    return snapshot
+    flusher.trim_log(plan)
+    step_log().info("committed snapshot %d; log trimmed through seq %d", snapshot,
+                    plan.through)
+    result = summarize(plan, files, snapshot)
+    return {"snapshot": result.snapshot, "rows": result.rows, "files": result.files,
+            "bytes": result.bytes, "through_seq": result.through,
+            "tables": list(result.tables)}

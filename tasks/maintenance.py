@@ -1,21 +1,19 @@
-"""Prefect tasks of compaction and retention: plan, one coarse task per partition group, commit.
+"""The steps of compaction and retention: plan, one partition group merged, the summary.
 
-The tasks reach the catalog and storage through a named MaintenanceContext: the scheduled
-deployments (a Prefect worker's subprocess) build it from the settings; a process that starts
-a run itself (the CBO Engine, a test) registers its own. A group's rewrite runs on a Dask worker
-when a scheduler answers, which gets the storage URI and the file paths, never a live handle.
+The steps reach the catalog and storage through a MaintenanceContext: the scheduled
+deployments (a Prefect worker's subprocess) build it from the settings (settings_context); a
+process that starts a run itself (the CBO Engine, a test) gives its own. A group's rewrite runs
+on a Dask worker when a scheduler answers, which gets the storage URI and the file paths, never
+a live handle.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.lake import Catalog
@@ -36,10 +34,10 @@ from lakehouse.storage.maintenance import (
     table_files,
 )
 from lakehouse.storage.rewrite import RewriteResult, rewrite_group
+from tasks.logs import step_log
 
 log = logging.getLogger(__name__)
 
-SETTINGS_CONTEXT = "settings"
 RETENTION_RETRIES = 3
 
 
@@ -77,52 +75,54 @@ def context_from(settings: Settings) -> MaintenanceContext:
                                   SqlTableOptions(engine))
 
 
-_CONTEXTS: dict[str, MaintenanceContext] = {}
-_contexts_lock = threading.Lock()
+def settings_context() -> MaintenanceContext:
+    """The context the settings describe (a scheduled deployment's run reads them from its
+    environment), built once per distinct catalog and storage."""
+    settings = Settings()
+    return _context_of(settings.catalog_url, settings.storage_root)
 
 
-def register_context(name: str, context: MaintenanceContext) -> None:
-    with _contexts_lock:
-        _CONTEXTS[name] = context
+@functools.lru_cache(maxsize=8)
+def _context_of(catalog_url: str, storage_root: str) -> MaintenanceContext:
+    return context_from(Settings(catalog_url=catalog_url, storage_root=storage_root))
 
 
-def maintenance_context(name: str = SETTINGS_CONTEXT) -> MaintenanceContext:
-    """A registered context, or (by default) the one the settings describe: a deployment's run
-    reads them from its environment, built once per distinct catalog and storage."""
-    with _contexts_lock:
-        if name != SETTINGS_CONTEXT:
-            found = _CONTEXTS.get(name)
-            if found is None:
-                raise KeyError(f"no maintenance context {name!r} in this process")
-            return found
-        settings = Settings()
-        key = f"{SETTINGS_CONTEXT}:{settings.catalog_url}|{settings.storage_root}"
-        found = _CONTEXTS.get(key)
-        if found is None:
-            found = _CONTEXTS[key] = context_from(settings)
-        return found
-
-
-@task(name="plan-compaction", task_run_name="plan compaction", cache_policy=NO_CACHE)
-def plan_compaction_task(context: str, tenant: str | None, table: str | None) -> CompactionPlan:
-    found = maintenance_context(context)
-    tables = table_files(found.catalog, found.options, tenant, table)
-    plan = plan_compaction(tables, found.policy, time.time())
-    get_run_logger().info("%d groups to merge: %d files, %d bytes; %d partitions skipped",
-                          len(plan.groups), plan.files, plan.bytes, len(plan.skipped))
+def plan_compaction_step(context: MaintenanceContext, tenant: str | None,
+                         table: str | None) -> CompactionPlan:
+    tables = table_files(context.catalog, context.options, tenant, table)
+    plan = plan_compaction(tables, context.policy, time.time())
+    step_log().info("%d groups to merge: %d files, %d bytes; %d partitions skipped",
+                    len(plan.groups), plan.files, plan.bytes, len(plan.skipped))
     return plan
 
 
-@task(name="compact-group", task_run_name="compact {label}", cache_policy=NO_CACHE,
-      retries=2, retry_delay_seconds=2)
-def compact_group_task(context: str, group: CompactionGroup, label: str) -> GroupResult:
-    found = maintenance_context(context)
-    result = compact_group(found.catalog, found.storage, group, found.policy,
-                           rewriter(found.dask_address))
-    get_run_logger().info("%s: %d files (%d bytes) → %d files (%d bytes), snapshot %s",
-                          label, result.files_before, result.bytes_before, result.files_after,
-                          result.bytes_after, result.snapshot)
+def compact_group_step(context: MaintenanceContext, group: CompactionGroup) -> GroupResult:
+    """One group merged and committed in its own snapshot (not a data change)."""
+    result = compact_group(context.catalog, context.storage, group, context.policy,
+                           rewriter(context.dask_address))
+    step_log().info("%s: %d files (%d bytes) → %d files (%d bytes), snapshot %s",
+                    group.describe(), result.files_before, result.bytes_before,
+                    result.files_after, result.bytes_after, result.snapshot)
     return result
+
+
+def compaction_summary(plan: CompactionPlan, results: list[GroupResult],
+                       dry_run: bool) -> dict[str, Any]:
+    summary: dict[str, Any] = {"dry_run": dry_run, "plan": plan.to_json()}
+    if dry_run:
+        return summary
+    committed = [r for r in results if r.snapshot is not None]
+    summary.update(
+        groups=len(plan.groups), groups_committed=len(committed),
+        files_before=sum(r.files_before for r in committed),
+        files_after=sum(r.files_after for r in committed),
+        bytes_before=sum(r.bytes_before for r in committed),
+        bytes_after=sum(r.bytes_after for r in committed),
+        rows_before=sum(r.rows_before for r in committed),
+        rows_after=sum(r.rows_after for r in committed),
+        retried_groups=sum(1 for r in results if r.attempts > 1),
+        details=[r.to_json() for r in results])
+    return summary
 
 
 def rewriter(address: str) -> Any:
@@ -136,24 +136,22 @@ def rewriter(address: str) -> Any:
     return rewrite
 
 
-@task(name="apply-retention", task_run_name="retention", cache_policy=NO_CACHE)
-def apply_retention_task(context: str, tenant: str | None) -> dict[str, Any]:
+def apply_retention_step(context: MaintenanceContext, tenant: str | None) -> dict[str, Any]:
     """Plan and commit, per table; a conflict (a compaction replaced a file) plans again."""
-    found = maintenance_context(context)
     dropped: list[dict[str, Any]] = []
     for attempt in range(RETENTION_RETRIES + 1):
-        tables = table_files(found.catalog, found.options, tenant)
+        tables = table_files(context.catalog, context.options, tenant)
         drops = plan_retention(tables, time.time())
         try:
             for drop in drops:
-                snapshot = apply_retention(found.catalog, drop)
+                snapshot = apply_retention(context.catalog, drop)
                 dropped.append({**drop.to_json(), "snapshot": snapshot})
             break
         except Conflict:
             if attempt == RETENTION_RETRIES:
                 raise
-    get_run_logger().info("retention removed %d files of %d tables",
-                          sum(d["files"] for d in dropped), len(dropped))
+    step_log().info("retention removed %d files of %d tables",
+                    sum(d["files"] for d in dropped), len(dropped))
     return {"tables": dropped, "files_removed": sum(d["files"] for d in dropped),
             "rows_removed": sum(d["rows"] for d in dropped),
             "bytes_removed": sum(d["bytes"] for d in dropped)}

@@ -1,65 +1,69 @@
-"""Prefect tasks of the query flow: plan, stage (scans and fragments), merge.
-
-The flow runs in the process that took the query; the tasks find its QueryService by name and
-the query by id (live objects: an engine, Arrow tables, Dask futures are not parameters).
-The tasks are async so the flow is (see flows/query.py); their work runs in a thread, off the
-flow's event loop.
+"""The steps of a tracked query: plan (the plan attached to the run as an artifact), stage (the
+scans, and on a distributed plan the fragments' partial queries on Dask), merge. flows/query.py
+declares them as the query job; the query service does the work.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, Protocol
+import logging
+from typing import Any
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
 
 from lakehouse.executor.queries import QueryRun
 from lakehouse.executor.run import Execution, Staged
+from lakehouse.executor.service import QueryService
+from tasks.logs import step_log
+
+log = logging.getLogger(__name__)
 
 
-class Service(Protocol):
-    def plan_run(self, run: QueryRun) -> Execution:
-        """Plan once; later calls for the same run give the same execution."""
-
-    def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None: ...
-
-
-_SERVICES: dict[str, Any] = {}
-
-
-def register_service(name: str, service: Service) -> None:
-    _SERVICES[name] = service
-
-
-def _service(name: str) -> Service:
-    found: Service = _SERVICES[name]
-    return found
-
-
-@task(name="plan-query", task_run_name="plan", cache_policy=NO_CACHE)
-async def plan_task(service: str, run: QueryRun) -> dict[str, Any]:
-    execution = await asyncio.to_thread(_service(service).plan_run, run)
+def plan_query(service: QueryService, query: QueryRun) -> Execution:
+    execution = service.plan_run(query)
     dist = execution.plan.distribution
-    get_run_logger().info("%s plan, %d relations: %s", dist.strategy.value,
-                          len(execution.plan.scans), dist.reason)
-    return execution.plan.to_json()
+    step_log().info("%s plan, %d relations: %s", dist.strategy.value,
+                    len(execution.plan.scans), dist.reason)
+    if FlowRunContext.get() is not None:
+        _plan_artifact(execution.plan.to_json())
+    return execution
 
 
-@task(name="query-stage", task_run_name="{label}", cache_policy=NO_CACHE)
-async def stage_task(service: str, run: QueryRun, label: str) -> Staged:
-    execution = await asyncio.to_thread(_service(service).plan_run, run)
-    staged = await asyncio.to_thread(lambda: execution.stage(execution.prepare()))
-    get_run_logger().info("%d fragments done, %d bytes scanned", run.progress.fragments_done,
-                          run.progress.bytes_scanned)
+def stage_label(execution: Execution) -> str:
+    dist = execution.plan.distribution
+    return ("scan" if dist.strategy.value == "single" else
+            f"stage: {dist.fragments} fragments ({dist.strategy.value})")
+
+
+def stage_query(execution: Execution) -> Staged:
+    staged = execution.stage(execution.prepare())
+    step_log().info("%d fragments done, %d bytes scanned", execution.progress.fragments_done,
+                    execution.progress.bytes_scanned)
     return staged
 
 
-@task(name="query-merge", task_run_name="merge", cache_policy=NO_CACHE)
-async def merge_task(service: str, run: QueryRun, staged: Staged) -> int:
-    found = _service(service)
-    await asyncio.to_thread(lambda: found.finish_run(run, found.plan_run(run), staged))
-    rows = run.result.num_rows if run.result is not None else 0
-    get_run_logger().info("%d rows in %.3f s", rows, run.elapsed_s)
-    return rows
+def merge_query(service: QueryService, query: QueryRun, execution: Execution,
+                staged: list[Staged]) -> dict[str, Any]:
+    [only] = staged
+    service.finish_run(query, execution, only)
+    rows = query.result.num_rows if query.result is not None else 0
+    step_log().info("%d rows in %.3f s", rows, query.elapsed_s)
+    return {"query_id": query.query_id, "rows": rows,
+            "strategy": execution.plan.distribution.strategy.value}
 
+
+def _plan_artifact(plan: dict[str, Any]) -> None:
+    lines = [f"**Strategy:** {plan['distribution']['strategy']} — "
+             f"{plan['distribution']['reason']}", "", "| relation | files | bytes | rows "
+             "(est.) | predicate |", "|---|---|---|---|---|"]
+    for scan in plan["scans"]:
+        lines.append(f"| {scan['relation']} | {scan['files']}/{scan['files_total']} | "
+                     f"{scan['bytes']} | {scan['estimated_rows']} | "
+                     f"{(scan['predicate'] or '').replace('|', '/')[:200]} |")
+    lines += ["", "**Decisions**", ""] + [f"- {d['rule']}: {d['detail']}"
+                                          for d in plan["decisions"]]
+    lines += ["", "```sql", plan["sql"], "```"]
+    try:
+        create_markdown_artifact("\n".join(lines), description="query plan")
+    except Exception as exc:  # a courtesy: the query does not depend on it
+        log.warning("cannot attach the query plan", extra={"error": str(exc)[:200]})

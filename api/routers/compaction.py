@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -12,13 +11,11 @@ from pydantic import Field
 from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
-from flows.background import start_flow_run
-from flows.compaction import compaction
-from flows.run_results import SHARED_TAG, tenant_tag
+from flows.compaction import start_compaction
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import NotFound, Unavailable
 from lakehouse.schema.names import check_table_name
-from tasks.maintenance import maintenance_context_of, register_context
+from tasks.maintenance import MaintenanceContext, maintenance_context_of
 
 router = APIRouter(tags=["maintenance"])
 
@@ -31,18 +28,17 @@ class CompactBody(StrictBody):
     dry_run: bool = Field(default=False, description="Report the plan, write nothing")
 
 
-def _context_name(request: Request, core: Core) -> str:
-    """The maintenance context of this app (its catalog and storage), registered once."""
-    name: str | None = getattr(request.app.state, "maintenance_context", None)
-    if name is None:
+def _context(request: Request, core: Core) -> MaintenanceContext:
+    """The maintenance context of this app (its catalog and storage), made once."""
+    found: MaintenanceContext | None = getattr(request.app.state, "maintenance_context", None)
+    if found is None:
         if core.catalog is None or core.storage is None or core.table_options is None:
             raise Unavailable("this process has no catalog or storage to compact",
                               code="compaction_not_served")
-        name = f"api-{uuid.uuid4().hex[:8]}"
-        register_context(name, maintenance_context_of(core.settings, core.catalog,
-                                                      core.storage, core.table_options))
-        request.app.state.maintenance_context = name
-    return name
+        found = maintenance_context_of(core.settings, core.catalog, core.storage,
+                                       core.table_options)
+        request.app.state.maintenance_context = found
+    return found
 
 
 @router.post("/optimize/compact", status_code=202)
@@ -61,11 +57,7 @@ async def compact(body: CompactBody, request: Request, core: CoreDep,
             raise NotFound(f"no table {body.table!r} in the catalog; a table is created by its "
                            "first flush or load (POST /data/flush)",
                            details={"table": body.table})
-    context = _context_name(request, core)
-    scope = f"{tenant}/{body.table}" if body.table else (tenant or "all tenants")
-    name = f"compaction{' (dry run)' if body.dry_run else ''} of {scope}"
-    run_id = await asyncio.to_thread(
-        start_flow_run, compaction, name,
-        {"tenant": tenant, "table": body.table, "dry_run": body.dry_run, "context": context},
-        [tenant_tag(tenant)] if tenant else [SHARED_TAG])
-    return {"run_id": run_id}
+    context = _context(request, core)
+    started = await asyncio.to_thread(start_compaction, context, tenant, body.table,
+                                      body.dry_run)
+    return {"run_id": started.run_id}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +17,6 @@ from lakehouse.ingest.service import WritePathSchema
 from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for
 from lakehouse.schema.names import check_table_name
-from tasks.load import register_loader
 
 router = APIRouter(tags=["data"])
 
@@ -43,20 +41,18 @@ class LoadBody(BaseModel):
         "The column holding each row's time (partitions by its day); default: the load time"))
 
 
-def _loader_name(request: Request, core: Core) -> str:
-    """The name this app's Loader is registered under for the flow's tasks (made once)."""
-    name: str | None = getattr(request.app.state, "loader_name", None)
-    if name is None:
+def _loader(request: Request, core: Core) -> Loader:
+    """This app's Loader (its catalog, storage and write path), made once."""
+    found: Loader | None = getattr(request.app.state, "loader", None)
+    if found is None:
         if core.catalog is None or core.storage is None:
             raise Unavailable("this process has no catalog or storage to load into",
                               code="load_not_served")
-        name = f"api-{uuid.uuid4().hex[:8]}"
         live = WritePathSchema(core.ingest) if core.ingest is not None else None
-        register_loader(name, Loader(core.catalog, core.storage,
-                                     roots_for(core.settings),
-                                     core.declarations, live_schema=live))
-        request.app.state.loader_name = name
-    return name
+        found = Loader(core.catalog, core.storage, roots_for(core.settings),
+                       core.declarations, live_schema=live)
+        request.app.state.loader = found
+    return found
 
 
 @router.post("/data/load", status_code=202)
@@ -69,11 +65,11 @@ async def load(body: LoadBody, request: Request, core: CoreDep,
     here as a 4xx, and nothing is committed. The run's progress and outcome: GET /runs/{id}.
     """
     check_table_name(body.table)
-    name = _loader_name(request, core)
+    loader = _loader(request, core)
     load_request = LoadRequest(caller.tenant, body.table, body.source, body.format,
                                body.data_id_column, body.timestamp_column)
     dask = core.settings.dask_scheduler_address if core.settings.load_on_dask else ""
-    watch = await asyncio.to_thread(start_load, load_request, name, dask)
+    watch = await asyncio.to_thread(start_load, load_request, loader, dask)
     await asyncio.to_thread(watch.wait_planned, PLAN_WAIT_S)
     if watch.error is not None:
         if isinstance(watch.error, LakehouseError):

@@ -24,11 +24,10 @@ from api.query_results import (
     rows_json,
 )
 from api.routers.interpreter import DslModel
-from flows.query import QueryRequest, QueryService, with_mode
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import InvalidInput, Unavailable
+from lakehouse.errors import InvalidInput, QueryCancelled, Unavailable
 from lakehouse.executor.queries import QueryRun
-from lakehouse.executor.run import QueryCancelled
+from lakehouse.executor.service import QueryRequest, QueryService, with_mode
 from lakehouse.sql import dsl
 from lakehouse.sql.parse import MAX_QUERY_CHARS
 

@@ -134,12 +134,14 @@ class QueryEngine:
 
     # Running -----------------------------------------------------------------------------
 
-    def context(self, planned: Planned, client: Any = None) -> ExecutionContext:
+    def context(self, planned: Planned, client: Any = None,
+                name: str = "query") -> ExecutionContext:
+        """`name`: the Dask keys and span of the query's fragments (`query-<id>`)."""
         unflushed: Callable[[str, str], pa.Table | None] | None = None
         if self.ingest is not None and planned.pin.watermark is not None:
             unflushed = UnflushedRows(self.ingest, planned.pin.watermark)
         return ExecutionContext(self.storage.uri, unflushed, planned.retention_cutoffs,
-                                client, self.threads, self._empty_schemas(planned))
+                                client, self.threads, self._empty_schemas(planned), name)
 
     def _empty_schemas(self, planned: Planned) -> Mapping[str, pa.Schema]:
         """The columns of relations whose scan kept no file (a declared table not flushed yet,

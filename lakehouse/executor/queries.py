@@ -17,18 +17,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from lakehouse.errors import LakehouseError, NotFound, RateLimited
+from lakehouse.errors import LakehouseError, NotFound, QueryFailed, RateLimited
 from lakehouse.executor.run import Cancel, Progress
 
 FINAL_STATES = ("finished", "failed", "cancelled")
-
-
-class QueryFailed(LakehouseError):
-    """Something broke while running the query that is not the query's fault."""
-
-    code = "query_failed"
-    http_status = 500
-    retryable = True
 
 
 @dataclass

@@ -25,7 +25,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.errors import LakehouseError
+from lakehouse.cluster import Submitted, submit_or_here
+from lakehouse.errors import QueryCancelled
 from lakehouse.executor.sandbox import Sandbox, run_sql
 from lakehouse.executor.scan import (
     ScanJob,
@@ -44,12 +45,6 @@ log = logging.getLogger(__name__)
 PARTIALS = "partials"
 # (tenant, table) → the rows of that table still in the write-ahead log, file layout; or None.
 Unflushed = Callable[[str, str], pa.Table | None]
-
-
-class QueryCancelled(LakehouseError):
-    code = "query_cancelled"
-    http_status = 409
-    retryable = False
 
 
 @dataclass
@@ -96,6 +91,12 @@ class Cancel:
         for sandbox in list(self.sandboxes):
             sandbox.interrupt()
 
+    def release(self) -> None:
+        """The run is over: drop its fragments' futures, or the cluster would keep their
+        results in worker memory for as long as the finished run is remembered."""
+        self.futures.clear()
+        self.sandboxes.clear()
+
 
 @dataclass(frozen=True)
 class ExecutionContext:
@@ -106,6 +107,7 @@ class ExecutionContext:
     threads: int = 2
     # relation → its columns, for relations whose scan kept no files (lakehouse/executor/empty)
     empty_schemas: Mapping[str, pa.Schema] = field(default_factory=dict)
+    name: str = "query"  # the Dask keys and span of its fragments: `query-<id>`
 
 
 def execute(plan: PhysicalPlan, context: ExecutionContext, progress: Progress | None = None,
@@ -328,19 +330,18 @@ def _distributed(plan: PhysicalPlan, pieces: Mapping[str, _Pieces], context: Exe
     others = {name: _whole(p, progress) for name, p in pieces.items()
               if name not in dist.partitioned}
     progress.step("broadcast scans", sum(t.num_rows for t in others.values()), started)
-    submit = _submitter(context, cancel)
-    # The broadcast relations go to every worker once, not once per fragment. Under keys of
-    # this query's own: scattering the dict itself would key each table by its relation name,
-    # and two queries at once over one table would read each other's rows and columns.
+    work = submit_or_here(context.client, context.name)
+    submit = _submitter(work, cancel)
+    # The broadcast relations go to every worker once, not once per fragment, under keys of
+    # this query's own (lakehouse/cluster.py).
     shared: Any = others
     if context.client is not None and others:
-        futures = context.client.scatter(list(others.values()), broadcast=True, hash=False)
-        shared = dict(zip(others, futures, strict=True))
+        shared = dict(zip(others, work.scatter(list(others.values())), strict=True))
     partial_sql = dist.partial_sql or ""
     progress.stage = "running"
     started = time.perf_counter()
     if dist.strategy is Strategy.HASH:
-        partials = _hash_stage(partitioned, dist, shared, partial_sql, context, submit,
+        partials = _hash_stage(partitioned, dist, shared, partial_sql, work, submit,
                                progress)
     else:
         [only] = partitioned
@@ -403,7 +404,7 @@ def _hash_types(partitioned: Sequence[_Pieces], keys: Sequence[Sequence[str]],
 
 
 def _hash_stage(partitioned: Sequence[_Pieces], dist: Distribution, shared: Any,  # noqa: PLR0917
-                partial_sql: str, context: ExecutionContext, submit: Callable[..., Any],
+                partial_sql: str, work: Submitted, submit: Callable[..., Any],
                 progress: Progress) -> list[pa.Table]:
     keys, buckets = dist.keys, dist.fragments
     casts = _hash_types(partitioned, keys)
@@ -427,19 +428,11 @@ def _hash_stage(partitioned: Sequence[_Pieces], dist: Distribution, shared: Any,
         progress.done(0, size)
     joins = []
     for bucket in range(buckets):
-        inputs = {name: [_item(context, f, bucket) for f in futures]
+        inputs = {name: [work.item(f, bucket) for f in futures]
                   for name, futures in split.items()}
         joins.append(submit(_join_task, relations=inputs, others=shared,
                             partial_sql=partial_sql))
     return [_result(f, progress) for f in joins]
-
-
-def _item(context: ExecutionContext, future: Any, index: int) -> Any:
-    if context.client is None:
-        return future.result()[index]
-    import operator
-
-    return context.client.submit(operator.getitem, future, index, pure=False)
 
 
 def _result(future: Any, progress: Progress) -> pa.Table:
@@ -455,34 +448,17 @@ def _job_bytes(spec: ScanSpec, job: ScanJob | None) -> int:
     return sum(f.bytes for f in spec.files if f.path in wanted)
 
 
-class _Done:
-    """A finished local 'future', so both paths read results the same way."""
-
-    def __init__(self, value: Any) -> None:
-        self._value = value
-
-    def result(self, timeout: float | None = None) -> Any:
-        return self._value
-
-    def cancel(self) -> None:
-        return None
-
-
-def _submitter(context: ExecutionContext, cancel: Cancel) -> Callable[..., Any]:
-    if context.client is None:
-        def here(fn: Callable[..., Any], **kwargs: Any) -> _Done:
-            cancel.check()
-            return _Done(fn(**kwargs))
-
-        return here
-
-    def on_dask(fn: Callable[..., Any], **kwargs: Any) -> Any:
+def _submitter(work: Submitted, cancel: Cancel) -> Callable[..., Any]:
+    """Submit a fragment (or run it here), unless the query was cancelled; a cancel drops
+    what the cluster still has of it."""
+    def submit(fn: Callable[..., Any], **kwargs: Any) -> Any:
         cancel.check()
-        future = context.client.submit(fn, pure=False, **kwargs)
-        cancel.futures.append(future)
+        future = work.submit(fn, **kwargs)
+        if work.client is not None:
+            cancel.futures.append(future)
         return future
 
-    return on_dask
+    return submit
 
 
 def _gather(futures: Sequence[Any], cancel: Cancel, progress: Progress,

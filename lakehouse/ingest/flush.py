@@ -28,7 +28,6 @@ from lakehouse.catalog.lake import (
     SetWatermark,
 )
 from lakehouse.errors import Conflict
-from lakehouse.faults import crash_point
 from lakehouse.ingest.batch import RecordBatch
 from lakehouse.ingest.flush_rows import (
     Refused,
@@ -217,23 +216,11 @@ class Flusher:
                 details={"table": work.ref.table, "columns": changed[:20]})
         return merged  # columns a load added, which the files lack, read as nulls
 
-    def finish(self, plan: FlushPlan) -> None:
+    def trim_log(self, plan: FlushPlan) -> None:
         """After the commit: the flushed entries leave the log and the unflushed counts."""
         self.service.wal.trim(plan.through)
         for work in plan.tables:
             self.service.flushed(work.ref, plan.through)
-
-    def flush(self, write: WritePartitions = write_locally) -> FlushResult:
-        """Everything in one call (the Prefect flow runs the same steps as tasks)."""
-        plan = self.plan()
-        if plan is None:
-            return FlushResult(None, 0, 0, 0, self.catalog.watermark(WAL_WRITER))
-        files = {work.ref: self.write_table(work, write) for work in plan.tables}
-        crash_point("flush:after_write")
-        snapshot = self.commit(plan, files)
-        crash_point("flush:after_commit")
-        self.finish(plan)
-        return summarize(plan, files, snapshot)
 
 
 def refused_rows(table: str, refused: Sequence[Refused]) -> pa.Table:

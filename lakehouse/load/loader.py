@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -245,6 +246,17 @@ class Loader:
         """Plan, write every part (in threads: pyarrow releases the GIL) and commit."""
         plan = self.plan(request)
         return self.commit(plan, run_parts(plan, workers, progress))
+
+
+# Parts converted in this process at once: each holds a chunk in memory, and pyarrow already
+# spreads one part's decoding over the cores.
+_local_slots = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def load_part_here(spec: LoadSpec, part: LoadPart) -> PartResult:
+    """One part, with at most one part per core at once in this process."""
+    with _local_slots:
+        return load_part(spec, part)
 
 
 def run_parts(plan: LoadPlan, workers: int | None = None,

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pytest
 
 from api.core import Core, build_core
+from flows.ingest import flush_here
 from lakehouse.config import Settings
 from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
 from tests.snapshot_scan import scan_table
@@ -41,7 +42,7 @@ def core(tmp_path: Path) -> Iterator[Core]:
             built.ingest.write("acme", [
                 {"data_id": f"{day}-{n}-{i}", "timestamp": f"{day}T12:00:00Z",
                  "payload": {"i": i}} for i in range(ROWS)]).answer(timeout_s=10)
-            built.flusher.flush()
+            flush_here(built.flusher)
     yield built
     built.close()
 

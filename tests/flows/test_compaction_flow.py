@@ -18,13 +18,15 @@ from api.core import Core, build_core
 from api.services import Service
 from flows import run_results
 from flows.cleanup import cleanup
-from flows.compaction import compaction
+from flows.compaction import compaction, compaction_job
+from flows.ingest import flush_here
 from flows.retention import retention
 from flows.run_results import SHARED_TAG
+from flows.runs import file
 from lakehouse.auth.identity import Role
 from lakehouse.catalog.options import DAY_S, TableOptions
 from lakehouse.config import Settings
-from tasks.maintenance import maintenance_context_of, register_context
+from tasks.maintenance import MaintenanceContext, maintenance_context_of
 from tests.conftest import PASSWORD
 
 
@@ -43,14 +45,13 @@ def _flushes(core: Core, count: int, tenant: str = "acme", **extra: Any) -> None
     for n in range(count):
         core.ingest.write(tenant, [{"data_id": f"r{n}-{i}", "payload": {"n": n}, **extra}
                                    for i in range(10)]).answer(timeout_s=10)
-        core.flusher.flush()
+        flush_here(core.flusher)
 
 
-def _context(core: Core, name: str) -> str:
+def _context(core: Core) -> MaintenanceContext:
     assert core.catalog and core.storage and core.table_options
-    register_context(name, maintenance_context_of(core.settings, core.catalog, core.storage,
-                                                  core.table_options))
-    return name
+    return maintenance_context_of(core.settings, core.catalog, core.storage,
+                                  core.table_options)
 
 
 def _token(core: Core, user: str, tenant: str, role: Role) -> dict[str, str]:
@@ -61,12 +62,13 @@ def _token(core: Core, user: str, tenant: str, role: Role) -> dict[str, str]:
 def test_compaction_run_merges_and_reports_before_and_after(core: Core) -> None:
     assert core.catalog is not None
     _flushes(core, 4)
-    name = _context(core, "flow-test")
-    dry = compaction(context=name, dry_run=True)
+    context = _context(core)
+    # The flow finds what a process files for it (see flows/runs.py).
+    dry = compaction(dry_run=True, job=file(compaction_job(context, dry_run=True), "test"))
     assert dry["plan"]["files"] == 4 and len(core.catalog.files("acme", "records")) == 4
 
     with tags(SHARED_TAG):  # as the deployment's runs are tagged (prefect.yaml)
-        result = compaction(context=name)
+        result = compaction(job=file(compaction_job(context), "test"))
     assert (result["files_before"], result["files_after"]) == (4, 1)
     assert result["rows_before"] == result["rows_after"] == 40
     assert result["bytes_before"] > 0 and result["bytes_after"] > 0
@@ -125,7 +127,7 @@ def test_retention_and_cleanup_flows(core: Core) -> None:
     _flushes(core, 2, timestamp="2020-01-01T00:00:00Z")
     _flushes(core, 1)
     core.table_options.put("acme", "records", TableOptions(retention_s=30 * DAY_S))
-    name = _context(core, "retention-test")
+    name = file(_context(core), "test")
     result = retention(context=name)
     assert (result["files_removed"], result["rows_removed"]) == (2, 20)
     assert [f.partition for f in core.catalog.files("acme", "records")] != ["day=2020-01-01"]

@@ -9,9 +9,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from api.core import build_core
-from flows.ingest import ingest
+from flows.ingest import flush
 from lakehouse.config import Settings
-from tasks.flush import register_flusher
 
 
 def test_ingest_flow_flushes_each_table_in_its_own_task(settings: Settings) -> None:
@@ -22,10 +21,7 @@ def test_ingest_flow_flushes_each_table_in_its_own_task(settings: Settings) -> N
                 for i in range(10)]
         core.ingest.write("acme", rows).answer(timeout_s=10)
     core.ingest.write("globex", [{"data_id": "g", "payload": {"x": "y"}}]).answer(timeout_s=10)
-    name = f"test-{uuid.uuid4().hex[:6]}"
-    register_flusher(name, core.flusher)
-
-    result = ingest(name, "test")
+    result = flush(core.flusher, reason="test")
     assert result["rows"] == 21 and result["snapshot"] == 1
     assert set(result["tables"]) == {"acme/events", "acme/users", "globex/records"}
 
@@ -40,5 +36,5 @@ def test_ingest_flow_flushes_each_table_in_its_own_task(settings: Settings) -> N
     assert run_name == "ingest (test)"
     assert {t for t in tasks if t.startswith("flush ")} == {
         "flush acme/events", "flush acme/users", "flush globex/records"}
-    assert ingest(name, "again")["rows"] == 0
+    assert flush(core.flusher, reason="again")["rows"] == 0
     core.close()

@@ -18,6 +18,7 @@ from prefect.settings import PREFECT_API_URL
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
@@ -30,7 +31,7 @@ def core(tmp_path: Path) -> Iterator[Core]:
     assert built.ingest is not None and built.flusher is not None
     built.ingest.write("acme", [{"data_id": f"r{i}", "payload": {"i": i}}
                                 for i in range(100)]).answer(timeout_s=10)
-    built.flusher.flush()
+    flush_here(built.flusher)
     yield built
     built.close()
 

@@ -11,10 +11,9 @@ from prefect.settings import PREFECT_API_URL
 from api.app import create_app
 from api.core import build_core
 from api.services import Service
-from flows.flush_trigger import run_flush
+from flows.ingest import flush
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from tasks.flush import register_flusher
 from tests.conftest import PASSWORD
 
 
@@ -24,9 +23,7 @@ def test_a_flush_run_is_visible_with_progress_and_result(tmp_path: Path) -> None
     assert core.ingest is not None and core.flusher is not None
     core.ingest.write("acme", [{"data_id": f"r{i}", "payload": {"i": i}} for i in range(5)]
                       ).answer(timeout_s=10)
-    name = f"runs-{uuid.uuid4().hex[:6]}"
-    register_flusher(name, core.flusher)
-    result = run_flush(core.flusher, name, "test")
+    result = flush(core.flusher, reason="test")
     assert not result["run_id"].startswith("local-")
 
     headers = {}

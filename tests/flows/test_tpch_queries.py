@@ -29,13 +29,12 @@ from api.core import build_core
 from api.query_results import json_bytes, rows_json
 from api.services import Service
 from flows.load import start_load
-from flows.query import QueryService
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
+from lakehouse.executor.service import QueryService
 from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for
 from lakehouse.optimizer.cost_model import RULES
-from tasks.load import register_loader
 from tests.conftest import PASSWORD
 
 QUERIES = Path(__file__).resolve().parents[1] / "golden" / "tpch"
@@ -62,11 +61,10 @@ def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                   load_roots=str(generated), load_on_dask=False)
     core = build_core(settings, ingest=True)
     assert core.catalog and core.storage and core.declarations
-    register_loader("tpch", Loader(core.catalog, core.storage, roots_for(settings),
-                                   core.declarations))
+    loader = Loader(core.catalog, core.storage, roots_for(settings), core.declarations)
     for table in TABLES:
         watch = start_load(LoadRequest("acme", table, str(generated / f"{table}.parquet")),
-                           "tpch")
+                           loader)
         assert not watch.run_id.startswith("local-")
         watch.wait(timeout_s=120)
     core.auth.create_user("analyst", PASSWORD, "acme", Role.READER)

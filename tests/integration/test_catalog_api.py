@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.catalog.declarations import MemoryDeclarations
 from lakehouse.catalog.declare import declare_table
@@ -41,7 +42,7 @@ def _write_and_flush(core: Core, tenant: str, table: str, rows: list[dict[str, o
         if record["timestamp"] is None:
             del record["timestamp"]
     core.ingest.write(tenant, records).answer(timeout_s=10)
-    core.flusher.flush()
+    flush_here(core.flusher)
 
 
 def test_tables_partitions_indexes_stats(world: tuple[Core, dict[str, dict[str, str]]]) -> None:
@@ -135,7 +136,7 @@ def test_a_declared_table_is_a_table_with_no_rows(
     assert core.ingest is not None and core.flusher is not None
     core.ingest.write("acme", [{"data_id": "e1", "table": "events",
                                 "payload": {"kind": "click", "n": 3}}]).answer(timeout_s=10)
-    core.flusher.flush()
+    flush_here(core.flusher)
     [events] = [t for t in catalog.get("/metadata/tables", headers=headers["acme"]).json()[
         "tables"] if t["table"] == "events"]
     assert (events["rows"], events["files"], events["created_snapshot"]) == (1, 1, 2)

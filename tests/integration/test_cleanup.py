@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from api.core import build_core
+from flows.ingest import flush_here
 from lakehouse.catalog.lake import Commit, RemoveFiles
 from lakehouse.config import Settings
 from lakehouse.storage.cleanup import delete_dead_files
@@ -16,7 +17,7 @@ def test_dead_files_wait_for_the_grace_period(settings: Settings) -> None:
     assert core.catalog is not None and core.storage is not None
     core.ingest.write("acme", [{"data_id": f"r{i}", "payload": {"i": i}} for i in range(10)]
                       ).answer(timeout_s=10)
-    core.flusher.flush()
+    flush_here(core.flusher)
     [file] = core.catalog.files("acme", "records")
     assert file.file_id is not None
     on_disk = settings.data_dir / "warehouse" / file.path

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from api.core import Core
+from flows.ingest import flush_here
 from lakehouse.catalog.lake import Commit, RemoveFiles
 from lakehouse.catalog.options import TableOptions
 from lakehouse.catalog.table_options import SqlTableOptions
@@ -30,7 +31,7 @@ POLICY = CompactionPolicy(target_file_bytes=64 * 1024 * 1024, min_files=2,
 def _flush(core: Core, records: list[dict[str, Any]], tenant: str = "acme") -> None:
     assert core.ingest is not None and core.flusher is not None
     core.ingest.write(tenant, records).answer(timeout_s=10)
-    core.flusher.flush()
+    flush_here(core.flusher)
 
 
 def _flushes(core: Core, count: int, per: int = 20, tenant: str = "acme",

@@ -13,6 +13,7 @@ in-process Dask cluster (two workers), the platform's real core under a temporar
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -73,3 +74,41 @@ def test_queries_at_once_read_only_their_own_relations(
         assert got.ok, (sql, got.brief())
         assert got.strategy != "single", (sql, got.brief())
         assert compare(got, oracle.run(sql), ordered=False) is None, (sql, got.brief())
+
+
+def test_fragments_run_under_keys_and_a_span_that_name_their_query(
+        platform: tuple[InProcess, Oracle]) -> None:
+    """The Dask dashboard groups the cluster's work by query: every key the query puts on the
+    cluster (fragments, broadcast relations) starts with `query-<id>-`, and each was submitted
+    inside a span named `query-<id>`."""
+    target, _ = platform
+    _nothing_left_on_the_cluster(target)
+    before = target.client.run_on_scheduler(
+        lambda dask_scheduler: len(dask_scheduler.transition_log))
+    answer = target.http.post("/query/execute", json={
+        "query": "SELECT count(*) FROM h1, h2 WHERE h1.k < h2.k", "plan": "distributed"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["strategy"] != "single"
+    name = f"query-{answer.json()['query_id']}"
+    keys = target.client.run_on_scheduler(
+        lambda dask_scheduler: sorted({str(entry[0]) for entry in
+                                       list(dask_scheduler.transition_log)[before:]}))
+    spans = target.client.run_on_scheduler(
+        lambda dask_scheduler: [list(span.name) for span in
+                                dask_scheduler.extensions["spans"].spans.values()])
+    assert keys and all(key.startswith(f"{name}-") for key in keys), keys
+    assert [name] in spans, spans
+    _nothing_left_on_the_cluster(target)
+
+
+def _nothing_left_on_the_cluster(target: InProcess) -> None:
+    """A finished query leaves no task (no partial result) on the workers."""
+    deadline = time.monotonic() + 10
+    while True:
+        left = target.client.run_on_scheduler(
+            lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks
+                                    if str(k).startswith("query-")])
+        if not left:
+            return
+        assert time.monotonic() < deadline, left
+        time.sleep(0.1)

@@ -18,6 +18,7 @@ from moto.server import ThreadedMotoServer
 from api.app import create_app
 from api.core import build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
@@ -47,8 +48,8 @@ def test_flush_to_s3_and_read_back(tmp_path: Path, s3_endpoint: str,
     assert core.ingest is not None and core.flusher is not None and core.catalog is not None
     core.ingest.write("acme", [{"data_id": f"r{i}", "payload": {"i": i, "s": f"v{i}"}}
                                for i in range(50)]).answer(timeout_s=10)
-    result = core.flusher.flush()
-    assert result.rows == 50 and result.files == 1
+    result = flush_here(core.flusher)
+    assert result["rows"] == 50 and result["files"] == 1
     [file] = core.catalog.files("acme", "records")
     info = fs.get_file_info(f"lake/warehouse/{file.path}")
     assert info.type == pafs.FileType.File and info.size == file.byte_size
@@ -88,7 +89,7 @@ def test_compaction_and_cleanup_on_s3(tmp_path: Path, s3_endpoint: str,
     for n in range(3):
         core.ingest.write("acme", [{"data_id": f"r{n}-{i}", "payload": {"i": i}}
                                    for i in range(20)]).answer(timeout_s=10)
-        core.flusher.flush()
+        flush_here(core.flusher)
     policy = CompactionPolicy(min_files=2, active_window_s=0)
     [group] = plan_compaction(table_files(core.catalog, SqlTableOptions(core.engine)), policy,
                               time.time()).groups

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
@@ -26,7 +27,7 @@ def _write(core: Core, tenant: str, table: str, rows: list[dict[str, Any]], *,
                for i, row in enumerate(rows)]
     core.ingest.write(tenant, records).answer(timeout_s=10)
     if flush:
-        core.flusher.flush()
+        flush_here(core.flusher)
 
 
 @pytest.fixture(scope="module")

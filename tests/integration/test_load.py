@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
-from flows.load import LoadWatch, start_load, watch
+from flows.ingest import flush_here
+from flows.load import start_load
+from flows.runs import RunWatch, watch
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.errors import Forbidden, InvalidInput
@@ -27,7 +29,6 @@ from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import parse_roots, roots_for
 from lakehouse.schema.declared import parse_declaration
 from lakehouse.storage.parquet_files import read_file
-from tasks.load import register_loader
 from tests.conftest import PASSWORD
 
 ROWS = 50
@@ -491,11 +492,10 @@ def test_parts_run_on_a_dask_cluster(core: Core, imports: Path) -> None:
     from distributed import LocalCluster
 
     _write(_events(0, 200), imports / "big.parquet")
-    register_loader("dask-test", _loader(core))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster:
-        mine: LoadWatch = start_load(LoadRequest("acme", "dask", str(imports)), "dask-test",
-                                     cluster.scheduler_address)
+        mine: RunWatch = start_load(LoadRequest("acme", "dask", str(imports)), _loader(core),
+                                    cluster.scheduler_address)
         result = mine.wait(timeout_s=120)
     assert result["rows"] == 200 and result["parts"] == 10
     assert core.catalog is not None
@@ -519,7 +519,7 @@ def test_records_written_to_a_loaded_table_keep_its_columns(tmp_path: Path) -> N
         {"data_id": "new-2", "table": "events", "payload": {"id": "seven"}},
     ]).answer(timeout_s=10)
     assert (answer["accepted"], answer["rejected"]) == (1, 1)  # id is int64 from the load
-    core.flusher.flush()
+    flush_here(core.flusher)
     table = core.catalog.table("acme", "events")
     assert table is not None
     names = [f["name"] for f in table.schema["fields"]]

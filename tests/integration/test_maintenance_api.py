@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from tests.conftest import PASSWORD
 
@@ -20,7 +21,7 @@ def _headers(core: Core, user: str, tenant: str, role: Role) -> dict[str, str]:
 def test_table_options_round_trip_and_bad_input(ingest_core: Core) -> None:
     assert ingest_core.ingest is not None and ingest_core.flusher is not None
     ingest_core.ingest.write("acme", [{"data_id": "a", "payload": {"x": 1}}]).answer(10)
-    ingest_core.flusher.flush()
+    flush_here(ingest_core.flusher)
     writer = _headers(ingest_core, "w", "acme", Role.WRITER)
     reader = _headers(ingest_core, "r", "acme", Role.READER)
     other = _headers(ingest_core, "o", "globex", Role.WRITER)
@@ -48,7 +49,7 @@ def test_backlog_and_last_runs_in_stats_and_metrics(ingest_core: Core) -> None:
     assert ingest_core.ingest is not None and ingest_core.flusher is not None
     for n in range(3):
         ingest_core.ingest.write("acme", [{"data_id": f"a{n}", "payload": {"x": n}}]).answer(10)
-        ingest_core.flusher.flush()
+        flush_here(ingest_core.flusher)
     reader = _headers(ingest_core, "r", "acme", Role.READER)
     with TestClient(create_app(Service.CATALOG, ingest_core)) as catalog, \
             TestClient(create_app(Service.MONITORING, ingest_core)) as monitoring:

@@ -22,9 +22,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
-from flows.query import QueryService
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
+from lakehouse.executor.service import QueryService
 from tests.conftest import PASSWORD
 from tests.unit.sql_cases import HOSTILE
 
@@ -66,7 +67,7 @@ def test_the_seed_query_answers_rows_with_types(core: Core,
                                                 clients: dict[str, TestClient]) -> None:
     _write(core, _orders(30))
     assert core.flusher is not None
-    core.flusher.flush()
+    flush_here(core.flusher)
     headers = _headers(core, "w")
     response = clients["op"].post("/query/execute", headers=headers,
                                   json={"query": "SELECT * FROM orders LIMIT 10"})
@@ -92,7 +93,7 @@ def test_read_your_writes_each_row_once(core: Core, clients: dict[str, TestClien
     assert core.flusher is not None
     headers = _headers(core, "w")
     _write(core, _orders(20))
-    core.flusher.flush()
+    flush_here(core.flusher)
     _write(core, _orders(10, start=20))
     _write(core, [{"data_id": "o3", "table": "orders", "upsert": True,
                    "payload": {"amount": 1000, "city": "Oslo"}}])
@@ -101,7 +102,7 @@ def test_read_your_writes_each_row_once(core: Core, clients: dict[str, TestClien
         body = clients["op"].post("/query/execute", headers=headers,
                                   json={"query": sql, "plan": plan}).json()
         assert body["rows"] == [[30, sum(range(30)) - 3 + 1000]], (plan, body)
-    core.flusher.flush()
+    flush_here(core.flusher)
     body = clients["op"].post("/query/execute", headers=headers, json={"query": sql}).json()
     assert body["rows"][0][0] == 30
 
@@ -192,7 +193,7 @@ def test_data_execute_is_a_single_node_query(core: Core, clients: dict[str, Test
 def test_limits_bytes_concurrency_and_time(core: Core, clients: dict[str, TestClient]) -> None:
     assert core.flusher is not None
     _write(core, _orders(2000))
-    core.flusher.flush()
+    flush_here(core.flusher)
     headers = _headers(core, "w")
     found = core.queries
     assert isinstance(found, QueryService)
@@ -241,7 +242,7 @@ def test_explain_and_the_cbo_engine(core: Core, clients: dict[str, TestClient]) 
     assert core.flusher is not None
     for start in (0, 100, 200):
         _write(core, _orders(100, start=start))
-        core.flusher.flush()
+        flush_here(core.flusher)
     headers = _headers(core, "w")
     admin = _headers(core, "boss", role=Role.ADMIN)
     sql = "SELECT city, count(*) FROM orders WHERE amount >= 250 GROUP BY city"
@@ -275,7 +276,7 @@ def test_explain_and_the_cbo_engine(core: Core, clients: dict[str, TestClient]) 
 def test_cancel_stops_a_running_query(core: Core, clients: dict[str, TestClient]) -> None:
     assert core.flusher is not None
     _write(core, _orders(3000))
-    core.flusher.flush()
+    flush_here(core.flusher)
     headers = _headers(core, "w")
     slow = "SELECT count(*) FROM orders a, orders b, orders c WHERE a.amount + b.amount > c.amount"
     answer: dict[str, Any] = {}
@@ -308,7 +309,7 @@ def test_rows_past_the_retention_period_are_hidden_at_once(
     assert core.flusher is not None and core.table_options is not None
     _write(core, [{"data_id": f"old{i}", "table": "orders", "timestamp": "2020-01-01T00:00:00Z",
                    "payload": {"amount": 1, "city": "Oslo"}} for i in range(4)])
-    core.flusher.flush()
+    flush_here(core.flusher)
     _write(core, _orders(3))  # still in the log
     _write(core, [{"data_id": "old-unflushed", "table": "orders",
                    "timestamp": "2020-01-02T00:00:00Z", "payload": {"amount": 1}}])
@@ -327,7 +328,7 @@ def test_few_valued_strings_read_as_dictionaries_answer_the_same(
     assert core.flusher is not None
     for start in (0, 150):
         _write(core, _orders(150, start=start))
-        core.flusher.flush()
+        flush_here(core.flusher)
     _write(core, [{"data_id": f"n{i}", "table": "orders",
                    "payload": {"amount": 1000 + i, "city": "Kyiv"}} for i in range(5)])
     _write(core, [{"data_id": "o1", "table": "orders", "upsert": True,
@@ -432,6 +433,6 @@ def test_a_declared_table_answers_with_its_columns_and_no_rows(
     # The record wrote a key: data_id is a column of the table now, flushed or not.
     assert run("SELECT * FROM people")["rows"] == [["p1", "Ann", 4, None, None]]
     assert core.flusher is not None
-    core.flusher.flush()
+    flush_here(core.flusher)
     assert run("SELECT count(*) FROM people")["rows"] == [[1]]
     assert run("SELECT * FROM people")["rows"] == [["p1", "Ann", 4, None, None]]

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core import Core
+from flows.ingest import flush_here
 
 DECLARATION = {"table": "prices", "columns": {
     "price": "decimal(10, 2)", "at": "timestamptz", "seen": "timestamp", "day": "date",
@@ -37,7 +38,7 @@ def flushed(tenant_client: TestClient, ingest_core: Core) -> TestClient:
     first = tenant_client.post("/data", json=RECORD)
     assert first.status_code == 201, first.text
     assert ingest_core.flusher is not None
-    ingest_core.flusher.flush()
+    flush_here(ingest_core.flusher)
     return tenant_client
 
 

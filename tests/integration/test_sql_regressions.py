@@ -32,6 +32,7 @@ from sqlglot import exp
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.executor.run import Execution
@@ -84,7 +85,7 @@ def oracle(core: Core) -> Iterator[duckdb.DuckDBPyConnection]:
         loader.run(LoadRequest("acme", name, str(imports / f"{name}.parquet")))
     core.ingest.write("acme", R[:3]).answer(timeout_s=10)
     assert core.flusher is not None
-    core.flusher.flush()
+    flush_here(core.flusher)
     core.ingest.write("acme", R[3:]).answer(timeout_s=10)
     con = duckdb.connect()
     for name, rows in (("t", T), ("u", U), ("k", K)):
@@ -274,7 +275,7 @@ def test_star_shows_the_columns_the_user_wrote(
     check(op, headers, oracle, shown)
     assert [c["name"] for c in _run(op, headers, "SELECT * FROM u", "single")["columns"]] == [
         "data_id", "a", "b"]
-    core.flusher.flush()
+    flush_here(core.flusher)
     assert [c["name"] for c in _run(op, headers, "SELECT * FROM u", "single")["columns"]] == [
         "data_id", "a", "b"]
 
@@ -447,10 +448,10 @@ def test_pruning_keeps_null_partitions_and_files_with_upserts(
         {"data_id": f"p{i}", "table": "p", "payload": {"e": None if i == 3 else i % 2,
                                                        "v": 5000 if i == 1 else i}}
         for i in range(4)]).answer(timeout_s=10)
-    core.flusher.flush()
+    flush_here(core.flusher)
     core.ingest.write("acme", [{"data_id": "p1", "table": "p", "upsert": True,
                                 "payload": {"e": 1, "v": 7}}]).answer(timeout_s=10)
-    core.flusher.flush()
+    flush_here(core.flusher)
     oracle.execute("CREATE TABLE p (data_id VARCHAR, e BIGINT, v BIGINT)")
     oracle.executemany("INSERT INTO p VALUES (?, ?, ?)",
                        [("p0", 0, 0), ("p1", 1, 7), ("p2", 0, 2), ("p3", None, 3)])

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
@@ -61,13 +62,13 @@ def _history(core: Core) -> None:
     o15..o17 written and not flushed."""
     assert core.flusher is not None
     _write(core, 0, 10)
-    assert core.flusher.flush().snapshot == 1
+    assert flush_here(core.flusher)["snapshot"] == 1
     _write(core, 10, 5)
-    assert core.flusher.flush().snapshot == 2
+    assert flush_here(core.flusher)["snapshot"] == 2
     assert core.ingest is not None
     core.ingest.write("acme", [{"data_id": "o3", "table": "orders", "upsert": True,
                                 "payload": {"amount": 1000, "city": "Oslo"}}]).answer(10)
-    assert core.flusher.flush().snapshot == 3
+    assert flush_here(core.flusher)["snapshot"] == 3
     _write(core, 15, 3)
 
 
@@ -207,9 +208,9 @@ def test_a_snapshot_past_the_cleanup_grace_is_refused(tmp_path: Path) -> None:
     try:
         assert core.flusher is not None
         _write(core, 0, 4)
-        core.flusher.flush()
+        flush_here(core.flusher)
         _write(core, 4, 4)
-        core.flusher.flush()
+        flush_here(core.flusher)
         core.auth.create_user("w", PASSWORD, "acme", Role.READER)
         token = core.auth.login("w", PASSWORD).access_token
         with TestClient(create_app(Service.OPERATION, core),

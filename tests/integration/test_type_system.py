@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
+from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.ingest.service import WritePathSchema
@@ -148,7 +149,7 @@ def test_every_loaded_type_takes_each_json_value_exactly_or_refuses_it(core: Cor
         return got
 
     before = read_all()  # rows still in the log, read through the same types
-    core.flusher.flush()
+    flush_here(core.flusher)
     after = read_all()
     assert core.ingest.table_stats("acme")  # the write path still knows every table
     for (column, kind), expected in ACCEPTED.items():
@@ -188,7 +189,7 @@ def test_the_reported_steps_end_in_a_400_and_a_working_query(core: Core) -> None
         before = tn.get("/data/retrieve", headers=headers,
                         params={"data_id": "e4", "table": "events"}).json()
         assert core.flusher is not None
-        core.flusher.flush()
+        flush_here(core.flusher)
         after = tn.get("/data/retrieve", headers=headers,
                        params={"data_id": "e4", "table": "events"}).json()
         assert before.pop("flushed") is False and after.pop("flushed") is True
@@ -221,7 +222,7 @@ def test_a_load_cannot_change_a_column_that_unflushed_records_hold(core: Core) -
         {"data_id": "r2", "table": "mixed", "payload": {"x": 2.25}},  # more decimals: refused
         {"data_id": "r3", "table": "mixed", "payload": {"x": "4.5"}}]).answer(timeout_s=10)
     assert [(r["data_id"], r["status"]) for r in late["records"]] == [("r2", "rejected")]
-    core.flusher.flush()
+    flush_here(core.flusher)
     rows = _query(core, "SELECT data_id, x FROM mixed ORDER BY data_id")
     assert {r["data_id"]: r["x"] for r in rows}.items() >= {
         "r1": Decimal("3.0"), "r3": Decimal("4.5")}.items()
@@ -250,7 +251,7 @@ def test_a_declaration_may_use_exact_types(core: Core) -> None:
     ]).answer(timeout_s=10)
     assert [(r["data_id"], r["error"]) for r in answer["records"]] == [
         ("p2", "check_failed"), ("p3", "invalid_value")]
-    core.flusher.flush()
+    flush_here(core.flusher)
     rows = _query(core, "SELECT name, born, paid, seen FROM people")
     assert rows == [{"name": "a", "born": dt.date(1990, 5, 1), "paid": Decimal("10.50"),
                      "seen": dt.datetime(2026, 1, 1, tzinfo=UTC)}]
@@ -297,7 +298,7 @@ def test_a_load_refuses_to_commit_over_records_that_changed_the_table_meanwhile(
     with pytest.raises(Exception, match="load again") as refused:
         loader.commit(plan, results)
     assert getattr(refused.value, "code", "") == "table_changed"
-    core.flusher.flush()
+    flush_here(core.flusher)
     assert _query(core, "SELECT ts FROM race WHERE data_id = 'r'") == [{"ts": "hello"}]
 
 
@@ -318,7 +319,7 @@ def test_a_declared_table_that_is_not_strict_keeps_and_checks_its_other_fields(
         {"data_id": "l2", "table": "loose", "payload": {"name": "b", "at": "soon"}},
     ]).answer(timeout_s=10)
     assert [(r["data_id"], r["error"]) for r in answer["records"]] == [("l2", "invalid_value")]
-    core.flusher.flush()
+    flush_here(core.flusher)
     assert _query(core, "SELECT extra, at FROM loose WHERE data_id = 'l1'") == [
         {"extra": 5, "at": dt.datetime(2026, 1, 2, tzinfo=UTC)}]
 
@@ -345,9 +346,9 @@ def test_a_load_from_another_process_cannot_stop_the_flush(core: Core) -> None:
     core.ingest.refresh_schemas()  # what the flush trigger's poll does
     assert sorted(r["data_id"] for r in _query(core, "SELECT data_id FROM ev")) == [
         "good", "other_process:1"]  # the record that no longer fits is left out, not a failure
-    result = core.flusher.flush()
-    assert set(result.tables) == {"acme/ev", "globex/other"}
-    assert core.flusher.flush().rows == 0  # nothing left behind: the log moves on
+    result = flush_here(core.flusher)
+    assert set(result["tables"]) == {"acme/ev", "globex/other"}
+    assert flush_here(core.flusher)["rows"] == 0  # nothing left behind: the log moves on
     assert sorted(r["data_id"] for r in _query(core, "SELECT data_id FROM ev")) == [
         "good", "other_process:1"]
     [kept] = _query(core, "SELECT data_id, error, reason, raw FROM _rejects")

@@ -94,6 +94,7 @@ class InProcess:
                                     processes=False, dashboard_address=None)
         self.client = Client(self.cluster)  # type: ignore[no-untyped-call]
         # The in-process cluster stands for the scheduler the settings name.
+        assert self.core.queries is not None  # noqa: S101 - build_core makes one
         self.core.queries._client = lambda: self.client
         self.http = TestClient(create_app(Service.OPERATION, self.core),
                                raise_server_exceptions=False)
@@ -101,6 +102,7 @@ class InProcess:
         self.http.headers["Authorization"] = f"Bearer {token}"
 
     def setup(self, steps: Sequence[Step]) -> None:
+        from flows.ingest import flush_here
         from lakehouse.catalog.declare import declare_table
         from lakehouse.ingest.service import WritePathSchema
         from lakehouse.load.loader import Loader, LoadRequest
@@ -125,7 +127,7 @@ class InProcess:
                 if answer.get("rejected"):
                     raise RuntimeError(f"records refused: {json.dumps(answer)[:2000]}")
             elif isinstance(step, Flush):
-                core.flusher.flush()
+                flush_here(core.flusher)
 
     def run(self, sql: str, plan: str) -> Answer:
         started = time.perf_counter()
@@ -141,6 +143,7 @@ class InProcess:
     def variant(self, *, rules: Sequence[str] | None = None,
                 hash_joins: bool = False) -> Iterator[None]:
         service = self.core.queries
+        assert service is not None  # noqa: S101 - build_core makes one
         before = service.model
         changed = before
         if rules is not None:

@@ -1,8 +1,9 @@
-"""Runs the ingest flow when the backlog passes a threshold, when asked, and at shutdown.
+"""The thread that flushes the log: when the backlog passes a threshold (flush_policy.decide),
+when asked, and at shutdown.
 
-A thread of the control-plane process: it owns the WAL, so the flow runs here, in-process, and a
-flush never waits for a worker to poll. If the Prefect API cannot be reached the same steps run
-without it, so ingestion never stalls because the orchestrator is down.
+It runs in the control-plane process, which owns the WAL, so a flush never waits for a worker
+to poll. What a flush is (the ingest flow's run, see flows/ingest.py) is given to it: this
+module decides when, never how.
 """
 
 from __future__ import annotations
@@ -10,27 +11,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from prefect import tags
-
-from flows.ingest import ingest
-from flows.run_results import SHARED_TAG, remember
-from lakehouse.ingest.flush import Flusher
+from lakehouse.errors import LakehouseError
 from lakehouse.ingest.flush_policy import Action, Backlog, FlushThresholds, decide
+from lakehouse.ingest.service import IngestService
 
 log = logging.getLogger(__name__)
 
+CONFLICT_RETRIES = 2
 SCHEMA_POLL_S = 5.0  # how often the catalog's schemas are taken in by the write path
 
 
 class FlushTrigger:
-    def __init__(self, flusher: Flusher, name: str, limits: FlushThresholds,
-                 interval_s: float = 1.0) -> None:
-        self._flusher = flusher
-        self._name = name
+    def __init__(self, service: IngestService, flush: Callable[[str], dict[str, Any]],
+                 limits: FlushThresholds, interval_s: float = 1.0) -> None:
+        """`flush(reason)` flushes and answers the run's summary."""
+        self._service = service
+        self._flush = flush
         self._limits = limits
         self._interval_s = interval_s
         self._wake = threading.Event()
@@ -63,42 +63,36 @@ class FlushTrigger:
             self._wake.clear()
             if time.monotonic() - polled >= SCHEMA_POLL_S:
                 # Loads run by other processes change tables' types without telling us.
-                self._flusher.service.refresh_schemas()
+                self._service.refresh_schemas()
                 polled = time.monotonic()
             stopping = self._stopping
             with self._lock:
                 waiting, self._requests = self._requests, []
-            rows, size, age = self._flusher.service.unflushed_totals()
+            rows, size, age = self._service.unflushed_totals()
             action, reason = decide(Backlog(rows, size, age, stopping, bool(waiting)),
                                     self._limits)
             result: dict[str, Any] = {"rows": 0, "files": 0, "snapshot": None}
             if action is Action.FLUSH:
-                result = run_flush(self._flusher, self._name, reason)
+                result = self._flush_reporting(reason)
             for future in waiting:
                 future.set_result(result)
             if stopping:
                 return
 
-def run_flush(flusher: Flusher, name: str, reason: str) -> dict[str, Any]:
-    """The ingest flow as a Prefect run; without Prefect, the same steps run here."""
-    try:
-        with tags(SHARED_TAG):  # the log is every tenant's: every tenant may see the run
-            result: dict[str, Any] = ingest(name, reason)
-        remember(result["run_id"], result)
-        return result
-    except Exception as exc:  # Prefect unreachable or the flow failed: flush without it
-        log.warning("the ingest flow failed; flushing without Prefect",
-                    extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
-    try:
-        done = flusher.flush()
-    except Exception as exc:
-        log.exception("flush failed")
+    def _flush_reporting(self, reason: str) -> dict[str, Any]:
+        """The run's summary, or what went wrong (the next round tries again). A conflict (a
+        load changed a table's types meanwhile) plans again at once."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return self._flush(reason)
+            except LakehouseError as exc:
+                if exc.retryable and attempt < CONFLICT_RETRIES:
+                    log.info("the flush plans again", extra={"error": exc.message[:200]})
+                    continue
+                error: Exception = exc
+            except Exception as exc:
+                error = exc
+            break
+        log.error("flush failed", exc_info=error)
         return {"rows": 0, "files": 0, "snapshot": None,
-                "error": f"{type(exc).__name__}: {exc}"[:500]}
-    run_id = f"local-{uuid.uuid4().hex[:12]}"
-    local: dict[str, Any] = {"run_id": run_id, "snapshot": done.snapshot,
-             "rows": done.rows, "files": done.files, "bytes": done.bytes,
-             "through_seq": done.through, "tables": list(done.tables), "flow": "ingest",
-             "state": "COMPLETED"}
-    remember(run_id, local)
-    return local
+                "error": f"{type(error).__name__}: {error}"[:500]}

@@ -1,0 +1,192 @@
+"""The query service: accepts a query, runs it in a thread of this process under its limits
+(concurrency per tenant, bytes scanned, a time limit), and keeps its run for status endpoints.
+
+A query runs directly, or as a tracked run (the `query` flow run with plan, stage and merge
+tasks, see flows/query.py) when it is async, asked to be tracked, or expected to take longer
+than QUERY_TRACK_THRESHOLD_S. Its steps are `plan_run`, the execution's `stage` and
+`finish_run`, whoever runs them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lakehouse.errors import InvalidInput, LakehouseError, QueryTimeout
+from lakehouse.executor.engine import Planned, QueryEngine
+from lakehouse.executor.queries import QueryRegistry, QueryRun
+from lakehouse.executor.run import Execution, Progress, Staged
+from lakehouse.optimizer.cost_model import CostModel
+from lakehouse.telemetry.optimizer_stats import OptimizerStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    query: str | Any  # SQL text, or a sqlglot tree built from the DSL
+    dialect: str | None = None
+    mode: str = "sync"
+    track: bool = False
+    timeout_s: float | None = None
+    model: CostModel | None = None  # None: the service's current cost model
+    snapshot: int | None = None  # read exactly this snapshot; None: the newest and the log
+
+
+class QueryService:
+    def __init__(self, engine: QueryEngine, registry: QueryRegistry, model: CostModel, *,
+                 max_bytes_scanned: int, timeout_s: float, track_threshold_s: float,
+                 client: Callable[[], Any] | None = None,
+                 on_end: Callable[[QueryRun], None] | None = None,
+                 track: Callable[[QueryService, QueryRun], None] | None = None) -> None:
+        """`track(service, run)` runs the query as a tracked run (the Prefect flow run named
+        after it; without one the steps run here all the same); None: never tracked."""
+        self.engine = engine
+        self.registry = registry
+        self.model = model
+        self.stats = OptimizerStats()
+        self.max_bytes_scanned = max_bytes_scanned
+        self.timeout_s = timeout_s
+        self.track_threshold_s = track_threshold_s
+        self._client = client or (lambda: None)
+        self._on_end = on_end
+        self._track = track
+        self._requests: dict[str, QueryRequest] = {}
+        self._planned_executions: dict[str, Execution] = {}
+
+    # Planning alone (EXPLAIN, the CBO Engine) -------------------------------------------
+
+    def plan(self, tenant: str, request: QueryRequest) -> Planned:
+        planned = self.engine.plan(tenant, request.query, request.dialect,
+                                   request.model or self.model, request.snapshot)
+        plan = planned.optimized.plan
+        self.stats.planned(planned.planning_ms,  # parse + optimize + catalog lookups
+                           sum(s.files_total for s in plan.scans),
+                           sum(len(s.files) for s in plan.scans), plan.distribution.strategy)
+        return planned
+
+    # Running --------------------------------------------------------------------------------
+
+    def submit(self, tenant: str, request: QueryRequest) -> QueryRun:
+        """Accept a query and start it in a thread of this process; its run at once."""
+        if request.snapshot is not None:
+            # Refused now, not as the failed run of an async query.
+            self.engine.readable(request.snapshot)
+        run = self.registry.start(tenant, str(request.query)[:10_000], request.mode)
+        self._requests[run.query_id] = request
+        timeout = request.timeout_s or self.timeout_s
+        timer = threading.Timer(timeout, self._time_out, args=(run, timeout))
+        timer.daemon = True
+        timer.start()
+        context = contextvars.copy_context()
+        threading.Thread(target=context.run, args=(self._run, run, timer),
+                         name=f"query-{run.query_id}", daemon=True).start()
+        return run
+
+    def _time_out(self, run: QueryRun, timeout: float) -> None:
+        if not run.done.is_set():
+            run.timed_out = True
+            run.cancel.cancel()
+            log.info("query timed out", extra={"query_id": run.query_id, "timeout_s": timeout})
+
+    def _run(self, run: QueryRun, timer: threading.Timer) -> None:
+        request = self._requests[run.query_id]
+        try:
+            run.started_at = time.time()
+            if request.mode == "async" or request.track:
+                self._tracked(run)
+            else:
+                execution = self.plan_run(run)
+                estimate = execution.plan.scans and (
+                    sum(s.bytes for s in execution.plan.scans)
+                    / (request.model or self.model).scan_bytes_per_s)
+                if estimate and estimate > self.track_threshold_s:
+                    self._tracked(run)
+                else:
+                    self.finish_run(run, execution, execution.stage(execution.prepare()))
+        except BaseException as exc:  # the run holds the error for whoever asks
+            failure: BaseException = exc
+            if run.timed_out:
+                failure = QueryTimeout(
+                    "the query ran longer than its time limit; narrow it, or run it with "
+                    "\"mode\": \"async\" and a larger \"timeout_s\"",
+                    details={"query_id": run.query_id})
+            elif not isinstance(exc, LakehouseError):
+                log.exception("query failed", extra={"query_id": run.query_id})
+            run.fail(failure)
+        finally:
+            timer.cancel()
+            run.cancel.release()
+            if self._on_end is not None:
+                self._on_end(run)
+            self._requests.pop(run.query_id, None)
+            self._planned_executions.pop(run.query_id, None)
+
+    def plan_run(self, run: QueryRun) -> Execution:
+        """Plan (once) and check the limits; the execution is ready to stage."""
+        found = self._planned_executions.get(run.query_id)
+        if found is not None:
+            return found
+        run.state = "planning"
+        request = self._requests[run.query_id]
+        planned = self.plan(run.tenant, request)
+        plan = planned.optimized.plan
+        run.plan = plan.to_json()
+        run.snapshot = planned.pin.snapshot
+        run.planning_ms = round(planned.planning_ms, 3)
+        run.estimated_rows = plan.estimated_rows
+        scanned = sum(s.bytes for s in plan.scans)
+        if scanned > self.max_bytes_scanned:
+            raise InvalidInput(
+                f"the query would read {scanned:,} bytes, more than the limit of "
+                f"{self.max_bytes_scanned:,}; add conditions that prune files (see POST "
+                "/optimize/query for what it reads)", code="query_too_large",
+                details={"bytes": scanned, "limit": self.max_bytes_scanned})
+        run.state = "running"
+        client = self._client() if plan.distribution.strategy != "single" else None
+        context = self.engine.context(planned, client, name=f"query-{run.query_id}")
+        execution = self._planned_executions[run.query_id] = Execution(
+            plan, context, run.progress, run.cancel)
+        return execution
+
+    def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None:
+        result = execution.merge(staged)
+        run.finish(result)
+        self.stats.measured(_estimates_vs_actual(execution, run.progress, result.num_rows))
+
+    def _tracked(self, run: QueryRun) -> None:
+        if self._track is None:
+            execution = self.plan_run(run)
+            self.finish_run(run, execution, execution.stage(execution.prepare()))
+        else:
+            self._track(self, run)
+        if not run.done.is_set():
+            raise RuntimeError("the query run ended without a result")
+
+    def run_now(self, tenant: str, request: QueryRequest) -> QueryRun:
+        """Submit and wait (a sync request): the run, finished, failed or timed out."""
+        run = self.submit(tenant, request)
+        run.done.wait((request.timeout_s or self.timeout_s) + 5)
+        return run
+
+    def lookup(self, query_id: str) -> QueryRun | None:
+        return self.registry.find(query_id)
+
+
+def _estimates_vs_actual(execution: Execution, progress: Progress,
+                         rows: int) -> list[tuple[int, int]]:
+    pairs = [(execution.plan.estimated_rows, rows)]
+    for spec in execution.plan.scans:
+        step = progress.steps.get(f"scan {spec.relation}")
+        if step is not None:
+            pairs.append((spec.estimated_rows, int(step["rows"])))
+    return pairs
+
+
+def with_mode(model: CostModel, mode: str | None) -> CostModel:
+    return model if mode is None else replace(model, mode=mode)
