@@ -52,7 +52,11 @@ def flatten_inner_joins(tree: exp.Expr) -> None:
                 flat.append(join)
                 continue
             first.set("joins", None)
-            flat.append(exp.Join(this=first, kind="CROSS"))
+            # After a comma the chain stays after a comma: `a, (b JOIN c ON p) JOIN d USING (k)`
+            # joins d to b and c only, as `a, b JOIN c ON p JOIN d USING (k)` does, where a
+            # CROSS JOIN would show d a's columns too.
+            comma = not (join.args.get("on") or join.kind or join.side or join.method)
+            flat.append(exp.Join(this=first) if comma else exp.Join(this=first, kind="CROSS"))
             condition = join.args.get("on")
             for index, inner in enumerate(inner_joins):
                 if index == len(inner_joins) - 1 and condition is not None:

@@ -372,7 +372,10 @@ def test_parenthesised_joins_after_the_first_table(
             "SELECT * FROM t JOIN (u JOIN k ON u.a = k.a) ON t.a = u.a",
             "SELECT count(*), sum(r.a) FROM t JOIN (u CROSS JOIN k) ON t.a = u.a AND t.a = k.a "
             "JOIN r USING (data_id)",
-            "SELECT * FROM t JOIN (u JOIN k ON u.a = k.a) ON t.a = u.a JOIN r USING (data_id)"):
+            "SELECT * FROM t JOIN (u JOIN k ON u.a = k.a) ON t.a = u.a JOIN r USING (data_id)",
+            # After a comma the parentheses join with what follows them only: t is not to
+            # the left of USING, though it has a `b` too.
+            "SELECT t.a, u.b, r.a FROM t, (u JOIN k ON u.a = k.a) JOIN r USING (b)"):
         check(op, headers, oracle, sql)
     ambiguous = "SELECT count(*) FROM t JOIN (u CROSS JOIN k) ON t.a = u.a JOIN r USING (b)"
     with pytest.raises(duckdb.BinderException):

@@ -60,6 +60,15 @@ def write_parquet(dataset: Dataset, step: Load, folder: Path) -> Path:
     return path
 
 
+def answer_of_response(response: Any, started: float) -> Answer:
+    """The answer of an HTTP response to /query/execute sent at `started` (perf_counter)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    return answer_of(response.status_code, body, time.perf_counter() - started)
+
+
 # In this process -------------------------------------------------------------------------------
 
 class InProcess:
@@ -133,11 +142,7 @@ class InProcess:
         started = time.perf_counter()
         response = self.http.post("/query/execute", json={
             "query": sql, "plan": plan, "timeout_s": QUERY_TIMEOUT_S})
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        return answer_of(response.status_code, body, time.perf_counter() - started)
+        return answer_of_response(response, started)
 
     @contextmanager
     def variant(self, *, rules: Sequence[str] | None = None,
@@ -237,11 +242,7 @@ class Remote:
         except httpx.TimeoutException:
             return Answer(status=408, error="client timeout",
                           elapsed_s=time.perf_counter() - started)
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        return answer_of(response.status_code, body, time.perf_counter() - started)
+        return answer_of_response(response, started)
 
     @contextmanager
     def variant(self, *, rules: Sequence[str] | None = None,
