@@ -8,6 +8,7 @@ settings when COMPACTION_ON_DASK is true and one answers.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import typer
@@ -17,6 +18,8 @@ from rich.table import Table
 
 from cli.common import err, fail, load_settings
 from lakehouse.errors import LakehouseError
+
+POLL_S = 0.2
 
 
 def compact(
@@ -28,33 +31,33 @@ def compact(
                        ] = False,
 ) -> None:
     """Merge small data files into large ones (what the `compaction` deployment runs)."""
-    from lakehouse.compaction.planner import plan_compaction
-    from lakehouse.storage.maintenance import compact_group, table_files
-    from tasks.maintenance import context_from, rewriter
+    from flows.compaction import compaction_job
+    from flows.runs import RunWatch, run_steps
+    from tasks.maintenance import context_from
 
     settings = load_settings()
-    context = context_from(settings)
+    job = compaction_job(context_from(settings), tenant, table, dry_run)
+    mine = RunWatch("local-cli")  # the run shell's plain loop: the deployment's steps, here
     try:
-        plan = plan_compaction(table_files(context.catalog, context.options, tenant, table),
-                               context.policy, time.time())
-        err.print(f"{len(plan.groups)} groups to merge: {plan.files} files, "
-                  f"{plan.bytes / 2**20:.1f} MiB; {len(plan.skipped)} partitions skipped")
-        if dry_run:
-            _print_plan(plan.to_json()["groups"])
-            return
-        rewrite = rewriter(context.dask_address)
-        rows = []
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TextColumn("groups"), TimeElapsedColumn(),
-                      console=err) as bar:
-            shown = bar.add_task("compaction", total=len(plan.groups))
-            for group in plan.groups:
-                rows.append(compact_group(context.catalog, context.storage, group,
-                                          context.policy, rewrite).to_json())
-                bar.advance(shown)
+        with ThreadPoolExecutor(1) as pool, Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("groups"), TimeElapsedColumn(), console=err) as bar:
+            running = pool.submit(run_steps, job, mine)
+            shown = bar.add_task("compaction", total=None)
+            while not running.done():
+                bar.update(shown, total=mine.total, completed=mine.done)
+                time.sleep(POLL_S)
+            bar.update(shown, total=mine.total, completed=mine.done)
+            summary = running.result()
     except LakehouseError as exc:
         fail(exc.message, exc.details)
-    _print_results(rows)
+    plan = summary["plan"]
+    err.print(f"{len(plan['groups'])} groups to merge: {plan['files']} files, "
+              f"{plan['bytes'] / 2**20:.1f} MiB; {len(plan['skipped'])} partitions skipped")
+    if dry_run:
+        _print_plan(plan["groups"])
+        return
+    _print_results(summary["details"])
 
 
 def _print_plan(groups: list[dict[str, object]]) -> None:
