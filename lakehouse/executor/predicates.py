@@ -22,6 +22,8 @@ import pyarrow.dataset as ds
 import sqlglot
 from sqlglot import exp
 
+from lakehouse.sql.plan import conjuncts
+
 log = logging.getLogger(__name__)
 
 _COMPARE = {exp.EQ: "equal", exp.NEQ: "not_equal", exp.LT: "less", exp.LTE: "less_equal",
@@ -43,7 +45,7 @@ def arrow_filter(predicate: str | None, schema: pa.Schema) -> ds.Expression | No
     except sqlglot.errors.ParseError:
         return None
     parts = []
-    for conjunct in _conjuncts(tree):
+    for conjunct in conjuncts(tree):
         try:
             parts.append(_translate(conjunct, schema))
         except (Untranslatable, pa.ArrowException, ValueError, TypeError,
@@ -56,13 +58,6 @@ def arrow_filter(predicate: str | None, schema: pa.Schema) -> ds.Expression | No
     for part in parts[1:]:
         combined = combined & part
     return combined
-
-
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    node = node.unnest()
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    return [node]
 
 
 def _translate(node: exp.Expr, schema: pa.Schema) -> ds.Expression:  # noqa: PLR0911 - per form

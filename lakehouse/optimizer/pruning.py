@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from lakehouse.catalog.lake import ColumnStats, DataFile
 from lakehouse.errors import InvalidInput
+from lakehouse.sql.plan import conjuncts
 from lakehouse.sql.syntax_errors import syntax_problem
 
 Value = int | float | str | bool
@@ -43,15 +44,7 @@ def parse_filter(text: str) -> tuple[Comparison, ...]:
                    else "it cannot be read as SQL")
         raise InvalidInput("the filter is not a SQL condition", code="invalid_filter",
                            details={"problem": problem[:300]}) from exc
-    return tuple(c for part in _conjuncts(tree) if (c := _comparison(part)) is not None)
-
-
-def _conjuncts(node: Any) -> list[Any]:  # sqlglot nodes
-    if isinstance(node, exp.And):
-        return _conjuncts(node.left) + _conjuncts(node.right)
-    if isinstance(node, exp.Paren):
-        return _conjuncts(node.this)
-    return [node]
+    return tuple(c for part in conjuncts(tree) if (c := _comparison(part)) is not None)
 
 
 def _comparison(node: Any) -> Comparison | None:  # noqa: PLR0911 - one return per form

@@ -28,6 +28,8 @@ def _sql(node: exp.Expr) -> str:
 
 
 def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    """The parts of a condition joined by AND, parentheses around them removed (the one
+    splitter the planner, the optimizer's rules and the scans share)."""
     if node is None:
         return []
     if isinstance(node, exp.And):

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import sqlglot
-from sqlglot import exp
 
 from lakehouse.errors import InvalidInput
 from lakehouse.optimizer.estimates import UNKNOWN_SELECTIVITY, merged_stats, selectivity
 from lakehouse.optimizer.pruning import parse_filter
 from lakehouse.optimizer.state import OptimizerState
+from lakehouse.sql.plan import conjuncts
 
 
 def apply(state: OptimizerState) -> OptimizerState:
@@ -30,7 +30,7 @@ def apply(state: OptimizerState) -> OptimizerState:
 def predicate_selectivity(predicate: str, files: tuple, rows: int) -> float:  # type: ignore[type-arg]
     try:
         comparisons = parse_filter(predicate)
-        conjuncts = _count_conjuncts(predicate)
+        parts = len(conjuncts(sqlglot.parse_one(predicate, read="duckdb")))
     except (InvalidInput, sqlglot.errors.ParseError):
         return UNKNOWN_SELECTIVITY
     stats = merged_stats(files)
@@ -38,18 +38,5 @@ def predicate_selectivity(predicate: str, files: tuple, rows: int) -> float:  # 
     for comparison in comparisons:
         fraction *= selectivity(comparison, stats.get(comparison.column), rows)
     # Conditions the statistics cannot judge (LIKE, functions, OR) count as unknown.
-    fraction *= UNKNOWN_SELECTIVITY ** max(0, conjuncts - len(comparisons))
+    fraction *= UNKNOWN_SELECTIVITY ** max(0, parts - len(comparisons))
     return fraction
-
-
-def _count_conjuncts(predicate: str) -> int:
-    tree = sqlglot.parse_one(predicate, read="duckdb")
-    count = 0
-    stack = [tree]
-    while stack:
-        node = stack.pop().unnest()
-        if isinstance(node, exp.And):
-            stack += [node.left, node.right]
-        else:
-            count += 1
-    return count
