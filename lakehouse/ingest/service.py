@@ -225,14 +225,11 @@ class IngestService:
         bad = sorted([*(b for b in bad if b.index not in skip), *pre_rejected],
                      key=lambda r: r.index)
         with self._lock:
-            if idempotency_key is not None:
-                replay = self._replay(tenant, idempotency_key)
-                if replay is not None:
-                    return replay
-            self._admit(tenant, len(good) + len(bad))
-            plan = WritePlan(tenant, request_id, received_us, [])
-            if idempotency_key is not None:
-                plan.request_key = request_key(tenant, idempotency_key)
+            if idempotency_key is not None and (
+                    replay := self._replay(tenant, idempotency_key)) is not None:
+                return replay
+            plan = self._admitted(tenant, request_id, received_us, idempotency_key,
+                                  len(good) + len(bad))
             self._plan_records(plan, good)
             for rejected in bad:
                 plan.results.append(RecordResult(rejected.index, rejected.data_id,
@@ -254,10 +251,9 @@ class IngestService:
         data_ids: list[str] = batch.data_ids.to_pylist()
         keys = [prefix + data_id.encode() for data_id in data_ids]
         with self._lock:
-            if idempotency_key is not None:
-                replay = self._replay(tenant, idempotency_key)
-                if replay is not None:
-                    return replay
+            if idempotency_key is not None and (
+                    replay := self._replay(tenant, idempotency_key)) is not None:
+                return replay
             if self.declared(ref) is not None or not self._inflight.keys().isdisjoint(keys):
                 return None
             if any(stored is not None for stored in self.wal.index_get(keys)):
@@ -266,16 +262,24 @@ class IngestService:
             evolution = evolve(schema, batch.payload_type)
             if evolution.conflicts or evolution.schema.exact:  # exact: values to convert
                 return None
-            self._admit(tenant, len(keys))
-            plan = WritePlan(tenant, request_id, received_us, [])
-            if idempotency_key is not None:
-                plan.request_key = request_key(tenant, idempotency_key)
+            plan = self._admitted(tenant, request_id, received_us, idempotency_key, len(keys))
             if evolution.changed or schema is None:
                 plan.schemas[ref] = evolution.schema
             plan.writes[ref] = ArrowRows(batch, data_ids, received_us)
             plan.keys[ref] = keys
             plan.inserts[ref] = len(keys)
             return self._queue(plan)
+
+    def _admitted(self, tenant: str, request_id: str | None, received_us: int,
+                  idempotency_key: str | None, records: int) -> WritePlan:
+        """Under the lock, after the replay check, what both write entry points share:
+        admission (the backlog, the tenant's rate; a 429/503 if refused) and the write's empty
+        plan."""
+        self._admit(tenant, records)
+        plan = WritePlan(tenant, request_id, received_us, [])
+        if idempotency_key is not None:
+            plan.request_key = request_key(tenant, idempotency_key)
+        return plan
 
     def _queue(self, plan: WritePlan) -> PendingWrite:
         """Hand a decided plan to the committer (under the lock); its answer waits for it."""
