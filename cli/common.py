@@ -3,12 +3,14 @@ what went wrong (the message, then each detail on a line of its own) and exit.""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakehouse.config import Settings
 from lakehouse.errors import LakehouseError
@@ -47,3 +49,20 @@ def load_settings() -> Settings:
             fail(f"in settings: {exc}", code=EXIT_USAGE)
         settings.check_secrets()
     return settings
+
+
+POLL_S = 0.2
+
+
+def follow(watch: Any, label: str, unit: str) -> dict[str, Any]:
+    """A progress bar of a run (a flows.runs.RunWatch) until it ends; its result, or its
+    error raised."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn(unit), TimeElapsedColumn(), console=err) as bar:
+        shown = bar.add_task(label, total=None)
+        while not watch.finished:
+            bar.update(shown, total=watch.total, completed=watch.done)
+            time.sleep(POLL_S)
+        bar.update(shown, total=watch.total, completed=watch.done)
+    result: dict[str, Any] = watch.wait()
+    return result

@@ -8,15 +8,13 @@ LOAD_ON_DASK is true and one answers, else they are converted here.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import err, fail, load_settings
+from cli.common import fail, follow, load_settings
 from lakehouse.errors import LakehouseError
 
 POLL_S = 0.1
@@ -59,15 +57,7 @@ def load(
         dask = settings.dask_scheduler_address if settings.load_on_dask else ""
         with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
             watch = start_load(request, loader, dask)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TextColumn("parts"), TimeElapsedColumn(),
-                      console=err, transient=False) as bar:
-            shown = bar.add_task(f"load {tenant}/{table}", total=None)
-            while not watch.finished:
-                bar.update(shown, total=watch.total, completed=watch.done)
-                time.sleep(POLL_S)
-            bar.update(shown, total=watch.total, completed=watch.done)
-        result = watch.wait()
+        result = follow(watch, f"load {tenant}/{table}", "parts")
     except LakehouseError as exc:
         fail(exc.message, exc.details)
     finally:

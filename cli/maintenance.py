@@ -7,16 +7,14 @@ settings when COMPACTION_ON_DASK is true and one answers.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import err, fail, load_settings
+from cli.common import err, fail, follow, load_settings
 from lakehouse.errors import LakehouseError
 
 POLL_S = 0.2
@@ -38,17 +36,17 @@ def compact(
     settings = load_settings()
     job = compaction_job(context_from(settings), tenant, table, dry_run)
     mine = RunWatch("local-cli")  # the run shell's plain loop: the deployment's steps, here
+
+    def work() -> None:
+        try:
+            mine.finish(run_steps(job, mine))
+        except BaseException as exc:  # raised by follow() below
+            mine.finish(None, exc)
+
     try:
-        with ThreadPoolExecutor(1) as pool, Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("groups"), TimeElapsedColumn(), console=err) as bar:
-            running = pool.submit(run_steps, job, mine)
-            shown = bar.add_task("compaction", total=None)
-            while not running.done():
-                bar.update(shown, total=mine.total, completed=mine.done)
-                time.sleep(POLL_S)
-            bar.update(shown, total=mine.total, completed=mine.done)
-            summary = running.result()
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(work)
+            summary = follow(mine, "compaction", "groups")
     except LakehouseError as exc:
         fail(exc.message, exc.details)
     plan = summary["plan"]
