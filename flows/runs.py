@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -75,6 +76,7 @@ POLICY: dict[str, WhenPrefectIsDown] = {
 }
 
 MAX_WATCHES = 1000
+RETRY_DELAY_S = 1.0  # between a part's attempts, as the Prefect tasks wait
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ def _parts_here(job: Job[P, T, R], parts: Sequence[T], mine: RunWatch) -> list[R
             except Exception as exc:
                 if attempt == job.retries or not job.retry_if(exc):
                     raise
+            time.sleep(RETRY_DELAY_S)
         raise AssertionError("unreachable")  # pragma: no cover
 
     if job.parallel <= 1 or len(parts) <= 1:
@@ -280,9 +283,14 @@ def _parts_here(job: Job[P, T, R], parts: Sequence[T], mine: RunWatch) -> list[R
     with ThreadPoolExecutor(min(job.parallel, len(parts)),
                             thread_name_prefix=f"{job.kind}-part") as pool:
         futures = [pool.submit(contextvars.copy_context().run, one, part) for part in parts]
-        for done, future in enumerate(futures, start=1):
-            future.result()
-            mine.step(done)
+        try:
+            for done, future in enumerate(futures, start=1):
+                future.result()
+                mine.step(done)
+        except BaseException:  # the first failure fails the run: parts not begun are dropped
+            for future in futures:
+                future.cancel()
+            raise
         return [future.result() for future in futures]
 
 
