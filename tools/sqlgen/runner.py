@@ -198,6 +198,9 @@ class Runner:
                 failure = judge(query, got, want, plan)
                 if failure is not None:
                     failures.append(failure)
+                    # As it is found: a long run stopped early still says what failed.
+                    self.log(f"{plan}: query {query.id} failed, {failure.kind}: "
+                             f"{failure.detail[:300]}")
             self.log(f"{plan}: {start + len(chunk)} queries, {len(failures)} failures")
         return failures
 
