@@ -176,13 +176,6 @@ def watch(run_id: str) -> RunWatch:
         return found
 
 
-def progress(run_id: str) -> tuple[int, int | None] | None:
-    """(parts done, parts in all) of a run this process runs or ran; None if unknown."""
-    with _lock:
-        found = _watches.get(run_id)
-    return None if found is None else (found.done, found.total)
-
-
 def file(live: Any, kind: str) -> str:
     """File a live object for the flow runs of this process; the key that finds it."""
     key = f"{kind}-{uuid.uuid4().hex[:12]}"
