@@ -260,4 +260,4 @@ async def transform_plan(body: QueryBody, core: CoreDep, caller: ReaderDep) -> d
     scan with the columns it needs and the predicates it can evaluate."""
     found, view = await run_in_threadpool(_interpret, core, caller, body.query, body.dialect,
                                           body.dsl_)
-    return {**found.to_json(), "plan": found.plan(view)}
+    return {**found.to_json(), "plan": found.plan(view).to_json()}

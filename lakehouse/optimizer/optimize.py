@@ -17,7 +17,7 @@ from lakehouse.optimizer.physical import FileScan, PhysicalPlan, ScanSpec
 from lakehouse.optimizer.pruning import has_upserts
 from lakehouse.optimizer.rules import RULES
 from lakehouse.optimizer.state import OptimizerState, Reference, Relation
-from lakehouse.sql.plan import scans
+from lakehouse.sql.plan_steps import Step, scans, sql
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,12 @@ class Optimized:
     planning_ms: float
 
 
-def initial_state(tree: exp.Expr, logical: dict[str, object], tables: Mapping[str, TableFiles],
+def initial_state(tree: exp.Expr, logical: Step, tables: Mapping[str, TableFiles],
                   *, tenant: str, snapshot: int, model: CostModel) -> OptimizerState:
     references: dict[str, list[Reference]] = {}
-    for step in scans(logical):  # type: ignore[arg-type]
-        references.setdefault(str(step["bound_as"]), []).append(Reference(
-            str(step["alias"]), tuple(step["columns"]), tuple(step.get("filters") or ())))
+    for step in scans(logical):
+        references.setdefault(step.bound_as, []).append(Reference(
+            step.alias, step.columns, step.filters))
     relations = []
     for bound_as, found in references.items():
         table = bound_as.rpartition(".")[2]
@@ -49,10 +49,10 @@ def initial_state(tree: exp.Expr, logical: dict[str, object], tables: Mapping[st
         relations.append(Relation(
             bound_as, tenant, table, snapshot, files, tuple(found),
             entry.info.partition_by if entry is not None else None))
-    return OptimizerState(tree, logical, tuple(relations), model)  # type: ignore[arg-type]
+    return OptimizerState(tree, logical, tuple(relations), model)
 
 
-def optimize(tree: exp.Expr, sql: str, logical: dict[str, object],
+def optimize(tree: exp.Expr, text: str, logical: Step,
              tables: Mapping[str, TableFiles], *, tenant: str, snapshot: int,
              model: CostModel) -> Optimized:
     started = time.perf_counter()
@@ -60,22 +60,25 @@ def optimize(tree: exp.Expr, sql: str, logical: dict[str, object],
     for name, rule in RULES:
         if model.enabled(name):
             state = rule(state)
-    plan = physical_plan(state, sql)
+    plan = physical_plan(state, text)
     return Optimized(plan, state, (time.perf_counter() - started) * 1000)
 
 
-def physical_plan(state: OptimizerState, sql: str) -> PhysicalPlan:
+def physical_plan(state: OptimizerState, text: str) -> PhysicalPlan:
+    """The plan the executor runs; predicates become DuckDB text here, where fragments leave for
+    the workers."""
     specs = []
     for relation in state.relations:
         specs.append(ScanSpec(
             relation.name, relation.tenant, relation.table, relation.snapshot,
             tuple(FileScan(f.path, f.partition, f.row_count, f.byte_size, has_upserts(f))
                   for f in relation.kept),
-            relation.columns, relation.predicate,
+            relation.columns,
+            sql(relation.predicate) if relation.predicate is not None else None,
             relation.estimated_rows if relation.estimated_rows is not None else relation.rows,
             len(relation.all_files), relation.pruned_by_partition, relation.pruned_by_stats,
             dictionary_columns=dictionary_columns(relation.kept, relation.columns)))
     steps = plan_steps(state)
-    return PhysicalPlan(sql, tuple(specs), state.distribution, steps, state.decisions,
+    return PhysicalPlan(text, tuple(specs), state.distribution, steps, state.decisions,
                         steps.estimated_rows, steps.cost)
 

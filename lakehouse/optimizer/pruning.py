@@ -1,8 +1,9 @@
 """File pruning by statistics: which files a predicate cannot rule out (pure).
 
-A predicate is a conjunction of simple comparisons between a column and literals, read from SQL
-text with sqlglot. A file is pruned only when its min/max statistics prove that no row can match;
-anything the rules do not understand keeps the file (pruning must never drop a matching row).
+A predicate is a conjunction of simple comparisons between a column and literals (a sqlglot
+tree, or SQL text a user gave). A file is pruned only when its min/max statistics prove that no
+row can match; anything the rules do not understand keeps the file (pruning must never drop a
+matching row).
 """
 
 from __future__ import annotations
@@ -44,7 +45,12 @@ def parse_filter(text: str) -> tuple[Comparison, ...]:
                    else "it cannot be read as SQL")
         raise InvalidInput("the filter is not a SQL condition", code="invalid_filter",
                            details={"problem": problem[:300]}) from exc
-    return tuple(c for part in conjuncts(tree) if (c := _comparison(part)) is not None)
+    return comparisons_of(tree)
+
+
+def comparisons_of(condition: exp.Expr) -> tuple[Comparison, ...]:
+    """The comparisons of a condition's conjuncts that pruning can use."""
+    return tuple(c for part in conjuncts(condition) if (c := _comparison(part)) is not None)
 
 
 def _comparison(node: Any) -> Comparison | None:  # noqa: PLR0911 - one return per form

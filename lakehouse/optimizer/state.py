@@ -10,6 +10,7 @@ from sqlglot import exp
 from lakehouse.catalog.lake import DataFile
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.physical import SINGLE_NODE, Decision, Distribution
+from lakehouse.sql.plan_steps import Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +19,7 @@ class Reference:
 
     alias: str
     columns: tuple[str, ...]
-    filters: tuple[str, ...]  # DuckDB SQL, the table's own column names
+    filters: tuple[exp.Expr, ...]  # over the query's alias (as the logical plan's scan has them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class Relation:
     partition_by: str | None = None
     files: tuple[DataFile, ...] | None = None  # after pruning (None: not pruned yet)
     columns: tuple[str, ...] | None = None  # None: every column
-    predicate: str | None = None
+    predicate: exp.Expr | None = None  # over the table's own column names
     pruned_by_partition: int = 0
     pruned_by_stats: int = 0
     estimated_rows: int | None = None
@@ -57,7 +58,7 @@ class Relation:
 @dataclass(frozen=True)
 class OptimizerState:
     tree: exp.Expr  # bound to the tenant (read only: rules copy before changing it)
-    logical: dict[str, Any]
+    logical: Step
     relations: tuple[Relation, ...]
     model: CostModel
     decisions: tuple[Decision, ...] = ()

@@ -28,7 +28,8 @@ from lakehouse.sql.output_names import (
     restore_spelling,
 )
 from lakehouse.sql.parse import check_dialect, parse_query
-from lakehouse.sql.plan import Step, logical_plan
+from lakehouse.sql.plan import logical_plan
+from lakehouse.sql.plan_steps import Step
 from lakehouse.sql.problems import Problem, planning, refusal, unsupported
 from lakehouse.sql.qualify import qualify
 from lakehouse.sql.schema_view import SchemaView

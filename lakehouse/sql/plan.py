@@ -1,4 +1,5 @@
-"""The logical plan of a bound query: a JSON tree of steps the optimizer consumes.
+"""The logical plan of a bound query: a tree of steps (lakehouse.sql.plan_steps) the optimizer
+consumes.
 
 Steps, from the leaves up: `scan` (a tenant table, the columns it must produce and the predicates
 that may be evaluated inside it), `values`, `subquery` (a derived table or CTE with its own plan),
@@ -6,25 +7,39 @@ that may be evaluated inside it), `values`, `subquery` (a derived table or CTE w
 `set_operation`; a step whose expressions hold subqueries (IN, EXISTS, scalar) lists their plans
 under `subqueries`. A predicate is pushed to a scan only when it reads that scan's columns alone,
 holds no subquery, aggregate or window, and the scan is not the null-filled side of an outer join;
-what is pushed is not repeated above. Expressions are DuckDB SQL over the query's aliases.
+what is pushed is not repeated above. Expressions are sqlglot trees over the query's aliases.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from sqlglot import exp
 
 from lakehouse.sql.describe import columns_by_source
+from lakehouse.sql.plan_steps import (
+    Aggregate,
+    Derived,
+    Distinct,
+    Filter,
+    Join,
+    Limit,
+    Output,
+    Project,
+    Scan,
+    SetOperation,
+    Sort,
+    SortKey,
+    Step,
+    Unsupported,
+    Values,
+    Window,
+    sql,
+)
 from lakehouse.sql.problems import problem_at, refusal
 from lakehouse.sql.schema_view import SchemaView
 
-Step = dict[str, Any]
-_DIALECT = "duckdb"
-
-
-def _sql(node: exp.Expr) -> str:
-    return node.sql(dialect=_DIALECT)
+Pushed = dict[str, list[exp.Expr]]  # conditions moved into the scan of each alias
 
 
 def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
@@ -66,13 +81,12 @@ class _Planner:
                 self.ctes[cte.alias_or_name] = cte.this
         self.planned.add(id(node))
         if isinstance(node, exp.SetOperation):
-            step: Step = {"step": "set_operation", "op": node.key,
-                          "distinct": bool(node.args.get("distinct")),
-                          "inputs": [self.query(node.left), self.query(node.right)]}
+            step: Step = SetOperation(node.key, bool(node.args.get("distinct")),
+                                      self.query(node.left), self.query(node.right))
             return self._rest(node, self._order_limit(node, step))
         if isinstance(node, exp.Select):
             return self._rest(node, self.select(node))
-        return {"step": "unsupported", "sql": _sql(node)}
+        return Unsupported(node)
 
     def _rest(self, node: exp.Expr, step: Step) -> Step:
         """`step` with the plans of the queries nested in `node` that no step above planned
@@ -83,13 +97,13 @@ class _Planner:
                   if q is not node and id(q) not in self.planned
                   and q.find_ancestor(exp.Select, exp.SetOperation) is node]
         if missed:
-            step.setdefault("subqueries", []).extend(self.query(q) for q in missed)
+            step = replace(step, subqueries=(*step.subqueries, *(self.query(q) for q in missed)))
         return step
 
     def source(self, node: exp.Expr,  # noqa: PLR0911 - one return per kind of source
-               pushed: dict[str, list[str]]) -> Step:
+               pushed: Pushed) -> Step:
         if isinstance(node, exp.Lateral):
-            return {**self.source(node.this, pushed), "lateral": True}
+            return replace(self.source(node.this, pushed), lateral=True)
         alias = node.alias_or_name
         if isinstance(node, exp.Subquery) and (isinstance(node.unnest(), exp.Table) or (
                 isinstance(node.this, exp.Subquery) and node.this.args.get("joins"))):
@@ -101,20 +115,18 @@ class _Planner:
             table = self.view.table(node.name)
             offered = [c.name for c in table.columns] if table else []
             wanted = self.columns.get(id(node), set())
-            return {"step": "scan", "table": node.name, "tenant": self.view.tenant,
-                    "bound_as": f"{node.args['db'].name}.{node.name}", "alias": alias,
-                    "columns": [c for c in offered if c in wanted],
-                    "filters": pushed.get(alias, [])}
+            return Scan(node.name, self.view.tenant, f"{node.args['db'].name}.{node.name}",
+                        alias, tuple(c for c in offered if c in wanted),
+                        tuple(pushed.get(alias, ())))
         if isinstance(node, exp.Table) and node.name in self.ctes:
-            return {"step": "subquery", "alias": alias, "cte": node.name,
-                    "input": self.query(self.ctes[node.name]), "filters": []}
+            return Derived(alias, self.query(self.ctes[node.name]), cte=node.name)
         if isinstance(node, exp.Subquery):
-            return {"step": "subquery", "alias": alias, "input": self.query(node.this)}
+            return Derived(alias, self.query(node.this))
         if isinstance(node, exp.Values):
-            return {"step": "values", "alias": alias, "rows": len(node.expressions)}
-        return {"step": "unsupported", "alias": alias, "sql": _sql(node)}
+            return Values(alias, len(node.expressions))
+        return Unsupported(node, alias, has_alias=True)
 
-    def _joined(self, node: exp.Expr, pushed: dict[str, list[str]]) -> Step:
+    def _joined(self, node: exp.Expr, pushed: Pushed) -> Step:
         step = self.source(node, pushed)
         for join in node.args.get("joins") or []:
             step = self.join(step, join, pushed)
@@ -124,13 +136,13 @@ class _Planner:
         from_ = node.args.get("from_")
         joins: list[exp.Join] = list(node.args.get("joins") or [])
         null_filled = _null_filled(from_, joins)
-        pushed: dict[str, list[str]] = {}
+        pushed: Pushed = {}
         remaining = []
         for predicate in conjuncts(node.args["where"].this if node.args.get("where") else None):
             alias = _only_source(predicate)
             if alias is not None and alias not in null_filled and self._is_scan(alias, from_,
                                                                                  joins):
-                pushed.setdefault(alias, []).append(_sql(predicate))
+                pushed.setdefault(alias, []).append(predicate)
             else:
                 remaining.append(predicate)
         step: Step
@@ -139,10 +151,9 @@ class _Planner:
             for join in joins:
                 step = self.join(step, join, pushed)
         else:
-            step = {"step": "values", "alias": None, "rows": 1}  # SELECT without FROM
+            step = Values(None, 1)  # SELECT without FROM
         if remaining:
-            step = self._with_subqueries(node, remaining, {
-                "step": "filter", "predicate": _sql(exp.and_(*remaining)), "input": step})
+            step = self._with_subqueries(node, remaining, Filter(_all(remaining), step))
         return self._select_top(node, step)
 
     def _with_subqueries(self, owner: exp.Select, parts: list[exp.Expr], step: Step) -> Step:
@@ -151,7 +162,7 @@ class _Planner:
         nested = [q for part in parts for q in part.find_all(exp.Select, exp.SetOperation)
                   if q.find_ancestor(exp.Select, exp.SetOperation) is owner]
         if nested:
-            step["subqueries"] = [self.query(q) for q in nested]
+            step = replace(step, subqueries=tuple(self.query(q) for q in nested))
         return step
 
     def _is_scan(self, alias: str, from_: exp.Expr | None, joins: list[exp.Join]) -> bool:
@@ -159,7 +170,7 @@ class _Planner:
         return any(isinstance(s, exp.Table) and s.args.get("db") and s.alias_or_name == alias
                    for s in sources)
 
-    def join(self, left: Step, join: exp.Join, pushed: dict[str, list[str]]) -> Step:
+    def join(self, left: Step, join: exp.Join, pushed: Pushed) -> Step:
         right_node = join.this
         alias = right_node.alias_or_name
         condition = []
@@ -169,16 +180,14 @@ class _Planner:
             # that table keeps its rows whatever the condition says (the preserved side).
             if owner == alias and join.side in ("", "LEFT") and self._is_scan(alias, None,
                                                                               [join]):
-                pushed.setdefault(alias, []).append(_sql(predicate))
+                pushed.setdefault(alias, []).append(predicate)
             else:
                 condition.append(predicate)
         right = self.source(right_node, pushed)
-        return {"step": "join", "kind": " ".join(p for p in (join.side, join.kind) if p).lower()
-                or ("cross" if not join.args.get("on") and not join.args.get("using")
-                    else "inner"),
-                "condition": _sql(exp.and_(*condition)) if condition else None,
-                "using": [_sql(u) for u in join.args.get("using") or []],
-                "inputs": [left, right]}
+        kind = " ".join(p for p in (join.side, join.kind) if p).lower() or (
+            "cross" if not join.args.get("on") and not join.args.get("using") else "inner")
+        return Join(kind, _all(condition) if condition else None,
+                    tuple(join.args.get("using") or ()), left, right)
 
     def _select_top(self, node: exp.Select, step: Step) -> Step:
         selects = node.expressions
@@ -187,49 +196,58 @@ class _Planner:
         aggregates = [a for e in [*selects, *( [having] if having else [])]
                       for a in e.find_all(exp.AggFunc) if a.find_ancestor(exp.Window) is None]
         if group is not None or aggregates:
-            step = {"step": "aggregate",
-                    "group_by": [_sql(g) for g in (group.expressions if group else [])],
-                    "aggregates": sorted({_sql(a) for a in aggregates}), "input": step}
+            step = Aggregate(tuple(group.expressions if group else ()), _by_text(aggregates),
+                             step)
         if having is not None:
-            step = self._with_subqueries(node, [having.this], {
-                "step": "filter", "predicate": _sql(having.this), "having": True, "input": step})
-        windows = sorted({_sql(w) for e in selects for w in e.find_all(exp.Window)})
+            step = self._with_subqueries(node, [having.this],
+                                         Filter(having.this, step, having=True))
+        windows = _by_text([w for e in selects for w in e.find_all(exp.Window)])
         if windows:
-            step = {"step": "window", "functions": windows, "input": step}
-        step = self._with_subqueries(node, list(selects), {
-            "step": "project", "columns": [{"name": _output_name(e), "expression": _sql(
-                e.this if isinstance(e, exp.Alias) else e)} for e in selects], "input": step})
+            step = Window(windows, step)
+        step = self._with_subqueries(node, list(selects), Project(tuple(
+            Output(_output_name(e), e.this if isinstance(e, exp.Alias) else e)
+            for e in selects), step))
         if node.args.get("distinct"):
-            step = {"step": "distinct", "input": step}
+            step = Distinct(step)
         return self._order_limit(node, step)
 
     def _order_limit(self, node: exp.Expr, step: Step) -> Step:
         order = node.args.get("order")
         if isinstance(order, exp.Order):
-            step = {"step": "sort", "keys": [
-                {"expression": _sql(o.this), "descending": bool(o.args.get("desc")),
-                 "nulls_first": bool(o.args.get("nulls_first"))} for o in order.expressions],
-                "input": step}
+            step = Sort(tuple(SortKey(o.this, bool(o.args.get("desc")),
+                                      bool(o.args.get("nulls_first")))
+                              for o in order.expressions), step)
         limit, offset = node.args.get("limit"), node.args.get("offset")
         if limit is not None or offset is not None:
-            step = {"step": "limit", "limit": _number(limit), "offset": _number(offset),
-                    "input": step}
+            step = Limit(_number(limit), _number(offset), step)
         return step
+
+
+def _all(parts: list[exp.Expr]) -> exp.Expr:
+    """The conjunction of conditions taken from the query (`and_` builds it from copies, so the
+    bound tree keeps its nodes)."""
+    return parts[0] if len(parts) == 1 else exp.and_(*parts)
+
+
+def _by_text(nodes: list[exp.Expr]) -> tuple[exp.Expr, ...]:
+    """Each distinct expression once, in the order of its text (a stable plan to show)."""
+    unique = {sql(n): n for n in nodes}
+    return tuple(unique[text] for text in sorted(unique))
 
 
 def _output_name(node: exp.Expr) -> str:
     """A result column's name: its alias or column name, else its SQL (DuckDB names unnamed
     results by their expression too)."""
-    return node.alias_or_name if isinstance(node, exp.Alias | exp.Column) else _sql(node)
+    return node.alias_or_name if isinstance(node, exp.Alias | exp.Column) else sql(node)
 
 
-def _number(clause: exp.Expr | None) -> int | str | None:
+def _number(clause: exp.Expr | None) -> int | exp.Expr | None:
     if clause is None:
         return None
     value = clause.expression if isinstance(clause, exp.Limit | exp.Offset) else clause
     if isinstance(value, exp.Literal) and value.is_int:
         return int(value.name)
-    return _sql(value) if isinstance(value, exp.Expr) else None
+    return value if isinstance(value, exp.Expr) else None
 
 
 def _null_filled(from_: exp.Expr | None, joins: list[exp.Join]) -> set[str]:
@@ -260,17 +278,3 @@ def logical_plan(tree: exp.Expr, view: SchemaView) -> Step:
                                   f"cannot plan the read of table {t.name!r} in this position")
                        for t in missed])
     return plan
-
-
-def scans(plan: Step) -> list[Step]:
-    """Every scan step of a plan, leaves in order."""
-    found: list[Step] = []
-    stack = [plan]
-    while stack:
-        step = stack.pop()
-        if step.get("step") == "scan":
-            found.append(step)
-        children = [*(step.get("inputs") or ([step["input"]] if "input" in step else [])),
-                    *step.get("subqueries", [])]
-        stack.extend(reversed(children))
-    return found

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlglot import exp
 
 from lakehouse.catalog.lake import ColumnStats, DataFile, TableInfo
 from lakehouse.optimizer.cost_model import RULES, CostModel
-from lakehouse.optimizer.optimize import TableFiles, initial_state
+from lakehouse.optimizer.optimize import TableFiles, initial_state, optimize
 from lakehouse.optimizer.rules import RULES as ORDERED
 from lakehouse.optimizer.state import OptimizerState
 from lakehouse.sql.interpret import interpret
+from lakehouse.sql.plan_steps import sql as text_of
 from lakehouse.sql.schema_view import SchemaView
 from tests.golden_files import assert_golden
 
@@ -99,7 +101,8 @@ def _run_until(rule: str, sql: str) -> tuple[OptimizerState, OptimizerState]:
 def _describe(before: OptimizerState, after: OptimizerState) -> dict[str, Any]:
     return {
         "decisions": [d.to_json() for d in after.decisions[len(before.decisions):]],
-        "relations": [{"relation": r.name, "predicate": r.predicate,
+        "relations": [{"relation": r.name, "predicate": text_of(r.predicate)
+                       if r.predicate is not None else None,
                        "columns": list(r.columns) if r.columns is not None else None,
                        "files": len(r.kept), "pruned_by_partition": r.pruned_by_partition,
                        "pruned_by_stats": r.pruned_by_stats,
@@ -136,3 +139,23 @@ def test_decisions_that_matter() -> None:
     assert chosen.distribution.keys == (("l_orderkey",), ("o_orderkey",))
     _, chosen = _run_until("choose_distribution", QUERIES["subquery"])
     assert chosen.distribution.strategy == "single"
+
+
+def test_a_table_read_twice_keeps_the_rows_either_place_needs() -> None:
+    """Two references with their own conditions: the scan keeps the OR of both, each part in
+    parentheses (an OR inside one place must not bind to the other's AND), over the table's own
+    column names; a tree until the physical plan renders it for the workers."""
+    sql = ("SELECT a.o_orderkey FROM orders a, orders b WHERE a.o_total > 5 AND "
+           "(a.o_status = 'F' OR a.o_status = 'O') AND b.o_custkey = 3")
+    _, pushed = _run_until("pushdown_predicates", sql)
+    [orders] = pushed.relations
+    assert isinstance(orders.predicate, exp.Expr)
+    assert text_of(orders.predicate) == (
+        "((\"o_total\" > 5) AND (\"o_status\" = 'F' OR \"o_status\" = 'O')) "
+        "OR (\"o_custkey\" = 3)")
+    view = SchemaView.from_schemas("acme", SCHEMAS)
+    found = interpret(sql, None, view)
+    optimized = optimize(found.tree, found.sql, found.plan(view), TABLES, tenant="acme",
+                         snapshot=7, model=MODEL)
+    [spec] = optimized.plan.scans
+    assert spec.predicate == text_of(orders.predicate)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlglot import exp
 
 from lakehouse.sql.interpret import interpret
-from lakehouse.sql.plan import scans
+from lakehouse.sql.plan_steps import scans, walk
+from lakehouse.sql.plan_steps import sql as text_of
 from tests.golden_files import assert_golden
 from tests.unit.sql_cases import acme_view
 
@@ -44,7 +46,7 @@ def golden_text() -> str:
     entries: list[dict[str, Any]] = []
     for sql in QUERIES:
         found = interpret(sql, None, view)
-        entries.append({"query": sql, "sql": found.sql, "plan": found.plan(view)})
+        entries.append({"query": sql, "sql": found.sql, "plan": found.plan(view).to_json()})
     return json.dumps(entries, indent=1) + "\n"
 
 
@@ -55,7 +57,7 @@ def test_golden_plans() -> None:
 def _scans(sql: str) -> dict[str, tuple[list[str], list[str]]]:
     view = acme_view()
     plan = interpret(sql, None, view).plan(view)
-    return {s["alias"]: (s["columns"], s["filters"]) for s in scans(plan)}
+    return {s.alias: (list(s.columns), [text_of(f) for f in s.filters]) for s in scans(plan)}
 
 
 @pytest.mark.parametrize(("sql", "expected"), [
@@ -82,3 +84,18 @@ def _scans(sql: str) -> dict[str, tuple[list[str], list[str]]]:
 ])
 def test_pushdown(sql: str, expected: dict[str, tuple[list[str], list[str]]]) -> None:
     assert _scans(sql) == expected
+
+
+def test_plan_steps_hold_the_query_trees() -> None:
+    """Expressions stay sqlglot trees in the plan (nothing parses plan text again); the nodes
+    pushed into a scan are the bound query's own, and the plan's JSON renders them as text."""
+    view = acme_view()
+    found = interpret("SELECT city FROM orders WHERE total > 1 AND city <> 'x' ORDER BY city "
+                      "LIMIT 2", None, view)
+    plan = found.plan(view)
+    [scan] = scans(plan)
+    assert all(isinstance(f, exp.Expr) for f in scan.filters)
+    assert all(f.root() is found.tree for f in scan.filters)
+    assert [step.STEP for step in walk(plan)] == ["limit", "sort", "project", "scan"]
+    assert plan.to_json()["input"]["input"]["input"]["filters"] == [
+        '"orders"."total" > 1', '"orders"."city" <> \'x\'']

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import sqlglot
+from sqlglot import exp
 
-from lakehouse.errors import InvalidInput
 from lakehouse.optimizer.estimates import UNKNOWN_SELECTIVITY, merged_stats, selectivity
-from lakehouse.optimizer.pruning import parse_filter
+from lakehouse.optimizer.pruning import comparisons_of
 from lakehouse.optimizer.state import OptimizerState
 from lakehouse.sql.plan import conjuncts
 
@@ -18,7 +17,7 @@ def apply(state: OptimizerState) -> OptimizerState:
     for relation in state.relations:
         rows = relation.rows
         fraction = 1.0
-        if relation.predicate:
+        if relation.predicate is not None:
             fraction = predicate_selectivity(relation.predicate, relation.kept, rows)
         estimate = max(0, round(rows * fraction)) if rows else 0
         state = state.with_relation(replace(relation, estimated_rows=estimate))
@@ -27,12 +26,9 @@ def apply(state: OptimizerState) -> OptimizerState:
     return state
 
 
-def predicate_selectivity(predicate: str, files: tuple, rows: int) -> float:  # type: ignore[type-arg]
-    try:
-        comparisons = parse_filter(predicate)
-        parts = len(conjuncts(sqlglot.parse_one(predicate, read="duckdb")))
-    except (InvalidInput, sqlglot.errors.ParseError):
-        return UNKNOWN_SELECTIVITY
+def predicate_selectivity(predicate: exp.Expr, files: tuple, rows: int) -> float:  # type: ignore[type-arg]
+    comparisons = comparisons_of(predicate)
+    parts = len(conjuncts(predicate))
     stats = merged_stats(files)
     fraction = 1.0
     for comparison in comparisons:

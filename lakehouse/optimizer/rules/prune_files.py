@@ -12,12 +12,11 @@ import re
 from dataclasses import replace
 
 from lakehouse.catalog.lake import ColumnStats, DataFile
-from lakehouse.errors import InvalidInput
 from lakehouse.optimizer.pruning import (
     Comparison,
+    comparisons_of,
     has_upserts,
     may_match,
-    parse_filter,
     stats_may_match,
 )
 from lakehouse.optimizer.state import OptimizerState
@@ -31,12 +30,9 @@ _CUT_AT = 100
 
 def apply(state: OptimizerState) -> OptimizerState:
     for relation in state.relations:
-        if not relation.predicate:
+        if relation.predicate is None:
             continue
-        try:
-            comparisons = parse_filter(relation.predicate)
-        except InvalidInput:
-            continue
+        comparisons = comparisons_of(relation.predicate)
         if not comparisons:
             continue
         by_partition = by_stats = 0
