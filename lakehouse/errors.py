@@ -17,6 +17,18 @@ class LakehouseError(Exception):
     http_status: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
 
+    def __init_subclass__(cls, *, code: str | None = None, status: int | None = None,
+                          retryable: bool | None = None, **kwargs: Any) -> None:
+        """Each error type declares its code, HTTP status and whether a retry may help in its
+        class line: `class NotFound(LakehouseError, code="not_found", status=404)`."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if status is not None:
+            cls.http_status = status
+        if retryable is not None:
+            cls.retryable = retryable
+
     def __init__(
         self,
         message: str,
@@ -36,117 +48,71 @@ class LakehouseError(Exception):
         return {"error": self.code, "message": self.message, "details": self.details}
 
 
-class InvalidInput(LakehouseError):
+class InvalidInput(LakehouseError, code="invalid_input", status=400):
     """The request itself is wrong; repeating it will not help."""
 
-    code = "invalid_input"
-    http_status = 400
 
-
-class Unauthenticated(LakehouseError):
+class Unauthenticated(LakehouseError, code="unauthenticated", status=401):
     """No valid credentials: missing, malformed, expired or revoked."""
-
-    code = "unauthenticated"
-    http_status = 401
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
         super().__init__(message, **kwargs)
 
 
-class Forbidden(LakehouseError):
+class Forbidden(LakehouseError, code="forbidden", status=403):
     """Valid credentials that do not allow this."""
 
-    code = "forbidden"
-    http_status = 403
+
+class NotFound(LakehouseError, code="not_found", status=404):
+    """What the request names does not exist, or is not the caller's to see."""
 
 
-class NotFound(LakehouseError):
-    code = "not_found"
-    http_status = 404
-
-
-class Conflict(LakehouseError):
+class Conflict(LakehouseError, code="conflict", status=409, retryable=True):
     """A commit precondition failed; re-reading and retrying may succeed."""
 
-    code = "conflict"
-    http_status = 409
-    retryable = True
 
-
-class Unavailable(LakehouseError):
+class Unavailable(LakehouseError, code="unavailable", status=503, retryable=True):
     """A dependency is down or the platform is shedding load; retry later."""
 
-    code = "unavailable"
-    http_status = 503
-    retryable = True
 
-
-class ConfigurationError(LakehouseError):
+class ConfigurationError(LakehouseError, code="configuration_error", status=500):
     """The process cannot start with these settings."""
 
-    code = "configuration_error"
-    http_status = 500
 
-
-class WalCorrupted(LakehouseError):
+class WalCorrupted(LakehouseError, code="wal_corrupted", status=503):
     """The write-ahead log holds less or other than it should; serving from it could lose data."""
 
-    code = "wal_corrupted"
-    http_status = 503
 
-
-class StorageFull(LakehouseError):
+class StorageFull(LakehouseError, code="storage_full", status=507, retryable=True):
     """The disk under the write-ahead log is full; nothing more is acknowledged until fixed."""
 
-    code = "storage_full"
-    http_status = 507
-    retryable = True
 
-
-class WalUnavailable(LakehouseError):
+class WalUnavailable(LakehouseError, code="wal_unavailable", status=503, retryable=True):
     """The write-ahead log cannot be used right now (not open, held by another process, failing)."""
 
-    code = "wal_unavailable"
-    http_status = 503
-    retryable = True
 
-
-class RateLimited(LakehouseError):
+class RateLimited(LakehouseError, code="rate_limited", status=429, retryable=True):
     """The caller sends faster than its rate allows; the Retry-After header says when to retry."""
 
-    code = "rate_limited"
-    http_status = 429
-    retryable = True
+
+class PayloadTooLarge(LakehouseError, code="payload_too_large", status=413):
+    """The body is over the endpoint\'s limit; send less per request."""
 
 
-class PayloadTooLarge(LakehouseError):
-    code = "payload_too_large"
-    http_status = 413
-
-
-class UnsupportedMediaType(LakehouseError):
-    code = "unsupported_media_type"
-    http_status = 415
+class UnsupportedMediaType(LakehouseError, code="unsupported_media_type", status=415):
+    """The body\'s Content-Type is not one the endpoint reads."""
 
 
 # The query's own outcomes ---------------------------------------------------------------------
 
-class QueryFailed(LakehouseError):
+class QueryFailed(LakehouseError, code="query_failed", status=500, retryable=True):
     """Something broke while running the query that is not the query's fault."""
 
-    code = "query_failed"
-    http_status = 500
-    retryable = True
+
+class QueryCancelled(LakehouseError, code="query_cancelled", status=409):
+    """The query was cancelled before it finished."""
 
 
-class QueryCancelled(LakehouseError):
-    code = "query_cancelled"
-    http_status = 409
-    retryable = False
-
-
-class QueryTimeout(LakehouseError):
-    code = "query_timeout"
-    http_status = 408
-    retryable = True
+class QueryTimeout(LakehouseError, code="query_timeout", status=408, retryable=True):
+    """The query ran past its time limit."""

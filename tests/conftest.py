@@ -22,6 +22,17 @@ for _name in ("DATA_DIR", "ENVIRONMENT", "JWT_SECRET", "CATALOG_URL", "PREFECT_A
 PASSWORD = "correct horse battery"
 
 
+def logged_in(core: Core, users: dict[str, tuple[str, Role]]) -> dict[str, dict[str, str]]:
+    """Per tenant, the Authorization header of a new user of it: `users` maps each tenant to
+    the user's name and role."""
+    headers = {}
+    for tenant, (name, role) in users.items():
+        core.auth.create_user(name, PASSWORD, tenant, role)
+        headers[tenant] = {"Authorization":
+                           f"Bearer {core.auth.login(name, PASSWORD).access_token}"}
+    return headers
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.for_tests(tmp_path)

@@ -17,7 +17,7 @@ from lakehouse.catalog.declare import declare_table
 from lakehouse.config import Settings
 from lakehouse.errors import Conflict
 from lakehouse.schema.declared import parse_declaration
-from tests.conftest import PASSWORD
+from tests.conftest import logged_in
 
 
 @pytest.fixture
@@ -25,11 +25,7 @@ def world(settings: Settings) -> Iterator[tuple[Core, dict[str, dict[str, str]]]
     core = build_core(settings, ingest=True)
     users = {"acme": ("writer", Role.WRITER), "globex": ("other", Role.WRITER),
              "ops": ("root", Role.ADMIN)}
-    headers = {}
-    for tenant, (name, role) in users.items():
-        core.auth.create_user(name, PASSWORD, tenant, role)
-        headers[tenant] = {"Authorization":
-                           f"Bearer {core.auth.login(name, PASSWORD).access_token}"}
+    headers = logged_in(core, users)
     yield core, headers
     core.close()
 

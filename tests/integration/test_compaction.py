@@ -15,7 +15,7 @@ from flows.ingest import flush_here
 from lakehouse.catalog.lake import Commit, RemoveFiles
 from lakehouse.catalog.options import TableOptions
 from lakehouse.catalog.table_options import SqlTableOptions
-from lakehouse.compaction.planner import plan_compaction
+from lakehouse.compaction.planner import CompactionPlan, plan_compaction
 from lakehouse.compaction.policy import CompactionPolicy
 from lakehouse.ingest.keys import TableRef
 from lakehouse.storage.cleanup import delete_dead_files, delete_orphans
@@ -42,11 +42,16 @@ def _flushes(core: Core, count: int, per: int = 20, tenant: str = "acme",
                       for i in range(per)], tenant)
 
 
+def _plan(core: Core, policy: CompactionPolicy = POLICY) -> CompactionPlan:
+    assert core.catalog is not None
+    return plan_compaction(table_files(core.catalog, SqlTableOptions(core.engine)), policy,
+                           time.time())
+
+
 def _compact(core: Core, policy: CompactionPolicy = POLICY) -> list[Any]:
     assert core.catalog is not None and core.storage is not None
-    tables = table_files(core.catalog, SqlTableOptions(core.engine))
-    plan = plan_compaction(tables, policy, time.time())
-    return [compact_group(core.catalog, core.storage, g, policy) for g in plan.groups]
+    groups = _plan(core, policy).groups
+    return [compact_group(core.catalog, core.storage, g, policy) for g in groups]
 
 
 def _visible(core: Core, table: str = "records", snapshot: int | None = None) -> list[Any]:
@@ -135,9 +140,7 @@ def test_a_concurrent_flush_into_the_same_partition_never_conflicts(ingest_core:
     catalog, storage = ingest_core.catalog, ingest_core.storage
     assert catalog is not None and storage is not None
     _flushes(ingest_core, 4)
-    plan = plan_compaction(table_files(catalog, SqlTableOptions(ingest_core.engine)), POLICY,
-                           time.time())
-    [group] = plan.groups
+    [group] = _plan(ingest_core).groups
 
     def rewrite_then_flush(root: str, g: Any) -> RewriteResult:
         result = rewrite_group(root, g)
@@ -154,8 +157,7 @@ def test_a_real_conflict_replans_the_group_from_fresh_metadata(ingest_core: Core
     catalog, storage = ingest_core.catalog, ingest_core.storage
     assert catalog is not None and storage is not None
     _flushes(ingest_core, 5)
-    [group] = plan_compaction(table_files(catalog, SqlTableOptions(ingest_core.engine)), POLICY,
-                              time.time()).groups
+    [group] = _plan(ingest_core).groups
     stolen = group.inputs[0]
     assert stolen.file_id is not None
     attempts: list[int] = []
@@ -180,8 +182,7 @@ def test_cleanup_removes_what_compaction_replaced_and_never_committed(ingest_cor
     catalog, storage = ingest_core.catalog, ingest_core.storage
     assert catalog is not None and storage is not None
     _flushes(ingest_core, 3)
-    [group] = plan_compaction(table_files(catalog, SqlTableOptions(ingest_core.engine)), POLICY,
-                              time.time()).groups
+    [group] = _plan(ingest_core).groups
     stray = rewrite_group(storage.uri, group)  # a rewrite whose process died before commit
     _compact(ingest_core)
     warehouse = ingest_core.settings.data_dir / "warehouse"

@@ -14,7 +14,7 @@ from api.core import Core, build_core
 from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from lakehouse.ingest.flush import WAL_WRITER
+from lakehouse.ingest.flush import WAL_WRITER, FlushPlan
 from tests.conftest import PASSWORD
 
 
@@ -107,13 +107,20 @@ def test_flush_writes_parquet_and_reads_stay_the_same(settings: Settings) -> Non
     again.close()
 
 
-def test_crash_between_commit_and_trim_loses_and_duplicates_nothing(settings: Settings) -> None:
+def _planned_flush(settings: Settings) -> tuple[Core, TestClient, FlushPlan]:
+    """A core with the test's records written, and the plan of their flush."""
     core = build_core(settings, ingest=True)
     client = _client(core)
     _write(client)
     assert core.flusher is not None
     plan = core.flusher.plan()
     assert plan is not None
+    return core, client, plan
+
+
+def test_crash_between_commit_and_trim_loses_and_duplicates_nothing(settings: Settings) -> None:
+    core, client, plan = _planned_flush(settings)
+    assert core.flusher is not None
     files = {work.ref: core.flusher.write_table(work) for work in plan.tables}
     core.flusher.commit(plan, files)  # ... and the process dies before trimming the log
     client.close()
@@ -133,12 +140,8 @@ def test_crash_between_commit_and_trim_loses_and_duplicates_nothing(settings: Se
 
 def test_crash_between_writing_and_committing_loses_and_duplicates_nothing(
         settings: Settings) -> None:
-    core = build_core(settings, ingest=True)
-    client = _client(core)
-    _write(client)
+    core, client, plan = _planned_flush(settings)
     assert core.flusher is not None
-    plan = core.flusher.plan()
-    assert plan is not None
     for work in plan.tables:
         core.flusher.write_table(work)  # files on disk, no snapshot: then the crash
     client.close()

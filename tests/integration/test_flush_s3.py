@@ -35,15 +35,22 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-def test_flush_to_s3_and_read_back(tmp_path: Path, s3_endpoint: str,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def _bucket(endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch,
+            ) -> tuple[str, pafs.FileSystem]:
+    """A storage root in a new bucket of the local S3 server, and a filesystem to look in it."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    root = (f"s3://lake/warehouse?endpoint_override={s3_endpoint}&scheme=http"
+    root = (f"s3://{bucket}/warehouse?endpoint_override={endpoint}&scheme=http"
             "&region=us-east-1&allow_bucket_creation=true")
     fs, _ = pafs.FileSystem.from_uri(root)
-    fs.create_dir("lake")  # the bucket
+    fs.create_dir(bucket)
+    return root, fs
+
+
+def test_flush_to_s3_and_read_back(tmp_path: Path, s3_endpoint: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root, fs = _bucket(s3_endpoint, "lake", monkeypatch)
     core = build_core(Settings.for_tests(tmp_path, storage_root=root), ingest=True)
     assert core.ingest is not None and core.flusher is not None and core.catalog is not None
     core.ingest.write("acme", [{"data_id": f"r{i}", "payload": {"i": i, "s": f"v{i}"}}
@@ -77,13 +84,7 @@ def test_compaction_and_cleanup_on_s3(tmp_path: Path, s3_endpoint: str,
     from lakehouse.storage.rewrite import rewrite_group
     from tests.snapshot_scan import scan_table
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    root = (f"s3://compact/warehouse?endpoint_override={s3_endpoint}&scheme=http"
-            "&region=us-east-1&allow_bucket_creation=true")
-    fs, _ = pafs.FileSystem.from_uri(root)
-    fs.create_dir("compact")
+    root, fs = _bucket(s3_endpoint, "compact", monkeypatch)
     core = build_core(Settings.for_tests(tmp_path, storage_root=root), ingest=True)
     assert core.ingest and core.flusher and core.catalog and core.storage
     for n in range(3):

@@ -14,7 +14,7 @@ from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from tests.conftest import PASSWORD
+from tests.conftest import logged_in
 from tests.unit.sql_cases import HOSTILE
 
 World = tuple[TestClient, dict[str, dict[str, str]]]
@@ -35,11 +35,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     core = build_core(Settings.for_tests(tmp_path_factory.mktemp("interpreter")), ingest=True)
     users = {"acme": ("writer", Role.WRITER), "globex": ("reader", Role.READER),
              "ops": ("root", Role.ADMIN)}
-    headers = {}
-    for tenant, (name, role) in users.items():
-        core.auth.create_user(name, PASSWORD, tenant, role)
-        headers[tenant] = {"Authorization":
-                           f"Bearer {core.auth.login(name, PASSWORD).access_token}"}
+    headers = logged_in(core, users)
     _write(core, "acme", "orders", [
         {"customer_id": 1, "total": 10.5, "city": "Oslo"},
         {"customer_id": 2, "total": 3.0, "city": "Rome"}])

@@ -242,7 +242,7 @@ class Expressions:
             return self.pick((c, f"NOT {c}", f"{c} = {lit()}", f"{c} IS NULL",
                               f"{c} IS NOT NULL", f"{c} <> {lit()}"))
         if kind in NUMERIC and self.chance(0.3):
-            other = self.pick(tuple(NUMERIC))
+            other = self.pick(NUMERIC)
             return f"{c} {self.pick(COMPARE)} {self.literal(other, loose=True)}"
         if kind is Kind.TEXT and self.chance(0.25):
             pattern = quote(self.pick(LIKE_PATTERNS))
@@ -362,7 +362,7 @@ class Expressions:
             return f"{self.pick(('min', 'max'))}({arg(Kind.INT)})"
         if kind is Kind.FLOAT:
             if self.chance(0.5):
-                return f"avg({distinct}{arg(self.pick(tuple(NUMERIC)))})"
+                return f"avg({distinct}{arg(self.pick(NUMERIC))})"
             if not ctx.simple and self.chance(0.15):
                 return f"{self.pick(('stddev_pop', 'var_pop'))}({arg(Kind.FLOAT)})"
             return f"{self.pick(('sum', 'min', 'max'))}({arg(Kind.FLOAT)})"

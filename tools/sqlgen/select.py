@@ -4,6 +4,9 @@ queries.py."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from tools.sqlgen.queries import OrderKey, QueryGenerator, Select, weighted
 from tools.sqlgen.schema import NUMERIC, Kind
 from tools.sqlgen.scope import Col, Ctx, Key
@@ -233,8 +236,8 @@ class SelectGenerator(QueryGenerator):
 
     # Subqueries ------------------------------------------------------------------------------
 
-    def _inner(self, ctx: Ctx, depth: int) -> tuple[str, list[Col], list[str], Ctx] | None:
-        """A subquery's FROM, its columns, WHERE conditions (with a correlation now and then)
+    def _inner(self, ctx: Ctx, depth: int) -> tuple[str, list[Col], str, Ctx] | None:
+        """A subquery's FROM, its columns, its WHERE clause (with a correlation now and then)
         and the context of its expressions; None when nesting is deep enough."""
         if depth < 0 or ctx.level + 1 > MAX_LEVEL:
             return None
@@ -253,28 +256,30 @@ class SelectGenerator(QueryGenerator):
                 where.append(f"{i.ref} {self.pick(('=', '=', '<', '<>'))} {o.ref}")
         if self.chance(0.6):
             where.append(self.predicate(inner, min(depth, 1)))
-        return from_sql, cols, where, inner
+        return from_sql, cols, f" WHERE {' AND '.join(where)}" if where else "", inner
 
-    def _open(self, level: int) -> bool | None:
-        return self.st.open_levels.get(level)
-
-    def _closed(self, level: int, ctx: Ctx, previous: bool | None) -> None:
-        correlated = self.st.open_levels.pop(level, False)
-        if previous is not None:
-            self.st.open_levels[level] = previous
-        if correlated and ctx.clause == "select":
-            self.st.uses.add("correlated_subquery_in_select")  # issue 20's minimal form
-
-    def scalar_subquery(self, kind: Kind, ctx: Ctx, depth: int) -> str | None:
+    @contextlib.contextmanager
+    def _nested(self, ctx: Ctx) -> Iterator[int]:
+        """The level of a subquery of `ctx`, open while it is written: a correlation from
+        inside marks it, and a correlated subquery in a SELECT list is counted as a use."""
         level = ctx.level + 1
-        previous = self._open(level)
+        previous = self.st.open_levels.get(level)
         self.st.open_levels[level] = False
         try:
+            yield level
+        finally:
+            correlated = self.st.open_levels.pop(level, False)
+            if previous is not None:
+                self.st.open_levels[level] = previous
+            if correlated and ctx.clause == "select":
+                self.st.uses.add("correlated_subquery_in_select")  # issue 20's minimal form
+
+    def scalar_subquery(self, kind: Kind, ctx: Ctx, depth: int) -> str | None:
+        with self._nested(ctx) as level:
             found = self._inner(ctx, depth)
             if found is None:
                 return None
-            from_sql, cols, where, inner = found
-            condition = f" WHERE {' AND '.join(where)}" if where else ""
+            from_sql, cols, condition, inner = found
             aggregate = self.aggregate(kind, Ctx(cols, inner.outer, level, keys=[],
                                                  clause="select"), max(0, depth - 1))
             if aggregate is not None and self.chance(0.75):
@@ -286,22 +291,16 @@ class SelectGenerator(QueryGenerator):
                 body = f"SELECT {value} AS c0 FROM {from_sql}{condition} ORDER BY 1{order} LIMIT 1"
             self.st.uses.add("scalar_subquery")
             return f"({body})"
-        finally:
-            self._closed(level, ctx, previous)
 
     def column_subquery(self, kind: Kind, ctx: Ctx, depth: int) -> str | None:
-        level = ctx.level + 1
-        previous = self._open(level)
-        self.st.open_levels[level] = False
-        try:
+        with self._nested(ctx) as level:
             if self.features.set_operations and self.chance(0.12) and depth > 0:
                 body, _, _ = self.set_operation(level, [], [kind], depth - 1)
                 return f"({body})"
             found = self._inner(ctx, depth)
             if found is None:
                 return None
-            from_sql, cols, where, inner = found
-            condition = f" WHERE {' AND '.join(where)}" if where else ""
+            from_sql, cols, condition, inner = found
             if self.chance(0.2) and cols:
                 key = self.pick(cols)
                 aggregate = self.aggregate(kind, Ctx(cols, inner.outer, level, keys=[],
@@ -315,25 +314,15 @@ class SelectGenerator(QueryGenerator):
             if self.chance(0.1):
                 tail = f" ORDER BY 1{self.pick(('', ' DESC'))} LIMIT {self.st.rng.randint(1, 4)}"
             return f"(SELECT {distinct}{value} AS c0 FROM {from_sql}{condition}{tail})"
-        finally:
-            self._closed(level, ctx, previous)
 
     def exists_subquery(self, ctx: Ctx, depth: int) -> str | None:
-        level = ctx.level + 1
-        previous = self._open(level)
-        self.st.open_levels[level] = False
-        try:
+        with self._nested(ctx):
             found = self._inner(ctx, depth)
             if found is None:
                 return None
-            from_sql, _, where, _ = found
-            condition = f" WHERE {' AND '.join(where)}" if where else ""
+            from_sql, _, condition, _ = found
             what = self.pick(("1", "*", "NULL"))
             return f"(SELECT {what} FROM {from_sql}{condition})"
-        finally:
-            self._closed(level, ctx, previous)
-
-    # Window functions ------------------------------------------------------------------------
 
     def window(self, ctx: Ctx, want: Kind) -> str | None:
         """A window function of kind `want` whose value does not depend on the order of peers:
