@@ -1,18 +1,30 @@
 """Whether to take a write now: backpressure on the unflushed backlog and per-tenant rates.
 
-Pure decisions over explicit state and time, so they are tested with tables of cases.
+Pure decisions over explicit state and time, so they are tested with tables of cases; `Admission`
+keeps the state they need (each tenant's bucket) and turns a refusal into the error the client
+gets (a 503 or a 429, with Retry-After).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from lakehouse.errors import RateLimited, Unavailable
 
 
 @dataclass(frozen=True, slots=True)
 class BacklogLimits:
     max_unflushed_bytes: int
     max_unflushed_age_s: float  # 0 turns the age limit off
+
+
+@dataclass(frozen=True, slots=True)
+class IngestLimits:
+    backlog: BacklogLimits
+    tenant_rate: float  # records per second; 0 means unlimited
+    tenant_burst: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +72,27 @@ def take_tokens(bucket: Bucket | None, wanted: int, now: float, rate: float,
     wait = (min(wanted, burst) - current) / rate
     return Bucket(current, now), Refusal(
         f"over this tenant's write rate of {rate:.0f} records/s", max(1, math.ceil(wait)))
+
+
+class Admission:
+    """Not thread-safe by itself: the ingest service admits under its lock, so a tenant's
+    concurrent requests take their tokens one after the other."""
+
+    def __init__(self, limits: IngestLimits, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self._clock = clock
+        self.buckets: dict[str, Bucket] = {}
+
+    def admit(self, tenant: str, records: int, backlog: Backlog) -> None:
+        """Take `records` from the tenant's rate, or raise why not (Unavailable while the
+        backlog is over its limits, RateLimited over the tenant's rate)."""
+        refusal = decide_backlog(backlog, self.limits.backlog)
+        if refusal is not None:
+            raise Unavailable(refusal.reason, code="backlog_full",
+                              headers={"Retry-After": str(refusal.retry_after_s)})
+        bucket, refused = take_tokens(self.buckets.get(tenant), records, self._clock(),
+                                      self.limits.tenant_rate, self.limits.tenant_burst)
+        self.buckets[tenant] = bucket
+        if refused is not None:
+            raise RateLimited(refused.reason, headers={"Retry-After": str(refused.retry_after_s)},
+                              details={"tenant": tenant, "records": records})

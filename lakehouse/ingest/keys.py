@@ -39,8 +39,11 @@ def schema_key(ref: TableRef) -> bytes:
     return b"S" + ref.prefix()
 
 
+STATS_PREFIX = b"T"  # every table's counters, scanned at start-up
+
+
 def stats_key(ref: TableRef) -> bytes:
-    return b"T" + ref.prefix()
+    return STATS_PREFIX + ref.prefix()
 
 
 def table_from_key(key: bytes) -> TableRef:

@@ -2,32 +2,30 @@
 
 Everything before the commit runs under one lock and only decides; the commit thread writes. A
 record's answer is given only after the write that holds it is durable.
+
+This module coordinates; the parts it holds the lock over are their own modules: `recovery`
+(start-up), `schemas` and `declared_cache` (what records are checked against), `admission`,
+`dedupe` and `replay` (idempotency keys).
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from lakehouse.catalog.declarations import TableDeclarations
-from lakehouse.errors import Conflict, RateLimited, Unavailable
-from lakehouse.ingest.admission import (
-    Backlog,
-    BacklogLimits,
-    Bucket,
-    decide_backlog,
-    take_tokens,
-)
+from lakehouse.errors import Conflict
+from lakehouse.ingest.admission import Admission, Backlog, IngestLimits
 from lakehouse.ingest.arrow_read import ArrowBatch, ArrowRows
-from lakehouse.ingest.batch import RecordBatch, StoredRecord, canonical
+from lakehouse.ingest.declared_cache import DeclaredCache
+from lakehouse.ingest.dedupe import Deduper, FlushedSource
 from lakehouse.ingest.entries import (
     REJECTS_TABLE,
     copy_counts,
@@ -37,46 +35,21 @@ from lakehouse.ingest.entries import (
 )
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
 from lakehouse.ingest.inflight import InflightWrite, release, reserve
-from lakehouse.ingest.keys import (
-    TableRef,
-    decode_seq,
-    record_prefix,
-    request_key,
-    schema_key,
-    stats_key,
-    table_from_key,
-)
-from lakehouse.ingest.plan import (
-    PendingWrite,
-    RecordResult,
-    WritePlan,
-    as_replay,
-    render_answer,
-)
+from lakehouse.ingest.keys import TableRef, record_prefix, request_key, stats_key
+from lakehouse.ingest.plan import PendingWrite, RecordResult, WritePlan, render_answer
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
-from lakehouse.ingest.state import TableState
+from lakehouse.ingest.recovery import recover
+from lakehouse.ingest.replay import Replays
+from lakehouse.ingest.schemas import CatalogSchema, SchemaCache
+from lakehouse.ingest.state import TableState, table_state
 from lakehouse.ingest.type_checks import Items, check_declared, check_types
-from lakehouse.schema import FieldType, evolve, merge_schemas
+from lakehouse.schema import FieldType, evolve
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.wal.port import WriteAheadLog
 
 __all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService", "WritePathSchema"]
 
-log = logging.getLogger(__name__)
-
-DECLARATION_TTL_S = 5.0
 SETTLE_TIMEOUT_S = 5.0  # a read waits this long at most for a write being synced
-
-
-class FlushedSource(Protocol):
-    def get(self, ref: TableRef, data_id: str, seq: int) -> StoredRecord | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class IngestLimits:
-    backlog: BacklogLimits
-    tenant_rate: float  # records per second; 0 means unlimited
-    tenant_burst: float
 
 
 class IngestService:
@@ -84,88 +57,58 @@ class IngestService:
                  clock: Callable[[], float] = time.time,
                  declarations: TableDeclarations | None = None) -> None:
         self.wal = wal
-        self.limits = limits
-        self.declarations = declarations
         # Where records trimmed from the log are read back (the Parquet files), once flushing.
         self.flushed_source: FlushedSource | None = None
-        # The catalog's schema of a table, for tables the log has not seen yet.
-        self.catalog_schema: Callable[[TableRef], FieldType | None] | None = None
-        self._declared: dict[TableRef, tuple[float, DeclaredTable | None]] = {}
+        self._admission = Admission(limits, clock)
+        self._schemas = SchemaCache(wal)
+        self._declared = DeclaredCache(declarations, clock)
+        self._replays = Replays(wal)
         self._clock = clock
         self._lock = threading.RLock()  # a done-callback may run inline under it
-        self._tables: dict[TableRef, TableState] = {}
-        self._durable_counts: dict[TableRef, TableState] = {}
         self._inflight: dict[bytes, InflightWrite] = {}  # record key → the write holding it
-        self._inflight_requests: dict[bytes, PendingWrite] = {}
-        self._buckets: dict[str, Bucket] = {}
         self.committer = GroupCommitter(wal)
-        self._recover()
+        recovered = recover(wal)
+        self._tables: dict[TableRef, TableState] = recovered.tables
+        self._durable_counts: dict[TableRef, TableState] = recovered.durable_counts
 
-    # --- start-up ---------------------------------------------------------------------------
-    def _recover(self) -> None:
-        """Rebuild per-table state: counters from their keys, unflushed entries from the log."""
-        for key, value in self.wal.index_scan(b"T"):
-            state = self._table(table_from_key(key))
-            state.load_counters(value)
-        for entry in self.wal.read():
-            batch = RecordBatch.decode(entry.payload)
-            ref = TableRef(batch.tenant, batch.table)
-            self._table(ref).add_entry(entry.seq, entry.width, len(entry.payload),
-                                       batch.received_us)
-        for ref, state in self._tables.items():
-            self._durable_counts[ref] = copy_counts(state)
-        log.info("ingest state recovered", extra={"tables": len(self._tables),
-                                                  "last_seq": self.wal.last_seq()})
+    @property
+    def limits(self) -> IngestLimits:
+        return self._admission.limits
+
+    @property
+    def declarations(self) -> TableDeclarations | None:
+        return self._declared.declarations
+
+    @property
+    def catalog_schema(self) -> CatalogSchema | None:
+        """The catalog's schema of a table, for tables the log has not seen yet."""
+        return self._schemas.catalog_schema
+
+    @catalog_schema.setter
+    def catalog_schema(self, read: CatalogSchema | None) -> None:
+        self._schemas.catalog_schema = read
 
     def _table(self, ref: TableRef) -> TableState:
-        state = self._tables.get(ref)
-        if state is None:
-            state = self._tables[ref] = TableState(ref)
-        return state
+        return table_state(self._tables, ref)
 
-    def _schema(self, state: TableState) -> FieldType | None:
-        """The schema records are checked against: the catalog's (what loads and flushes
-        committed, in exact types) with what unflushed records added to it. The catalog is read
-        here only the first time a table is seen; later changes are pushed (`adopt_schema`, by
-        the flush and by loads in this process) or polled off the lock (`refresh_schemas`)."""
-        if not state.schema_loaded:
-            [raw] = self.wal.index_get([schema_key(state.ref)])
-            state.schema = FieldType.from_json(orjson.loads(raw)) if raw else None
-            state.schema_loaded = True
-            if self.catalog_schema is not None:
-                state.schema = merge_schemas(self._catalog_or_none(state.ref), state.schema)
-        return state.schema
+    def _schema(self, ref: TableRef) -> FieldType | None:
+        return self._schemas.of(self._table(ref))
 
-    def _catalog_or_none(self, ref: TableRef) -> FieldType | None:
-        """The catalog's schema of `ref`; None (the write path's own schema stands) if the
-        catalog cannot be read: records need only the log, never the catalog."""
-        assert self.catalog_schema is not None  # noqa: S101 - callers check
-        try:
-            return self.catalog_schema(ref)
-        except Exception as exc:
-            log.warning("cannot read the catalog's schema; checking records against the write "
-                        "path's", extra={"table": f"{ref.tenant}/{ref.table}",
-                                         "error": str(exc)[:200]})
-            return None
-
+    # --- schemas ----------------------------------------------------------------------------
     def adopt_schema(self, ref: TableRef, committed: FieldType | None) -> None:
         """The catalog's schema of `ref` is now `committed` (a flush or load committed it)."""
         with self._lock:
-            state = self._table(ref)
-            self._schema(state)
-            state.schema = merge_schemas(committed, state.schema)
+            self._schemas.adopt(self._table(ref), committed)
 
     def refresh_schemas(self) -> None:
         """Take the catalog's schema of every table this process knows, reading the catalog
         outside the lock (a load run by another process changes it without telling us)."""
-        if self.catalog_schema is None:
+        if not self._schemas.reads_catalog:
             return
         with self._lock:
             refs = [ref for ref, state in self._tables.items() if state.schema_loaded]
-        for ref in refs:
-            committed = self._catalog_or_none(ref)
-            if committed is not None:
-                self.adopt_schema(ref, committed)
+        for ref, committed in self._schemas.committed(refs):
+            self.adopt_schema(ref, committed)
 
     @contextlib.contextmanager
     def schema_guard(self, ref: TableRef, planned: FieldType | None) -> Iterator[None]:
@@ -173,12 +116,11 @@ class IngestService:
         since the load planned against `planned`; afterwards the catalog's schema is taken."""
         with self._lock:
             state = self._table(ref)
-            if self._schema(state) != planned:
+            if self._schemas.of(state) != planned:
                 raise Conflict("records written meanwhile changed the table's columns; load "
                                "again", code="table_changed", details={"table": ref.table})
             yield
-            if self.catalog_schema is not None:
-                state.schema = merge_schemas(self._catalog_or_none(ref), state.schema)
+            self._schemas.adopt_catalog(state)
 
     # --- admission --------------------------------------------------------------------------
     def settle(self, key: bytes, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
@@ -197,18 +139,6 @@ class IngestService:
         age = (now_us - min(known)) / 1_000_000 if known else 0.0
         return Backlog(sum(t.unflushed_bytes for t in self._tables.values()), age)
 
-    def _admit(self, tenant: str, records: int) -> None:
-        refusal = decide_backlog(self.backlog(), self.limits.backlog)
-        if refusal is not None:
-            raise Unavailable(refusal.reason, code="backlog_full",
-                              headers={"Retry-After": str(refusal.retry_after_s)})
-        bucket, refused = take_tokens(self._buckets.get(tenant), records, self._clock(),
-                                      self.limits.tenant_rate, self.limits.tenant_burst)
-        self._buckets[tenant] = bucket
-        if refused is not None:
-            raise RateLimited(refused.reason, headers={"Retry-After": str(refused.retry_after_s)},
-                              details={"tenant": tenant, "records": records})
-
     # --- the write path ---------------------------------------------------------------------
     def write(self, tenant: str, raws: list[Any], *, request_id: str | None = None,
               idempotency_key: str | None = None, default_table: str = "records",
@@ -226,7 +156,7 @@ class IngestService:
                      key=lambda r: r.index)
         with self._lock:
             if idempotency_key is not None and (
-                    replay := self._replay(tenant, idempotency_key)) is not None:
+                    replay := self._replays.replay(tenant, idempotency_key)) is not None:
                 return replay
             plan = self._admitted(tenant, request_id, received_us, idempotency_key,
                                   len(good) + len(bad))
@@ -252,13 +182,13 @@ class IngestService:
         keys = [prefix + data_id.encode() for data_id in data_ids]
         with self._lock:
             if idempotency_key is not None and (
-                    replay := self._replay(tenant, idempotency_key)) is not None:
+                    replay := self._replays.replay(tenant, idempotency_key)) is not None:
                 return replay
             if self.declared(ref) is not None or not self._inflight.keys().isdisjoint(keys):
                 return None
             if any(stored is not None for stored in self.wal.index_get(keys)):
                 return None
-            schema = self._schema(self._table(ref))
+            schema = self._schema(ref)
             evolution = evolve(schema, batch.payload_type)
             if evolution.conflicts or evolution.schema.exact:  # exact: values to convert
                 return None
@@ -275,7 +205,7 @@ class IngestService:
         """Under the lock, after the replay check, what both write entry points share:
         admission (the backlog, the tenant's rate; a 429/503 if refused) and the write's empty
         plan."""
-        self._admit(tenant, records)
+        self._admission.admit(tenant, records, self.backlog())
         plan = WritePlan(tenant, request_id, received_us, [])
         if idempotency_key is not None:
             plan.request_key = request_key(tenant, idempotency_key)
@@ -285,8 +215,7 @@ class IngestService:
         """Hand a decided plan to the committer (under the lock); its answer waits for it."""
         for ref, schema in plan.schemas.items():
             # Visible to the next request at once; reloaded from the WAL if this write fails.
-            state = self._table(ref)
-            state.schema, state.schema_loaded = schema, True
+            self._schemas.decided(self._table(ref), schema)
         future = None
         if plan.width or plan.request_key is not None:
             future = self.committer.submit(plan.width, lambda first: self._prepare(plan, first))
@@ -296,25 +225,12 @@ class IngestService:
             count_events(plan, self._tables)
             count_events(plan, self._durable_counts)
         pending = PendingWrite(plan, future, render_answer)
-        if plan.request_key is not None:
-            self._inflight_requests[plan.request_key] = pending
+        self._replays.started(pending)
         if future is not None:
             # Last: a write that failed at once runs this inline, and it releases what the
             # lines above reserved.
             future.add_done_callback(lambda f: self._on_commit(plan, f))
         return pending
-
-    def _replay(self, tenant: str, idempotency_key: str) -> PendingWrite | None:
-        key = request_key(tenant, idempotency_key)
-        inflight = self._inflight_requests.get(key)
-        if inflight is not None:
-            return PendingWrite(inflight.plan, inflight.future,
-                                lambda plan, first: as_replay(render_answer(plan, first)))
-        [stored] = self.wal.index_get([key])
-        if stored is None:
-            return None
-        answer = as_replay(orjson.loads(stored))
-        return PendingWrite(WritePlan(tenant, None, 0, []), None, lambda _p, _f: answer)
 
     def _plan_records(self, plan: WritePlan, good: list[IncomingRecord]) -> None:
         refs = {table: TableRef(plan.tenant, table) for table in {r.table for r in good}}
@@ -324,10 +240,9 @@ class IngestService:
         existing = dict(zip(lookup, self.wal.index_get(lookup), strict=True)) if lookup else {}
         seen: dict[bytes, IncomingRecord] = {}
         candidates: dict[str, list[tuple[IncomingRecord, bytes]]] = {}
-        entries: dict[int, RecordBatch | None] = {}  # WAL entries read to compare payloads
+        deduper = Deduper(self.wal, self._inflight, self.flushed_source)
         for record, key in zip(good, keys, strict=True):
-            result = self._dedupe(plan, record, key, existing.get(key), seen.get(key),
-                                  entries=entries)
+            result = deduper.decide(plan, record, key, existing.get(key), seen.get(key))
             if result is not None:
                 plan.results.append(result)
                 continue
@@ -343,79 +258,18 @@ class IngestService:
 
     def declared(self, ref: TableRef) -> DeclaredTable | None:
         """The table's declaration, looked up at most every few seconds."""
-        if self.declarations is None:
-            return None
-        now = self._clock()
-        cached = self._declared.get(ref)
-        if cached is None or cached[0] < now:
-            cached = (now + DECLARATION_TTL_S, self.declarations.get(ref.tenant, ref.table))
-            self._declared[ref] = cached
-        return cached[1]
+        return self._declared.get(ref)
 
     def forget_declaration(self, ref: TableRef) -> None:
         with self._lock:
-            self._declared.pop(ref, None)
+            self._declared.forget(ref)
 
     def _check_types(self, plan: WritePlan, ref: TableRef, items: Items) -> Items:
         """The records whose types fit the table (evolving it); the rest become rejects."""
         declared = self.declared(ref)
         if declared is not None:
-            return check_declared(plan, ref, declared, self._schema(self._table(ref)), items)
-        return check_types(plan, ref, plan.schemas.get(ref, self._schema(self._table(ref))),
-                           items)
-
-    def _dedupe(  # noqa: PLR0911 - a decision table reads best as one return per case
-            self, plan: WritePlan, record: IncomingRecord, key: bytes, stored: bytes | None,
-            earlier: IncomingRecord | None, *, entries: dict[int, RecordBatch | None],
-    ) -> RecordResult | None:
-        """None if the record is to be written; else its answer (duplicate or conflict).
-
-        Payloads are compared only when a data_id is seen again, which is rare: the common write
-        pays for no hashing at all."""
-        index, data_id, table = record.index, record.data_id, record.table
-        if earlier is not None:  # the same data_id twice in one request
-            if canonical(earlier.payload) == canonical(record.payload):
-                plan.aliases[index] = earlier.index
-                return RecordResult(index, data_id, table, "duplicate")
-            return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
-                                reason="this request has this data_id twice with different "
-                                       "payloads")
-        inflight = self._inflight.get(key)
-        if inflight is not None:
-            offset, payload = inflight.find(key)
-            if canonical(payload) == canonical(record.payload):
-                plan.waits.append((index, inflight.future, offset))
-                return RecordResult(index, data_id, table, "duplicate")
-            return RecordResult(index, data_id, table, "conflict", code="data_id_conflict",
-                                reason="a concurrent write of this data_id is in progress; "
-                                       "retry when it is done")
-        if stored is None:
-            return None
-        seq = decode_seq(stored)
-        previous = self._stored_payload(seq, entries)
-        like = None  # a flushed version holds typed values: compare the record as those
-        if previous is None and self.flushed_source is not None:
-            flushed = self.flushed_source.get(TableRef(plan.tenant, table), data_id, seq)
-            previous = like = flushed.payload if flushed is not None else None
-        if previous is None or canonical(previous) == canonical(record.payload, like):
-            # None: flushed out of the log, so not comparable here; an id seen is a duplicate.
-            return RecordResult(index, data_id, table, "duplicate", seq=seq)
-        if record.upsert:
-            return None
-        return RecordResult(index, data_id, table, "conflict", seq=seq, code="data_id_conflict",
-                            reason="this data_id exists with a different payload; send "
-                                   "\"upsert\": true to replace it")
-
-    def _stored_payload(self, seq: int, entries: dict[int, RecordBatch | None],
-                        ) -> dict[str, Any] | None:
-        for first, batch in entries.items():
-            if batch is not None and first <= seq < first + len(batch):
-                return batch.record(first, seq - first).payload
-        entry = self.wal.entry_containing(seq)
-        if entry is None:
-            return None
-        batch = entries[entry.seq] = RecordBatch.decode(entry.payload)
-        return batch.record(entry.seq, seq - entry.seq).payload
+            return check_declared(plan, ref, declared, self._schema(ref), items)
+        return check_types(plan, ref, plan.schemas.get(ref, self._schema(ref)), items)
 
     def _prepare(self, plan: WritePlan, first_seq: int) -> Prepared:
         """Runs on the commit thread: the bytes to write, now that sequence numbers are known."""
@@ -435,13 +289,12 @@ class IngestService:
         with self._lock:
             for keys in plan.keys.values():
                 release(self._inflight, future, keys)
-            if plan.request_key is not None:
-                self._inflight_requests.pop(plan.request_key, None)
+            self._replays.done(plan)
             if future.exception() is not None:
                 # Nothing was written: forget decisions that assumed it would be.
                 for ref in {*plan.writes, *plan.schemas, *plan.sizes}:
                     state = self._table(ref)
-                    state.schema_loaded = False
+                    self._schemas.forget(state)
                     self._durable_counts[ref] = copy_counts(state)
                 return
             seq = future.result()
@@ -485,7 +338,7 @@ class IngestService:
 
     def table_schema(self, ref: TableRef) -> FieldType | None:
         with self._lock:
-            return self._schema(self._table(ref))
+            return self._schema(ref)
 
     def unflushed_totals(self) -> tuple[int, int, float]:
         """(records, bytes, age of the oldest in seconds) waiting for the flush."""

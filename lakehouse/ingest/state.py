@@ -20,6 +20,7 @@ from lakehouse.schema import FieldType
 @dataclass
 class TableState:
     ref: TableRef
+    # The write path's cache of the table's schema; filled by `lakehouse.ingest.schemas`.
     schema: FieldType | None = None
     schema_loaded: bool = False
     records: int = 0  # live records (an upsert replaces, it does not add)
@@ -75,3 +76,11 @@ class TableState:
         self.size_bytes = int(values.get("bytes", 0))
         self.duplicates = int(values.get("duplicates", 0))
         self.rejected = int(values.get("rejected", 0))
+
+
+def table_state(tables: dict[TableRef, TableState], ref: TableRef) -> TableState:
+    """The state of `ref` in `tables`, begun empty the first time the table is seen."""
+    state = tables.get(ref)
+    if state is None:
+        state = tables[ref] = TableState(ref)
+    return state

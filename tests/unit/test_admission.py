@@ -1,13 +1,17 @@
-"""Backpressure and per-tenant rate decisions, as tables of cases."""
+"""Backpressure and per-tenant rate decisions, as tables of cases; and `Admission`, which keeps
+the buckets and answers a refusal with the error the client gets."""
 
 from __future__ import annotations
 
 import pytest
 
+from lakehouse.errors import RateLimited, Unavailable
 from lakehouse.ingest.admission import (
+    Admission,
     Backlog,
     BacklogLimits,
     Bucket,
+    IngestLimits,
     decide_backlog,
     take_tokens,
 )
@@ -55,3 +59,44 @@ def test_token_bucket(bucket: Bucket | None, wanted: int, now: float, allowed: b
 def test_rate_zero_means_unlimited() -> None:
     _after, refusal = take_tokens(Bucket(0, 0.0), 10**9, 0.0, rate=0, burst=1)
     assert refusal is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _admission(clock: Clock, rate: float = 10.0, burst: float = 10.0) -> Admission:
+    return Admission(IngestLimits(LIMITS, rate, burst), clock)
+
+
+def test_a_full_backlog_is_refused_with_retry_after_and_takes_no_tokens() -> None:
+    admission = _admission(Clock())
+    with pytest.raises(Unavailable) as refused:
+        admission.admit("acme", 10, Backlog(1000, 0))
+    assert (refused.value.code, refused.value.http_status) == ("backlog_full", 503)
+    assert refused.value.headers == {"Retry-After": "5"}
+    admission.admit("acme", 10, Backlog(0, 0))  # the whole burst is still there
+
+
+def test_over_the_rate_is_refused_with_retry_after_until_the_bucket_refills() -> None:
+    clock = Clock()
+    admission = _admission(clock)
+    admission.admit("acme", 10, Backlog(0, 0))
+    with pytest.raises(RateLimited) as refused:
+        admission.admit("acme", 5, Backlog(0, 0))
+    assert refused.value.http_status == 429
+    assert refused.value.headers == {"Retry-After": "1"}  # 5 short at 10/s, rounded up
+    assert refused.value.details == {"tenant": "acme", "records": 5}
+    admission.admit("globex", 10, Backlog(0, 0))  # another tenant has its own bucket
+    clock.now = 0.5
+    admission.admit("acme", 5, Backlog(0, 0))
+
+
+def test_rate_zero_admits_anything_the_backlog_allows() -> None:
+    admission = _admission(Clock(), rate=0, burst=0)
+    for _ in range(3):
+        admission.admit("acme", 10**6, Backlog(999, 0))
