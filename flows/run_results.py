@@ -17,6 +17,8 @@ SHARED_TAG = "shared"  # runs that touch every tenant, like the flush of the sha
 
 _lock = threading.Lock()
 _results: OrderedDict[str, dict[str, Any]] = OrderedDict()
+# The tags of runs started without Prefect (who may see them), as Prefect keeps them for its own.
+_tags: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
 
 def tenant_tag(tenant: str) -> str:
@@ -34,6 +36,18 @@ def remember(run_id: str, result: dict[str, Any]) -> None:
 def recall(run_id: str) -> dict[str, Any] | None:
     with _lock:
         return _results.get(run_id)
+
+
+def remember_tags(run_id: str, tags: tuple[str, ...]) -> None:
+    with _lock:
+        _tags[run_id] = tags
+        while len(_tags) > MAX_REMEMBERED:
+            _tags.popitem(last=False)
+
+
+def recall_tags(run_id: str) -> tuple[str, ...] | None:
+    with _lock:
+        return _tags.get(run_id)
 
 
 RESULT_ARTIFACT = "run result"

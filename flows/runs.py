@@ -53,7 +53,7 @@ from prefect.futures import as_completed
 from prefect.states import Pending
 
 from flows.progress import RunProgress
-from flows.run_results import publish, remember
+from flows.run_results import publish, remember, remember_tags
 from lakehouse.errors import LakehouseError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -312,6 +312,8 @@ def start(job: Job[Any, Any, Any], flow: Flow[..., Any], *, name: str,
         log.warning("the Prefect API cannot be reached; running without it",
                     extra={"run": job.kind, "error": error})
     mine = watch(str(created.id) if created is not None else f"local-{uuid.uuid4().hex[:12]}")
+    if created is None:
+        remember_tags(mine.run_id, tuple(tags))
     context = contextvars.copy_context()  # Prefect's settings (its API URL) go along
     work = partial(_run, mine, job, key=key, flow=flow, created=created, parameters=given)
     threading.Thread(target=context.run, args=(work,), name=f"{job.kind}-{mine.run_id[:13]}",

@@ -68,4 +68,6 @@ def commit_flush(flusher: Flusher, plan: FlushPlan,
     result = summarize(plan, files, snapshot)
     return {"snapshot": result.snapshot, "rows": result.rows, "files": result.files,
             "bytes": result.bytes, "through_seq": result.through,
-            "tables": list(result.tables)}
+            "tables": list(result.tables),
+            "by_table": [{"table": table, "rows": rows, "files": count, "bytes": size}
+                         for table, rows, count, size in result.by_table]}

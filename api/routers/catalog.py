@@ -21,6 +21,7 @@ from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
 from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
 from lakehouse.errors import Conflict, NotFound, Unavailable
 from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.pruning import may_match, parse_filter
 from lakehouse.schema import STRING_TYPE, FieldType
 from lakehouse.schema.declared import parse_declaration
@@ -278,10 +279,20 @@ async def catalog_stats(
         body.update(tenant=tenant, tables=len(tables), live_files=len(files),
                     live_bytes=sum(f.byte_size for f in files))
     if core.ingest is not None:
-        rows, size, age = core.ingest.unflushed_totals()
-        body["unflushed"] = {"rows": rows, "bytes": size, "oldest_age_s": round(age, 3)}
-    maintenance = await maintenance_status(core)
-    body["compaction_backlog"] = {t: b for t, b in maintenance["backlog"].items()
-                                  if tenant is None or t == tenant}
+        body["unflushed"] = _unflushed(core.ingest, tenant)
+    maintenance = await maintenance_status(core, tenant)
+    body["compaction_backlog"] = maintenance["backlog"]
     body["maintenance_last_runs"] = maintenance["last_runs"]
     return body
+
+
+def _unflushed(ingest: IngestService, tenant: str | None) -> dict[str, Any]:
+    """Records waiting in the shared log: every tenant's, or one tenant's own."""
+    if tenant is None:
+        rows, size, age = ingest.unflushed_totals()
+        return {"rows": rows, "bytes": size, "oldest_age_s": round(age, 3)}
+    tables = ingest.table_stats(tenant)
+    ages = [t["oldest_unflushed_age_s"] for t in tables if t["oldest_unflushed_age_s"] is not None]
+    return {"rows": sum(t["unflushed_records"] for t in tables),
+            "bytes": sum(t["unflushed_bytes"] for t in tables),
+            "oldest_age_s": max(ages) if ages else 0.0}

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.write_door import NDJSON_TYPES, is_json, media_type, read_limited
+from flows.shared_results import tenant_view
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
 from lakehouse.ingest.arrow_read import read_ndjson
@@ -151,8 +152,14 @@ async def flush_now(core: CoreDep, caller: Writer) -> dict[str, Any]:
         except Exception as exc:  # answered as the trigger answers it
             result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     if result.get("error"):
-        raise Unavailable(f"the flush failed: {result['error']}", code="flush_failed")
-    return result
+        why = (f": {result['error']}" if caller.is_admin
+               else "; its error may name other tenants' tables, so an admin sees it (GET "
+                    "/runs/{id} or the logs)")
+        raise Unavailable(f"the flush failed{why}; retry later", code="flush_failed")
+    if caller.is_admin:
+        return result
+    # The log is shared: a tenant sees what the flush did for its own tables only.
+    return tenant_view(result, caller.tenant, "ingest") or {}
 
 
 @router.get("/data")

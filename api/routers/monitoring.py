@@ -15,13 +15,24 @@ from lakehouse.errors import InvalidInput
 from lakehouse.telemetry.logs import ring_buffer
 
 router = APIRouter(tags=["monitoring"])
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 @router.get("/metrics", response_class=Response)
 async def metrics(core: CoreDep) -> Response:
-    """Prometheus text exposition of the platform's own metrics (no auth, as scrapers expect)."""
+    """Prometheus text exposition of the platform's own metrics (no auth, as scrapers expect;
+    so no series names a tenant: per-tenant series are on /metrics/tenants)."""
     await maintenance_status(core)  # refreshes the backlog and last-run gauges
-    return Response(core.metrics.exposition(), media_type="text/plain; version=0.0.4")
+    return Response(core.metrics.exposition(), media_type=PROMETHEUS_TEXT)
+
+
+@router.get("/metrics/tenants", response_class=Response)
+async def tenant_metrics(
+    core: CoreDep, caller: Annotated[Caller, Depends(require_role(Role.ADMIN))],
+) -> Response:
+    """The per-tenant series (label `tenant`), for admins: scrape with a bearer token."""
+    await maintenance_status(core)
+    return Response(core.metrics.exposition(per_tenant=True), media_type=PROMETHEUS_TEXT)
 
 
 @router.get("/logs")

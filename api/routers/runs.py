@@ -21,7 +21,8 @@ from prefect.exceptions import ObjectNotFound
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.prefect_runs import NOT_STARTED, run_result, runs_filter
-from flows.run_results import SHARED_TAG, recall, tenant_tag
+from flows.run_results import SHARED_TAG, recall, recall_tags, tenant_tag
+from flows.shared_results import HIDDEN_ERROR, tenant_view
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import InvalidInput, NotFound, Unavailable
 
@@ -33,12 +34,26 @@ def _client(core: Core) -> PrefectClient:
     return PrefectClient(api=core.settings.prefect_api_url)
 
 
-def _visible(run: FlowRun, caller: Caller) -> bool:
-    return caller.is_admin or bool({SHARED_TAG, tenant_tag(caller.tenant)} & set(run.tags))
+def _visible(tags: list[str] | tuple[str, ...] | None, caller: Caller) -> bool:
+    """Admins see every run; a tenant its own and the shared ones (of those, only its parts:
+    `_for`). A run of this process started without tags (a tool's) is the admins'."""
+    return caller.is_admin or bool({SHARED_TAG, tenant_tag(caller.tenant)} & set(tags or ()))
+
+
+def _for(caller: Caller, tags: list[str] | tuple[str, ...] | None, flow: str | None,
+         described: dict[str, Any]) -> dict[str, Any]:
+    """A run's description as the caller may see it: a shared run's result and error cut to
+    the caller's tenant (flows/shared_results.py)."""
+    if caller.is_admin or SHARED_TAG not in (tags or ()):
+        return described
+    shown = {**described, "result": tenant_view(described.get("result"), caller.tenant, flow)}
+    if described.get("error"):
+        shown["error"] = HIDDEN_ERROR
+    return shown
 
 
 async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, str],
-                    ) -> dict[str, Any]:
+                    caller: Caller) -> dict[str, Any]:
     if run.flow_id not in flows:
         flows[run.flow_id] = (await client.read_flow(run.flow_id)).name
     tasks = await client.read_task_runs(
@@ -46,7 +61,7 @@ async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, 
     done = sum(1 for t in tasks if t.state is not None and t.state.is_final())
     state = run.state
     failed = state is not None and (state.is_failed() or state.is_crashed())
-    return {
+    return _for(caller, run.tags, flows[run.flow_id], {
         "id": str(run.id), "name": run.name, "flow": flows[run.flow_id],
         "state": state.type.value if state is not None else None,
         "progress": {"done": done, "total": len(tasks)},
@@ -54,7 +69,7 @@ async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, 
         "ended": run.end_time.isoformat() if run.end_time else None,
         "error": (state.message if failed and state is not None else None),
         "result": await run_result(client, run),
-    }
+    })
 
 
 @router.get("/{run_id}")
@@ -62,10 +77,14 @@ async def get_run(run_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     """A run's state as Prefect names it, its progress (tasks done/total) and its result."""
     local = recall(run_id) if run_id.startswith("local-") else None
     if local is not None:  # ran without Prefect (it was unreachable): only this process knows
+        tags = recall_tags(run_id)
+        if not _visible(tags, caller):
+            raise NotFound(f"no run {run_id!r}", details={"run_id": run_id[:64]})
         state = str(local.get("state", "COMPLETED"))
-        return {"id": run_id, "name": run_id, "flow": local.get("flow"), "state": state,
-                "progress": {"done": 1, "total": 1}, "started": None, "ended": None,
-                "error": local.get("error"), "result": local}
+        return _for(caller, tags, local.get("flow"), {
+            "id": run_id, "name": run_id, "flow": local.get("flow"), "state": state,
+            "progress": {"done": 1, "total": 1}, "started": None, "ended": None,
+            "error": local.get("error"), "result": local})
     try:
         wanted = uuid.UUID(run_id)
     except ValueError as exc:
@@ -73,9 +92,9 @@ async def get_run(run_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     try:
         async with _client(core) as client:
             run = await client.read_flow_run(wanted)
-            if not _visible(run, caller):
+            if not _visible(run.tags, caller):
                 raise NotFound(f"no run {run_id!r}", details={"run_id": run_id})
-            return await _describe(client, run, {})
+            return await _describe(client, run, {}, caller)
     except ObjectNotFound as exc:
         raise NotFound(f"no run {run_id!r}", details={"run_id": run_id}) from exc
     except httpx.HTTPError as exc:
@@ -105,7 +124,7 @@ async def list_runs(
             runs = await client.read_flow_runs(
                 flow_filter=flow_filter, flow_run_filter=run_filter, sort=sort, limit=limit)
             names: dict[uuid.UUID, str] = {}
-            described = [await _describe(client, run, names) for run in runs]
+            described = [await _describe(client, run, names, caller) for run in runs]
     except httpx.HTTPError as exc:
         raise Unavailable("the Prefect API cannot be reached; runs cannot be listed now",
                           details={"prefect_api_url": core.settings.prefect_api_url}) from exc

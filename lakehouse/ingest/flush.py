@@ -81,6 +81,8 @@ class FlushResult:
     bytes: int
     through: int
     tables: tuple[str, ...] = field(default=())
+    # Per table ("tenant/table", rows, files, bytes): what each tenant may see of the flush.
+    by_table: tuple[tuple[str, int, int, int], ...] = field(default=())
 
 
 WritePartitions = Callable[[StorageRoot, Sequence[tuple[str, pa.Table]]], list[int]]
@@ -254,5 +256,10 @@ def _split_rejects(ref: TableRef, files: Sequence[DataFile],
 def summarize(plan: FlushPlan, files: dict[TableRef, tuple[DataFile, ...]],
               snapshot: int) -> FlushResult:
     written = [f for table_files in files.values() for f in table_files]
+    by_table = []
+    for work in plan.tables:
+        own = files.get(work.ref, ())
+        by_table.append((f"{work.ref.tenant}/{work.ref.table}", work.rows, len(own),
+                         sum(f.byte_size for f in own)))
     return FlushResult(snapshot, plan.rows, len(written), sum(f.byte_size for f in written),
-                       plan.through, tuple(f"{t.ref.tenant}/{t.ref.table}" for t in plan.tables))
+                       plan.through, tuple(t[0] for t in by_table), tuple(by_table))

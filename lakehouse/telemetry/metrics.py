@@ -1,4 +1,9 @@
-"""The platform's metrics, in a registry of its own (Prometheus text on `GET /metrics`)."""
+"""The platform's metrics, in registries of their own (Prometheus text).
+
+`registry` is scraped without credentials (`GET /metrics`, as scrapers expect), so it names no
+tenant: its series are platform totals. `tenant_registry` holds the per-tenant series, served to
+admins only (`GET /metrics/tenants`, a bearer token in the scrape config).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.tenant_registry = CollectorRegistry()
         self.requests = Counter(
             "lakehouse_http_requests", "HTTP requests answered",
             ["service", "method", "route", "status"], registry=self.registry,
@@ -35,10 +41,16 @@ class Metrics:
             registry=self.registry)
         self.backlog_files = Gauge(
             "lakehouse_compaction_backlog_files", "Small data files waiting for compaction",
-            ["tenant"], registry=self.registry)
+            registry=self.registry)
         self.backlog_bytes = Gauge(
             "lakehouse_compaction_backlog_bytes", "Bytes of small data files waiting for "
-            "compaction", ["tenant"], registry=self.registry)
+            "compaction", registry=self.registry)
+        self.tenant_backlog_files = Gauge(
+            "lakehouse_compaction_backlog_files", "Small data files waiting for compaction",
+            ["tenant"], registry=self.tenant_registry)
+        self.tenant_backlog_bytes = Gauge(
+            "lakehouse_compaction_backlog_bytes", "Bytes of small data files waiting for "
+            "compaction", ["tenant"], registry=self.tenant_registry)
         self.maintenance_ended = Gauge(
             "lakehouse_maintenance_last_run_end_timestamp_seconds",
             "When the last run of a maintenance flow ended", ["flow", "state"],
@@ -52,11 +64,13 @@ class Metrics:
 
     def observe_maintenance(self, backlog: dict[str, dict[str, int]],
                             last_runs: dict[str, Any]) -> None:
-        self.backlog_files.clear()
-        self.backlog_bytes.clear()
+        self.backlog_files.set(sum(w["small_files"] for w in backlog.values()))
+        self.backlog_bytes.set(sum(w["small_bytes"] for w in backlog.values()))
+        self.tenant_backlog_files.clear()
+        self.tenant_backlog_bytes.clear()
         for tenant, waiting in backlog.items():
-            self.backlog_files.labels(tenant).set(waiting["small_files"])
-            self.backlog_bytes.labels(tenant).set(waiting["small_bytes"])
+            self.tenant_backlog_files.labels(tenant).set(waiting["small_files"])
+            self.tenant_backlog_bytes.labels(tenant).set(waiting["small_bytes"])
         self.maintenance_ended.clear()
         for flow, run in last_runs.items():
             if isinstance(run, dict) and run.get("ended_at") is not None:
@@ -67,5 +81,5 @@ class Metrics:
         self.requests.labels(service, method, route, str(status)).inc()
         self.latency.labels(service, route).observe(seconds)
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(self, per_tenant: bool = False) -> bytes:
+        return generate_latest(self.tenant_registry if per_tenant else self.registry)

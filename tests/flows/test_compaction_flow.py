@@ -4,17 +4,14 @@ over HTTP and reported by GET /runs/{id}, as the CBO Engine and Operation Node s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prefect import tags
-from prefect.settings import PREFECT_API_URL
 
 from api.app import create_app
-from api.core import Core, build_core
+from api.core import Core
 from api.services import Service
 from flows import run_results
 from flows.cleanup import cleanup
@@ -25,19 +22,13 @@ from flows.run_results import SHARED_TAG
 from flows.runs import file
 from lakehouse.auth.identity import Role
 from lakehouse.catalog.options import DAY_S, TableOptions
-from lakehouse.config import Settings
 from tasks.maintenance import MaintenanceContext, maintenance_context_of
 from tests.conftest import PASSWORD
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> Iterator[Core]:
-    settings = Settings.for_tests(tmp_path, prefect_api_url=PREFECT_API_URL.value(),
-                                  compaction_min_files=2, compaction_active_window_s=0,
-                                  compaction_on_dask=False)
-    built = build_core(settings, ingest=True)
-    yield built
-    built.close()
+def core(maintained_core: Core) -> Core:
+    return maintained_core
 
 
 def _flushes(core: Core, count: int, tenant: str = "acme", **extra: Any) -> None:

@@ -58,4 +58,10 @@ def test_backlog_and_last_runs_in_stats_and_metrics(ingest_core: Core) -> None:
         assert stats["compaction_backlog"]["acme"]["small_bytes"] > 0
         assert "error" in stats["maintenance_last_runs"]
         text = monitoring.get("/metrics").text
-    assert 'lakehouse_compaction_backlog_files{tenant="acme"} 3.0' in text
+        # Scraped without credentials: platform totals, no tenant named.
+        assert "lakehouse_compaction_backlog_files 3.0" in text and "acme" not in text
+        assert monitoring.get("/metrics/tenants").status_code == 401
+        assert monitoring.get("/metrics/tenants", headers=reader).status_code == 403
+        admin = _headers(ingest_core, "ops", "ops", Role.ADMIN)
+        per_tenant = monitoring.get("/metrics/tenants", headers=admin).text
+    assert 'lakehouse_compaction_backlog_files{tenant="acme"} 3.0' in per_tenant
