@@ -24,7 +24,8 @@ from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
 from lakehouse.config import Settings
 from lakehouse.errors import Unavailable
 from lakehouse.executor.engine import QueryEngine
-from lakehouse.executor.queries import QueryRegistry
+from lakehouse.executor.queries import QueryRegistry, ResultLimits
+from lakehouse.executor.sandbox import set_memory_limit
 from lakehouse.executor.service import QueryService
 from lakehouse.ingest.admission import BacklogLimits
 from lakehouse.ingest.flush import Flusher
@@ -191,8 +192,11 @@ def _query_service(core: Core) -> QueryService:
     settings = core.settings
     engine = QueryEngine(core.catalog, core.storage, core.table_options, core.ingest,
                          readable_s=settings.cleanup_grace_s)
-    registry = QueryRegistry(settings.query_max_concurrent_per_tenant,
-                             settings.query_results_kept)
+    registry = QueryRegistry(settings.query_max_concurrent_per_tenant, ResultLimits(
+        settings.query_results_kept, settings.query_results_kept_per_tenant,
+        int(settings.query_result_spill_mb * 1024 * 1024),
+        settings.data_dir / "query-results"))
+    set_memory_limit(settings.query_memory_limit_mb)
     return QueryService(engine, registry, cost_model_from(settings),
                         max_bytes_scanned=settings.query_max_bytes_scanned,
                         timeout_s=settings.query_timeout_s,

@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     query_track_threshold_s: float = Field(default=1.0, ge=0)
     query_on_dask: bool = True
     query_results_kept: int = Field(default=200, ge=1)
+    query_results_kept_per_tenant: int = Field(default=20, ge=1)
+    query_result_spill_mb: float = Field(default=64.0, ge=0)
+    query_memory_limit_mb: int = Field(default=4096, ge=0)  # 0: DuckDB's default
     optimizer_broadcast_threshold_mb: float = Field(default=64.0, ge=0)
     optimizer_target_fragment_mb: float = Field(default=32.0, gt=0)
     optimizer_single_node_threshold_mb: float = Field(default=512.0, ge=0)

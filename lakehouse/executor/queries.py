@@ -2,17 +2,22 @@
 
 A query is `queued` when accepted, `planning`, `running`, then `finished`, `failed` or
 `cancelled`. Each tenant runs at most a set number at once (RateLimited past it). Finished
-results stay for paging until QUERY_RESULTS_KEPT newer queries have finished; the query log
-keeps every query's outcome for the same span.
+results stay for paging until QUERY_RESULTS_KEPT newer queries have finished, or
+QUERY_RESULTS_KEPT_PER_TENANT newer ones of the same tenant (so one tenant's many queries do not
+push out the others'); the query log keeps every query's outcome for the same span. A result
+larger than QUERY_RESULT_SPILL_MB is written to a file (Arrow IPC) and paged from it, mapped
+into memory by the operating system rather than held on the heap; the file goes with its run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -86,12 +91,48 @@ class QueryRun:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ResultLimits:
+    kept: int  # finished runs remembered, every tenant together
+    kept_per_tenant: int  # … of one tenant
+    spill_bytes: int  # a larger result goes to a file in `spill_dir`
+    spill_dir: Path | None = None  # None: results stay in memory
+
+
 class QueryRegistry:
-    def __init__(self, max_concurrent_per_tenant: int, kept: int) -> None:
+    def __init__(self, max_concurrent_per_tenant: int, kept: int | ResultLimits) -> None:
         self._max = max_concurrent_per_tenant
-        self._kept = kept
+        self._limits = (kept if isinstance(kept, ResultLimits)
+                        else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, QueryRun] = OrderedDict()
+        if self._limits.spill_dir is not None:
+            # Files of an earlier process: their runs are gone with it.
+            self._limits.spill_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self._limits.spill_dir.glob("q-*.arrow"):
+                stale.unlink(missing_ok=True)
+
+    def finish(self, run: QueryRun, result: pa.Table) -> None:
+        """The run is finished with `result`, kept as `kept_result` says; older runs past the
+        limits are forgotten now, not at the next query."""
+        run.finish(self.kept_result(run, result))
+        with self._lock:
+            self._forget_old()
+
+    def kept_result(self, run: QueryRun, result: pa.Table) -> pa.Table:
+        """The result as the run keeps it: itself, or, past the spill size, the same rows
+        mapped from a file written for it."""
+        spill_dir = self._limits.spill_dir
+        if spill_dir is None or result.nbytes <= self._limits.spill_bytes:
+            return result
+        path = self._spill_path(run)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, result.schema) as out:
+            out.write_table(result)
+        return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+    def _spill_path(self, run: QueryRun) -> Path:
+        assert self._limits.spill_dir is not None  # noqa: S101 - callers check
+        return self._limits.spill_dir / f"{run.query_id}.arrow"
 
     def start(self, tenant: str, sql: str, mode: str) -> QueryRun:
         with self._lock:
@@ -109,9 +150,23 @@ class QueryRegistry:
             return run
 
     def _forget_old(self) -> None:
-        finished = [k for k, r in self._runs.items() if r.state in FINAL_STATES]
-        for key in finished[:max(0, len(finished) - self._kept)]:
-            del self._runs[key]
+        finished = [r for r in self._runs.values() if r.state in FINAL_STATES]
+        gone = finished[:max(0, len(finished) - self._limits.kept)]
+        by_tenant: dict[str, list[QueryRun]] = {}
+        for run in finished:
+            by_tenant.setdefault(run.tenant, []).append(run)
+        for runs in by_tenant.values():
+            gone.extend(runs[:max(0, len(runs) - self._limits.kept_per_tenant)])
+        for run in gone:
+            if self._runs.pop(run.query_id, None) is not None:
+                self._forget(run)
+
+    def _forget(self, run: QueryRun) -> None:
+        # The result itself goes when nobody holds the run any more (a sync answer being
+        # written may); a mapped file stays readable after it is unlinked.
+        if self._limits.spill_dir is not None:
+            with contextlib.suppress(OSError):
+                self._spill_path(run).unlink(missing_ok=True)
 
     def find(self, query_id: str) -> QueryRun | None:
         with self._lock:

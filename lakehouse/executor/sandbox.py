@@ -31,6 +31,17 @@ from lakehouse.sql.scrub import scrub
 log = logging.getLogger(__name__)
 
 IDLE_PER_THREADS = 4  # kept databases per thread count: about the queries running at once
+# Memory one database may use (QUERY_MEMORY_LIMIT_MB; 0: DuckDB's default, 80% of the machine).
+# Each query's database is its own, so this bounds a query (a fragment, on a worker), and a
+# query over it fails with DuckDB's out-of-memory error instead of taking the process down.
+_memory_limit_mb = 0
+
+
+def set_memory_limit(mb: int) -> None:
+    """The memory limit of the databases opened from now on (kept ones are closed)."""
+    global _memory_limit_mb  # noqa: PLW0603 - a process setting, read when a database opens
+    _memory_limit_mb = max(0, int(mb))
+    _POOL.clear()
 
 
 def _quote(name: str) -> str:
@@ -38,9 +49,12 @@ def _quote(name: str) -> str:
 
 
 def _open(threads: int) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={
+    config: dict[str, Any] = {
         "enable_external_access": False, "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False, "threads": threads})
+        "autoload_known_extensions": False, "threads": threads}
+    if _memory_limit_mb:
+        config["memory_limit"] = f"{_memory_limit_mb}MB"
+    con = duckdb.connect(config=config)
     con.execute("SET python_enable_replacements = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -60,6 +74,13 @@ class _Pool:
             if idle:
                 return idle.pop()
         return _open(threads)
+
+    def clear(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for kept in idle.values():
+            for con in kept:
+                con.close()
 
     def give(self, threads: int, con: duckdb.DuckDBPyConnection) -> None:
         with self._lock:

@@ -79,7 +79,7 @@ class QueryService:
             self.engine.readable(request.snapshot)
         run = self.registry.start(tenant, str(request.query)[:10_000], request.mode)
         self._requests[run.query_id] = request
-        timeout = request.timeout_s or self.timeout_s
+        timeout = self.time_limit(request)
         timer = threading.Timer(timeout, self._time_out, args=(run, timeout))
         timer.daemon = True
         timer.start()
@@ -112,10 +112,14 @@ class QueryService:
         except BaseException as exc:  # the run holds the error for whoever asks
             failure: BaseException = exc
             if run.timed_out:
+                limit = self.time_limit(request)
                 failure = QueryTimeout(
-                    "the query ran longer than its time limit; narrow it, or run it with "
-                    "\"mode\": \"async\" and a larger \"timeout_s\"",
-                    details={"query_id": run.query_id})
+                    f"the query ran longer than its time limit of {limit:g} s; narrow it "
+                    "(conditions that prune files, fewer rows), or, if it was under the "
+                    f"platform's limit ({self.timeout_s:g} s, QUERY_TIMEOUT_S), give it a "
+                    "larger \"timeout_s\"",
+                    details={"query_id": run.query_id, "timeout_s": limit,
+                             "limit_s": self.timeout_s})
             elif not isinstance(exc, LakehouseError):
                 log.exception("query failed", extra={"query_id": run.query_id})
             run.fail(failure)
@@ -156,7 +160,7 @@ class QueryService:
 
     def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None:
         result = execution.merge(staged)
-        run.finish(result)
+        self.registry.finish(run, result)
         self.stats.measured(_estimates_vs_actual(execution, run.progress, result.num_rows))
 
     def _tracked(self, run: QueryRun) -> None:
@@ -171,8 +175,13 @@ class QueryService:
     def run_now(self, tenant: str, request: QueryRequest) -> QueryRun:
         """Submit and wait (a sync request): the run, finished, failed or timed out."""
         run = self.submit(tenant, request)
-        run.done.wait((request.timeout_s or self.timeout_s) + 5)
+        run.done.wait(self.time_limit(request) + 5)
         return run
+
+    def time_limit(self, request: QueryRequest) -> float:
+        """The query's own timeout_s, never past QUERY_TIMEOUT_S (which it gets without one):
+        a caller may ask for less time, not more."""
+        return min(request.timeout_s or self.timeout_s, self.timeout_s)
 
     def lookup(self, query_id: str) -> QueryRun | None:
         return self.registry.find(query_id)

@@ -1,0 +1,111 @@
+"""A query's resources are bounded: its time by QUERY_TIMEOUT_S whatever it asks, its memory by
+QUERY_MEMORY_LIMIT_MB (a query past it fails alone), and finished results by how many each
+tenant keeps and by spilling large ones to files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.core import Core, build_core
+from api.services import Service
+from flows.ingest import flush_here
+from lakehouse.auth.identity import Role
+from lakehouse.config import Settings
+from lakehouse.executor import sandbox
+from lakehouse.executor.queries import QueryRegistry, ResultLimits
+from tests.conftest import logged_in
+from tests.integration.test_query_api import _orders, _pages_and_formats, _write
+
+SLOW = "SELECT count(*) FROM orders a, orders b, orders c WHERE a.amount + b.amount > c.amount"
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[tuple[Core, TestClient, dict[str, str]]]:
+    core = build_core(Settings.for_tests(tmp_path, query_on_dask=False, query_timeout_s=1.0,
+                                         query_memory_limit_mb=64), ingest=True)
+    assert core.flusher is not None
+    _write(core, _orders(2000))
+    flush_here(core.flusher)
+    headers = logged_in(core, {"acme": ("w", Role.WRITER)})["acme"]
+    with TestClient(create_app(Service.OPERATION, core), raise_server_exceptions=False) as op:
+        yield core, op, headers
+    core.close()
+    sandbox.set_memory_limit(0)  # the next tests' databases: DuckDB's default
+
+
+def test_a_query_cannot_ask_for_more_time_than_the_platform_gives(
+        limited: tuple[Core, TestClient, dict[str, str]]) -> None:
+    _, op, headers = limited
+    started = time.monotonic()
+    answer = op.post("/query/execute", headers=headers, json={"query": SLOW, "timeout_s": 3600})
+    assert answer.status_code == 408, answer.text
+    assert time.monotonic() - started < 20
+    body = answer.json()
+    assert body["error"] == "query_timeout" and body["details"]["timeout_s"] == 1.0
+    assert "QUERY_TIMEOUT_S" in body["message"]
+    # Less than the platform's limit is the query's own.
+    short = op.post("/query/execute", headers=headers, json={"query": SLOW, "timeout_s": 0.2})
+    assert short.status_code == 408 and short.json()["details"]["timeout_s"] == 0.2
+
+
+def test_a_query_past_its_memory_limit_fails_alone(
+        limited: tuple[Core, TestClient, dict[str, str]]) -> None:
+    _, op, headers = limited
+    with sandbox.Sandbox({}) as box:
+        setting = box.run("SELECT current_setting('memory_limit') AS m").to_pylist()[0]["m"]
+    assert setting in ("61.0 MiB", "64.0 MiB"), setting
+    # 4,000,000 values in one list cannot be spilled: past 64 MB the query fails, cleanly.
+    greedy = "SELECT len(list(a.amount * 2000 + b.amount)) AS n FROM orders a, orders b"
+    answer = op.post("/query/execute", headers=headers, json={"query": greedy})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "query_failed" and "memory" in answer.json()["message"].lower()
+    fine = op.post("/query/execute", headers=headers,
+                   json={"query": "SELECT count(*) AS n FROM orders"})
+    assert fine.status_code == 200 and fine.json()["rows"] == [[2000]]
+
+
+def _finished(registry: QueryRegistry, tenant: str, result: pa.Table) -> Any:
+    run = registry.start(tenant, "SELECT …", "sync")
+    registry.finish(run, result)
+    return run
+
+
+def test_results_are_kept_per_tenant_and_large_ones_in_files(tmp_path: Path) -> None:
+    spill = tmp_path / "results"
+    registry = QueryRegistry(10, ResultLimits(100, 2, spill_bytes=1000, spill_dir=spill))
+    small = pa.table({"x": [1, 2, 3]})
+    big = pa.table({"x": list(range(10_000))})
+    theirs = _finished(registry, "globex", small)
+    first = _finished(registry, "acme", big)
+    assert first.result.equals(big) and (spill / f"{first.query_id}.arrow").exists()
+    assert not (spill / f"{theirs.query_id}.arrow").exists()  # small: in memory
+    _finished(registry, "acme", small)
+    _finished(registry, "acme", small)  # a third of acme's: its oldest goes, with its file
+    assert registry.find(first.query_id) is None
+    assert not (spill / f"{first.query_id}.arrow").exists()
+    assert registry.find(theirs.query_id) is theirs  # another tenant's stays
+    assert len(registry.runs("acme")) == 2
+    # A new process starts without the files of the old one's runs.
+    (spill / "q-stale.arrow").write_bytes(b"x")
+    QueryRegistry(10, ResultLimits(100, 2, spill_bytes=1000, spill_dir=spill))
+    assert not (spill / "q-stale.arrow").exists()
+
+
+def test_a_spilled_result_pages_and_comes_in_every_format(tmp_path: Path) -> None:
+    core = build_core(Settings.for_tests(tmp_path, query_max_result_rows=7,
+                                         query_result_spill_mb=0), ingest=True)
+    try:
+        with TestClient(create_app(Service.OPERATION, core),
+                        raise_server_exceptions=False) as op:
+            _pages_and_formats(core, {"op": op})
+        assert list((core.settings.data_dir / "query-results").glob("q-*.arrow"))
+    finally:
+        core.close()
