@@ -139,6 +139,19 @@ def _catalog_schema(catalog: Catalog) -> Callable[[TableRef], FieldType | None]:
     return lookup
 
 
+def _disable_bootstrap_user(auth: AuthService, settings: Settings) -> None:
+    """The bootstrap admin a development run created in this catalog (its name, still its
+    bootstrap password) stops working once the platform runs deployed."""
+    user = auth.store.get_user(settings.bootstrap_admin_user)
+    if user is None or user.disabled:
+        return
+    if auth.passwords.verify(user.password_hash, settings.bootstrap_admin_password):
+        auth.store.set_disabled(user.username, True)
+        log.warning("disabled the development bootstrap user: it still had its bootstrap "
+                    "password; create real users with `lakehouse users create`",
+                    extra={"user": user.username})
+
+
 def build_core(settings: Settings, *, ingest: bool = False) -> Core:
     """The shared core; `ingest` opens the WAL (one process per WAL directory may)."""
     settings.check_secrets()
@@ -157,6 +170,8 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         log.warning("created the development bootstrap user; never use it outside development",
                     extra={"user": settings.bootstrap_admin_user,
                            "tenant": settings.bootstrap_admin_tenant})
+    if settings.is_deployed:
+        _disable_bootstrap_user(auth, settings)
     storage = StorageRoot.parse(settings.storage_root)
     if storage.is_local:
         storage.fs.create_dir(storage.base, recursive=True)

@@ -7,6 +7,7 @@ instance is a second `DATA_DIR` (and other ports).
 from __future__ import annotations
 
 import enum
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,17 @@ from lakehouse.errors import ConfigurationError
 # Known to be public: it is in this file. Only ever accepted with ENVIRONMENT=development.
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-before-production-0000"
 MIN_JWT_SECRET_BYTES = 32
+DEVELOPMENT_ADMIN_PASSWORD = "password"  # the public default: refused off loopback
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address reaches this machine only (a name other than localhost: no)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Environment(enum.StrEnum):
@@ -69,7 +81,7 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = Field(default=900, ge=10)
     refresh_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     bootstrap_admin_user: str = "admin"
-    bootstrap_admin_password: str = "password"
+    bootstrap_admin_password: str = DEVELOPMENT_ADMIN_PASSWORD
     bootstrap_admin_tenant: str = "default"
     # OWASP's argon2id minimum; tests lower it only where they hash many passwords.
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
@@ -175,9 +187,27 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         return self.environment is Environment.DEVELOPMENT
 
+    @property
+    def is_deployed(self) -> bool:
+        """Staging or production: where a bootstrap user must not stay usable."""
+        return self.environment in (Environment.STAGING, Environment.PRODUCTION)
+
     def check_secrets(self) -> None:
-        """Refuse to run outside development with a public or short JWT secret."""
+        """Refuse to run outside development with a public or short JWT secret, and to serve
+        development's public defaults (the JWT secret, the bootstrap admin's password) on any
+        address but loopback."""
         if self.is_development:
+            public = [name for name, value, default in (
+                ("JWT_SECRET", self.jwt_secret, DEVELOPMENT_JWT_SECRET),
+                ("BOOTSTRAP_ADMIN_PASSWORD", self.bootstrap_admin_password,
+                 DEVELOPMENT_ADMIN_PASSWORD)) if value == default]
+            if public and not is_loopback(self.bind_host):
+                raise ConfigurationError(
+                    f"ENVIRONMENT=development with the public {' and '.join(public)} serves "
+                    f"on loopback only, and BIND_HOST is {self.bind_host!r}",
+                    details={"fix": "set ENVIRONMENT=production and JWT_SECRET (create users "
+                             "with `lakehouse users create`), or BIND_HOST=127.0.0.1",
+                             "public_defaults": public})
             return
         if self.jwt_secret == DEVELOPMENT_JWT_SECRET:
             raise ConfigurationError(

@@ -51,6 +51,9 @@ class AuthStore(Protocol):
 
     def set_password(self, username: str, password_hash: str) -> bool: ...
 
+    def set_disabled(self, username: str, disabled: bool) -> bool:
+        """Disable (or enable) a user; False if there is no such user."""
+
     def add_refresh_token(self, token: RefreshToken) -> None: ...
 
     def get_refresh_token(self, digest: str) -> RefreshToken | None: ...
@@ -99,6 +102,14 @@ class MemoryAuthStore:
             if user is None:
                 return False
             self._users[username] = replace(user, password_hash=password_hash)
+            return True
+
+    def set_disabled(self, username: str, disabled: bool) -> bool:
+        with self._lock:
+            user = self._users.get(username)
+            if user is None:
+                return False
+            self._users[username] = replace(user, disabled=disabled)
             return True
 
     def add_refresh_token(self, token: RefreshToken) -> None:

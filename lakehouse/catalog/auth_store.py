@@ -45,6 +45,12 @@ class SqlAuthStore:
                                   .values(password_hash=password_hash))
         return result.rowcount == 1
 
+    def set_disabled(self, username: str, disabled: bool) -> bool:
+        with self._engine.begin() as conn:
+            result = conn.execute(update(users).where(users.c.username == username)
+                                  .values(disabled=disabled))
+        return result.rowcount == 1
+
     def add_refresh_token(self, token: RefreshToken) -> None:
         try:
             with self._engine.begin() as conn:

@@ -45,6 +45,12 @@ def test_users(store: AuthStore) -> None:
     assert store.set_password("alice", "new") is True
     assert store.get_user("alice").password_hash == "new"  # type: ignore[union-attr]
     assert store.set_password("nobody", "x") is False
+    assert store.set_disabled("alice", True) is True
+    assert store.get_user("alice").disabled is True  # type: ignore[union-attr]
+    assert store.get_user("bob").disabled is False  # type: ignore[union-attr]
+    assert store.set_disabled("alice", False) is True
+    assert store.get_user("alice").disabled is False  # type: ignore[union-attr]
+    assert store.set_disabled("nobody", True) is False
 
 
 def test_refresh_rotation_is_once_only(store: AuthStore) -> None:

@@ -17,6 +17,7 @@ from api.core import Core, build_core
 from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Environment, Settings
+from lakehouse.errors import Unauthenticated
 from tests.conftest import PASSWORD
 
 ERROR_KEYS = {"error", "message", "details"}
@@ -198,3 +199,23 @@ def test_development_bootstrap_admin(tmp_path: Path) -> None:
                 assert response.json()["tenant"] == "default"
                 assert response.json()["role"] == "admin"
         core.close()
+
+
+def test_the_bootstrap_admin_stops_working_once_deployed(tmp_path: Path) -> None:
+    """A development run creates admin/password; the same DATA_DIR run in production disables
+    it (it still has its bootstrap password), and leaves other admins alone."""
+    development = Settings.for_tests(tmp_path, environment=Environment.DEVELOPMENT)
+    core = build_core(development)
+    assert core.auth.login("admin", "password").access_token
+    core.auth.create_user("real-admin", "a good long password", "ops", Role.ADMIN)
+    core.close()
+    production = Settings.for_tests(tmp_path, environment=Environment.PRODUCTION,
+                                    jwt_secret="p" * 48)
+    deployed = build_core(production)
+    try:
+        with pytest.raises(Unauthenticated):
+            deployed.auth.login("admin", "password")
+        assert deployed.auth.login("real-admin", "a good long password").access_token
+        assert deployed.auth.store.get_user("admin").disabled  # type: ignore[union-attr]
+    finally:
+        deployed.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.config import DEVELOPMENT_JWT_SECRET, Environment, Settings
+from lakehouse.config import DEVELOPMENT_JWT_SECRET, Environment, Settings, is_loopback
 from lakehouse.errors import ConfigurationError
 
 
@@ -65,3 +65,34 @@ def test_outside_development_a_default_or_short_secret_is_refused(
     Settings.for_tests(tmp_path, environment=environment, jwt_secret="k" * 32).check_secrets()
     Settings.for_tests(tmp_path, environment=Environment.DEVELOPMENT,
                        jwt_secret=DEVELOPMENT_JWT_SECRET).check_secrets()
+
+
+@pytest.mark.parametrize(("host", "secret", "password", "starts"), [
+    ("127.0.0.1", DEVELOPMENT_JWT_SECRET, "password", True),
+    ("localhost", DEVELOPMENT_JWT_SECRET, "password", True),
+    ("::1", DEVELOPMENT_JWT_SECRET, "password", True),
+    ("0.0.0.0", DEVELOPMENT_JWT_SECRET, "password", False),
+    ("10.1.2.3", "k" * 40, "password", False),  # the bootstrap admin's public password
+    ("10.1.2.3", DEVELOPMENT_JWT_SECRET, "a long local secret", False),
+    ("lake.example.com", "k" * 40, "a long local secret", True),  # nothing public left
+])
+def test_development_serves_its_public_defaults_on_loopback_only(
+        tmp_path: Path, host: str, secret: str, password: str, starts: bool) -> None:
+    settings = Settings.for_tests(tmp_path, environment=Environment.DEVELOPMENT, bind_host=host,
+                                  jwt_secret=secret, bootstrap_admin_password=password)
+    if starts:
+        settings.check_secrets()
+    else:
+        with pytest.raises(ConfigurationError) as refused:
+            settings.check_secrets()
+        assert "BIND_HOST" in refused.value.message
+        assert "ENVIRONMENT=production" in refused.value.details["fix"]
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.8.0.1", True), ("::1", True), ("[::1]", True),
+    ("localhost", True), ("0.0.0.0", False), ("::", False), ("192.168.1.5", False),
+    ("example.com", False), ("", False),
+])
+def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
