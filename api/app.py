@@ -22,13 +22,14 @@ from api.routers import (
     query,
     runs,
     table_options,
+    users,
 )
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
-    Service.AUTH: (auth.router,),
+    Service.AUTH: (auth.router, users.router),
     Service.TENANT: (data.router, load.router, query.data_router),
     Service.OPERATION: (runs.router, query.router),
     Service.CBO: (optimize.router, compaction.router),

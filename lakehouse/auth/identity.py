@@ -13,13 +13,14 @@ USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
 
 
 class Role(enum.StrEnum):
-    ADMIN = "admin"  # every tenant, every operation
+    ADMIN = "admin"  # the platform's operator: every tenant, every operation
+    TENANT_ADMIN = "tenant_admin"  # a writer of its own tenant who also manages its users
     WRITER = "writer"  # read and write its own tenant
     READER = "reader"  # read its own tenant
 
     @property
     def rank(self) -> int:
-        return {Role.READER: 0, Role.WRITER: 1, Role.ADMIN: 2}[self]
+        return {Role.READER: 0, Role.WRITER: 1, Role.TENANT_ADMIN: 2, Role.ADMIN: 3}[self]
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,36 @@ class AuthService:
         log.info("user created", extra={"user": username, "tenant": tenant, "role": role.value})
         return user
 
+    # --- managing users (an admin, or a tenant admin for its tenant: api/routers/users.py) ----
+    def set_disabled(self, username: str, disabled: bool) -> bool:
+        """A disabled user cannot log in or refresh, and its access tokens stop working once
+        the validations cached in each process expire (`cache_ttl_s`)."""
+        changed = self.store.set_disabled(username, disabled)
+        if changed and disabled:
+            self._forget_validations(username)
+            log.info("user disabled", extra={"user": username})
+        return changed
+
+    def reset_password(self, username: str, password: str) -> bool:
+        """A new password; every session of the user ends (whoever had the old one is out)."""
+        if not self.store.set_password(username, self.passwords.hash(password)):
+            return False
+        self.revoke_sessions(username)
+        return True
+
+    def revoke_sessions(self, username: str) -> int:
+        """End every session of a user: its refresh tokens, and the access tokens issued with
+        them (within `cache_ttl_s` in other processes)."""
+        revoked = self.store.revoke_user_sessions(username)
+        self._forget_validations(username)
+        log.info("sessions revoked", extra={"user": username, "revoked": revoked})
+        return revoked
+
+    def _forget_validations(self, username: str) -> None:
+        for token, (_, caller) in list(self._validated.items()):
+            if caller.user == username:
+                self._validated.pop(token, None)
+
     def ensure_user(self, username: str, password: str, tenant: str, role: Role) -> bool:
         """Create the user unless it exists; True if it was created."""
         if self.store.get_user(username) is not None:
@@ -94,6 +124,9 @@ class AuthService:
         if user is None or user.disabled:
             raise Unauthenticated("the token's user no longer exists or is disabled",
                                   code="invalid_token")
+        if claims.session_id is not None and self.store.is_session_revoked(claims.session_id):
+            raise Unauthenticated("this session was ended (a logout, or an admin revoked it); "
+                                  "log in again", code="session_revoked")
         return claims
 
     def authenticate(self, access_token: str) -> Caller:
@@ -169,7 +202,8 @@ class AuthService:
 
     def _issue_pair(self, user: User, family_id: str) -> TokenPair:
         now = self._now()
-        access, claims = self.access.issue(user.username, user.tenant, user.role, now)
+        access, claims = self.access.issue(user.username, user.tenant, user.role, now,
+                                           session=family_id)
         refresh = new_refresh_token()
         self.store.add_refresh_token(
             RefreshToken(

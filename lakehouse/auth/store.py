@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -63,6 +64,12 @@ class AuthStore(Protocol):
 
     def revoke_family(self, family_id: str) -> int:
         """Revoke every still-usable token of a family; how many changed."""
+
+    def revoke_user_sessions(self, username: str) -> int:
+        """Revoke every still-usable refresh token of a user; how many changed."""
+
+    def is_session_revoked(self, family_id: str) -> bool:
+        """Whether the session (refresh family) was revoked (logout, reuse, an admin)."""
 
     def revoke_access_token(self, token_id: str, expires_at: int) -> None: ...
 
@@ -131,13 +138,24 @@ class MemoryAuthStore:
             return True
 
     def revoke_family(self, family_id: str) -> int:
+        return self._revoke(lambda token: token.family_id == family_id)
+
+    def revoke_user_sessions(self, username: str) -> int:
+        return self._revoke(lambda token: token.username == username)
+
+    def _revoke(self, which: Callable[[RefreshToken], bool]) -> int:
         with self._lock:
             changed = 0
             for digest, token in self._refresh.items():
-                if token.family_id == family_id and token.state is not RefreshState.REVOKED:
+                if which(token) and token.state is not RefreshState.REVOKED:
                     self._refresh[digest] = replace(token, state=RefreshState.REVOKED)
                     changed += 1
             return changed
+
+    def is_session_revoked(self, family_id: str) -> bool:
+        with self._lock:
+            return any(t.family_id == family_id and t.state is RefreshState.REVOKED
+                       for t in self._refresh.values())
 
     def revoke_access_token(self, token_id: str, expires_at: int) -> None:
         with self._lock:

@@ -27,6 +27,7 @@ class AccessClaims:
     token_id: str
     issued_at: int
     expires_at: int
+    session_id: str | None = None  # the refresh family it was issued with (None: older tokens)
 
     def caller(self) -> Caller:
         return Caller(self.user, self.tenant, self.role, self.token_id, self.expires_at)
@@ -49,9 +50,11 @@ class AccessTokens:
         self._secret = secret
         self.ttl_s = ttl_s
 
-    def issue(self, user: str, tenant: str, role: Role, now: int) -> tuple[str, AccessClaims]:
-        claims = AccessClaims(user, tenant, role, uuid.uuid4().hex, now, now + self.ttl_s)
-        payload = {
+    def issue(self, user: str, tenant: str, role: Role, now: int,
+              session: str | None = None) -> tuple[str, AccessClaims]:
+        claims = AccessClaims(user, tenant, role, uuid.uuid4().hex, now, now + self.ttl_s,
+                              session)
+        payload: dict[str, Any] = {
             "iss": ISSUER,
             "sub": user,
             "tenant": tenant,
@@ -61,6 +64,8 @@ class AccessTokens:
             "exp": claims.expires_at,
             "typ": "access",
         }
+        if session is not None:
+            payload["sid"] = session
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
 
     def decode(self, token: str, now: int) -> AccessClaims:
@@ -97,8 +102,9 @@ class AccessTokens:
         if issued_at > now + CLOCK_SKEW_S:
             raise Unauthenticated("the access token was issued in the future",
                                   code="invalid_token")
+        session = payload.get("sid")
         return AccessClaims(str(payload["sub"]), tenant, role, str(payload["jti"]),
-                            issued_at, expires_at)
+                            issued_at, expires_at, str(session) if session else None)
 
 
 def new_refresh_token() -> str:

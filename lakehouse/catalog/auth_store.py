@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import ColumnElement, Engine, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -84,14 +84,27 @@ class SqlAuthStore:
         return result.rowcount == 1
 
     def revoke_family(self, family_id: str) -> int:
+        return self._revoke(refresh_tokens.c.family_id == family_id)
+
+    def revoke_user_sessions(self, username: str) -> int:
+        return self._revoke(refresh_tokens.c.username == username)
+
+    def _revoke(self, which: ColumnElement[bool]) -> int:
         with self._engine.begin() as conn:
             result = conn.execute(
                 update(refresh_tokens)
-                .where(refresh_tokens.c.family_id == family_id,
-                       refresh_tokens.c.state != RefreshState.REVOKED.value)
+                .where(which, refresh_tokens.c.state != RefreshState.REVOKED.value)
                 .values(state=RefreshState.REVOKED.value)
             )
         return result.rowcount
+
+    def is_session_revoked(self, family_id: str) -> bool:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(refresh_tokens.c.digest)
+                .where(refresh_tokens.c.family_id == family_id,
+                       refresh_tokens.c.state == RefreshState.REVOKED.value).limit(1)).first()
+        return found is not None
 
     def revoke_access_token(self, token_id: str, expires_at: int) -> None:
         with self._engine.begin() as conn:

@@ -63,6 +63,19 @@ def test_refresh_rotation_is_once_only(store: AuthStore) -> None:
     assert store.rotate_refresh_token("missing") is False
 
 
+def test_a_users_sessions_are_revoked_together(store: AuthStore) -> None:
+    store.add_refresh_token(_token("a1", family="fa"))
+    store.add_refresh_token(_token("a2", family="fb"))
+    store.add_refresh_token(RefreshToken("b1", "fc", "bob", issued_at=1, expires_at=100))
+    assert store.rotate_refresh_token("a1") is True  # a rotated token is still its session's
+    assert not store.is_session_revoked("fa") and not store.is_session_revoked("fb")
+    assert store.revoke_user_sessions("alice") == 2
+    assert store.is_session_revoked("fa") and store.is_session_revoked("fb")
+    assert not store.is_session_revoked("fc") and not store.is_session_revoked("nope")
+    assert store.revoke_user_sessions("alice") == 0
+    assert store.revoke_family("fc") == 1 and store.is_session_revoked("fc")
+
+
 def test_concurrent_rotation_has_one_winner(store: AuthStore) -> None:
     store.add_refresh_token(_token("race"))
     wins: list[bool] = []
