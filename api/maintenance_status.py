@@ -11,12 +11,11 @@ import asyncio
 import time
 from typing import Any
 
-from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.client.schemas.sorting import FlowRunSort
 
 from api.core import Core
-from api.prefect_runs import run_result, runs_filter
+from api.prefect_runs import prefect_client, run_result, runs_filter
 from flows.run_results import SHARED_TAG, tenant_tag
 from flows.shared_results import tenant_view
 from lakehouse.compaction.planner import backlog
@@ -59,7 +58,7 @@ async def _last_runs(core: Core, tenant: str | None) -> dict[str, Any]:
     found: dict[str, Any] = {}
     tags = None if tenant is None else [SHARED_TAG, tenant_tag(tenant)]
     try:
-        async with PrefectClient(api=core.settings.prefect_api_url) as client:
+        async with prefect_client(core.settings.prefect_api_url) as client:
             for name in MAINTENANCE_FLOWS:
                 runs = await client.read_flow_runs(
                     flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),

@@ -22,11 +22,19 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.settings import PREFECT_API_AUTH_STRING
 
 from flows.run_results import published, recall
 
 # States a run is in before it starts: listed by when they are expected, soonest first.
 NOT_STARTED = frozenset({StateType.SCHEDULED, StateType.PENDING})
+
+
+def prefect_client(api_url: str) -> PrefectClient:
+    """A client of the Prefect API at `api_url` that signs in as Prefect's own clients do:
+    with PREFECT_API_AUTH_STRING ("user:password") when the server requires it
+    (PREFECT_SERVER_API_AUTH_STRING; README "Prefect and Dask with authentication")."""
+    return PrefectClient(api=api_url, auth_string=PREFECT_API_AUTH_STRING.value())
 
 
 def runs_filter(state: StateType | None = None,

@@ -68,6 +68,10 @@ def dask_scheduler(settings: Settings) -> ProcessSpec:
         "dask-scheduler",
         [_bin("dask"), "scheduler", "--host", settings.bind_host,
          "--port", str(settings.dask_scheduler_port),
+         # tls:// in DASK_SCHEDULER_ADDRESS: certificates come from Dask's own configuration
+         # (DASK_DISTRIBUTED__COMM__TLS__…), which the scheduler and workers read too.
+         "--protocol", settings.dask_scheduler_address.split("://", 1)[0]
+         if "://" in settings.dask_scheduler_address else "tcp",
          "--dashboard-address", f"{settings.bind_host}:{settings.dask_dashboard_port}"],
         ready_port=settings.dask_scheduler_port,
     )

@@ -72,6 +72,25 @@ def dask_client(address: str) -> Any:
         return client
 
 
+def forget(address: str) -> None:
+    """Drop the client of `address` and its last failure: the next use connects afresh (its
+    security settings changed, or a test replaced the cluster)."""
+    with _LOCK:
+        client = _CLIENTS.pop(address, None)
+        _FAILED.pop(address, None)
+    if client is not None:
+        _close_quietly(client)
+
+
+def client_connection_args() -> dict[str, Any]:
+    """How a client connects to the scheduler: with TLS when Dask's configuration says so
+    (DASK_DISTRIBUTED__COMM__TLS__… in the environment; README "Dask over TLS")."""
+    from distributed.security import Security
+
+    args: dict[str, Any] = Security().get_connection_args("client")  # type: ignore[no-untyped-call]
+    return args
+
+
 def _close_quietly(client: Any) -> None:
     try:
         client.close(timeout=1)

@@ -20,7 +20,7 @@ from prefect.exceptions import ObjectNotFound
 
 from api.core import Core
 from api.deps import CoreDep, require_role
-from api.prefect_runs import NOT_STARTED, run_result, runs_filter
+from api.prefect_runs import NOT_STARTED, prefect_client, run_result, runs_filter
 from flows.run_results import SHARED_TAG, recall, recall_tags, tenant_tag
 from flows.shared_results import HIDDEN_ERROR, tenant_view
 from lakehouse.auth.identity import Caller, Role
@@ -31,7 +31,7 @@ Reader = Annotated[Caller, Depends(require_role(Role.READER))]
 
 
 def _client(core: Core) -> PrefectClient:
-    return PrefectClient(api=core.settings.prefect_api_url)
+    return prefect_client(core.settings.prefect_api_url)
 
 
 def _visible(tags: list[str] | tuple[str, ...] | None, caller: Caller) -> bool:

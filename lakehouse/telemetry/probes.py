@@ -53,6 +53,8 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
     """Ask the scheduler who it is; its answer lists the workers."""
     from distributed.core import rpc  # heavy import, only where a probe runs
 
+    from lakehouse.cluster import client_connection_args
+
     start = time.perf_counter()
     try:
         # A plain connect first: a refused port fails at once, where rpc would retry until timeout.
@@ -60,7 +62,8 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
         _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)),
                                                  timeout_s)
         writer.close()
-        async with rpc(address, timeout=timeout_s) as scheduler:  # type: ignore[no-untyped-call]
+        async with rpc(address, timeout=timeout_s,  # type: ignore[no-untyped-call]
+                       connection_args=client_connection_args()) as scheduler:
             identity = await asyncio.wait_for(scheduler.identity(), timeout_s)
         workers = identity.get("workers", {})
         detail: dict[str, Any] = {
