@@ -1,0 +1,114 @@
+"""Hostile numbers and shapes in parameters, filters and SQL: each answers a 4xx naming what is
+wrong, or the right rows (DuckDB is the oracle), never a 500.
+
+Numbers past 64 bits in query parameters, literals past any type a result can carry, brackets
+nested past what the parser can read, values of DuckDB's no other format has room for
+(infinity, years past 9999, intervals) in every result format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.core import Core, build_core
+from api.services import Service
+from flows.ingest import flush_here
+from lakehouse.auth.identity import Role
+from lakehouse.config import Settings
+from tests.conftest import logged_in
+from tests.integration.test_ingest_api import assert_error
+
+HUGE = "1" + "0" * 30  # 10^30: past int64 (and the 4300-digit limit is far off)
+DIGITS_5000 = "9" * 5000  # past Python's int-string limit (ValueError in int())
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[Core]:
+    built = build_core(Settings.for_tests(tmp_path, query_on_dask=False), ingest=True)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def headers(core: Core) -> dict[str, str]:
+    return logged_in(core, {"acme": ("writer", Role.WRITER)})["acme"]
+
+
+@pytest.fixture
+def clients(client_for: Callable[[Service], TestClient]) -> dict[str, TestClient]:
+    return {"op": client_for(Service.OPERATION), "tenant": client_for(Service.TENANT),
+            "catalog": client_for(Service.CATALOG)}
+
+
+def _orders(core: Core, n: int = 20, *, flush: bool = True) -> None:
+    assert core.ingest is not None and core.flusher is not None
+    core.ingest.write("acme", [{"data_id": f"o{i}", "table": "orders",
+                                "payload": {"amount": i, "city": ["Oslo", "Rome"][i % 2]}}
+                               for i in range(n)]).answer(timeout_s=10)
+    if flush:
+        flush_here(core.flusher)
+
+
+def _query(clients: dict[str, TestClient], headers: dict[str, str], sql: str,
+           fmt: str = "json") -> Any:
+    return clients["op"].post("/query/execute", headers=headers,
+                              json={"query": sql, "format": fmt})
+
+
+# Numbers in query parameters ----------------------------------------------------------------
+
+
+def test_result_offset_past_int64_is_a_422(core: Core, clients: dict[str, TestClient],
+                                           headers: dict[str, str]) -> None:
+    _orders(core)
+    query_id = _query(clients, headers, "SELECT amount FROM orders").json()["query_id"]
+    for fmt in ("json", "csv"):
+        body = assert_error(clients["op"].get(f"/query/{query_id}/result", headers=headers,
+                                              params={"offset": HUGE, "format": fmt}),
+                            422, "invalid_request")
+        assert body["details"]["problems"][0]["location"] == ["query", "offset"]
+    # The largest offset a page can have is past the rows: an empty page, not an error.
+    last = clients["op"].get(f"/query/{query_id}/result", headers=headers,
+                             params={"offset": 2**63 - 1})
+    assert last.status_code == 200, last.text
+    assert last.json()["rows"] == [] and last.json()["offset"] == 2**63 - 1
+
+
+def test_snapshot_numbers_past_int64_are_a_422(core: Core, clients: dict[str, TestClient],
+                                               headers: dict[str, str]) -> None:
+    _orders(core)
+    catalog, op = clients["catalog"], clients["op"]
+    refused = [
+        catalog.post("/metadata/partitions", params={"snapshot": HUGE}, headers=headers,
+                     json={"table": "orders"}),
+        catalog.post("/metadata/partitions", headers=headers,
+                     json={"table": "orders", "snapshot": int(HUGE)}),
+        catalog.get("/metadata/tables", params={"snapshot": HUGE}, headers=headers),
+        op.post("/query/execute", headers=headers,
+                json={"query": "SELECT 1", "snapshot": int(HUGE)}),
+        op.get("/query/plan", headers=headers, params={"query": "SELECT 1", "snapshot": HUGE}),
+    ]
+    for response in refused:
+        assert_error(response, 422, "invalid_request")
+    # In range but never committed: still the 404 that names the current snapshot.
+    assert_error(catalog.post("/metadata/partitions", params={"snapshot": 2**63 - 1},
+                              headers=headers, json={"table": "orders"}),
+                 404, "snapshot_not_found")
+
+
+def test_records_after_past_int64_is_a_422(core: Core, clients: dict[str, TestClient],
+                                           headers: dict[str, str]) -> None:
+    _orders(core)  # flushed: the page is read from Parquet, compared in Arrow
+    tenant = clients["tenant"]
+    assert_error(tenant.get("/data", headers=headers, params={"table": "orders", "after": HUGE}),
+                 422, "invalid_request")
+    newest = tenant.get("/data", headers=headers,
+                        params={"table": "orders", "after": 2**63 - 1, "limit": 5})
+    assert newest.status_code == 200, newest.text
+    assert [r["data_id"] for r in newest.json()["records"]] == [f"o{i}" for i in
+                                                                range(19, 14, -1)]
