@@ -48,8 +48,10 @@ def arrow_filter(predicate: str | None, schema: pa.Schema) -> ds.Expression | No
     for conjunct in conjuncts(tree):
         try:
             parts.append(_translate(conjunct, schema))
-        except (Untranslatable, pa.ArrowException, ValueError, TypeError,
+        except (Untranslatable, pa.ArrowException, ValueError, TypeError, OverflowError,
                 decimal.InvalidOperation, duckdb.Error) as exc:
+            # OverflowError: a constant outside the column's type (2^64 against a BIGINT,
+            # 1e400 against an integer), which DuckDB compares exactly.
             log.debug("predicate part left to DuckDB", extra={"part": conjunct.sql()[:200],
                                                               "why": str(exc)[:200]})
     if not parts:

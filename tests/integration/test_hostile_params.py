@@ -6,12 +6,15 @@ nested past what the parser can read, values of DuckDB's no other format has roo
 (infinity, years past 9999, intervals) in every result format.
 """
 
+# ruff: noqa: S608 - the hostile SQL is built from text on purpose, from constants of this file
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +23,7 @@ from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
+from lakehouse.sql.parse import MAX_NESTING
 from tests.conftest import logged_in
 from tests.integration.test_ingest_api import assert_error
 
@@ -112,3 +116,77 @@ def test_records_after_past_int64_is_a_422(core: Core, clients: dict[str, TestCl
     assert newest.status_code == 200, newest.text
     assert [r["data_id"] for r in newest.json()["records"]] == [f"o{i}" for i in
                                                                 range(19, 14, -1)]
+
+
+# Filters and SQL: literals and nesting -------------------------------------------------------
+
+
+def _partitions(clients: dict[str, TestClient], headers: dict[str, str], condition: str) -> Any:
+    return clients["catalog"].post("/metadata/partitions", headers=headers,
+                                   json={"table": "orders", "filter": condition})
+
+
+def test_partition_filters_refuse_what_they_cannot_read(
+        core: Core, clients: dict[str, TestClient], headers: dict[str, str]) -> None:
+    _orders(core)
+    for condition in (f"amount > {DIGITS_5000}", f"amount IN (1, {DIGITS_5000})",
+                      f"amount = -{DIGITS_5000}", f"amount > {'9' * 40}"):
+        body = assert_error(_partitions(clients, headers, condition), 400, "number_out_of_range")
+        assert "2^127 - 1" in body["message"]
+    deep = assert_error(_partitions(clients, headers, "(" * 1200 + "amount > 1" + ")" * 1200),
+                        400, "filter_too_deep")
+    assert deep["details"] == {"depth": 1200, "max_depth": MAX_NESTING}
+    assert_error(_partitions(clients, headers, "NOT " * 2400 + "amount > 1"), 400,
+                 "filter_too_deep")  # no brackets: the parser's own recursion runs out
+    assert_error(_partitions(clients, headers, "city = 'Oslo"), 400, "invalid_filter")
+    # Within the bounds, filters prune as before: a number past int64 is a number.
+    nested = _partitions(clients, headers, "(" * MAX_NESTING + "amount > 10" + ")" * MAX_NESTING)
+    assert nested.status_code == 200, nested.text
+    wide = _partitions(clients, headers, f"amount > {HUGE}")
+    assert wide.status_code == 200 and wide.json()["files_pruned"] == 1, wide.text
+
+
+def test_sql_literals_past_hugeint_are_refused_by_the_sql_layer(
+        core: Core, clients: dict[str, TestClient], headers: dict[str, str]) -> None:
+    _orders(core)
+    for sql in (f"SELECT amount FROM orders WHERE amount > {DIGITS_5000}",
+                f"SELECT amount FROM orders WHERE city = 'x' OR amount < -{DIGITS_5000}",
+                f"SELECT amount FROM orders LIMIT {DIGITS_5000}",
+                f"SELECT amount FROM orders AT (VERSION => {DIGITS_5000})",
+                # DuckDB reads this as UHUGEINT, which Arrow hands back as -2^127
+                "SELECT 170141183460469231731687303715884105728 AS x"):
+        body = assert_error(_query(clients, headers, sql), 400, "number_out_of_range")
+        assert body["details"]["problems"][0]["line"] == 1, body
+    validated = clients["op"].post("/query/plan", headers=headers, json={
+        "query": f"SELECT amount FROM orders WHERE amount > {DIGITS_5000}"})
+    assert_error(validated, 400, "number_out_of_range")
+
+
+@pytest.mark.parametrize("flush", [True, False], ids=["flushed", "in-the-log"])
+def test_numbers_past_a_columns_type_are_answered_as_duckdb_answers(
+        core: Core, clients: dict[str, TestClient], headers: dict[str, str],
+        flush: bool) -> None:
+    """A constant no BIGINT holds compares exactly (the scan leaves it to DuckDB)."""
+    _orders(core, flush=flush)
+    oracle = duckdb.connect()
+    oracle.execute("CREATE TABLE orders AS SELECT i::BIGINT AS amount FROM range(20) t(i)")
+    for where in ("amount > 99999999999999999999", "amount < 99999999999999999999",
+                  "amount > -99999999999999999999", f"amount IN (1, {HUGE})",
+                  f"amount BETWEEN 3 AND {HUGE}", "amount > 1e400", "amount < 1e400",
+                  f"amount < {'9' * 38}", f"amount > {DIGITS_5000}.5"):
+        sql = f"SELECT amount FROM orders WHERE {where} ORDER BY amount"
+        response = _query(clients, headers, sql)
+        assert response.status_code == 200, (where, response.text)
+        expected = [list(row) for row in oracle.execute(sql).fetchall()]
+        assert response.json()["rows"] == expected, where
+
+
+def test_brackets_nested_past_the_bound_are_refused_before_parsing(
+        clients: dict[str, TestClient], headers: dict[str, str]) -> None:
+    deep = assert_error(_query(clients, headers, "SELECT " + "(" * (MAX_NESTING + 1) + "1"
+                               + ")" * (MAX_NESTING + 1)), 400, "query_too_deep")
+    assert deep["details"]["depth"] == MAX_NESTING + 1
+    ok = _query(clients, headers, "SELECT " + "(" * MAX_NESTING + "1" + ")" * MAX_NESTING
+                + " AS x, '" + "(" * 100 + "' AS brackets_in_a_string")
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["rows"] == [[1, "(" * 100]]
