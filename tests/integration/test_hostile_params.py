@@ -10,11 +10,16 @@ nested past what the parser can read, values of DuckDB's no other format has roo
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -190,3 +195,124 @@ def test_brackets_nested_past_the_bound_are_refused_before_parsing(
                 + " AS x, '" + "(" * 100 + "' AS brackets_in_a_string")
     assert ok.status_code == 200, ok.text
     assert ok.json()["rows"] == [[1, "(" * 100]]
+
+
+# Values only DuckDB has room for ----------------------------------------------------------
+
+# What JSON and CSV write for each (a DuckDB expression), and DuckDB's own text of it.
+ODD_VALUES: list[tuple[str, str]] = [
+    ("'infinity'::TIMESTAMP", "infinity"),
+    ("'-infinity'::TIMESTAMP", "-infinity"),
+    ("'infinity'::DATE", "infinity"),
+    ("'-infinity'::DATE", "-infinity"),
+    ("'infinity'::TIMESTAMPTZ", "infinity"),
+    ("'infinity'::TIMESTAMP_S", "infinity"),
+    ("'-infinity'::TIMESTAMP_MS", "-infinity"),
+    ("'infinity'::TIMESTAMP_NS", "infinity"),
+    ("DATE '10000-01-01'", "10000-01-01"),
+    ("'294247-01-01'::DATE", "294247-01-01"),
+    ("'5877641-06-25'::DATE", "5877641-06-25"),
+    ("'-5000-03-01'::DATE", "-5000-03-01"),  # 5001 BC: astronomical years, as DuckDB reads
+    ("'0000-12-31'::DATE", "0000-12-31"),  # 1 BC
+    ("TIMESTAMP '10000-01-01 10:20:30.000123'", "10000-01-01T10:20:30.000123"),
+    ("'-290307-01-01 00:00:01'::TIMESTAMP", "-290307-01-01T00:00:01"),
+    ("TIMESTAMPTZ '12000-06-01 10:00:00+00'", "12000-06-01T10:00:00+00:00"),
+    ("TIMESTAMP_NS '2020-01-01 00:00:00.123456789'", "2020-01-01T00:00:00.123456789"),
+]
+INTERVALS: list[tuple[str, str]] = [
+    ("INTERVAL 3 DAY", "P3D"),
+    ("INTERVAL 1 MONTH", "P1M"),
+    ("INTERVAL 14 MONTH", "P1Y2M"),
+    ("INTERVAL 90 MINUTE", "PT1H30M"),
+    ("INTERVAL '1 year 2 months -3 days 04:05:06.000007'", "P1Y2M-3DT4H5M6.000007S"),
+    ("-INTERVAL 36 HOUR", "PT-36H"),
+    ("INTERVAL 0 SECOND", "PT0S"),
+    ("INTERVAL 5 MICROSECOND + INTERVAL 2 MONTH", "P2MT0.000005S"),
+]
+
+
+def test_odd_values_answer_in_json_as_documented(
+        clients: dict[str, TestClient], headers: dict[str, str]) -> None:
+    for expression, written in [*ODD_VALUES, *INTERVALS]:
+        response = _query(clients, headers, f"SELECT {expression} AS v")
+        assert response.status_code == 200, (expression, response.text)
+        assert response.json()["rows"] == [[written]], expression
+    # Nested in lists, structs and maps too, beside ordinary values.
+    nested = _query(clients, headers, "SELECT [DATE '2020-01-01', 'infinity'::DATE, NULL] AS l, "
+                    "{'i': INTERVAL 1 DAY, 't': TIMESTAMP '10000-01-01 00:00:00'} AS s, "
+                    "MAP {'k': DATE '10000-01-01'} AS m")
+    assert nested.status_code == 200, nested.text
+    assert nested.json()["rows"] == [[["2020-01-01", "infinity", None],
+                                      {"i": "P1D", "t": "10000-01-01T00:00:00"},
+                                      [["k", "10000-01-01"]]]]
+
+
+def test_the_text_of_dates_reads_back_in_duckdb() -> None:
+    """What JSON writes for a date or timestamp is DuckDB's to read: cast back, it is the value
+    that was selected."""
+    oracle = duckdb.connect()
+    for expression, written in ODD_VALUES:
+        kind = oracle.execute(f"SELECT typeof({expression})").fetchone()[0]  # type: ignore[index]
+        same = oracle.execute(f"SELECT '{written}'::{kind} = {expression}").fetchone()
+        assert same == (True,), (expression, written)
+
+
+# CSV writes timestamps as pyarrow does (a space, the unit's decimals, +0000), in any year.
+CSV_TIMESTAMPS = {
+    "TIMESTAMP '10000-01-01 10:20:30.000123'": "10000-01-01 10:20:30.000123",
+    "'-290307-01-01 00:00:01'::TIMESTAMP": "-290307-01-01 00:00:01.000000",
+    "TIMESTAMPTZ '12000-06-01 10:00:00+00'": "12000-06-01 10:00:00.000000+0000",
+    "TIMESTAMP_NS '2020-01-01 00:00:00.123456789'": "2020-01-01 00:00:00.123456789",
+}
+
+
+def test_odd_values_answer_in_every_format(clients: dict[str, TestClient],
+                                          headers: dict[str, str]) -> None:
+    selected = ", ".join(f"{e} AS c{i}" for i, (e, _) in enumerate([*ODD_VALUES, *INTERVALS]))
+    sql = f"SELECT {selected}, [INTERVAL 2 DAY] AS li, '\\xAA'::BLOB AS b, [1, 2] AS l"
+    expected = duckdb.connect().sql(sql).to_arrow_table()
+    # CSV: the same text as JSON where pyarrow has none, pyarrow's own text elsewhere.
+    text = _query(clients, headers, sql, "csv")
+    assert text.status_code == 200, text.text
+    [row] = list(csv.DictReader(io.StringIO(text.text)))
+    for i, (expression, written) in enumerate([*ODD_VALUES, *INTERVALS]):
+        assert row[f"c{i}"] == CSV_TIMESTAMPS.get(expression, written), expression
+    assert row["li"] == '["P2D"]' and row["l"] == "[1,2]"
+    assert base64.b64decode(row["b"]) == b"\xaa"
+    # Arrow: DuckDB's own values, exactly.
+    arrow = _query(clients, headers, sql, "arrow")
+    assert arrow.status_code == 200, arrow.text
+    assert pa.ipc.open_stream(arrow.content).read_all().equals(expected)
+    # Parquet: an interval as its three parts; seconds as milliseconds, infinity kept.
+    parquet = _query(clients, headers, sql, "parquet")
+    assert parquet.status_code == 200, parquet.text
+    read = pq.read_table(io.BytesIO(parquet.content))
+    interval = len(ODD_VALUES) + 4  # '1 year 2 months -3 days 04:05:06.000007'
+    assert read.column(f"c{interval}").to_pylist() == [
+        {"months": 14, "days": -3, "nanoseconds": 14_706_000_007_000}]
+    assert read.column("li").to_pylist() == [[{"months": 0, "days": 2, "nanoseconds": 0}]]
+    seconds = [e for e, _ in ODD_VALUES].index("'infinity'::TIMESTAMP_S")
+    assert read.column(f"c{seconds}").type == pa.timestamp("ms")
+    assert read.column(f"c{seconds}").cast(pa.int64()).to_pylist() == [2**63 - 1]
+    for i, (expression, _) in enumerate(ODD_VALUES):
+        if "TIMESTAMP_S" not in expression:
+            assert read.column(f"c{i}").equals(expected.column(f"c{i}")), expression
+
+
+def test_result_pages_encode_odd_values_too(clients: dict[str, TestClient],
+                                            headers: dict[str, str]) -> None:
+    run = _query(clients, headers, "SELECT * FROM (VALUES ('infinity'::DATE, INTERVAL 1 DAY), "
+                 "(DATE '10000-01-01', INTERVAL 2 MONTH)) t(d, i) ORDER BY i")
+    assert run.status_code == 200, run.text
+    page = clients["op"].get(f"/query/{run.json()['query_id']}/result", headers=headers,
+                             params={"offset": 1, "limit": 1})
+    assert page.status_code == 200, page.text
+    assert page.json()["rows"] == [["10000-01-01", "P2M"]]
+
+
+def test_a_union_is_refused_in_parquet_only(clients: dict[str, TestClient],
+                                            headers: dict[str, str]) -> None:
+    sql = "SELECT union_value(k := 1) AS u"
+    assert _query(clients, headers, sql).json()["rows"] == [[1]]
+    assert _query(clients, headers, sql, "csv").text.splitlines() == ['"u"', '"1"']
+    assert_error(_query(clients, headers, sql, "parquet"), 400, "unsupported_result_type")
