@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.sql.parse import MAX_NESTING
-from tests.conftest import logged_in
+from tests.conftest import PASSWORD, logged_in
 from tests.integration.test_ingest_api import assert_error
 
 HUGE = "1" + "0" * 30  # 10^30: past int64 (and the 4300-digit limit is far off)
@@ -316,3 +318,29 @@ def test_a_union_is_refused_in_parquet_only(clients: dict[str, TestClient],
     assert _query(clients, headers, sql).json()["rows"] == [[1]]
     assert _query(clients, headers, sql, "csv").text.splitlines() == ['"u"', '"1"']
     assert_error(_query(clients, headers, sql, "parquet"), 400, "unsupported_result_type")
+
+
+# Logouts at once ----------------------------------------------------------------------------
+
+
+def test_eight_logouts_with_the_same_tokens_at_once_all_succeed(
+        core: Core, client_for: Callable[[Service], TestClient]) -> None:
+    auth = client_for(Service.AUTH)
+    core.auth.create_user("alice", PASSWORD, "acme", Role.WRITER)
+    for _ in range(3):
+        session = auth.post("/auth/login",
+                            json={"username": "alice", "password": PASSWORD}).json()
+        start = threading.Barrier(8)
+
+        def logout(session: dict[str, str] = session,
+                   start: threading.Barrier = start) -> Any:
+            start.wait()
+            return auth.post("/auth/logout", json={"refresh_token": session["refresh_token"]},
+                             headers={"Authorization": f"Bearer {session['access_token']}"})
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: logout(), range(8)))
+        assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+        assert_error(auth.post("/auth/validate",
+                               headers={"Authorization": f"Bearer {session['access_token']}"}),
+                     401, "token_revoked")
