@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 import sqlglot
 from sqlglot import exp
 
+from lakehouse.executor.sandbox import locked_connection
 from lakehouse.sql.plan import conjuncts
 
 log = logging.getLogger(__name__)
@@ -112,12 +113,13 @@ _LOCAL = threading.local()
 
 def planning_connection() -> duckdb.DuckDBPyConnection:
     """This thread's connection for planning (folding constants, naming outputs). Not DuckDB's
-    module-wide default one: that is shared by every thread, and two queries planning at once
-    left each other "an unfinished result". It reads nothing: external access is off and locked."""
+    module-wide default one: that is shared by every thread (two queries planning at once left
+    each other "an unfinished result"), and it reads files, loads extensions and changes its
+    settings on request. It is locked as a query's sandbox is: constants come from the caller's
+    SQL, so whatever the guard might miss in them meets the same fence as the query itself."""
     connection: duckdb.DuckDBPyConnection | None = getattr(_LOCAL, "connection", None)
     if connection is None:
-        connection = duckdb.connect(config={"enable_external_access": False,
-                                            "lock_configuration": True, "threads": 1})
+        connection = locked_connection(threads=1)
         _LOCAL.connection = connection
     return connection
 

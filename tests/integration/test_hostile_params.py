@@ -30,6 +30,8 @@ from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
+from lakehouse.executor.predicates import arrow_filter, planning_connection
+from lakehouse.executor.sandbox import locked_connection
 from lakehouse.sql.parse import MAX_NESTING
 from tests.conftest import PASSWORD, logged_in
 from tests.integration.test_ingest_api import assert_error
@@ -344,3 +346,47 @@ def test_eight_logouts_with_the_same_tokens_at_once_all_succeed(
         assert_error(auth.post("/auth/validate",
                                headers={"Authorization": f"Bearer {session['access_token']}"}),
                      401, "token_revoked")
+
+
+# DuckDB at planning time ------------------------------------------------------------------
+
+LOCKED = {"enable_external_access": "false", "autoload_known_extensions": "false",
+          "autoinstall_known_extensions": "false", "python_enable_replacements": "false",
+          "lock_configuration": "true"}
+
+
+def test_planning_evaluates_constants_in_a_database_locked_like_the_sandbox() -> None:
+    def inspect() -> dict[str, str]:
+        connection = planning_connection()  # this new thread's own
+        with pytest.raises(duckdb.Error):
+            connection.execute("SET autoload_known_extensions = true")
+        with pytest.raises(duckdb.PermissionException):
+            connection.execute("SELECT content FROM read_text('/etc/passwd')").fetchall()
+        rows = connection.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                  "(SELECT unnest($1))", [list(LOCKED)]).fetchall()
+        return {name: str(value).lower() for name, value in rows}
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(inspect).result() == LOCKED
+    sandbox = locked_connection(threads=1)
+    assert {k: str(v).lower() for k, v in sandbox.execute(
+        "SELECT name, value FROM duckdb_settings() WHERE name IN (SELECT unnest($1))",
+        [list(LOCKED)]).fetchall()} == LOCKED
+
+
+def test_a_constant_that_would_read_a_file_reads_nothing(
+        core: Core, clients: dict[str, TestClient], headers: dict[str, str]) -> None:
+    """The scan folds a predicate's constants in the planning database: a constant reaching a
+    file there is an error DuckDB keeps to itself (the part stays with the query), and the query
+    itself is refused by the guard before anything runs."""
+    schema = pa.schema([("amount", pa.int64())])
+    for constant in ("length((SELECT content FROM read_text('/etc/passwd')))",
+                     "(SELECT count(*) FROM read_csv('/etc/passwd'))",
+                     "length(getenv('HOME'))"):
+        assert arrow_filter(f"amount = {constant}", schema) is None, constant
+    _orders(core, flush=False)  # rows in the log: the scan filters them with arrow_filter
+    for constant in ("length((SELECT content FROM read_text('/etc/passwd')))",
+                     "length(getenv('HOME'))"):
+        refused = _query(clients, headers,
+                         f"SELECT amount FROM orders WHERE amount = {constant}")
+        assert_error(refused, 403, "forbidden_function")
