@@ -5,7 +5,9 @@ named as the query names it — two columns may share a name (`SELECT a, -a AS a
 self-join). JSON keeps the names as written and gives rows as arrays; the formats whose readers
 key columns by name (CSV headers, Arrow and Parquet fields) get the repeats disambiguated as
 DuckDB does in a subquery (`a`, `a_1`), never dropped. JSON decimals are strings (exact; whole
-ones below 2^53 are numbers), dates and times ISO 8601, binary base64.
+ones below 2^53 are numbers), dates and times ISO 8601, binary base64. CSV cells are text: a
+list, struct or map is its JSON text, binary base64. Infinity, years past 9999 and intervals:
+api/result_values.py.
 """
 
 from __future__ import annotations
@@ -18,10 +20,25 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from fastapi.responses import Response
 
+from api.result_values import (
+    INT32_MAX,
+    INT64_MAX,
+    INTERVAL_STRUCT,
+    PER_SECOND,
+    has,
+    is_temporal,
+    iso_duration,
+    json_values,
+    rebuilt,
+    stored_type,
+    temporal_text,
+    walked,
+)
 from lakehouse.errors import InvalidInput
 
 FORMATS = ("json", "csv", "arrow", "parquet")
@@ -47,6 +64,10 @@ def _default(value: Any) -> Any:
         return value.total_seconds()
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
+    if isinstance(value, pa.MonthDayNano):
+        return iso_duration(value)
+    if isinstance(value, dt.date):  # a subclass orjson leaves to us (pandas' Timestamp)
+        return value.isoformat()
     raise TypeError(type(value).__name__)
 
 
@@ -58,7 +79,7 @@ def rows_json(table: pa.Table) -> list[list[Any]]:
     """The rows as arrays, by position (by name, a repeated name would keep one column)."""
     if table.num_columns == 0:
         return [[] for _ in range(table.num_rows)]
-    return [list(row) for row in zip(*(c.to_pylist() for c in table.columns), strict=True)]
+    return [list(row) for row in zip(*(json_values(c) for c in table.columns), strict=True)]
 
 
 def unique_names(names: list[str]) -> list[str]:
@@ -89,10 +110,104 @@ def binary_response(table: pa.Table, fmt: str, headers: dict[str, str]) -> Respo
         table = table.rename_columns(names)
     sink = io.BytesIO()
     if fmt == "csv":
-        pacsv.write_csv(table, sink)
+        pacsv.write_csv(_for_csv(table), sink)
     elif fmt == "arrow":
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
     else:
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(_for_parquet(table), sink, compression="zstd")
     return Response(sink.getvalue(), media_type=MEDIA[fmt], headers=headers)
+
+
+def _for_csv(table: pa.Table) -> pa.Table:
+    """Every column as pyarrow's CSV writer can write it (it has no text for nested values,
+    intervals, bytes that are not UTF-8, infinity or the most distant years)."""
+    return pa.table([_csv_column(c) for c in table.columns], names=table.column_names)
+
+
+def _csv_column(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    kind = column.type
+    if pa.types.is_nested(kind):
+        return pa.array([None if v is None else json_bytes(v).decode()
+                         for v in json_values(column)], pa.string())
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or (
+            pa.types.is_fixed_size_binary(kind)):
+        return pa.array([None if v is None else base64.b64encode(v).decode()
+                         for v in column.to_pylist()], pa.string())
+    if pa.types.is_interval(kind):
+        return pa.array([None if v is None else iso_duration(v) for v in column.to_pylist()],
+                        pa.string())
+    if is_temporal(kind):
+        return _csv_temporal(column)
+    return column
+
+
+def _csv_temporal(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """pyarrow's text for years 1–9999; ours, in its form, for infinity and years beyond."""
+    kind = column.type
+    raw = column.cast(stored_type(kind))
+    low, high = _ordinary(kind)
+    limit = INT32_MAX if pa.types.is_date32(kind) else INT64_MAX
+    special = pc.or_(pc.or_(pc.less(raw, low), pc.greater(raw, high)),
+                     pc.equal(pc.abs(raw), limit))
+    if not pc.any(special).as_py():
+        return column
+    text = pc.cast(pc.if_else(special, pa.scalar(None, kind), column), pa.string()).to_pylist()
+    for i, (value, odd) in enumerate(zip(raw.to_pylist(), special.to_pylist(), strict=True)):
+        if odd:
+            text[i] = temporal_text(value, kind, csv=True)
+    return pa.array(text, pa.string())
+
+
+_YEAR_1_S, _YEAR_10000_S = -62_135_596_800, 253_402_300_800  # seconds from 1970-01-01
+
+
+def _ordinary(kind: pa.DataType) -> tuple[int, int]:
+    """The stored values of years 1–9999 in `kind`, first and last."""
+    if pa.types.is_date32(kind):
+        return _YEAR_1_S // 86_400, _YEAR_10000_S // 86_400 - 1
+    per = 1_000 if pa.types.is_date64(kind) else PER_SECOND[kind.unit]
+    # Nanoseconds reach only 1677–2262: every value but infinity is ordinary.
+    return max(_YEAR_1_S * per, -INT64_MAX), min(_YEAR_10000_S * per - 1, INT64_MAX)
+
+
+def _for_parquet(table: pa.Table) -> pa.Table:
+    """Every column in a type Parquet has: an interval as a struct of its three parts, seconds
+    as milliseconds (Parquet has no seconds; infinity stays the largest value). A union has no
+    Parquet form: refused, naming the column."""
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if has(kind, pa.types.is_union):
+            raise InvalidInput(f"column {name[:60]!r} is a UNION, which Parquet cannot hold; "
+                               "cast it, or ask for format json, csv or arrow",
+                               code="unsupported_result_type",
+                               details={"column": name[:60], "type": str(kind)[:200]})
+        if has(kind, _not_in_parquet):
+            target = rebuilt(kind, _parquet_type)
+            values = walked(column, _parquet_value)
+            columns.append(pa.array(values, rebuilt(target, stored_type)).cast(target))
+        else:
+            columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _not_in_parquet(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_interval(kind) or (
+        pa.types.is_timestamp(kind) and kind.unit == "s"))
+
+
+def _parquet_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_interval(kind):
+        return INTERVAL_STRUCT
+    if pa.types.is_timestamp(kind) and kind.unit == "s":
+        return pa.timestamp("ms", kind.tz)
+    return kind
+
+
+def _parquet_value(value: Any, kind: pa.DataType) -> Any:
+    if isinstance(value, pa.MonthDayNano):
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
+    if pa.types.is_timestamp(kind) and kind.unit == "s":
+        return value if abs(value) == INT64_MAX else value * 1_000
+    return value

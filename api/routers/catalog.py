@@ -15,6 +15,7 @@ from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
+from api.query_params import INT64_MAX
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog import declare
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
@@ -133,8 +134,8 @@ def _repairs(core: Core) -> list[tuple[int, dict[str, Any]]]:
 @router.get("/tables")
 async def list_tables(
     request: Request, core: CoreDep, caller: Annotated[Caller, Depends(require_role(Role.READER))],
-    snapshot: Annotated[int | None, Query(ge=1, description="Describe the tables as of this "
-                                          "snapshot (time travel)")] = None,
+    snapshot: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Describe the "
+                                          "tables as of this snapshot (time travel)")] = None,
     table: Annotated[str | None, Query(max_length=63)] = None,
 ) -> dict[str, Any]:
     """Tables with schema, rows, bytes, files, partitioning and the snapshot described."""
@@ -168,16 +169,16 @@ class PartitionsQuery(StrictBody):
     table: str = Field(max_length=63)
     filter: str | None = Field(default=None, max_length=10_000,
                                description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
-    snapshot: int | None = Field(default=None, ge=1, description="Describe the partitions as "
-                                 "of this snapshot (time travel); or ?snapshot=N")
+    snapshot: int | None = Field(default=None, ge=1, le=INT64_MAX, description="Describe the "
+                                 "partitions as of this snapshot (time travel); or ?snapshot=N")
 
 
 @router.post("/partitions")
 async def partitions(
     body: PartitionsQuery, request: Request, core: CoreDep,
     caller: Annotated[Caller, Depends(require_role(Role.READER))],
-    snapshot: Annotated[int | None, Query(ge=1, description="Describe the partitions as of "
-                                          "this snapshot (time travel)")] = None,
+    snapshot: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Describe the "
+                                          "partitions as of this snapshot (time travel)")] = None,
 ) -> dict[str, Any]:
     """Partitions with rows, bytes, files and min/max per column; with a filter, only those the
     statistics cannot rule out, and how many files and partitions were pruned."""

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.core import Core
 from api.deps import CoreDep, require_role
+from api.query_params import INT64_MAX
 from api.write_door import NDJSON_TYPES, is_json, media_type, read_limited
 from flows.shared_results import tenant_view
 from lakehouse.auth.identity import Caller, Role
@@ -167,8 +168,8 @@ async def list_records(
     core: CoreDep, caller: Reader,
     table: Annotated[str, Query(max_length=63)] = DEFAULT_TABLE,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int | None, Query(ge=1, description="Only records with seq below this; "
-                                       "pass the previous page's next_after")] = None,
+    after: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Only records with seq "
+                                       "below this; pass the previous page's next_after")] = None,
 ) -> dict[str, Any]:
     """The tenant's records in a table, newest first, paged."""
     _, reader = core.require_ingest()

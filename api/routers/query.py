@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
+from api.query_params import INT64_MAX
 from api.query_results import (
     binary_response,
     check_format,
@@ -47,8 +48,8 @@ QUERY_FIELDS_MISTAKEN = {
 
 
 def snapshot_field() -> Any:
-    return Field(default=None, ge=1, description="Read exactly this snapshot of the catalog "
-                 "(time travel): its files, no rows still in the write-ahead log")
+    return Field(default=None, ge=1, le=INT64_MAX, description="Read exactly this snapshot of "
+                 "the catalog (time travel): its files, no rows still in the write-ahead log")
 
 
 class ExecuteBody(StrictBody):
@@ -142,8 +143,8 @@ async def plan_get(core: CoreDep, caller: Reader, *,
                    query: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
                    analyze: bool = False, dialect: Annotated[str | None, Query(
                        max_length=40)] = None,
-                   snapshot: Annotated[int | None, Query(ge=1, description="Plan the query "
-                                                         "at this snapshot")] = None,
+                   snapshot: Annotated[int | None, Query(
+                       ge=1, le=INT64_MAX, description="Plan the query at this snapshot")] = None,
                    ) -> dict[str, Any]:
     """EXPLAIN: the physical plan with estimated rows and cost per step; with analyze=true the
     query runs and each step gets its actual rows and time."""
@@ -226,7 +227,7 @@ async def nodes_status(core: CoreDep, caller: Reader) -> dict[str, Any]:
 
 @router.get("/query/{query_id}/result")
 async def result(query_id: str, core: CoreDep, caller: Reader, *,
-                 offset: Annotated[int, Query(ge=0)] = 0,
+                 offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
                  limit: Annotated[int, Query(ge=1, le=1_000_000)] = PAGE_DEFAULT,
                  format: Annotated[str, Query(max_length=10)] = "json") -> Response:
     """A page of a finished query's rows (json), or the whole result (csv, arrow, parquet)."""

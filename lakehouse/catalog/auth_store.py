@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Engine, delete, insert, select, update
+from sqlalchemy import ColumnElement, Engine, Executable, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from lakehouse.auth.identity import Role
 from lakehouse.auth.store import RefreshState, RefreshToken, User
 from lakehouse.catalog.schema import refresh_tokens, revoked_access_tokens, users
-from lakehouse.errors import Conflict
+from lakehouse.errors import ConfigurationError, Conflict
 
 
 class SqlAuthStore:
@@ -107,12 +108,21 @@ class SqlAuthStore:
         return found is not None
 
     def revoke_access_token(self, token_id: str, expires_at: int) -> None:
+        """Idempotent, also when logouts with one token run at once: one insert that does
+        nothing if the token is listed (reading first and inserting if absent let two of them
+        both read "absent", and the second insert broke the primary key)."""
+        dialect = self._engine.dialect.name
+        if dialect == "postgresql":
+            statement: Executable = postgresql.insert(revoked_access_tokens).values(
+                token_id=token_id, expires_at=expires_at).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(revoked_access_tokens).values(
+                token_id=token_id, expires_at=expires_at).on_conflict_do_nothing()
+        else:
+            raise ConfigurationError(f"the catalog's database ({dialect}) is not supported; "
+                                     "use SQLite or PostgreSQL")
         with self._engine.begin() as conn:
-            exists = conn.execute(select(revoked_access_tokens.c.token_id)
-                                  .where(revoked_access_tokens.c.token_id == token_id)).first()
-            if exists is None:
-                conn.execute(insert(revoked_access_tokens)
-                             .values(token_id=token_id, expires_at=expires_at))
+            conn.execute(statement)
 
     def is_access_token_revoked(self, token_id: str) -> bool:
         with self._engine.connect() as conn:

@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 import sqlglot
 from sqlglot import exp
 
+from lakehouse.executor.sandbox import locked_connection
 from lakehouse.sql.plan import conjuncts
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,10 @@ def arrow_filter(predicate: str | None, schema: pa.Schema) -> ds.Expression | No
     for conjunct in conjuncts(tree):
         try:
             parts.append(_translate(conjunct, schema))
-        except (Untranslatable, pa.ArrowException, ValueError, TypeError,
+        except (Untranslatable, pa.ArrowException, ValueError, TypeError, OverflowError,
                 decimal.InvalidOperation, duckdb.Error) as exc:
+            # OverflowError: a constant outside the column's type (2^64 against a BIGINT,
+            # 1e400 against an integer), which DuckDB compares exactly.
             log.debug("predicate part left to DuckDB", extra={"part": conjunct.sql()[:200],
                                                               "why": str(exc)[:200]})
     if not parts:
@@ -110,12 +113,13 @@ _LOCAL = threading.local()
 
 def planning_connection() -> duckdb.DuckDBPyConnection:
     """This thread's connection for planning (folding constants, naming outputs). Not DuckDB's
-    module-wide default one: that is shared by every thread, and two queries planning at once
-    left each other "an unfinished result". It reads nothing: external access is off and locked."""
+    module-wide default one: that is shared by every thread (two queries planning at once left
+    each other "an unfinished result"), and it reads files, loads extensions and changes its
+    settings on request. It is locked as a query's sandbox is: constants come from the caller's
+    SQL, so whatever the guard might miss in them meets the same fence as the query itself."""
     connection: duckdb.DuckDBPyConnection | None = getattr(_LOCAL, "connection", None)
     if connection is None:
-        connection = duckdb.connect(config={"enable_external_access": False,
-                                            "lock_configuration": True, "threads": 1})
+        connection = locked_connection(threads=1)
         _LOCAL.connection = connection
     return connection
 

@@ -48,7 +48,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _open(threads: int) -> duckdb.DuckDBPyConnection:
+def locked_connection(threads: int) -> duckdb.DuckDBPyConnection:
+    """A new in-memory database that reaches nothing outside itself: no files or URLs, no
+    extension installed or loaded on demand, no Python variable as a table; its memory bounded
+    (QUERY_MEMORY_LIMIT_MB); its configuration locked, so no SQL run on it can turn any of that
+    back on. Every DuckDB the platform runs a caller's SQL (or a constant from it) on is one of
+    these."""
     config: dict[str, Any] = {
         "enable_external_access": False, "autoinstall_known_extensions": False,
         "autoload_known_extensions": False, "threads": threads}
@@ -73,7 +78,7 @@ class _Pool:
             idle = self._idle.get(threads)
             if idle:
                 return idle.pop()
-        return _open(threads)
+        return locked_connection(threads)
 
     def clear(self) -> None:
         with self._lock:

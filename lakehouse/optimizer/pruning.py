@@ -13,13 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
 
 from lakehouse.catalog.lake import ColumnStats, DataFile
 from lakehouse.errors import InvalidInput
+from lakehouse.sql.literals import out_of_range, whole_number
+from lakehouse.sql.parse import parse_condition
 from lakehouse.sql.plan import conjuncts
-from lakehouse.sql.syntax_errors import syntax_problem
+from lakehouse.sql.problems import refusal
+from lakehouse.sql.syntax_errors import syntax_problem, token_problem
 
 Value = int | float | str | bool
 
@@ -37,14 +40,21 @@ _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
 
 def parse_filter(text: str) -> tuple[Comparison, ...]:
     """The comparisons of a SQL boolean expression that pruning can use (others are ignored,
-    which only means fewer files are pruned)."""
+    which only means fewer files are pruned). Refused like a query's condition would be: text
+    that is not SQL, nesting past the parser's bound, a number larger than a query may hold."""
     try:
-        tree = sqlglot.parse_one(text, into=exp.Condition)  # type: ignore[arg-type]
-    except sqlglot.errors.ParseError as exc:
+        tree = parse_condition(text)
+    except ParseError as exc:
         problem = (syntax_problem(exc.errors[0]).message if exc.errors
                    else "it cannot be read as SQL")
         raise InvalidInput("the filter is not a SQL condition", code="invalid_filter",
                            details={"problem": problem[:300]}) from exc
+    except TokenError as exc:  # an unterminated string or quoted name
+        raise InvalidInput("the filter is not a SQL condition", code="invalid_filter",
+                           details={"problem": token_problem(str(exc)[:200]).message}) from exc
+    too_large = out_of_range(tree)
+    if too_large:
+        raise refusal(too_large)
     return comparisons_of(tree)
 
 
@@ -89,7 +99,8 @@ def _literal(node: Any) -> Value | None:
         if node.is_string:
             return str(node.this)
         text = str(node.this)
-        return float(text) if any(c in text for c in ".eE") else int(text)
+        # A whole number past a HUGEINT is None: not used to prune (a query refuses it first).
+        return float(text) if any(c in text for c in ".eE") else whole_number(node)
     if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
         return _timestamp_us(str(node.this.this))  # TIMESTAMP '2026-11-26 10:00'
     return None

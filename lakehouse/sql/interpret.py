@@ -1,6 +1,6 @@
 """The interpreter's one entry point: text (or a tree) in, a checked, tenant-bound query out.
 
-    parse → time travel → DESCRIBE <table> → guard → qualify → typecheck → bind
+    parse → time travel → DESCRIBE <table> → guard → literals → qualify → typecheck → bind
 
 Each stage is a pure function of the tree and the SchemaView; a stage runs only when the ones
 before it found nothing, because names cannot be resolved in a statement that is refused, nor
@@ -20,6 +20,7 @@ from lakehouse.sql.bind import TableBinding, bind, tenant_schema
 from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
 from lakehouse.sql.describe_table import describe_table
 from lakehouse.sql.guard import guard
+from lakehouse.sql.literals import out_of_range
 from lakehouse.sql.output_names import (
     Namer,
     Written,
@@ -72,7 +73,7 @@ def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr
     except LakehouseError as exc:
         return tree, _problems_of(exc)
     try:
-        problems = guard(tree)
+        problems = guard(tree) or out_of_range(tree)
         if problems:
             return tree, _ordered(problems)
         qualified = qualify(tree, view, dialect)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from lakehouse.sql.literals import out_of_range, whole_number
 from lakehouse.sql.problems import Problem, problem_at, refusal
 
 _HOW = ("time travel is written AT (VERSION => <snapshot number>) after a table name, or as "
@@ -35,11 +36,8 @@ def _version(clause: exp.Expr) -> int | None:
         return None
     if str(clause.this).upper() != "AT" or str(clause.args.get("kind", "")).upper() != "VERSION":
         return None
-    value = clause.expression
-    if isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit():
-        number = int(value.this)
-        return number if number >= 1 else None
-    return None
+    number = whole_number(clause.expression)
+    return number if number is not None and number >= 1 else None
 
 
 def pinned_snapshot(tree: exp.Expr) -> Pinned:
@@ -51,7 +49,9 @@ def pinned_snapshot(tree: exp.Expr) -> Pinned:
     for table in tables:
         clause = _historical(table)
         number = _version(clause) if clause is not None else None
-        if number is None:
+        if number is None and clause is not None and (too_large := out_of_range(clause)):
+            problems.extend(too_large)
+        elif number is None:
             problems.append(problem_at(clause, "unsupported_time_travel",
                                        f"{(clause.sql() if clause else '')[:60]}: {_HOW}"))
         else:

@@ -21,6 +21,9 @@ from typing import Any
 
 import pytest
 
+from lakehouse.catalog.engine import catalog_engine
+from lakehouse.catalog.schema import metadata
+
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
@@ -76,6 +79,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """SQLAlchemy URL of the session's test database; tests share it, so reset what you use."""
     return postgres_server.url()
+
+
+def empty_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """For a fixture parametrized "sqlite" / "postgres": the URL of an empty catalog database,
+    a new SQLite file or the session's PostgreSQL database with the catalog's tables dropped
+    (the server lives for the session; each test starts empty)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    reset = catalog_engine(url, create=False)
+    metadata.drop_all(reset)
+    reset.dispose()
+    return url
 
 
 def _server_user(workdir: Path) -> str | None:

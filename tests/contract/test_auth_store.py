@@ -1,4 +1,5 @@
-"""One contract, every AuthStore implementation: in-memory and the SQL catalog (SQLite)."""
+"""One contract, every AuthStore implementation: in-memory and the SQL catalog (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from lakehouse.auth.store import AuthStore, MemoryAuthStore, RefreshState, Refre
 from lakehouse.catalog.auth_store import SqlAuthStore
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.errors import Conflict
+from tests.contract.conftest import empty_catalog_url
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuthStore]:
     if request.param == "memory":
         yield MemoryAuthStore()
         return
-    engine = catalog_engine(f"sqlite:///{tmp_path / 'catalog.db'}")
+    url = empty_catalog_url(request, tmp_path)
+    engine = catalog_engine(url)
     yield SqlAuthStore(engine)
     engine.dispose()
 
@@ -103,6 +106,30 @@ def test_revoke_family_and_deny_list(store: AuthStore) -> None:
     store.revoke_access_token("jti", expires_at=50)
     store.revoke_access_token("jti", expires_at=50)  # twice is harmless
     assert store.is_access_token_revoked("jti") is True
+
+
+def test_concurrent_revocations_of_one_token_all_succeed(store: AuthStore) -> None:
+    """Eight logouts with one access token at once: each is answered, none breaks the key."""
+    for round_ in range(5):
+        token = f"jti-{round_}"
+        start = threading.Barrier(8)
+        failures: list[BaseException] = []
+
+        def revoke(token: str = token, start: threading.Barrier = start,
+                   failures: list[BaseException] = failures) -> None:
+            start.wait()
+            try:
+                store.revoke_access_token(token, expires_at=100)
+            except BaseException as exc:  # collected for the assertion below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=revoke) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert store.is_access_token_revoked(token) is True
 
 
 def test_purge_expired(store: AuthStore) -> None:

@@ -29,6 +29,7 @@ from lakehouse.catalog.lake_memory import MemoryCatalog
 from lakehouse.catalog.lake_sql import SqlCatalog
 from lakehouse.catalog.schema import metadata
 from lakehouse.errors import Conflict
+from tests.contract.conftest import empty_catalog_url
 
 # Another catalog over the same database, as a second process would open it (memory: the same).
 Factory = Callable[[], Catalog]
@@ -43,13 +44,7 @@ def make_catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fac
         shared = MemoryCatalog()
         yield lambda: shared
         return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        reset = catalog_engine(url, create=False)
-        metadata.drop_all(reset)  # the server lives for the session; each test starts empty
-        reset.dispose()
+    url = empty_catalog_url(request, tmp_path)
     engines: list[Engine] = []
 
     def make() -> Catalog:

@@ -9,12 +9,12 @@ import pytest
 
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.options import DAY_S, NO_OPTIONS, TableOptions
-from lakehouse.catalog.schema import metadata
 from lakehouse.catalog.table_options import (
     MemoryTableOptions,
     SqlTableOptions,
     TableOptionsStore,
 )
+from tests.contract.conftest import empty_catalog_url
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -22,13 +22,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TableOptio
     if request.param == "memory":
         yield MemoryTableOptions()
         return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        reset = catalog_engine(url, create=False)
-        metadata.drop_all(reset)
-        reset.dispose()
+    url = empty_catalog_url(request, tmp_path)
     engine = catalog_engine(url)
     yield SqlTableOptions(engine)
     engine.dispose()

@@ -62,6 +62,9 @@ class Failure:
 DOCUMENTED_REFUSALS = (
     "USING or NATURAL in a FROM clause that also has an outer join in parentheses",
     "USING after a comma in FROM, on a column a table before the comma also has",
+    "whole numbers in a query are at most 2^127 - 1",
+    "levels are read",  # brackets nested past lakehouse/sql/parse.py's MAX_NESTING
+    "is nested too deeply to be read",
 )
 
 
