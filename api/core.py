@@ -39,6 +39,7 @@ from lakehouse.schema import FieldType
 from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.metrics import Metrics
 from lakehouse.telemetry.probes import Check, probe_catalog, probe_dask, probe_prefect
+from lakehouse.telemetry.processes import RestartsCollector, restarts_check
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ class Core:
             fresh = await asyncio.gather(*(self._probe(n) for n in stale))
             for check in fresh:
                 self._checks[check.name] = (time.monotonic(), check)
-        return [self._checks[n][1] for n in wanted]
+        found = [self._checks[n][1] for n in wanted]
+        supervised = restarts_check(self.settings.run_dir)  # under `lakehouse up` only
+        return found if supervised is None else [*found, supervised]
 
     async def _probe(self, name: str) -> Check:
         timeout = self.settings.health_timeout_s
@@ -179,6 +182,7 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
     core = Core(settings=settings, engine=engine, auth=auth,
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
                 catalog=catalog, storage=storage)
+    core.metrics.registry.register(RestartsCollector(settings.run_dir))
     if ingest:
         core.ingest = open_ingest(settings, SqlDeclarations(engine))
         flushed = ParquetRecords(catalog, storage)

@@ -1,13 +1,22 @@
-"""Start child processes in their own process groups, wait until they serve, stop them all.
+"""Start child processes in their own process groups, wait until they serve, restart one that
+crashed, stop them all.
 
 Each child gets a session of its own, so Ctrl-C in the terminal reaches only us and we decide the
 order of shutdown; stopping a child kills its whole group (Dask's worker processes, Prefect's
 flow-run subprocesses), and anything still alive after the grace period is killed.
+
+Children die with the supervisor even when it is killed outright (SIGKILL, the OOM killer): the
+kernel sends each one SIGKILL when its parent goes (PR_SET_PDEATHSIG; children are started from
+the main thread, whose exit is what the kernel watches). What their own children leave behind,
+and anything of a supervisor killed before that existed, is found at the next start in RUN_DIR's
+`supervisor.json` (each child's pid and start time) and killed by process group.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import logging
 import os
 import signal
@@ -15,6 +24,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -25,6 +35,9 @@ import psutil
 from deployments.local import ProcessSpec
 
 log = logging.getLogger(__name__)
+
+RUN_FILE = "supervisor.json"
+_PR_SET_PDEATHSIG = 1
 
 
 class StartupFailed(RuntimeError):
@@ -43,26 +56,69 @@ class Child:
         return self.process.poll() is None
 
 
+def _dies_with(parent: int) -> Callable[[], None]:
+    """Run in the child before exec: SIGKILL it when the supervisor dies."""
+
+    def arrange() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before the line above: go too
+            os._exit(1)
+
+    return arrange
+
+
 class Supervisor:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, run_dir: Path | None = None) -> None:
         self.env = env
         self.log_dir = log_dir
+        self.run_dir = run_dir
         self.children: list[Child] = []
         self._known_pids: set[int] = set()
 
     def start(self, spec: ProcessSpec) -> Child:
+        child = self._spawn(spec)
+        self.children.append(child)
+        self._record()
+        return child
+
+    def restart(self, old: Child) -> Child:
+        """Start the spec of a child that exited again, in its place (the order of stopping
+        stays the order of starting)."""
+        old.log_file.close()
+        child = self._spawn(old.spec)
+        self.children[self.children.index(old)] = child
+        self._record()
+        return child
+
+    def _spawn(self, spec: ProcessSpec) -> Child:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{spec.name}.log"
         log_file = log_path.open("ab")
         process = subprocess.Popen(
             spec.argv, cwd=spec.cwd, env={**self.env, **spec.extra_env},
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509
         )
-        child = Child(spec, process, log_path, log_file)
-        self.children.append(child)
         log.debug("started", extra={"child": spec.name, "pid": process.pid})
-        return child
+        return Child(spec, process, log_path, log_file)
+
+    def _record(self) -> None:
+        """Who the children are, for the next start to clean up after a killed supervisor."""
+        if self.run_dir is None:
+            return
+        me = psutil.Process()
+        children = {}
+        for child in self.children:
+            with contextlib.suppress(psutil.Error):
+                children[child.spec.name] = {
+                    "pid": child.process.pid,
+                    "create_time": psutil.Process(child.process.pid).create_time()}
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.run_dir / f".{RUN_FILE}"
+        partial.write_text(json.dumps({"pid": me.pid, "create_time": me.create_time(),
+                                       "children": children}))
+        partial.replace(self.run_dir / RUN_FILE)
 
     def run_once(self, name: str, argv: list[str], cwd: Path, timeout_s: float) -> None:
         """Run a command to completion (e.g. `prefect deploy`); StartupFailed if it fails."""
@@ -136,6 +192,8 @@ class Supervisor:
             _signal_group(child.process.pid, signal.SIGKILL)
             child.log_file.close()
         self._kill_survivors()
+        if self.run_dir is not None:
+            (self.run_dir / RUN_FILE).unlink(missing_ok=True)
         return killed
 
     def _kill_survivors(self) -> None:
@@ -149,6 +207,53 @@ class Supervisor:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         psutil.wait_procs(survivors, timeout=3)
+
+
+def clean_leftovers(run_dir: Path) -> list[str]:
+    """Kill what an earlier `lakehouse up` on this DATA_DIR left running (it was killed before
+    it could stop its children); the names of the children cleaned up. StartupFailed if that
+    supervisor still runs: two of them on one DATA_DIR would fight over ports and the log."""
+    path = run_dir / RUN_FILE
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if _same_process(earlier.get("pid"), earlier.get("create_time")):
+        raise StartupFailed(f"another `lakehouse up` (pid {earlier['pid']}) runs on this "
+                            "DATA_DIR; stop it first (Ctrl-C in its terminal, or kill -INT it)")
+    cleaned = []
+    for name, child in sorted((earlier.get("children") or {}).items()):
+        group = _group_of(child.get("pid"), child.get("create_time"))
+        if group:
+            for proc in group:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(group, timeout=5)
+            cleaned.append(name)
+    path.unlink(missing_ok=True)
+    return cleaned
+
+
+def _same_process(pid: object, create_time: object) -> bool:
+    if not isinstance(pid, int) or not isinstance(create_time, int | float):
+        return False
+    try:
+        return bool(abs(psutil.Process(pid).create_time() - create_time) < 1.0)
+    except psutil.Error:
+        return False
+
+
+def _group_of(pid: object, create_time: object) -> list[psutil.Process]:
+    """The processes still in a recorded child's process group (it led its own session) that
+    started after it: its leftovers, not an unrelated process that reused a number."""
+    if not isinstance(pid, int) or not isinstance(create_time, int | float):
+        return []
+    found = []
+    for proc in psutil.process_iter(["pid", "create_time"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(proc.pid) == pid and proc.info["create_time"] >= create_time - 1.0:
+                found.append(proc)
+    return found
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import signal
 import socket
 import threading
@@ -13,11 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from api.services import SPECS
-from cli.supervisor import Child, StartupFailed, Supervisor
+from cli.restart_policy import GiveUp, decide_restart
+from cli.supervisor import Child, StartupFailed, Supervisor, clean_leftovers
 from deployments import applied, local
 from lakehouse.config import Settings
+from lakehouse.telemetry.processes import write_restarts
 
 console = Console(stderr=True)
+log = logging.getLogger(__name__)
 
 PREFECT_START_TIMEOUT_S = 120.0
 DASK_START_TIMEOUT_S = 60.0
@@ -71,6 +75,14 @@ def busy_ports(settings: Settings) -> list[str]:
 
 
 def run_up(settings: Settings) -> int:
+    try:
+        cleaned = clean_leftovers(settings.run_dir)
+    except StartupFailed as exc:
+        console.print(f"[red]cannot start:[/red] {exc}")
+        return 1
+    if cleaned:
+        console.print(f"stopped what an earlier, killed `lakehouse up` left running: "
+                      f"{', '.join(cleaned)}")
     busy = busy_ports(settings)
     if busy:
         console.print(f"[red]cannot start:[/red] {', '.join(busy)} on {settings.bind_host}. "
@@ -85,21 +97,15 @@ def run_up(settings: Settings) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     for folder in (settings.data_dir, settings.log_dir, settings.prefect_home, settings.dask_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor(local.child_env(settings), settings.log_dir)
+    supervisor = Supervisor(local.child_env(settings), settings.log_dir, settings.run_dir)
+    write_restarts(settings.run_dir, {})
     started = time.monotonic()
     code = 0
     try:
         code = _start_everything(settings, supervisor, stop)
         if code == 0:
             console.print(_summary(settings, time.monotonic() - started))
-            while not stop.wait(0.5):
-                dead = supervisor.exited()
-                if dead:
-                    names = ", ".join(f"{c.spec.name} (exit {c.process.returncode}, "
-                                      f"log {c.log_path})" for c in dead)
-                    console.print(f"[red]stopped unexpectedly:[/red] {names}; stopping the rest")
-                    code = 1
-                    break
+            code = _supervise(settings, supervisor, stop)
     finally:
         console.print("stopping…")
         t0 = time.monotonic()
@@ -109,6 +115,36 @@ def run_up(settings: Settings) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return code
+
+
+def _supervise(settings: Settings, supervisor: Supervisor, stop: threading.Event) -> int:
+    """Until stopped: restart a child that exits on its own, after a back-off; give up (stopping
+    the rest, exit 1) when one keeps crashing. Restarts are counted in RUN_DIR for /health and
+    /metrics."""
+    crashes: dict[str, list[float]] = {}
+    restarts: dict[str, dict[str, object]] = {}
+    while not stop.wait(0.5):
+        for child in supervisor.exited():
+            name, exit_code, now = child.spec.name, child.process.returncode, time.time()
+            crashes.setdefault(name, []).append(now)
+            decided = decide_restart(crashes[name], now)
+            if isinstance(decided, GiveUp):
+                console.print(f"[red]{name} exited with {exit_code} and is not restarted:[/red] "
+                              f"{decided.reason} ({child.log_path}); stopping the rest")
+                return 1
+            console.print(f"[yellow]{name} exited with {exit_code}[/yellow]; restarting it in "
+                          f"{decided.delay_s:.0f} s (crash {decided.attempt} in a row; log "
+                          f"{child.log_path})")
+            log.warning("child crashed; restarting", extra={
+                "child": name, "exit_code": exit_code, "delay_s": decided.delay_s})
+            if stop.wait(decided.delay_s):
+                return 0
+            supervisor.restart(child)
+            record = restarts.setdefault(name, {"restarts": 0})
+            record.update(restarts=int(str(record["restarts"])) + 1, last_at=time.time(),
+                          last_exit=exit_code)
+            write_restarts(settings.run_dir, restarts)
+    return 0
 
 
 def _start_everything(settings: Settings, supervisor: Supervisor, stop: threading.Event) -> int:

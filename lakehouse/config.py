@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         return self.data_dir / "logs"
 
     @property
+    def run_dir(self) -> Path:
+        """What `lakehouse up` keeps of its children: their pids, their restarts."""
+        return self.data_dir / "run"
+
+    @property
     def load_root_list(self) -> tuple[str, ...]:
         return tuple(root.strip() for root in self.load_roots.split(",") if root.strip())
 

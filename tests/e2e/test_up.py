@@ -6,6 +6,8 @@ running instance, is checked through its public endpoints, then stopped with SIG
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import signal
@@ -186,6 +188,70 @@ def _wait_for_scheduled_run(prefect_api: str, deployment_id: str) -> None:
         assert "FAILED" not in states and "CRASHED" not in states, runs
         time.sleep(3)
     pytest.fail(f"no scheduled compaction run completed in 180 s: {states}")
+
+
+def test_a_crashed_child_is_restarted_and_children_die_with_a_killed_supervisor(
+        system: dict[str, Any]) -> None:
+    """SIGKILL of the services' process: it is started again, recovers the write-ahead log (an
+    acknowledged record is still there), and /health and /metrics count the restart. SIGKILL of
+    `lakehouse up` itself: its children go with it, and the next start (the test after this
+    one) cleans up whatever they left."""
+    system["start"]("crash")
+    _wait_until_healthy(system)
+    ports, data_dir = system["ports"], system["data_dir"]
+    login = httpx.post(f"http://127.0.0.1:{ports['AUTH_PORT']}/auth/login",
+                       json={"username": "admin", "password": "password"}).json()
+    auth = {"Authorization": f"Bearer {login['access_token']}"}
+    tenant = f"http://127.0.0.1:{ports['TENANT_PORT']}"
+    stored = httpx.post(f"{tenant}/data", headers=auth,
+                        json={"data_id": "before-crash", "payload": {"x": 1}})
+    assert stored.status_code in (200, 201), stored.text
+
+    recorded = json.loads((data_dir / "run" / "supervisor.json").read_text())
+    os.kill(recorded["children"]["control-plane"]["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    health: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        health = _health(ports["MONITORING_PORT"]) or _degraded(ports["MONITORING_PORT"])
+        if health and health["checks"].get("processes", {}).get("restarts", {}).get(
+                "control-plane") == 1:
+            break
+        time.sleep(1)
+    else:
+        pytest.fail(f"not restarted: {health}\n" + system["out"].read_text()[-3000:])
+    assert "control-plane exited with -9" in system["out"].read_text()
+    metrics = httpx.get(f"http://127.0.0.1:{ports['MONITORING_PORT']}/metrics").text
+    assert 'lakehouse_process_restarts_total{process="control-plane"} 1.0' in metrics
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the restarted services answer again
+        with contextlib.suppress(httpx.HTTPError):
+            got = httpx.get(f"{tenant}/data/retrieve", headers=auth,
+                            params={"data_id": "before-crash"})
+            if got.status_code == 200:
+                break
+        time.sleep(1)
+    assert got.json()["payload"] == {"x": 1}
+
+    children = [c["pid"] for c in json.loads(
+        (data_dir / "run" / "supervisor.json").read_text())["children"].values()]
+    system["proc"].kill()
+    system["proc"].wait(10)
+    deadline = time.monotonic() + 15
+    alive = children
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in children if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.2)
+    assert alive == [], "children outlived their killed supervisor"
+
+
+def _degraded(port: int) -> dict[str, Any] | None:
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+    except httpx.HTTPError:
+        return None
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def test_second_start_reuses_what_the_first_applied(system: dict[str, Any]) -> None:
