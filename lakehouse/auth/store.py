@@ -10,7 +10,7 @@ import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from lakehouse.auth.identity import Role
 from lakehouse.errors import Conflict
@@ -104,19 +104,17 @@ class MemoryAuthStore:
         return sorted(users, key=lambda u: u.username)
 
     def set_password(self, username: str, password_hash: str) -> bool:
-        with self._lock:
-            user = self._users.get(username)
-            if user is None:
-                return False
-            self._users[username] = replace(user, password_hash=password_hash)
-            return True
+        return self._change(username, password_hash=password_hash)
 
     def set_disabled(self, username: str, disabled: bool) -> bool:
+        return self._change(username, disabled=disabled)
+
+    def _change(self, username: str, **changes: Any) -> bool:
         with self._lock:
             user = self._users.get(username)
             if user is None:
                 return False
-            self._users[username] = replace(user, disabled=disabled)
+            self._users[username] = replace(user, **changes)
             return True
 
     def add_refresh_token(self, token: RefreshToken) -> None:

@@ -14,15 +14,18 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Engine
 
 from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.schema import metadata
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +82,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """SQLAlchemy URL of the session's test database; tests share it, so reset what you use."""
     return postgres_server.url()
+
+
+def each_store(request: pytest.FixtureRequest, tmp_path: Path, memory: Callable[[], T],
+               sql: Callable[[Engine], T]) -> Iterator[T]:
+    """For a fixture parametrized "memory" / "sqlite" / "postgres": the store of that kind, on
+    an empty catalog; `yield from` it."""
+    if request.param == "memory":
+        yield memory()
+        return
+    engine = catalog_engine(empty_catalog_url(request, tmp_path))
+    yield sql(engine)
+    engine.dispose()
 
 
 def empty_catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:

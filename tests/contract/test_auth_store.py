@@ -12,20 +12,13 @@ import pytest
 from lakehouse.auth.identity import Role
 from lakehouse.auth.store import AuthStore, MemoryAuthStore, RefreshState, RefreshToken, User
 from lakehouse.catalog.auth_store import SqlAuthStore
-from lakehouse.catalog.engine import catalog_engine
 from lakehouse.errors import Conflict
-from tests.contract.conftest import empty_catalog_url
+from tests.contract.conftest import each_store
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuthStore]:
-    if request.param == "memory":
-        yield MemoryAuthStore()
-        return
-    url = empty_catalog_url(request, tmp_path)
-    engine = catalog_engine(url)
-    yield SqlAuthStore(engine)
-    engine.dispose()
+    yield from each_store(request, tmp_path, MemoryAuthStore, SqlAuthStore)
 
 
 def _user(name: str, tenant: str = "acme") -> User:

@@ -7,25 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.catalog.engine import catalog_engine
 from lakehouse.catalog.options import DAY_S, NO_OPTIONS, TableOptions
 from lakehouse.catalog.table_options import (
     MemoryTableOptions,
     SqlTableOptions,
     TableOptionsStore,
 )
-from tests.contract.conftest import empty_catalog_url
+from tests.contract.conftest import each_store
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TableOptionsStore]:
-    if request.param == "memory":
-        yield MemoryTableOptions()
-        return
-    url = empty_catalog_url(request, tmp_path)
-    engine = catalog_engine(url)
-    yield SqlTableOptions(engine)
-    engine.dispose()
+    yield from each_store(request, tmp_path, MemoryTableOptions, SqlTableOptions)
 
 
 def test_put_get_all_replace_and_clear(store: TableOptionsStore) -> None:
