@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from lakehouse.auth.identity import Role
 from lakehouse.auth.passwords import Passwords
 from lakehouse.auth.service import AuthService
+from lakehouse.auth.throttle import login_throttle
 from lakehouse.auth.tokens import AccessTokens
 from lakehouse.catalog.auth_store import SqlAuthStore
 from lakehouse.catalog.declarations import SqlDeclarations, TableDeclarations
@@ -165,6 +166,11 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         passwords=Passwords(settings.argon2_memory_kib, settings.argon2_time_cost),
         access=AccessTokens(settings.jwt_secret, settings.access_token_ttl_s),
         refresh_ttl_s=settings.refresh_token_ttl_s,
+        throttle=login_throttle(
+            user_failures=settings.login_user_free_failures,
+            address_failures=settings.login_address_free_failures,
+            window_s=settings.login_failure_window_s,
+            max_backoff_s=settings.login_max_backoff_s),
     )
     if settings.is_development and auth.ensure_user(
         settings.bootstrap_admin_user, settings.bootstrap_admin_password,

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     # OWASP's argon2id minimum; tests lower it only where they hash many passwords.
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
+    # Login throttling (lakehouse/auth/throttle.py): failures a user name, and a client address,
+    # may have before each attempt waits 1 s, doubling up to the cap; forgotten after a quiet
+    # window.
+    login_user_free_failures: int = Field(default=5, ge=1)
+    login_address_free_failures: int = Field(default=20, ge=1)
+    login_failure_window_s: float = Field(default=900.0, gt=0)
+    login_max_backoff_s: float = Field(default=300.0, ge=1)
 
     wal_sync: bool = True
     wal_open_timeout_s: float = Field(default=30.0, gt=0)

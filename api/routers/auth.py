@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from api.deps import CoreDep, bearer_token
 from lakehouse.auth.service import TokenPair
-from lakehouse.errors import InvalidInput, Unauthenticated
+from lakehouse.errors import InvalidInput, RateLimited, Unauthenticated
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -58,11 +58,21 @@ def _pair(pair: TokenPair) -> TokenResponse:
 
 
 @router.post("/login", response_model=TokenResponse)
-async def login(body: LoginRequest, core: CoreDep) -> TokenResponse:
-    """Exchange a user name and password for an access token and a refresh token."""
+async def login(body: LoginRequest, request: Request, core: CoreDep) -> TokenResponse:
+    """Exchange a user name and password for an access token and a refresh token.
+
+    Throttled per user name and per client address: past a few failures, `429` with
+    `Retry-After`, the wait doubling with each further failure (README, "Credentials")."""
+    try:
+        # On the event loop: in-memory only, so a throttled attempt costs no thread, no hash.
+        attempt = core.auth.admit_login(body.username,
+                                        request.client.host if request.client else None)
+    except RateLimited:
+        core.metrics.logins.labels("throttled").inc()
+        raise
     try:
         # argon2id is deliberately slow: hash on a worker thread, never on the event loop.
-        pair = await run_in_threadpool(core.auth.login, body.username, body.password)
+        pair = await run_in_threadpool(core.auth.complete_login, attempt, body.password)
     except Unauthenticated:
         core.metrics.logins.labels("refused").inc()
         raise

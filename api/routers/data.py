@@ -66,8 +66,10 @@ async def write_record(core: Core, caller: Caller, media: str, body: bytes,
         raise InvalidInput("the body is not valid JSON", code="malformed_json",
                            details={"problem": str(exc)[:200]}) from exc
     check_record(raw, 0, 0)  # a bad record is refused whole: nothing is stored, not even a reject
-    pending = service.write(caller.tenant, [raw], request_id=request_id_var.get(),
-                            keep_rejects=False)
+    # Off the event loop: checking records runs the tables' declared checks (and waits for
+    # the ingest lock), which must not stall the other services sharing the loop.
+    pending = await asyncio.to_thread(service.write, caller.tenant, [raw],
+                                      request_id=request_id_var.get(), keep_rejects=False)
     [result] = (await answer_of(pending))["records"]
     if result["status"] == "conflict":
         raise conflict_error(result)
@@ -116,9 +118,10 @@ async def write_many(
     if not raws:
         raise InvalidInput("the body holds no records", code="no_records")
     skip = {r.index for r in pre_rejected}
-    pending = service.write(caller.tenant, raws, request_id=request_id_var.get(),
-                            idempotency_key=idempotency_key, default_table=table,
-                            pre_rejected=pre_rejected, skip=skip)
+    pending = await asyncio.to_thread(  # off the event loop, as in write_record
+        service.write, caller.tenant, raws, request_id=request_id_var.get(),
+        idempotency_key=idempotency_key, default_table=table, pre_rejected=pre_rejected,
+        skip=skip)
     return await answer_of(pending)
 
 

@@ -1,4 +1,5 @@
-"""The token lifecycle: login, validate, refresh with rotation and reuse detection, logout."""
+"""The token lifecycle: login (throttled, see throttle.py), validate, refresh with rotation and
+reuse detection, logout."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from lakehouse.auth.identity import Caller, Role, check_tenant_name, check_username
 from lakehouse.auth.passwords import Passwords
 from lakehouse.auth.store import AuthStore, RefreshState, RefreshToken, User
+from lakehouse.auth.throttle import LoginThrottle
 from lakehouse.auth.tokens import (
     AccessClaims,
     AccessTokens,
@@ -23,6 +25,14 @@ log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS = "invalid username or password"
 MAX_CACHED_TOKENS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAttempt:
+    """A login the throttle let through (AuthService.admit_login), its password not yet checked."""
+
+    username: str
+    address: str | None  # the client's, as the edge saw it; None where there is none
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,7 @@ class AuthService:
         access: AccessTokens,
         refresh_ttl_s: int,
         *,
+        throttle: LoginThrottle,
         clock: Callable[[], float] = time.time,
         cache_ttl_s: float = 5.0,
     ) -> None:
@@ -48,6 +59,7 @@ class AuthService:
         self.passwords = passwords
         self.access = access
         self.refresh_ttl_s = refresh_ttl_s
+        self.throttle = throttle
         self._clock = clock
         self.cache_ttl_s = cache_ttl_s
         self._validated: dict[str, tuple[float, Caller]] = {}
@@ -106,13 +118,27 @@ class AuthService:
         return True
 
     # --- tokens --------------------------------------------------------------------------
-    def login(self, username: str, password: str) -> TokenPair:
-        user = self.store.get_user(username)
+    def login(self, username: str, password: str, address: str | None = None) -> TokenPair:
+        """`admit_login` then `complete_login`, for a caller already off the event loop."""
+        return self.complete_login(self.admit_login(username, address), password)
+
+    def admit_login(self, username: str, address: str | None) -> LoginAttempt:
+        """Throttle a login before it costs anything: RateLimited (429, Retry-After) while the
+        user name or the client address must wait. No I/O and no hashing, so the edge calls it
+        on the event loop and a throttled storm takes neither a worker thread nor a hash. The
+        attempt counts as failed until `complete_login` finds its password right."""
+        self.throttle.admit(username, address)
+        return LoginAttempt(username, address)
+
+    def complete_login(self, attempt: LoginAttempt, password: str) -> TokenPair:
+        """Verify the password of an admitted attempt (slow: argon2id) and issue a pair."""
+        user = self.store.get_user(attempt.username)
         # Always verify, even for an unknown user, so both failures take the same time.
         ok = self.passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok or user.disabled:
-            log.info("login refused", extra={"user": username[:128]})
+            log.info("login refused", extra={"user": attempt.username[:128]})
             raise Unauthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+        self.throttle.succeeded(attempt.username, attempt.address)
         return self._issue_pair(user, family_id=uuid.uuid4().hex)
 
     def validate(self, access_token: str) -> AccessClaims:

@@ -67,7 +67,7 @@ class SqlDeclarations:
         with self._engine.connect() as conn:
             spec = conn.execute(select(declared_tables.c.spec).where(
                 declared_tables.c.tenant == tenant, declared_tables.c.name == name)).scalar()
-        return parse_declaration(json.loads(spec)) if spec is not None else None
+        return parse_declaration(json.loads(spec), stored=True) if spec is not None else None
 
     def list(self, tenant: str | None) -> list[tuple[str, DeclaredTable]]:
         query = select(declared_tables.c.tenant, declared_tables.c.spec).order_by(
@@ -75,5 +75,5 @@ class SqlDeclarations:
         if tenant is not None:
             query = query.where(declared_tables.c.tenant == tenant)
         with self._engine.connect() as conn:
-            return [(row.tenant, parse_declaration(json.loads(row.spec)))
+            return [(row.tenant, parse_declaration(json.loads(row.spec), stored=True))
                     for row in conn.execute(query)]
