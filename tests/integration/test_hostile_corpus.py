@@ -74,15 +74,6 @@ KNOWN_5XX: dict[str, str] = {
         "RecursionError: NDJSON nested 10,000 deep reaches the Arrow batch path, whose type walk "
         "(lakehouse/ingest/arrow_read.py _has_times/_times_as_text) recurses once per level; "
         "no nesting limit before the body is parsed",
-    "operation:GET /query/{query_id}/result:query.offset=ten-to-the-30":
-        "TypeError from orjson: offset is not bounded to 64 bits and is echoed in the page "
-        "(api/query_results.py json_bytes)",
-    "catalog:POST /metadata/partitions:body.filter=sql-injection":
-        "sqlglot TokenError (an unterminated string) escapes parse_filter, which catches "
-        "ParseError only (lakehouse/optimizer/pruning.py)",
-    "catalog:POST /metadata/partitions:body.filter=condition-5000-digits":
-        "ValueError: a 5,000-digit literal in the filter passes Python's int() digit limit "
-        "(lakehouse/optimizer/pruning.py _literal)",
 }
 
 
