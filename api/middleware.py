@@ -1,5 +1,6 @@
-"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics; and the
-write admission limit, which sheds writes before their bodies are read."""
+"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics; the body
+limits, which refuse a body nested too deep before any of it is parsed; and the write admission
+limit, which sheds writes before their bodies are read."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.write_door import is_write, refuse
+from lakehouse.errors import LakehouseError
+from lakehouse.json_nesting import NestingScan
 from lakehouse.telemetry.logs import request_id_var, service_var
 from lakehouse.telemetry.metrics import Metrics
 
 log = logging.getLogger("api.access")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Small chunks are handed on together, so the nesting scan's fixed cost per call stays small
+# next to the bytes it reads.
+_SCAN_BYTES = 64 * 1024
 
 
 class RequestContext:
@@ -60,6 +66,79 @@ class RequestContext:
             })
             request_id_var.reset(token_id)
             service_var.reset(token_service)
+
+
+class BodyLimits:
+    """Every body, on every service, is limited while it is read: its JSON nesting is counted
+    as it arrives (lakehouse/json_nesting.py) and refused (400) past `max_depth`, so no parser
+    ever sees it. Every body the services take is JSON or NDJSON, so every body is scanned,
+    whatever its Content-Type says.
+
+    A refusal met while the app reads is raised into the app (which stops reading) and its
+    own answer to the failed read is replaced by the refusal."""
+
+    def __init__(self, app: ASGIApp, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body = _LimitedBody(receive, NestingScan(self.max_depth))
+        started = False
+
+        async def send_unless_refused(message: Message) -> None:
+            nonlocal started
+            if body.refusal is not None and not started:
+                return  # the app's answer to a read that failed: the refusal replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, body.receive, send_unless_refused)
+        except Exception:
+            if body.refusal is None or started:
+                raise
+        if body.refusal is not None and not started:
+            await _refuse(send, body.refusal)
+
+
+class _LimitedBody:
+    """`receive` for the app: the client's chunks, scanned before they are handed on; once one
+    is refused, every later read raises the same refusal."""
+
+    def __init__(self, receive: Receive, scan: NestingScan) -> None:
+        self._receive = receive
+        self._scan = scan
+        self.refusal: LakehouseError | None = None
+
+    async def receive(self) -> Message:
+        if self.refusal is not None:
+            raise self.refusal
+        parts: list[bytes] = []
+        pending = 0
+        while True:
+            message = await self._receive()
+            if message["type"] != "http.request":
+                return message  # the client went away: what was pending is of no use
+            chunk: bytes = message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            parts.append(chunk)
+            pending += len(chunk)
+            if more and pending < _SCAN_BYTES:
+                continue
+            joined = b"".join(parts)
+            try:
+                self._scan.feed(joined)
+            except LakehouseError as exc:
+                self.refusal = exc
+                raise
+            return {"type": "http.request", "body": joined, "more_body": more}
+
+
+async def _refuse(send: Send, error: LakehouseError) -> None:
+    await refuse(send, error.http_status, error.code, error.message, error.details)
 
 
 class WriteAdmission:

@@ -1,6 +1,7 @@
-"""The write door (api/write_door.py) and the admission limit built on it, driven as ASGI: writes
-over the in-flight limit are shed before their bodies are read, in the one error shape; a query
-on /data/execute and a flush are never shed; bodies are limited as they stream."""
+"""The write door (api/write_door.py) and the limits built on it, driven as ASGI: writes over the
+in-flight limit are shed before their bodies are read, in the one error shape; a query on
+/data/execute and a flush are never shed; bodies are limited as they stream, in size and in
+nesting, whatever the app behind does with a read that fails."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from api.middleware import WriteAdmission
+from api.middleware import BodyLimits, WriteAdmission
 from api.write_door import media_type, read_limited, received
 from lakehouse.errors import PayloadTooLarge
 
@@ -20,11 +21,13 @@ def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope
     return {"type": "http", "method": "POST", "path": path, "headers": headers or []}
 
 
-async def _call(app: Any, scope: Scope) -> tuple[int, dict[str, Any], dict[bytes, bytes]]:
+async def _call(app: Any, scope: Scope, chunks: list[bytes] | None = None,
+                ) -> tuple[int, dict[str, Any], dict[bytes, bytes]]:
     sent: list[Message] = []
+    body = list(chunks) if chunks is not None else [b"{}"]
 
     async def receive() -> Message:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
+        return {"type": "http.request", "body": body.pop(0), "more_body": len(body) > 0}
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -72,6 +75,35 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> None:
     status, body, _ = asyncio.run(_call(admission, _scope("/data/store",
                                                           [(b"content-length", b"101")])))
     assert status == 413 and body["error"] == "payload_too_large"
+
+
+async def _reads_then_answers(scope: Scope, receive: Receive, send: Send) -> None:
+    """An app that reads the whole body and answers 200, or, as FastAPI does when the read
+    fails, an answer of its own (which the limits must replace)."""
+    status = 200
+    try:
+        await read_limited(received(receive), 10**9)
+    except Exception:
+        status = 418
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def _limits(app: Any) -> BodyLimits:
+    return BodyLimits(app, max_depth=4)
+
+
+@pytest.mark.parametrize(("chunks", "status", "error"), [
+    ([b'{"a": [[', b"[[]]]}"], 400, "nesting_too_deep"),  # 5 levels across two chunks
+    ([b'{"a": "[[[[[[[[", "b": [[["\\"]]]}'], 200, None),  # within a string: not nesting
+])
+def test_bodies_are_limited_as_they_stream(chunks: list[bytes], status: int,
+                                           error: str | None) -> None:
+    answer, body, _ = asyncio.run(_call(_limits(_reads_then_answers), _scope("/parse/dsl"),
+                                        chunks))
+    assert answer == status and body.get("error") == error
+    if error == "nesting_too_deep":
+        assert body["details"] == {"max_depth": 4} and "4 levels" in body["message"]
 
 
 def test_bodies_are_limited_as_they_stream_and_media_types_are_read_once() -> None:
