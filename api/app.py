@@ -55,11 +55,12 @@ def create_app(service: Service, core: Core) -> FastAPI:
         app.include_router(router)
     if service is Service.TENANT:
         app.add_middleware(FastRecordWrites, core=core)
-        app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight,
-                           max_body_bytes=core.settings.ingest_max_body_bytes)
-    # On every service, outside the write path's own layers: a body nested too deep is
-    # refused before the fast path or any parser sees it.
-    app.add_middleware(BodyLimits, max_depth=core.settings.json_max_depth)
+        app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight)
+    # On every service, outside the write path's own layers: a body too large or nested too
+    # deep is refused before the fast path, the admission limit or any parser sees it.
+    app.add_middleware(BodyLimits, max_body_bytes=core.settings.request_max_body_bytes,
+                       max_depth=core.settings.json_max_depth,
+                       record_body_bytes=core.settings.ingest_max_body_bytes)
     # Added last, so it runs first: even shed requests get a request id and a log line.
     app.add_middleware(RequestContext, service=spec.title, metrics=core.metrics)
     return app

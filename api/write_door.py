@@ -22,10 +22,17 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 # Requests the write admission limit sheds: they carry records. Not /data/execute (a query)
 # nor /data/flush (which relieves the backlog the limit protects).
 SHED_PATHS = frozenset({"/data", "/data/store", "/data/load"})
+# Requests whose bodies are records, allowed INGEST_MAX_BODY_BYTES; every other body (a load's
+# is a few fields naming its files) gets the smaller REQUEST_MAX_BODY_BYTES (api.middleware).
+RECORD_PATHS = frozenset({"/data", "/data/store"})
 
 
 def is_write(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in SHED_PATHS
+
+
+def carries_records(scope: Scope) -> bool:
+    return scope["method"] == "POST" and scope["path"] in RECORD_PATHS
 
 
 def media_type(content_type: str | None) -> str:
@@ -45,10 +52,14 @@ async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes; split it",
-                                  details={"limit_bytes": limit})
+            raise body_too_large(limit)
         parts.append(chunk)
     return b"".join(parts)
+
+
+def body_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body is over this endpoint's limit of {limit} bytes; "
+                           "send less per request", details={"limit_bytes": limit})
 
 
 async def received(receive: Receive) -> AsyncIterator[bytes]:

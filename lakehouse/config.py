@@ -75,9 +75,11 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19 * 1024, ge=8)
     argon2_time_cost: int = Field(default=2, ge=1)
 
-    # Every request body: arrays and objects nested at most this deep (parsers recurse per
-    # level: far deeper crashes the process; see lakehouse/json_nesting.py). Records' payloads
-    # stop at 32 levels in any case.
+    # Every request body: at most this many bytes (the record writes, POST /data and
+    # /data/store, take INGEST_MAX_BODY_BYTES instead), and arrays and objects nested at most
+    # this deep (parsers recurse per level: far deeper crashes the process; see
+    # lakehouse/json_nesting.py). Records' payloads stop at 32 levels in any case.
+    request_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     json_max_depth: int = Field(default=64, ge=2, le=256)
 
     wal_sync: bool = True

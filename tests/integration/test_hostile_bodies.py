@@ -5,7 +5,9 @@ an attacker sends them).
 JSON nested far deeper than any parser survives (50,000 levels crashed the process inside
 `pyarrow.json`; a few thousand made Python's json raise) is refused with 400
 `nesting_too_deep` before anything parses it, on every endpoint that takes a body, and
-changes nothing. The process answers on every port throughout.
+changes nothing. A body over its endpoint's limit is refused with 413 before it is read when
+its Content-Length says so, and as soon as it passes the limit when it is chunked. The process
+answers on every port throughout.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from api.services import Service
 ROOT = Path(__file__).resolve().parents[2]
 DEPTH = 50_000
 MAX_DEPTH = 64  # the default of JSON_MAX_DEPTH
+BODY_LIMIT = 1024 * 1024  # the default of REQUEST_MAX_BODY_BYTES
+RECORD_LIMIT = 16 * 1024 * 1024  # the default of INGEST_MAX_BODY_BYTES
 NDJSON = "application/x-ndjson"
 
 pytestmark = pytest.mark.slow
@@ -246,6 +250,54 @@ def _answer_length(raw: bytes) -> int:
         if name.strip().lower() == b"content-length":
             return len(head) + 4 + int(value)
     return len(raw) + 1
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(server: Server) -> None:
+    """1 GiB declared and none of it sent: the answer comes at once, on every service and
+    every operation, before authentication."""
+    operations = _operations(server) + [(s, "GET", "/health", False) for s in Service]
+    for service, method, path, _ in operations:
+        head = (f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {1024**3}\r\n\r\n").encode()
+        status, answer, _ = _exchange(server.ports[service], head)
+        assert status == 413, (method, path, answer)
+        assert answer["error"] == "payload_too_large"
+        limit = RECORD_LIMIT if path in ("/data", "/data/store") else BODY_LIMIT
+        assert answer["details"] == {"limit_bytes": limit}, (path, answer)
+    assert server.alive()
+
+
+def _streamed(prefix: bytes, total: int) -> Iterator[bytes]:
+    """A chunked JSON body of `total` bytes: `prefix`, then a long string."""
+    piece = b"x" * 65536
+    yield b"%x\r\n%s\r\n" % (len(prefix), prefix)
+    for _ in range(total // len(piece)):
+        yield b"%x\r\n%s\r\n" % (len(piece), piece)
+    yield b'2\r\n"}\r\n0\r\n\r\n'
+
+
+@pytest.mark.parametrize(("service", "path", "prefix", "limit"), [
+    (Service.AUTH, "/auth/login", b'{"password": "', BODY_LIMIT),
+    (Service.INTERPRETER, "/parse/sql", b'{"query": "', BODY_LIMIT),
+    (Service.OPERATION, "/query/execute", b'{"query": "', BODY_LIMIT),
+    (Service.CBO, "/optimize/query", b'{"query": "', BODY_LIMIT),
+    (Service.CATALOG, "/metadata/tables", b'{"name": "', BODY_LIMIT),
+    (Service.TENANT, "/data/load", b'{"source": "', BODY_LIMIT),
+    (Service.TENANT, "/data/store", b'{"data_id": "', RECORD_LIMIT),
+])
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(
+        server: Server, service: Service, path: str, prefix: bytes, limit: int) -> None:
+    before = server.last_seq()
+    total = 8 * limit
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+            f"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    status, answer, sent = _exchange(server.ports[service], head, _streamed(prefix, total))
+    assert status == 413, answer
+    assert answer["error"] == "payload_too_large"
+    assert answer["details"] == {"limit_bytes": limit}
+    assert sent < total  # it stopped reading: what is left unsent never reached a parser
+    assert server.alive()
+    assert server.last_seq() == before
 
 
 def test_a_chunked_deep_body_is_refused_as_it_streams(server: Server) -> None:
