@@ -15,7 +15,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from api.errors import error_body
-from lakehouse.errors import PayloadTooLarge
+from lakehouse.errors import InvalidInput, PayloadTooLarge
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines")
@@ -63,9 +63,14 @@ def body_too_large(limit: int) -> PayloadTooLarge:
 
 
 async def received(receive: Receive) -> AsyncIterator[bytes]:
-    """The body's chunks as an ASGI app receives them."""
+    """The body's chunks as an ASGI app receives them. A client gone before its body ended
+    raises: the part that came is not a request (taken as one, the complete lines of a cut
+    NDJSON batch were stored, answered to nobody)."""
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the connection closed before the body ended; nothing was stored",
+                               code="incomplete_body")
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return

@@ -313,3 +313,18 @@ def test_a_chunked_deep_body_is_refused_as_it_streams(server: Server) -> None:
     assert status == 400 and answer["error"] == "nesting_too_deep", answer
     assert server.alive()
     assert server.last_seq() == before
+
+
+def test_a_body_cut_off_by_the_client_stores_nothing(server: Server) -> None:
+    """A client gone half-way through an NDJSON batch: the complete lines that came are not a
+    request, and are not stored."""
+    before = server.last_seq()
+    lines = b"".join(_record(f"cut{i}") + b"\n" for i in range(3000))
+    head = (f"POST /data/store HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+            f"Content-Type: {NDJSON}\r\nContent-Length: {2 * len(lines)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.ports[Service.TENANT])) as sock:
+        sock.sendall(head + lines)
+        time.sleep(0.5)  # the server has the lines before the connection goes
+    time.sleep(1.0)
+    assert server.last_seq() == before
+    assert server.alive()

@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from api.middleware import BodyLimits, WriteAdmission
 from api.write_door import media_type, read_limited, received
-from lakehouse.errors import PayloadTooLarge
+from lakehouse.errors import InvalidInput, PayloadTooLarge
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
@@ -122,5 +122,14 @@ def test_bodies_are_limited_as_they_stream_and_media_types_are_read_once() -> No
 
     with pytest.raises(PayloadTooLarge):
         asyncio.run(read_limited(received(receive), 100))
+    cut: list[Message] = [{"type": "http.request", "body": b'{"a": 1}\n', "more_body": True},
+                          {"type": "http.disconnect"}]
+
+    async def gone() -> Message:
+        return cut.pop(0)
+
+    with pytest.raises(InvalidInput) as incomplete:  # not the part that came, as if it were all
+        asyncio.run(read_limited(received(gone), 100))
+    assert incomplete.value.code == "incomplete_body"
     assert media_type("Application/JSON; charset=utf-8") == "application/json"
     assert media_type(None) == ""
