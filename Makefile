@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/nesting_scan.py
 	$(BIN)/python bench/flush.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/compaction.py

@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 from api.core import Core
 from api.errors import install_error_handlers
 from api.fast_writes import FastRecordWrites
-from api.middleware import RequestContext, WriteAdmission
+from api.middleware import BodyLimits, RequestContext, WriteAdmission
 from api.query_params import refuse_unknown_query_params
 from api.routers import (
     auth,
@@ -56,8 +56,12 @@ def create_app(service: Service, core: Core) -> FastAPI:
         app.include_router(router)
     if service is Service.TENANT:
         app.add_middleware(FastRecordWrites, core=core)
-        app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight,
-                           max_body_bytes=core.settings.ingest_max_body_bytes)
+        app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight)
+    # On every service, outside the write path's own layers: a body too large or nested too
+    # deep is refused before the fast path, the admission limit or any parser sees it.
+    app.add_middleware(BodyLimits, max_body_bytes=core.settings.request_max_body_bytes,
+                       max_depth=core.settings.json_max_depth,
+                       record_body_bytes=core.settings.ingest_max_body_bytes)
     # Added last, so it runs first: even shed requests get a request id and a log line.
     app.add_middleware(RequestContext, service=spec.title, metrics=core.metrics)
     return app

@@ -1,4 +1,5 @@
-"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics; and the
+"""Per request: a request id (taken from X-Request-Id or made), one log line, metrics; the body
+limits, which refuse a body too large or nested too deep before any of it is parsed; and the
 write admission limit, which sheds writes before their bodies are read."""
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.write_door import is_write, refuse
+from api.write_door import body_too_large, carries_records, is_write, refuse
+from lakehouse.errors import LakehouseError
+from lakehouse.json_nesting import NestingScan
 from lakehouse.telemetry.logs import request_id_var, service_var
 from lakehouse.telemetry.metrics import Metrics
 
 log = logging.getLogger("api.access")
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Small chunks are handed on together, so the nesting scan's fixed cost per call stays small
+# next to the bytes it reads.
+_SCAN_BYTES = 64 * 1024
 
 
 class RequestContext:
@@ -62,26 +68,110 @@ class RequestContext:
             service_var.reset(token_service)
 
 
-class WriteAdmission:
-    """Sheds write load before a body is read: too many writes in flight → 503 at once, a
-    declared body over the limit → 413 at once. Reading first would let queues grow into
-    multi-second latencies under overload."""
+class BodyLimits:
+    """Every body, on every service, is limited before and while it is read: a declared
+    Content-Length over the limit is refused (413) before a byte is read; a body without one
+    (chunked) is counted as it arrives and refused (413) once it passes the limit; and its
+    JSON nesting is counted as it arrives (lakehouse/json_nesting.py) and refused (400) past
+    `max_depth`, so no parser ever sees it. Every body the services take is JSON or NDJSON,
+    so every body is scanned, whatever its Content-Type says.
 
-    def __init__(self, app: ASGIApp, max_inflight: int, max_body_bytes: int) -> None:
+    A refusal met while the app reads is raised into the app (which stops reading) and its
+    own answer to the failed read is replaced by the refusal."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_depth: int,
+                 record_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
+        self.record_body_bytes = record_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._limited(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.record_body_bytes if carries_records(scope) else self.max_body_bytes
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(send, body_too_large(limit))
+            return
+        body = _LimitedBody(receive, limit, NestingScan(self.max_depth))
+        started = False
+
+        async def send_unless_refused(message: Message) -> None:
+            nonlocal started
+            if body.refusal is not None and not started:
+                return  # the app's answer to a read that failed: the refusal replaces it
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, body.receive, send_unless_refused)
+        except Exception:
+            if body.refusal is None or started:
+                raise
+        if body.refusal is not None and not started:
+            await _refuse(send, body.refusal)
+
+
+class _LimitedBody:
+    """`receive` for the app: the client's chunks, counted and scanned before they are handed
+    on; once one is refused, every later read raises the same refusal."""
+
+    def __init__(self, receive: Receive, limit: int, scan: NestingScan) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._scan = scan
+        self._size = 0
+        self.refusal: LakehouseError | None = None
+
+    async def receive(self) -> Message:
+        if self.refusal is not None:
+            raise self.refusal
+        parts: list[bytes] = []
+        pending = 0
+        while True:
+            message = await self._receive()
+            if message["type"] != "http.request":
+                return message  # the client went away: what was pending is of no use
+            chunk: bytes = message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            self._size += len(chunk)
+            parts.append(chunk)
+            pending += len(chunk)
+            try:
+                if self._size > self._limit:
+                    raise body_too_large(self._limit)
+                if more and pending < _SCAN_BYTES:
+                    continue
+                joined = b"".join(parts)
+                self._scan.feed(joined)
+            except LakehouseError as exc:
+                self.refusal = exc
+                raise
+            return {"type": "http.request", "body": joined, "more_body": more}
+
+
+async def _refuse(send: Send, error: LakehouseError) -> None:
+    await refuse(send, error.http_status, error.code, error.message, error.details)
+
+
+class WriteAdmission:
+    """Sheds write load before a body is read: too many writes in flight → 503 at once.
+    Reading first would let queues grow into multi-second latencies under overload. (A body
+    declared over the limit was refused by BodyLimits, ahead of this.)"""
+
+    def __init__(self, app: ASGIApp, max_inflight: int) -> None:
         self.app = app
         self.max_inflight = max_inflight
-        self.max_body_bytes = max_body_bytes
         self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not is_write(scope):
             await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await refuse(send, 413, "payload_too_large",
-                          f"the body is over the limit of {self.max_body_bytes} bytes; split it",
-                          {"limit_bytes": self.max_body_bytes})
             return
         if self.inflight >= self.max_inflight:
             await refuse(send, 503, "overloaded",

@@ -15,17 +15,24 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from api.errors import error_body
-from lakehouse.errors import PayloadTooLarge
+from lakehouse.errors import InvalidInput, PayloadTooLarge
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines")
 # Requests the write admission limit sheds: they carry records. Not /data/execute (a query)
 # nor /data/flush (which relieves the backlog the limit protects).
 SHED_PATHS = frozenset({"/data", "/data/store", "/data/load"})
+# Requests whose bodies are records, allowed INGEST_MAX_BODY_BYTES; every other body (a load's
+# is a few fields naming its files) gets the smaller REQUEST_MAX_BODY_BYTES (api.middleware).
+RECORD_PATHS = frozenset({"/data", "/data/store"})
 
 
 def is_write(scope: Scope) -> bool:
     return scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in SHED_PATHS
+
+
+def carries_records(scope: Scope) -> bool:
+    return scope["method"] == "POST" and scope["path"] in RECORD_PATHS
 
 
 def media_type(content_type: str | None) -> str:
@@ -45,16 +52,25 @@ async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body is over the limit of {limit} bytes; split it",
-                                  details={"limit_bytes": limit})
+            raise body_too_large(limit)
         parts.append(chunk)
     return b"".join(parts)
 
 
+def body_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body is over this endpoint's limit of {limit} bytes; "
+                           "send less per request", details={"limit_bytes": limit})
+
+
 async def received(receive: Receive) -> AsyncIterator[bytes]:
-    """The body's chunks as an ASGI app receives them."""
+    """The body's chunks as an ASGI app receives them. A client gone before its body ended
+    raises: the part that came is not a request (taken as one, the complete lines of a cut
+    NDJSON batch were stored, answered to nobody)."""
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the connection closed before the body ended; nothing was stored",
+                               code="incomplete_body")
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return

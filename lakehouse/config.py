@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     login_failure_window_s: float = Field(default=900.0, gt=0)
     login_max_backoff_s: float = Field(default=300.0, ge=1)
 
+    # Every request body: at most this many bytes (the record writes, POST /data and
+    # /data/store, take INGEST_MAX_BODY_BYTES instead), and arrays and objects nested at most
+    # this deep (parsers recurse per level: far deeper crashes the process; see
+    # lakehouse/json_nesting.py). Records' payloads stop at 32 levels in any case.
+    request_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    json_max_depth: int = Field(default=64, ge=2, le=256)
+
     wal_sync: bool = True
     wal_open_timeout_s: float = Field(default=30.0, gt=0)
     ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

@@ -1,6 +1,7 @@
-"""The write door (api/write_door.py) and the admission limit built on it, driven as ASGI: writes
-over the in-flight limit are shed before their bodies are read, in the one error shape; a query
-on /data/execute and a flush are never shed; bodies are limited as they stream."""
+"""The write door (api/write_door.py) and the limits built on it, driven as ASGI: writes over the
+in-flight limit are shed before their bodies are read, in the one error shape; a query on
+/data/execute and a flush are never shed; bodies are limited before and as they stream, in
+size and in nesting, whatever the app behind does with a read that fails."""
 
 from __future__ import annotations
 
@@ -11,20 +12,22 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from api.middleware import WriteAdmission
+from api.middleware import BodyLimits, WriteAdmission
 from api.write_door import media_type, read_limited, received
-from lakehouse.errors import PayloadTooLarge
+from lakehouse.errors import InvalidInput, PayloadTooLarge
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
     return {"type": "http", "method": "POST", "path": path, "headers": headers or []}
 
 
-async def _call(app: Any, scope: Scope) -> tuple[int, dict[str, Any], dict[bytes, bytes]]:
+async def _call(app: Any, scope: Scope, chunks: list[bytes] | None = None,
+                ) -> tuple[int, dict[str, Any], dict[bytes, bytes]]:
     sent: list[Message] = []
+    body = list(chunks) if chunks is not None else [b"{}"]
 
     async def receive() -> Message:
-        return {"type": "http.request", "body": b"{}", "more_body": False}
+        return {"type": "http.request", "body": body.pop(0), "more_body": len(body) > 0}
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -43,7 +46,7 @@ def test_writes_over_the_limit_are_shed_and_queries_are_not() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    admission = WriteAdmission(held, max_inflight=1, max_body_bytes=100)
+    admission = WriteAdmission(held, max_inflight=1)
 
     async def scenario() -> list[tuple[int, dict[str, Any], dict[bytes, bytes]]]:
         first = asyncio.create_task(_call(admission, _scope("/data")))
@@ -51,27 +54,64 @@ def test_writes_over_the_limit_are_shed_and_queries_are_not() -> None:
         shed = await _call(admission, _scope("/data/store"))
         query = await _call(admission, _scope("/data/execute"))
         flush = await _call(admission, _scope("/data/flush"))
-        too_big = await _call(admission, _scope("/data/execute",
-                                                [(b"content-length", b"1000")]))
         release.set()
-        return [await first, shed, query, flush, too_big]
+        return [await first, shed, query, flush]
 
-    first, shed, query, flush, too_big = asyncio.run(scenario())
+    first, shed, query, flush = asyncio.run(scenario())
     assert first[0] == 200
     assert shed[0] == 503 and shed[1]["error"] == "overloaded"
     assert set(shed[1]) == {"error", "message", "details"}
     assert shed[2][b"retry-after"] == b"1"
-    assert query[0] == 200 and flush[0] == 200 and too_big[0] == 200
+    assert query[0] == 200 and flush[0] == 200
 
 
-def test_a_declared_body_over_the_limit_is_refused_before_it_is_read() -> None:
+async def _reads_then_answers(scope: Scope, receive: Receive, send: Send) -> None:
+    """An app that reads the whole body and answers 200, or, as FastAPI does when the read
+    fails, an answer of its own (which the limits must replace)."""
+    status = 200
+    try:
+        await read_limited(received(receive), 10**9)
+    except Exception:
+        status = 418
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def _limits(app: Any) -> BodyLimits:
+    return BodyLimits(app, max_body_bytes=100, max_depth=4, record_body_bytes=1000)
+
+
+@pytest.mark.parametrize(("path", "declared", "refused"), [
+    ("/data/store", 1001, True), ("/data", 1000, False), ("/data/load", 101, True),
+    ("/parse/sql", 101, True), ("/auth/login", 100, False)])
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(
+        path: str, declared: int, refused: bool) -> None:
     async def never(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("the app must not be reached")
 
-    admission = WriteAdmission(never, max_inflight=5, max_body_bytes=100)
-    status, body, _ = asyncio.run(_call(admission, _scope("/data/store",
-                                                          [(b"content-length", b"101")])))
-    assert status == 413 and body["error"] == "payload_too_large"
+    limits = _limits(never if refused else _reads_then_answers)
+    status, body, headers = asyncio.run(_call(limits, _scope(path, [
+        (b"content-length", str(declared).encode())])))
+    if refused:
+        assert status == 413 and body["error"] == "payload_too_large"
+        assert body["details"]["limit_bytes"] == (1000 if path == "/data/store" else 100)
+        assert headers[b"connection"] == b"close"
+    else:
+        assert status == 200
+
+
+@pytest.mark.parametrize(("chunks", "status", "error"), [
+    ([b"[" * 60, b"]" * 60], 413, "payload_too_large"),  # no Content-Length: counted
+    ([b'{"a": [[', b"[[]]]}"], 400, "nesting_too_deep"),  # 5 levels across two chunks
+    ([b'{"a": "[[[[[[[[", "b": [[["\\"]]]}'], 200, None),  # within a string: not nesting
+])
+def test_bodies_are_limited_as_they_stream(chunks: list[bytes], status: int,
+                                           error: str | None) -> None:
+    answer, body, _ = asyncio.run(_call(_limits(_reads_then_answers), _scope("/parse/dsl"),
+                                        chunks))
+    assert answer == status and body.get("error") == error
+    if error == "nesting_too_deep":
+        assert body["details"] == {"max_depth": 4} and "4 levels" in body["message"]
 
 
 def test_bodies_are_limited_as_they_stream_and_media_types_are_read_once() -> None:
@@ -82,5 +122,14 @@ def test_bodies_are_limited_as_they_stream_and_media_types_are_read_once() -> No
 
     with pytest.raises(PayloadTooLarge):
         asyncio.run(read_limited(received(receive), 100))
+    cut: list[Message] = [{"type": "http.request", "body": b'{"a": 1}\n', "more_body": True},
+                          {"type": "http.disconnect"}]
+
+    async def gone() -> Message:
+        return cut.pop(0)
+
+    with pytest.raises(InvalidInput) as incomplete:  # not the part that came, as if it were all
+        asyncio.run(read_limited(received(gone), 100))
+    assert incomplete.value.code == "incomplete_body"
     assert media_type("Application/JSON; charset=utf-8") == "application/json"
     assert media_type(None) == ""
