@@ -69,12 +69,7 @@ OTHER_TENANT = "globex"
 
 # Cases that answer 5xx today for a known defect: case id → the defect. Strict: once the
 # defect is fixed the case passes, the run fails, and its line here must go.
-KNOWN_5XX: dict[str, str] = {
-    "tenant:POST /data/store:body=ndjson-deep":
-        "RecursionError: NDJSON nested 10,000 deep reaches the Arrow batch path, whose type walk "
-        "(lakehouse/ingest/arrow_read.py _has_times/_times_as_text) recurses once per level; "
-        "no nesting limit before the body is parsed",
-}
+KNOWN_5XX: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
