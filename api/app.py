@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api.core import Core
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import BodyLimits, RequestContext, WriteAdmission
 from api.query_params import refuse_unknown_query_params
@@ -51,9 +51,9 @@ def create_app(service: Service, core: Core) -> FastAPI:
     app.state.core = core
     app.state.service = spec
     install_error_handlers(app)
-    app.include_router(health_router(spec))
+    app.include_router(health_router(spec), responses=ERROR_RESPONSES)
     for router in ROUTERS[service]:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     if service is Service.TENANT:
         app.add_middleware(FastRecordWrites, core=core)
         app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.bodies import UNKNOWN_FIELD
@@ -21,6 +22,33 @@ _HTTP_CODES = {
     413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request",
     429: "too_many_requests", 503: "unavailable",
 }
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of every service."""
+
+    error: str = Field(description="A machine-readable code, e.g. `invalid_input`")
+    message: str = Field(description="What went wrong and what to do next")
+    details: Any = Field(description="What the code needs to say more (an object or a list)")
+
+
+# The statuses any operation may answer, declared once for every operation of every service
+# (each with the one error body): what a client generated from the documents must expect.
+_DECLARED = {
+    400: "The request is wrong (the code says how)",
+    401: "No valid credentials",
+    403: "The credentials do not allow this",
+    404: "Not found, or not the caller's to see",
+    409: "A conflict with the current state (retry after re-reading, when `retryable`)",
+    413: "The body is over the endpoint's limit",
+    415: "The body's media type is not one the endpoint reads",
+    422: "The request does not fit the operation's parameters or body",
+    429: "Over a rate or concurrency limit; `Retry-After` says when to retry",
+    503: "A dependency is down or the platform sheds load; `Retry-After` may say when",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in _DECLARED.items()}
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
