@@ -10,6 +10,7 @@ parse is an error naming its file, not a silently different column.
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,13 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from lakehouse.errors import InvalidInput
+from lakehouse.json_nesting import NestingScan
 from lakehouse.load.sources import SourceFile
 
 BLOCK_BYTES = 16 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024 * 1024  # a text file's chunk stops at this size in memory, or rows
 _PROBLEM = 300  # characters of a parser's message kept in an error
+MAX_NESTING = 64  # levels of arrays and objects a JSON source may nest
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,40 @@ def _text_reader(file: SourceFile, types: Mapping[str, pa.DataType]) -> Iterator
         explicit = pa.schema([(name, pa.string() if pa.types.is_date(kind) else kind)
                               for name, kind in types.items() if not pa.types.is_null(kind)])
         yield pajson.open_json(
-            stream, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
+            _NestingChecked(stream, file),
+            read_options=pajson.ReadOptions(block_size=BLOCK_BYTES),
             parse_options=pajson.ParseOptions(explicit_schema=explicit if types else None,
                                               unexpected_field_behavior="infer"))
+
+
+class _NestingChecked(io.RawIOBase):
+    """A JSON file as pyarrow reads it, every block scanned for nesting first: pyarrow's JSON
+    parser crashes the process (SIGSEGV) on objects nested tens of thousands deep, and a load
+    part may run in the services' own process. Stored schemas stop at 32 levels, so a file past
+    MAX_NESTING could not be loaded anyway."""
+
+    def __init__(self, stream: Any, file: SourceFile) -> None:
+        super().__init__()
+        self._stream = stream
+        self._file = file
+        self._scan = NestingScan(MAX_NESTING)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = bytes(self._stream.read(size if size is not None and size >= 0 else None))
+        try:
+            self._scan.feed(data)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{self._file.name}: {exc.message}", code=exc.code,
+                               details={**exc.details, "file": self._file.name}) from None
+        self._position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._position
 
 
 @contextlib.contextmanager
