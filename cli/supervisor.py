@@ -7,24 +7,26 @@ flow-run subprocesses), and anything still alive after the grace period is kille
 
 Children die with the supervisor even when it is killed outright (SIGKILL, the OOM killer): the
 kernel sends each one SIGKILL when its parent goes (PR_SET_PDEATHSIG; children are started from
-the main thread, whose exit is what the kernel watches). What their own children leave behind,
-and anything of a supervisor killed before that existed, is found at the next start in RUN_DIR's
-`supervisor.json` (each child's pid and start time) and killed by process group.
+the main thread, whose exit is what the kernel watches). A small launcher sets it and then execs
+the command (the setting survives exec): setting it between fork and exec (`preexec_fn`) is not
+safe in a process with threads, where a child can die or hang before it execs. What their own
+children leave behind, and anything of a supervisor killed before that existed, is found at the
+next start in RUN_DIR's `supervisor.json` (each child's pid and start time) and killed by
+process group.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -56,16 +58,20 @@ class Child:
         return self.process.poll() is None
 
 
-def _dies_with(parent: int) -> Callable[[], None]:
-    """Run in the child before exec: SIGKILL it when the supervisor dies."""
+# Sets the parent-death signal, leaves if the supervisor is already gone, then becomes the
+# command. Run by a fresh interpreter: no threads, so nothing can be held at the fork.
+_LAUNCHER = (
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl("
+    f"{_PR_SET_PDEATHSIG}, {int(signal.SIGKILL)}, 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n")
 
-    def arrange() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the supervisor died before the line above: go too
-            os._exit(1)
 
-    return arrange
+def _dying_with_me(argv: list[str]) -> list[str]:
+    """`argv`, started so that the kernel kills it when this process dies."""
+    return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 class Supervisor:
@@ -96,9 +102,9 @@ class Supervisor:
         log_path = self.log_dir / f"{spec.name}.log"
         log_file = log_path.open("ab")
         process = subprocess.Popen(
-            spec.argv, cwd=spec.cwd, env={**self.env, **spec.extra_env},
+            _dying_with_me(spec.argv), cwd=spec.cwd, env={**self.env, **spec.extra_env},
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, preexec_fn=_dies_with(os.getpid()),  # noqa: PLW1509
+            start_new_session=True,
         )
         log.debug("started", extra={"child": spec.name, "pid": process.pid})
         return Child(spec, process, log_path, log_file)

@@ -25,9 +25,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
             terminalreporter.write_line(line)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_api_url() -> Iterator[str]:
     """A real, temporary Prefect server for the tests that reach every endpoint, the run
-    endpoints among them (without one they only answer "Prefect is unreachable")."""
+    endpoints among them (without one they only answer "Prefect is unreachable"). Per module:
+    the harness points Prefect's settings at itself while it runs, and the modules after must
+    find them as they were (test_load's runs use Prefect's ephemeral server)."""
     with prefect_test_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()
