@@ -34,7 +34,7 @@ def compact(
     from tasks.maintenance import context_from
 
     settings = load_settings()
-    job = compaction_job(context_from(settings), tenant, table, dry_run)
+    job = compaction_job(context_from(settings), tenant, table, dry_run, on_demand=True)
     mine = RunWatch("local-cli")  # the run shell's plain loop: the deployment's steps, here
 
     def work() -> None:

@@ -29,11 +29,14 @@ GROUP_TASKS = 4
 
 
 def compaction_job(context: MaintenanceContext, tenant: str | None = None,
-                   table: str | None = None, dry_run: bool = False) -> Job[Any, Any, Any]:
+                   table: str | None = None, dry_run: bool = False, *,
+                   on_demand: bool = False) -> Job[Any, Any, Any]:
+    """`on_demand`: someone asked (the API, the CLI), so every partition is merged, the newest
+    included; the schedule spares the partition still receiving flushes."""
     return Job(
         kind="compaction",
         names=StepNames("plan-compaction", "compact-group", None, plan_run="plan compaction"),
-        plan=lambda: plan_compaction_step(context, tenant, table),
+        plan=lambda: plan_compaction_step(context, tenant, table, include_active=on_demand),
         parts=lambda plan: () if dry_run else plan.groups,
         run_part=lambda group: compact_group_step(context, group),
         finish=lambda plan, results: compaction_summary(plan, results, dry_run),
@@ -68,7 +71,7 @@ def compaction(tenant: str | None = None, table: str | None = None, dry_run: boo
 def start_compaction(context: MaintenanceContext, tenant: str | None = None,
                      table: str | None = None, dry_run: bool = False) -> RunWatch:
     """A compaction run of this process; Unavailable when Prefect cannot be reached."""
-    return start(compaction_job(context, tenant, table, dry_run), compaction,
+    return start(compaction_job(context, tenant, table, dry_run, on_demand=True), compaction,
                  name=run_name(tenant, table, dry_run),
                  parameters={"tenant": tenant, "table": table, "dry_run": dry_run},
                  tags=[tenant_tag(tenant)] if tenant else [SHARED_TAG])

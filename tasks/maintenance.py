@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lakehouse.catalog.engine import catalog_engine
@@ -88,9 +88,12 @@ def _context_of(catalog_url: str, storage_root: str) -> MaintenanceContext:
 
 
 def plan_compaction_step(context: MaintenanceContext, tenant: str | None,
-                         table: str | None) -> CompactionPlan:
+                         table: str | None, *, include_active: bool = False) -> CompactionPlan:
+    """`include_active`: merge the newest partition too, even while it receives flushes (an
+    explicit request; a concurrent flush's commit is not lost, see compact_group)."""
     tables = table_files(context.catalog, context.options, tenant, table)
-    plan = plan_compaction(tables, context.policy, time.time())
+    policy = replace(context.policy, active_window_s=0) if include_active else context.policy
+    plan = plan_compaction(tables, policy, time.time())
     step_log().info("%d groups to merge: %d files, %d bytes; %d partitions skipped",
                     len(plan.groups), plan.files, plan.bytes, len(plan.skipped))
     return plan

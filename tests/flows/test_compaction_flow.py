@@ -4,14 +4,16 @@ over HTTP and reported by GET /runs/{id}, as the CBO Engine and Operation Node s
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prefect import tags
+from prefect.settings import PREFECT_API_URL
 
 from api.app import create_app
-from api.core import Core
+from api.core import Core, build_core
 from api.services import Service
 from flows import run_results
 from flows.cleanup import cleanup
@@ -22,7 +24,8 @@ from flows.run_results import SHARED_TAG
 from flows.runs import file
 from lakehouse.auth.identity import Role
 from lakehouse.catalog.options import DAY_S, TableOptions
-from tasks.maintenance import MaintenanceContext, maintenance_context_of
+from lakehouse.config import Settings
+from tasks.maintenance import MaintenanceContext, maintenance_context_of, plan_compaction_step
 from tests.conftest import PASSWORD
 
 
@@ -124,3 +127,30 @@ def test_retention_and_cleanup_flows(core: Core) -> None:
     assert [f.partition for f in core.catalog.files("acme", "records")] != ["day=2020-01-01"]
     swept = cleanup(grace_s=0, orphan_age_s=0, context=name)
     assert swept["files_deleted"] == 2 and swept["orphans_deleted"] == 0
+
+
+def test_an_explicit_compaction_merges_the_partition_still_receiving_flushes(
+        tmp_path: Path) -> None:
+    """The schedule spares today's partition while flushes land in it (COMPACTION_ACTIVE_
+    WINDOW_S); someone asking for a table's compaction gets every partition merged."""
+    settings = Settings.for_tests(tmp_path, prefect_api_url=PREFECT_API_URL.value(),
+                                  compaction_min_files=2, compaction_on_dask=False)
+    assert settings.compaction_active_window_s > 60  # the default: today's partition is active
+    core = build_core(settings, ingest=True)
+    try:
+        assert core.catalog is not None
+        _flushes(core, 3)
+        context = _context(core)
+        scheduled = plan_compaction_step(context, "acme", "records")
+        assert not scheduled.groups and [s.reason for s in scheduled.skipped] == ["active"]
+        writer = _token(core, "writer", "acme", Role.WRITER)
+        with TestClient(create_app(Service.CBO, core)) as cbo, \
+                TestClient(create_app(Service.OPERATION, core)) as operation:
+            started = cbo.post("/optimize/compact", json={"table": "records"}, headers=writer)
+            assert started.status_code == 202, started.text
+            run = _wait(operation, started.json()["run_id"], writer)
+        assert run["state"] == "COMPLETED", run
+        assert (run["result"]["files_before"], run["result"]["files_after"]) == (3, 1)
+        assert len(core.catalog.files("acme", "records")) == 1
+    finally:
+        core.close()
