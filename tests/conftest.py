@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +21,15 @@ for _name in ("DATA_DIR", "ENVIRONMENT", "JWT_SECRET", "CATALOG_URL", "PREFECT_A
     os.environ.pop(_name, None)
 
 PASSWORD = "correct horse battery"
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float) -> None:
+    """SIGTERM, then SIGKILL once `grace_s` has passed."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def logged_in(core: Core, users: dict[str, tuple[str, Role]]) -> dict[str, dict[str, str]]:

@@ -8,6 +8,7 @@ revoking its sessions ends its access within the validation cache time (AuthServ
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -94,7 +95,7 @@ async def _set_disabled(core: CoreDep, caller: Caller, username: str,
     if user.username == caller.user and disabled:
         raise Forbidden("you cannot disable yourself", code="forbidden")
     await run_in_threadpool(core.auth.set_disabled, user.username, disabled)
-    return _shown(await run_in_threadpool(_managed, core.auth, caller, username))
+    return _shown(replace(user, disabled=disabled))
 
 
 @router.post("/{username}/disable")

@@ -28,6 +28,7 @@ import orjson
 import pytest
 
 from api.services import Service
+from tests.conftest import stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPTH = 50_000
@@ -100,11 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         running.token = login.json()["access_token"]
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, 30)
 
 
 def _operations(server: Server) -> list[tuple[Service, str, str, bool]]:

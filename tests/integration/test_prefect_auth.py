@@ -22,7 +22,7 @@ from api.services import Service
 from deployments.local import prefect_server
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from tests.conftest import logged_in
+from tests.conftest import logged_in, stop_process
 
 pytestmark = pytest.mark.slow
 CREDENTIALS = "lakehouse:a-long-prefect-password"
@@ -59,11 +59,7 @@ def secured_prefect(tmp_path: Path) -> Iterator[str]:
             raise AssertionError("the Prefect server did not start")
         yield settings.prefect_api_url
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, 15)
 
 
 def test_runs_need_prefects_credentials(tmp_path: Path, secured_prefect: str) -> None:
