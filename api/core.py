@@ -109,7 +109,7 @@ class Core:
         """The Dask cluster's client (shared), or None when no scheduler answers."""
         from lakehouse.cluster import dask_client
 
-        return dask_client(self.settings.dask_scheduler_address)
+        return dask_client(self.settings.dask_scheduler_address, self.settings.storage_root)
 
     def require_ingest(self) -> tuple[IngestService, RecordReader]:
         if self.ingest is None or self.reader is None:

@@ -19,7 +19,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.run_results import tenant_tag
 from flows.runs import Job, RunWatch, StepNames, filed, run_steps, start
-from lakehouse.cluster import Cluster
 from lakehouse.load.loader import Loader, LoadRequest
 from tasks.load import commit_load, load_part_on, plan_load, retryable
 
@@ -36,7 +35,7 @@ def load_job(loader: Loader, request: LoadRequest, dask_address: str = "",
                                      plan_run=f"plan {where}", finish_run=f"commit {where}"),
         plan=partial(plan_load, loader, request),
         parts=lambda plan: [(plan.spec, part) for part in plan.parts],
-        run_part=lambda pair: load_part_on(Cluster(dask_address), *pair),
+        run_part=lambda pair: load_part_on(dask_address, *pair),
         finish=lambda plan, results: commit_load(loader, plan, results),
         part_label=lambda pair: f"load {where} part {pair[1].index}",
         counted="parts loaded", parallel=PART_TASKS, retries=2, retry_if=retryable)

@@ -17,7 +17,10 @@ queries use.
   `query-<id>-…`), and it is submitted inside a `distributed.span` of that name, so the Dask
   dashboard groups the cluster's work by flush, load and query.
 
-Workers receive plain values (URIs, paths, specs, Arrow tables), never live handles.
+Workers receive plain values (URIs, paths, specs, Arrow tables), never live handles, and only
+workers that proved they see the storage root get any (lakehouse/worker_storage.py): given
+the root, `dask_client` checks each worker before its first job, and `submit_or_here`
+restricts every job to the verified ones (none verified: the work runs here).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lakehouse.errors import LakehouseError
+from lakehouse.worker_storage import Verdict, WorkerStorage
 
 log = logging.getLogger(__name__)
 
@@ -42,34 +46,49 @@ DASK_TASK_TIMEOUT_S = 3600.0  # the longest a job's result is waited for: a whol
 
 _CLIENTS: dict[str, Any] = {}  # scheduler address → distributed.Client
 _FAILED: dict[str, float] = {}  # scheduler address → when it last failed to answer
+_STORAGE: dict[str, WorkerStorage] = {}  # scheduler address → its workers' storage verdicts
+_CHECKED: dict[int, WorkerStorage] = {}  # id(client) → the same, for the jobs of a client
 _LOCK = threading.Lock()
 
 
-def dask_client(address: str) -> Any:
-    """A connected client of the scheduler at `address`, or None when there is none to be had."""
+def dask_client(address: str, storage_root: str = "") -> Any:
+    """A connected client of the scheduler at `address`, or None when there is none to be had.
+    Given `storage_root`, jobs sent through the client go only to workers that see it."""
     if not address:
         return None
     with _LOCK:
-        client = _CLIENTS.get(address)
-        if client is not None:
-            if client.status == "running":
-                return client
-            _CLIENTS.pop(address, None)  # the scheduler went away: connect again
-            _close_quietly(client)
-        if time.monotonic() - _FAILED.get(address, -RETRY_AFTER_S) < RETRY_AFTER_S:
-            return None
-        try:
-            from distributed import Client
-
-            client = _CLIENTS[address] = Client(  # type: ignore[no-untyped-call]
-                address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-        except Exception as exc:
-            log.warning("no Dask scheduler; working here instead",
-                        extra={"address": address, "error": str(exc)[:200]})
-            _FAILED[address] = time.monotonic()
-            return None
-        _FAILED.pop(address, None)
+        if storage_root and (address not in _STORAGE
+                             or _STORAGE[address].root.uri != storage_root):
+            _STORAGE[address] = WorkerStorage(storage_root)
+        client = _connected(address)
+        if client is not None and address in _STORAGE:
+            _CHECKED[id(client)] = _STORAGE[address]
         return client
+
+
+def _connected(address: str) -> Any:
+    """The live client of `address` (under _LOCK), connecting when there is none."""
+    client = _CLIENTS.get(address)
+    if client is not None:
+        if client.status == "running":
+            return client
+        _CLIENTS.pop(address, None)  # the scheduler went away: connect again
+        _CHECKED.pop(id(client), None)
+        _close_quietly(client)
+    if time.monotonic() - _FAILED.get(address, -RETRY_AFTER_S) < RETRY_AFTER_S:
+        return None
+    try:
+        from distributed import Client
+
+        client = _CLIENTS[address] = Client(  # type: ignore[no-untyped-call]
+            address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except Exception as exc:
+        log.warning("no Dask scheduler; working here instead",
+                    extra={"address": address, "error": str(exc)[:200]})
+        _FAILED[address] = time.monotonic()
+        return None
+    _FAILED.pop(address, None)
+    return client
 
 
 def forget(address: str) -> None:
@@ -78,8 +97,24 @@ def forget(address: str) -> None:
     with _LOCK:
         client = _CLIENTS.pop(address, None)
         _FAILED.pop(address, None)
+        _STORAGE.pop(address, None)
+        if client is not None:
+            _CHECKED.pop(id(client), None)
     if client is not None:
         _close_quietly(client)
+
+
+def usable_workers(client: Any) -> tuple[str, ...] | None:
+    """The workers of `client` that see the storage root, or None when it was not given one
+    (every worker may be used)."""
+    checked = _CHECKED.get(id(client))
+    return None if checked is None else checked.usable(client)
+
+
+def worker_verdicts(address: str) -> dict[str, Verdict]:
+    """The storage verdict on each worker of the scheduler at `address` checked so far."""
+    checked = _STORAGE.get(address)
+    return {} if checked is None else checked.verdicts()
 
 
 def client_connection_args() -> dict[str, Any]:
@@ -119,6 +154,7 @@ class Submitted:
 
     client: Any  # a distributed.Client, or None
     name: str
+    workers: tuple[str, ...] | None = None  # the only workers jobs may go to (None: any)
     futures: list[Any] = field(default_factory=list)
     _count: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -134,7 +170,8 @@ class Submitted:
         from distributed import span
 
         with span(self.name):
-            future = self.client.submit(fn, *args, key=self._key(), pure=False, **kwargs)
+            future = self.client.submit(fn, *args, key=self._key(), pure=False,
+                                        **self._placement(), **kwargs)
         self.futures.append(future)
         return future
 
@@ -148,8 +185,14 @@ class Submitted:
         keys = [f"{self.name}-shared-{n:05d}" for n in range(len(values))]
         with span(self.name):
             scattered = self.client.scatter(dict(zip(keys, values, strict=True)),
-                                            broadcast=True)
+                                            broadcast=True,
+                                            workers=self._placement().get("workers"))
         return [scattered[key] for key in keys]
+
+    def _placement(self) -> dict[str, Any]:
+        if self.workers is None:
+            return {}
+        return {"workers": list(self.workers), "allow_other_workers": False}
 
     def item(self, future: Any, index: int) -> Any:
         """`future`'s result[index], where the result is (a future of it on the cluster)."""
@@ -161,7 +204,15 @@ class Submitted:
 
 
 def submit_or_here(client: Any, name: str) -> Submitted:
-    return Submitted(client, name)
+    """The jobs of `name`: on the workers of `client` that see the storage root, or here when
+    there is no client or no such worker."""
+    if client is None:
+        return Submitted(None, name)
+    workers = usable_workers(client)
+    if workers is not None and not workers:
+        log.warning("no Dask worker sees the storage root; working here", extra={"job": name})
+        return Submitted(None, name)
+    return Submitted(client, name, workers)
 
 
 @dataclass(frozen=True)
@@ -170,6 +221,7 @@ class Cluster:
     tasks and flows can be given one."""
 
     address: str = ""
+    storage_root: str = ""  # the root its jobs write under: only workers that see it get them
     timeout_s: float = DASK_TASK_TIMEOUT_S
 
     def run(self, fn: Callable[..., T], *args: Any, name: str) -> T:
@@ -181,7 +233,7 @@ class Cluster:
                 name: str) -> list[T]:
         """`fn(*args)` for every `args` of `calls`, in order: all on the workers, or — with no
         cluster, or one that fails on the way — all here."""
-        client = dask_client(self.address)
+        client = dask_client(self.address, self.storage_root)
         if client is not None and calls:
             try:
                 jobs = submit_or_here(client, f"{name}-{uuid.uuid4().hex[:8]}")

@@ -23,11 +23,10 @@ def dask_writer(address: str) -> WritePartitions:
     """Writes the files of a table on the Dask workers (see lakehouse/cluster.py): they get the
     storage URI, the path and the rows, never a live handle, so any worker on any host can do
     it; with no cluster to be had, or one failing on the way, the same files are written here."""
-    cluster = Cluster(address)
 
     def write(root: StorageRoot, files: Sequence[tuple[str, pa.Table]]) -> list[int]:
-        return cluster.run_all(_write_remote, [(root.uri, path, rows) for path, rows in files],
-                               name="flush")
+        return Cluster(address, root.uri).run_all(
+            _write_remote, [(root.uri, path, rows) for path, rows in files], name="flush")
 
     return write
 

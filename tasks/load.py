@@ -29,9 +29,17 @@ def retryable(exc: BaseException) -> bool:
     return exc.retryable if isinstance(exc, LakehouseError) else True
 
 
-def load_part_on(cluster: Cluster, spec: LoadSpec, part: LoadPart) -> PartResult:
+def load_part_on(dask_address: str, spec: LoadSpec, part: LoadPart) -> PartResult:
     """Convert and write one part, on the cluster or here; a retry writes the same file names
-    again."""
+    again.
+
+    Workers get only what they can read: they all see the storage root (they were probed), but
+    a source file on this host's disk is theirs to read only when the root is a local folder
+    too (workers verified on it share this host's files); with shared storage, the parts of a
+    local source are converted here."""
+    local_source = part.file.fs_uri.startswith("file:")
+    shared_storage = not spec.storage_uri.startswith("file:")
+    cluster = Cluster("" if local_source and shared_storage else dask_address, spec.storage_uri)
     return cluster.run(load_part_here, spec, part, name=f"load-{spec.load_id}-{part.index:05d}")
 
 

@@ -130,10 +130,8 @@ def compaction_summary(plan: CompactionPlan, results: list[GroupResult],
 
 def rewriter(address: str) -> Any:
     """The rewrite, on the Dask cluster when one answers, else here (lakehouse/cluster.py)."""
-    cluster = Cluster(address)
-
     def rewrite(root_uri: str, group: CompactionGroup) -> RewriteResult:
-        return cluster.run(rewrite_group, root_uri, group,
+        return Cluster(address, root_uri).run(rewrite_group, root_uri, group,
                            name=f"compact-{group.tenant}-{group.table}")
 
     return rewrite

@@ -26,6 +26,7 @@ from api.query_results import (
 )
 from api.routers.interpreter import DslModel
 from lakehouse.auth.identity import Caller, Role
+from lakehouse.cluster import usable_workers, worker_verdicts
 from lakehouse.errors import InvalidInput, QueryCancelled, Unavailable
 from lakehouse.executor.queries import QueryRun
 from lakehouse.executor.service import QueryRequest, QueryService, with_mode
@@ -202,25 +203,31 @@ def _actuals(step: dict[str, Any] | None, run: QueryRun) -> None:
 @router.get("/nodes/status")
 async def nodes_status(core: CoreDep, caller: Reader) -> dict[str, Any]:
     """The Dask cluster: its scheduler's state and each worker's address, threads, memory
-    used and limit, and tasks running."""
+    used and limit, tasks running, and whether it sees the storage root (a worker that does
+    not is `excluded` and gets no work; `reason` says why)."""
     client = await asyncio.to_thread(core.dask_client)
+    address = core.settings.dask_scheduler_address
     if client is None:
-        return {"scheduler": {"address": core.settings.dask_scheduler_address,
-                              "status": "unreachable"}, "workers": []}
+        return {"scheduler": {"address": address, "status": "unreachable"}, "workers": []}
+    await asyncio.to_thread(usable_workers, client)  # probes a worker not checked yet
+    verdicts = worker_verdicts(address)
     info = await asyncio.to_thread(client.scheduler_info)
     processing = await asyncio.to_thread(client.processing)
     workers = []
-    for address, worker in sorted(info.get("workers", {}).items()):
+    for worker_address, worker in sorted(info.get("workers", {}).items()):
         metrics = worker.get("metrics", {})
-        workers.append({"address": address, "name": worker.get("name"),
+        verdict = verdicts.get(worker_address)
+        workers.append({"address": worker_address, "name": worker.get("name"),
                         "threads": worker.get("nthreads"),
                         "memory_used": metrics.get("memory"),
                         "memory_limit": worker.get("memory_limit"),
-                        "tasks_running": metrics.get("executing", len(processing.get(address,
-                                                                                   ()))),
-                        "tasks_processing": len(processing.get(address, ()))})
+                        "tasks_running": metrics.get("executing",
+                                                     len(processing.get(worker_address, ()))),
+                        "tasks_processing": len(processing.get(worker_address, ())),
+                        **(verdict.to_json() if verdict else {"storage": "unchecked"})})
     return {"scheduler": {"address": info.get("address"), "status": client.status,
                           "id": info.get("id"), "workers": len(workers),
+                          "workers_usable": sum(w["storage"] == "verified" for w in workers),
                           "threads": sum(w["threads"] or 0 for w in workers)},
             "workers": workers}
 

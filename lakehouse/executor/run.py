@@ -335,7 +335,7 @@ def _distributed(plan: PhysicalPlan, pieces: Mapping[str, _Pieces], context: Exe
     # The broadcast relations go to every worker once, not once per fragment, under keys of
     # this query's own (lakehouse/cluster.py).
     shared: Any = others
-    if context.client is not None and others:
+    if work.client is not None and others:
         shared = dict(zip(others, work.scatter(list(others.values())), strict=True))
     partial_sql = dist.partial_sql or ""
     progress.stage = "running"

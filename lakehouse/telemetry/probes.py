@@ -53,7 +53,7 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
     """Ask the scheduler who it is; its answer lists the workers."""
     from distributed.core import rpc  # heavy import, only where a probe runs
 
-    from lakehouse.cluster import client_connection_args
+    from lakehouse.cluster import client_connection_args, worker_verdicts
 
     start = time.perf_counter()
     try:
@@ -66,12 +66,19 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
                        connection_args=client_connection_args()) as scheduler:
             identity = await asyncio.wait_for(scheduler.identity(), timeout_s)
         workers = identity.get("workers", {})
+        verdicts = worker_verdicts(address)
+        # A worker that does not see the storage root gets no work: the cluster is short of
+        # it, which an operator must hear about (lakehouse/worker_storage.py).
+        excluded = [{"address": w, "host": v.host, "reason": v.reason}
+                    for w, v in sorted(verdicts.items()) if w in workers and not v.usable]
         detail: dict[str, Any] = {
             "address": address,
             "workers": len(workers),
             "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
+            "workers_verified": sum(1 for w, v in verdicts.items() if w in workers and v.usable),
+            "workers_excluded": excluded,
         }
-        ok = True
+        ok = not excluded
     except Exception as exc:  # unreachable scheduler
         ok, detail = False, {"address": address, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return Check("dask", ok, False, (time.perf_counter() - start) * 1000, detail)
