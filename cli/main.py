@@ -14,6 +14,7 @@ from api.services import SPECS, Service, parse_service
 from cli.common import EXIT_USAGE, fail, failing, load_settings
 from cli.load import load as load_command
 from cli.maintenance import compact as compact_command
+from cli.worker import worker_command
 from lakehouse.auth.identity import Role
 from lakehouse.telemetry.logs import configure_logging
 
@@ -158,6 +159,7 @@ def tables_declare(
 
 app.command("load")(load_command)
 app.command("compact")(compact_command)
+app.command("worker")(worker_command)
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ from api.services import SPECS
 from cli.restart_policy import GiveUp, decide_restart
 from cli.supervisor import Child, StartupFailed, Supervisor, clean_leftovers
 from deployments import applied, local
+from lakehouse.cluster import dask_client, forget, usable_workers, worker_verdicts
 from lakehouse.config import Settings
+from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.processes import write_restarts
 
 console = Console(stderr=True)
@@ -74,6 +76,37 @@ def busy_ports(settings: Settings) -> list[str]:
     return busy
 
 
+def storage_refusal(settings: Settings) -> str | None:
+    """Why starting would risk acknowledged data, or None. With a cluster of its own the
+    workers run here and see the data folder; with DISTRIBUTED_MODE the scheduler's workers
+    are asked (lakehouse/worker_storage.py) and a local-folder STORAGE_ROOT that some of them
+    do not see is refused: the control plane would keep their work for itself, and a setting
+    that only works by accident is better fixed before the first record."""
+    if not settings.distributed_mode:
+        return None
+    client = dask_client(settings.dask_scheduler_address, settings.storage_root)
+    if client is None:
+        return None  # no scheduler yet: the control plane checks workers as they come
+    try:
+        usable_workers(client)
+        excluded = {w: v for w, v in worker_verdicts(settings.dask_scheduler_address).items()
+                    if not v.usable}
+    finally:
+        forget(settings.dask_scheduler_address)
+    if not excluded:
+        return None
+    where = ", ".join(f"{w} on {v.host or 'an unknown host'}" for w, v in sorted(excluded.items()))
+    if StorageRoot.parse(settings.storage_root).is_local:
+        return (f"STORAGE_ROOT={settings.storage_root} is a folder of this host, and the Dask "
+                f"workers {where} do not see it: data they wrote would be lost to the control "
+                "plane. Set STORAGE_ROOT to shared storage (s3://bucket/prefix, the same on "
+                "every host), or run the workers on this host.")
+    console.print(f"[yellow]warning:[/yellow] the Dask workers {where} do not see "
+                  f"STORAGE_ROOT and get no work until they do: "
+                  f"{next(iter(excluded.values())).reason}")
+    return None
+
+
 def run_up(settings: Settings) -> int:
     try:
         cleaned = clean_leftovers(settings.run_dir)
@@ -88,6 +121,10 @@ def run_up(settings: Settings) -> int:
         console.print(f"[red]cannot start:[/red] {', '.join(busy)} on {settings.bind_host}. "
                       "Stop what listens there (an earlier `lakehouse up`?) or choose other "
                       "ports with these settings in .env.")
+        return 1
+    refused = storage_refusal(settings)
+    if refused:
+        console.print(f"[red]cannot start:[/red] {refused}")
         return 1
     stop = threading.Event()
 

@@ -63,6 +63,9 @@ def prefect_server(settings: Settings, *, migrate: bool = True) -> ProcessSpec:
     )
 
 
+NO_WORKERS_TIMEOUT = "60s"
+
+
 def dask_scheduler(settings: Settings) -> ProcessSpec:
     return ProcessSpec(
         "dask-scheduler",
@@ -74,6 +77,10 @@ def dask_scheduler(settings: Settings) -> ProcessSpec:
          if "://" in settings.dask_scheduler_address else "tcp",
          "--dashboard-address", f"{settings.bind_host}:{settings.dask_dashboard_port}"],
         ready_port=settings.dask_scheduler_port,
+        # Jobs go only to workers that see the storage root (lakehouse/worker_storage.py):
+        # when every such worker is gone, a job fails after this instead of waiting for one
+        # forever, and the control plane runs it itself.
+        extra_env={"DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT": NO_WORKERS_TIMEOUT},
     )
 
 

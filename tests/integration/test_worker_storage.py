@@ -133,3 +133,17 @@ def test_nodes_status_and_health_show_the_excluded_worker(
     dask_check = health["checks"]["dask"]
     assert dask_check["ok"] is False and dask_check["workers_verified"] == 1
     assert [w["address"] for w in dask_check["workers_excluded"]] == [excluded["address"]]
+
+
+def test_up_refuses_a_local_root_that_remote_workers_do_not_see(
+        two_views: tuple[str, str, str], tmp_path: Path) -> None:
+    from cli.up import storage_refusal
+
+    address, root_uri, _ = two_views
+    shared = Settings.for_tests(tmp_path / "state", distributed_mode=True,
+                                dask_scheduler_address=address, storage_root=root_uri)
+    refusal = storage_refusal(shared)
+    assert refusal is not None and "Set STORAGE_ROOT to shared storage" in refusal
+    assert "elsewhere" not in refusal and "tcp://" in refusal  # names the workers
+    # With a cluster of its own (not DISTRIBUTED_MODE) its workers are local: no question.
+    assert storage_refusal(Settings.for_tests(tmp_path / "own", storage_root=root_uri)) is None
