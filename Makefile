@@ -2,11 +2,13 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# What runs the platform (make run, a worker host), and that plus the test and lint tools.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install bench clean-data
+.PHONY: run test lint install install-runtime bench clean-data
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/lakehouse up
 
 test: $(STAMP) lint
@@ -19,9 +21,15 @@ lint: $(STAMP)
 
 install: $(STAMP)
 
-# Re-installs only when the project's dependencies or their pins change.
-$(STAMP): pyproject.toml constraints.txt
+install-runtime: $(RUNTIME_STAMP)
+
+# Each re-installs only when the project's dependencies or their pins change.
+$(RUNTIME_STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from dotenv import dotenv_values
 
 from lakehouse.config import Settings
 
@@ -35,8 +36,11 @@ def _bin(name: str) -> str:
 
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """The environment every child gets: our settings made absolute, Prefect pointed at DATA_DIR."""
-    env = dict(os.environ)
+    """The environment every child gets: our settings made absolute, Prefect pointed at DATA_DIR.
+    What `.env` sets is exported too: the flow runs a Prefect worker starts run in a folder of
+    their own (the deployments carry no working directory: prefect.yaml), where no `.env` is."""
+    env = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    env.update(os.environ)
     env.update({
         "DATA_DIR": str(settings.data_dir),
         "PREFECT_API_URL": settings.prefect_api_url,
@@ -106,7 +110,7 @@ def work_pool_command(settings: Settings) -> list[str]:
 
 def prefect_file(settings: Settings) -> Path:
     """prefect.yaml, or with MAINTENANCE_INTERVAL_S set, a copy under PREFECT_HOME whose
-    deployments all run every that many seconds (entrypoints stay relative to the project)."""
+    deployments all run every that many seconds."""
     source = PROJECT_DIR / "prefect.yaml"
     if not settings.maintenance_interval_s:
         return source

@@ -174,7 +174,7 @@ async def explain(body: ExecuteBody, core: Core, tenant: str, *,
         out["analyze"] = {"rows": run.result.num_rows if run.result is not None else 0,
                           "elapsed_s": run.elapsed_s, "bytes_scanned":
                           run.progress.bytes_scanned, "steps": run.progress.steps,
-                          "query_id": run.query_id}
+                          "workers": run.progress.workers, "query_id": run.query_id}
         _actuals(plan["steps"], run)
     return out
 

@@ -82,7 +82,7 @@ class QueryRun:
         return {
             "query_id": self.query_id, "state": self.state, "mode": self.mode,
             "progress": {"stage": p.stage, "fragments_done": p.fragments_done,
-                         "fragments_total": p.fragments_total},
+                         "fragments_total": p.fragments_total, "workers": p.workers},
             "rows": self.result.num_rows if self.result is not None else None,
             "bytes_scanned": p.bytes_scanned, "elapsed_s": self.elapsed_s,
             "planning_ms": self.planning_ms, "snapshot": self.snapshot, "error": self.error,

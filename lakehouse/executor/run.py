@@ -57,6 +57,7 @@ class Progress:
     rows_scanned: int = 0
     stage: str = "planning"
     steps: dict[str, dict[str, float]] = field(default_factory=dict)  # name → rows, ms
+    workers: dict[str, int] = field(default_factory=dict)  # worker → jobs of the query it ran
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def done(self, rows: int = 0, size: int = 0) -> None:
@@ -359,6 +360,7 @@ def _distributed(plan: PhysicalPlan, pieces: Mapping[str, _Pieces], context: Exe
                            sizes=[_job_bytes(only.spec, job) for job, _ in jobs])
     progress.step("partial", sum(p.num_rows for p in partials), started)
     cancel.check()
+    progress.workers = _placement(work)
     return pa.concat_tables([conform_to(p, partials[0].schema) for p in partials])
 
 
@@ -439,6 +441,22 @@ def _result(future: Any, progress: Progress) -> pa.Table:
     table: pa.Table = future.result()
     progress.done(table.num_rows, 0)
     return table
+
+
+def _placement(work: Submitted) -> dict[str, int]:
+    """How many of the query's jobs each worker holds the result of (where they ran)."""
+    if work.client is None or not work.futures:
+        return {}
+    try:
+        held = work.client.who_has(work.futures)
+    except Exception:  # the cluster went away after answering: where it ran is lost, not the answer
+        log.debug("cannot ask where the fragments ran", exc_info=True)
+        return {}
+    counts: dict[str, int] = {}
+    for holders in held.values():
+        if holders:
+            counts[holders[0]] = counts.get(holders[0], 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _job_bytes(spec: ScanSpec, job: ScanJob | None) -> int:

@@ -168,6 +168,8 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
     for name in ("compaction", "retention", "cleanup"):
         assert deployments[name]["schedules"], name
         assert deployments[name]["global_concurrency_limit"]["limit"] == 1, deployments[name]
+    for deployment in deployments.values():  # nothing ties them to this host's folders
+        assert deployment["pull_steps"] == [] and ":" not in deployment["entrypoint"], deployment
     _wait_for_scheduled_run(prefect_api, deployments["compaction"]["id"])
     dashboard = httpx.get(f"http://127.0.0.1:{ports['DASK_DASHBOARD_PORT']}/status",
                           follow_redirects=True)
