@@ -69,7 +69,7 @@ _LAUNCHER = (
     "os.execvp(sys.argv[2], sys.argv[2:])\n")
 
 
-def _dying_with_me(argv: list[str]) -> list[str]:
+def dying_with_me(argv: list[str]) -> list[str]:
     """`argv`, started so that the kernel kills it when this process dies."""
     return [sys.executable, "-c", _LAUNCHER, str(os.getpid()), *argv]
 
@@ -102,7 +102,7 @@ class Supervisor:
         log_path = self.log_dir / f"{spec.name}.log"
         log_file = log_path.open("ab")
         process = subprocess.Popen(
-            _dying_with_me(spec.argv), cwd=spec.cwd, env={**self.env, **spec.extra_env},
+            dying_with_me(spec.argv), cwd=spec.cwd, env={**self.env, **spec.extra_env},
             stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -116,15 +116,15 @@ def run_up(settings: Settings) -> int:
     if cleaned:
         console.print(f"stopped what an earlier, killed `lakehouse up` left running: "
                       f"{', '.join(cleaned)}")
+    refused = storage_refusal(settings)
+    if refused:
+        console.print(f"[red]cannot start:[/red] {refused}")
+        return 1
     busy = busy_ports(settings)
     if busy:
         console.print(f"[red]cannot start:[/red] {', '.join(busy)} on {settings.bind_host}. "
                       "Stop what listens there (an earlier `lakehouse up`?) or choose other "
                       "ports with these settings in .env.")
-        return 1
-    refused = storage_refusal(settings)
-    if refused:
-        console.print(f"[red]cannot start:[/red] {refused}")
         return 1
     stop = threading.Event()
 

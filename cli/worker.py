@@ -3,22 +3,33 @@
 It is `dask worker` with the platform's settings (threads, memory, spill folder) and a check
 first: the worker must be able to open STORAGE_ROOT here, and a local-folder root on a host
 other than the scheduler's is flagged at once, since the control plane would exclude such a
-worker anyway (lakehouse/worker_storage.py). The process then becomes the Dask worker (exec),
-so a service manager supervises the worker itself.
+worker anyway (lakehouse/worker_storage.py).
+
+A Dask worker ends itself when its scheduler goes away; this command starts it again (after the
+restart policy's back-off, cli/restart_policy.py), and the new one waits until the scheduler is
+back, so a restarted scheduler finds its workers again without anyone logging in to the worker
+hosts. SIGTERM or Ctrl-C stops the worker and the command; the worker also dies with the
+command (its parent-death signal).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
+import signal
 import socket
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from cli.common import EXIT_USAGE, err, fail
+from cli.restart_policy import GiveUp, decide_restart
+from cli.supervisor import dying_with_me
 from lakehouse.config import Settings
 from lakehouse.storage.location import StorageRoot
 
@@ -63,7 +74,40 @@ def worker_command(
     if host:
         command += ["--host", host]
     err.print(f"starting Dask workers for {address}: {' '.join(command[3:])}")
-    os.execv(dask, command)  # noqa: S606 (our own console script, arguments from settings)
+    raise typer.Exit(run_restarting(command))
+
+
+def run_restarting(command: list[str]) -> int:
+    """Run `command` until SIGTERM/SIGINT, starting it again whenever it exits on its own;
+    1 when it keeps exiting fast (the policy gives up)."""
+    stop = threading.Event()
+    running: list[subprocess.Popen[bytes]] = []
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+        for child in running:
+            child.terminate()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    exits: list[float] = []
+    while not stop.is_set():
+        child = subprocess.Popen(dying_with_me(command))  # noqa: S603 (our own console script)
+        running[:] = [child]
+        code = child.wait()
+        if stop.is_set():
+            break
+        now = time.time()
+        exits.append(now)
+        decided = decide_restart(exits, now)
+        if isinstance(decided, GiveUp):
+            err.print(f"[red]the Dask worker exited with {code} and is not started again:[/red] "
+                      f"{decided.reason}")
+            return 1
+        err.print(f"[yellow]the Dask worker exited with {code}[/yellow] (its scheduler went "
+                  f"away?); starting it again in {decided.delay_s:.0f} s")
+        stop.wait(decided.delay_s)
+    return 0
 
 
 def _is_this_host(address: str) -> bool:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.cluster import Submitted, submit_or_here
-from lakehouse.errors import QueryCancelled
+from lakehouse.errors import LakehouseError, QueryCancelled
 from lakehouse.executor.sandbox import Sandbox, run_sql
 from lakehouse.executor.scan import (
     ScanJob,
@@ -138,9 +138,27 @@ class Execution:
 
     def stage(self, pieces: dict[str, _Pieces]) -> Staged:
         if self.distributed:
-            return Staged(pieces, {PARTIALS: _distributed(self.plan, pieces, self.context,
-                                                          self.progress, self.cancel)})
+            return Staged(pieces, {PARTIALS: self._partials(pieces)})
         return Staged(pieces, _scan_all(pieces, self.context, self.progress, self.cancel))
+
+    def _partials(self, pieces: dict[str, _Pieces]) -> pa.Table:
+        """The fragments' partial results, from the workers; when the cluster fails under
+        them (a worker host lost with the only copy of a result, a broken connection), all
+        of them again here: slower, and the same answer. The data's own errors are not
+        cluster failures: they propagate as they are."""
+        try:
+            return _distributed(self.plan, pieces, self.context, self.progress, self.cancel)
+        except LakehouseError:
+            raise
+        except Exception as exc:
+            if self.context.client is None:
+                raise
+            self.cancel.check()
+            log.warning("the Dask cluster failed a query's fragments; running them here",
+                        extra={"job": self.context.name, "error": repr(exc)[:300]})
+        self.progress.fragments_done = 0
+        return _distributed(self.plan, pieces, replace(self.context, client=None),
+                            self.progress, self.cancel)
 
     def _run(self, relations: Mapping[str, pa.Table], sql: str, name: str) -> pa.Table:
         return _run(relations, sql, self, name)

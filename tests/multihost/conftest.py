@@ -25,10 +25,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import httpx
 import pyarrow.fs as pafs
 import pytest
@@ -64,8 +66,11 @@ class Platform:
     network: Network
     env: dict[str, str]  # the control plane's settings
     worker_env: dict[str, str]
+    scheduler_env: dict[str, str]
     tpch: Path  # the generator's files, on the control-plane host
     headers: dict[str, str] = field(default_factory=dict)
+    up: subprocess.Popen[bytes] | None = None
+    scheduler: subprocess.Popen[bytes] | None = None
 
     @property
     def cp(self) -> Host:
@@ -80,6 +85,40 @@ class Platform:
                               self.env["DASK_SCHEDULER_ADDRESS"], "--host", host.address,
                               "--nworkers", "1", "--name", name],
                    {**self.worker_env, "DATA_DIR": str(host.folder / "data")})
+
+    def start_scheduler(self) -> None:
+        cp = self.cp
+        self.scheduler = cp.start("dask-scheduler", [
+            str(BIN / "dask"), "scheduler", "--host", cp.address, "--port", "8786",
+            "--dashboard-address", f"{cp.address}:8787"], self.scheduler_env)
+        _wait_port(cp.address, 8786, "the Dask scheduler", self.scheduler,
+                   lambda: cp.log("dask-scheduler"))
+
+    def start_up(self) -> None:
+        """`lakehouse up` on the control-plane host, until its services answer."""
+        self.up = self.cp.start("lakehouse-up", [str(BIN / "lakehouse"), "up"], self.env)
+        _wait_healthy(self.cp.address, 8084, "/health", self.up,
+                      lambda: self.cp.log("lakehouse-up"))
+        _wait_healthy(self.cp.address, 8000, "/health", self.up,
+                      lambda: self.cp.log("lakehouse-up"))
+
+    def kill_up(self) -> None:
+        """SIGKILL `lakehouse up`: its children die with it (their parent-death signal)."""
+        assert self.up is not None
+        self.up.kill()
+        self.up.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the services let go of their ports
+            try:
+                with socket.create_connection((self.cp.address, 8000), timeout=1):
+                    time.sleep(0.3)
+            except OSError:
+                return
+        pytest.fail("the services outlived a killed `lakehouse up`")
+
+    def restart_worker(self, name: str) -> None:
+        self.start_worker(name)
+        self.wait_for_workers({name})
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """GET /nodes/status's workers, by name."""
@@ -203,15 +242,11 @@ def _start_platform(network: Network, hosts: dict[str, Host], root: Path) -> Pla
                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
     prefect = cp.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host",
                                           cp.address, "--port", "4200"], prefect_env)
-    scheduler_process = cp.start("dask-scheduler", [
-        str(BIN / "dask"), "scheduler", "--host", cp.address, "--port", "8786",
-        "--dashboard-address", f"{cp.address}:8787"],
-        {**clean, "DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT": "30s"})
-    _wait_port(cp.address, 8786, "the Dask scheduler", scheduler_process,
-               lambda: cp.log("dask-scheduler"))
     worker_env = {**clean, **S3_KEYS, "STORAGE_ROOT": storage_root,
                   "DASK_THREADS_PER_WORKER": "1"}
-    platform = Platform(hosts, network, env, worker_env, tpch)
+    platform = Platform(hosts, network, env, worker_env,
+                        {**clean, "DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT": "30s"}, tpch)
+    platform.start_scheduler()
     for name in ("w1", "w2"):
         platform.start_worker(name)
     _wait_port(cp.address, 4200, "the Prefect server", prefect,
@@ -219,8 +254,7 @@ def _start_platform(network: Network, hosts: dict[str, Host], root: Path) -> Pla
     _wait_healthy(cp.address, 4200, "/api/health", prefect, lambda: cp.log("prefect-server"))
     cp.run([str(BIN / "lakehouse"), "users", "create", "admin", "--tenant", "default",
             "--role", "admin", "--password-stdin"], env, stdin=ADMIN_PASSWORD + "\n")
-    up = cp.start("lakehouse-up", [str(BIN / "lakehouse"), "up"], env)
-    _wait_healthy(cp.address, 8084, "/health", up, lambda: cp.log("lakehouse-up"))
+    platform.start_up()
     login = httpx.post(f"http://{cp.address}:8090/auth/login",
                        json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30)
     assert login.status_code == 200, login.text
@@ -242,3 +276,54 @@ def _wait_healthy(address: str, port: int, path: str, process: subprocess.Popen[
             pass
         time.sleep(1)
     pytest.fail(f"not healthy on {address}:{port} in {START_TIMEOUT_S:.0f} s:\n{log()}")
+
+
+def load_tpch(platform: Platform) -> None:
+    runs = {}
+    for table in TPCH_TABLES:
+        response = httpx.post(platform.url(8000) + "/data/load", headers=platform.headers,
+                              json={"table": table,
+                                    "source": str(platform.tpch / table)},
+                              timeout=120)
+        assert response.status_code == 202, response.text
+        runs[table] = response.json()["run_id"]
+    deadline = time.monotonic() + 300
+    for table, run_id in runs.items():
+        while True:
+            run = httpx.get(platform.url(8081) + f"/runs/{run_id}", headers=platform.headers,
+                            timeout=30).json()
+            if run.get("state") == "COMPLETED":
+                break
+            assert run.get("state") not in ("FAILED", "CRASHED", "CANCELLED"), (table, run)
+            assert time.monotonic() < deadline, (table, run)
+            time.sleep(1)
+
+
+@pytest.fixture(scope="package")
+def tpch_loaded(platform: Platform) -> Platform:
+    """The platform with the TPC-H tables loaded over HTTP (once, whichever test asks first)."""
+    load_tpch(platform)
+    return platform
+
+
+@pytest.fixture(scope="package")
+def oracle(platform: Platform) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    for table in TPCH_TABLES:
+        connection.read_parquet(str(platform.tpch / table / "*.parquet")).create_view(table)
+    return connection
+
+
+@contextmanager
+def small_fragments(platform: Platform) -> Iterator[None]:
+    """Fragments of 1 MiB, so the small TPC-H tables still spread over both workers."""
+    config = platform.url(8082) + "/optimize/config"
+    before = httpx.get(config, headers=platform.headers, timeout=30).json()
+    changed = httpx.put(config, headers=platform.headers, json={"target_fragment_mb": 1},
+                        timeout=30)
+    assert changed.status_code == 200, changed.text
+    try:
+        yield
+    finally:
+        httpx.put(config, headers=platform.headers, timeout=30,
+                  json={"target_fragment_mb": before["target_fragment_mb"]})

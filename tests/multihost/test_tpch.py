@@ -4,50 +4,13 @@ the generator's own files, and a large query's jobs run on both worker hosts."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import duckdb
 import httpx
-import pytest
 
 from tests.flows.test_tpch_queries import UNORDERED, _normal, _same, query
-from tests.multihost.conftest import TPCH_TABLES, Platform
-
-
-def load_tpch(platform: Platform) -> None:
-    runs = {}
-    for table in TPCH_TABLES:
-        response = httpx.post(platform.url(8000) + "/data/load", headers=platform.headers,
-                              json={"table": table,
-                                    "source": str(platform.tpch / table)},
-                              timeout=120)
-        assert response.status_code == 202, response.text
-        runs[table] = response.json()["run_id"]
-    deadline = time.monotonic() + 300
-    for table, run_id in runs.items():
-        while True:
-            run = httpx.get(platform.url(8081) + f"/runs/{run_id}", headers=platform.headers,
-                            timeout=30).json()
-            if run.get("state") == "COMPLETED":
-                break
-            assert run.get("state") not in ("FAILED", "CRASHED", "CANCELLED"), (table, run)
-            assert time.monotonic() < deadline, (table, run)
-            time.sleep(1)
-
-
-@pytest.fixture(scope="module")
-def loaded(platform: Platform) -> Platform:
-    load_tpch(platform)
-    return platform
-
-
-@pytest.fixture(scope="module")
-def oracle(platform: Platform) -> duckdb.DuckDBPyConnection:
-    connection = duckdb.connect()
-    for table in TPCH_TABLES:
-        connection.read_parquet(str(platform.tpch / table / "*.parquet")).create_view(table)
-    return connection
+from tests.multihost.conftest import Platform, small_fragments
 
 
 def run_query(platform: Platform, sql: str) -> dict[str, Any]:
@@ -58,33 +21,25 @@ def run_query(platform: Platform, sql: str) -> dict[str, Any]:
     return body
 
 
-def test_the_22_queries_equal_duckdb(loaded: Platform,
+def test_the_22_queries_equal_duckdb(tpch_loaded: Platform,
                                      oracle: duckdb.DuckDBPyConnection) -> None:
     wrong = []
     for n in range(1, 23):
-        body = run_query(loaded, query(n))
+        body = run_query(tpch_loaded, query(n))
         want = _normal(oracle.sql(query(n)).to_arrow_table())
         if not _same(body["rows"], want, ordered=n not in UNORDERED):
             wrong.append((n, body["rows"][:2], want[:2]))
     assert not wrong
 
 
-def test_a_large_query_runs_on_both_worker_hosts(loaded: Platform) -> None:
+def test_a_large_query_runs_on_both_worker_hosts(tpch_loaded: Platform) -> None:
     """Q1 over lineitem's files, cut into fragments of 1 MiB (SF0.1 is small: at the default
     32 MiB it would be one fragment)."""
-    config = loaded.url(8082) + "/optimize/config"
-    before = httpx.get(config, headers=loaded.headers, timeout=30).json()
-    changed = httpx.put(config, headers=loaded.headers, json={"target_fragment_mb": 1},
-                        timeout=30)
-    assert changed.status_code == 200, changed.text
-    try:
-        body = run_query(loaded, query(1))
-    finally:
-        httpx.put(config, headers=loaded.headers, timeout=30,
-                  json={"target_fragment_mb": before["target_fragment_mb"]})
+    with small_fragments(tpch_loaded):
+        body = run_query(tpch_loaded, query(1))
     assert body["strategy"] == "partial_aggregate"
-    status = httpx.get(loaded.url(8081) + f"/query/{body['query_id']}",
-                       headers=loaded.headers, timeout=30).json()
+    status = httpx.get(tpch_loaded.url(8081) + f"/query/{body['query_id']}",
+                       headers=tpch_loaded.headers, timeout=30).json()
     ran_on = status["progress"]["workers"]
     hosts = {address.split("://")[-1].rsplit(":", 1)[0] for address in ran_on}
-    assert hosts == {loaded.hosts["w1"].address, loaded.hosts["w2"].address}, status
+    assert hosts == {tpch_loaded.hosts["w1"].address, tpch_loaded.hosts["w2"].address}, status
