@@ -109,16 +109,23 @@ def work_pool_command(settings: Settings) -> list[str]:
 
 
 def prefect_file(settings: Settings) -> Path:
-    """prefect.yaml, or with MAINTENANCE_INTERVAL_S set, a copy under PREFECT_HOME whose
-    deployments all run every that many seconds."""
+    """prefect.yaml as it is, or a copy under PREFECT_HOME with the settings applied: every
+    deployment in PREFECT_WORK_POOL (the file names the default pool, and `prefect deploy
+    --pool` does not override a pool the file names), and with MAINTENANCE_INTERVAL_S set,
+    every deployment run every that many seconds."""
     source = PROJECT_DIR / "prefect.yaml"
-    if not settings.maintenance_interval_s:
-        return source
     spec = yaml.safe_load(source.read_text())
-    for deployment in spec.get("deployments", []):
-        deployment["schedules"] = [{"interval": settings.maintenance_interval_s,
-                                    "active": True}]
-    target = settings.prefect_home / "prefect.interval.yaml"
+    deployments = spec.get("deployments", [])
+    pools = {d.get("work_pool", {}).get("name") for d in deployments}
+    if not settings.maintenance_interval_s and pools == {settings.prefect_work_pool}:
+        return source
+    for deployment in deployments:
+        deployment["work_pool"] = {**deployment.get("work_pool", {}),
+                                   "name": settings.prefect_work_pool}
+        if settings.maintenance_interval_s:
+            deployment["schedules"] = [{"interval": settings.maintenance_interval_s,
+                                        "active": True}]
+    target = settings.prefect_home / "prefect.settings.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(spec, sort_keys=False))
     return target

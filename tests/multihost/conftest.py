@@ -184,8 +184,9 @@ def _postgres(cp: Host, root: Path) -> None:
                                     database], timeout=60)
 
 
-def _s3(cp: Host) -> str:
-    """moto's S3 server on the control-plane host; the storage root URI in a new bucket."""
+def _s3(cp: Host, tpch: Path) -> tuple[str, str]:
+    """moto's S3 server on the control-plane host: the storage root URI in a new bucket, and
+    a load root in another holding a copy of lineitem's files (a source workers can read)."""
     process = cp.start("s3", [str(BIN / "moto_server"), "-H", cp.address, "-p", "9000"],
                        os.environ)
     _wait_port(cp.address, 9000, "the S3 server", process, lambda: cp.log("s3"))
@@ -195,7 +196,12 @@ def _s3(cp: Host) -> str:
         os.environ.setdefault(name, value)
     fs, _ = pafs.FileSystem.from_uri(root + "&allow_bucket_creation=true")
     fs.create_dir("lake")
-    return root
+    fs.create_dir("imports")
+    for path in sorted((tpch / "lineitem").glob("*.parquet")):
+        with fs.open_output_stream(f"imports/tpch/lineitem/{path.name}") as out:
+            out.write(path.read_bytes())
+    options = root.split("?", 1)[1]
+    return root, f"s3://imports/tpch?{options}"
 
 
 @pytest.fixture(scope="package")
@@ -221,7 +227,7 @@ def _start_platform(network: Network, hosts: dict[str, Host], root: Path) -> Pla
     subprocess.run([tool, "parquet", "--scale-factor", SCALE, "--parts", str(PARTS),
                     "--output-dir", str(tpch), "--quiet"], check=True, timeout=300)
     _postgres(cp, root)
-    storage_root = _s3(cp)
+    storage_root, s3_imports = _s3(cp, tpch)
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("PREFECT_", "DASK_")) and k not in (
                  "CATALOG_URL", "DATA_DIR", "STORAGE_ROOT", "PYTEST_CURRENT_TEST")}
@@ -234,7 +240,8 @@ def _start_platform(network: Network, hosts: dict[str, Host], root: Path) -> Pla
            "BIND_HOST": cp.address, "DISTRIBUTED_MODE": "true",
            "CATALOG_URL": f"postgresql+psycopg://postgres@{cp.address}:5432/catalog",
            "STORAGE_ROOT": storage_root, "DASK_SCHEDULER_ADDRESS": scheduler,
-           "PREFECT_API_URL": f"http://{cp.address}:4200/api", "LOAD_ROOTS": str(tpch),
+           "PREFECT_API_URL": f"http://{cp.address}:4200/api",
+           "LOAD_ROOTS": f"{tpch},{s3_imports}",
            "LOG_LEVEL": "INFO"}
     prefect_env = {**clean, "PREFECT_HOME": str(cp.folder / "prefect"),
                    "PREFECT_API_DATABASE_CONNECTION_URL":

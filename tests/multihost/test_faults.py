@@ -140,6 +140,43 @@ def test_a_worker_host_killed_during_a_flush_and_a_compaction(platform: Platform
     platform.restart_worker("w1")
 
 
+def test_a_worker_host_killed_during_a_load(platform: Platform,
+                                           oracle: duckdb.DuckDBPyConnection) -> None:
+    """A load from S3 (its parts run on the workers) loses a worker host: the run completes
+    or fails cleanly, and the table then holds the source's rows exactly once."""
+    table, source = "fault_load", "s3://imports/tpch/lineitem/*.parquet"
+    [[expected]] = oracle.sql("SELECT count(*) FROM lineitem").fetchall()
+
+    def load() -> dict[str, Any]:
+        response = httpx.post(platform.url(8000) + "/data/load", headers=platform.headers,
+                              json={"table": table, "source": source}, timeout=120)
+        assert response.status_code == 202, response.text
+        return {"run_id": response.json()["run_id"]}
+
+    started = load()
+    deadline = time.monotonic() + 60
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:  # kill once the parts are under way on the workers
+        run = httpx.get(platform.url(8081) + f"/runs/{started['run_id']}",
+                        headers=platform.headers, timeout=30).json()
+        if run.get("progress", {}).get("done", 0) >= 2 or run.get("state") == "COMPLETED":
+            break
+        time.sleep(0.05)
+    killed = platform.hosts["w2"].kill()
+    print(f"load killed at {run.get('state')} {run.get('progress')}")
+    first = _wait_run(platform, started["run_id"])
+    if first["state"] != "COMPLETED":  # failed cleanly: the next load does the work
+        assert _wait_run(platform, load()["run_id"])["state"] == "COMPLETED"
+    response = httpx.post(platform.url(8081) + "/query/execute", headers=platform.headers,
+                          json={"query": f"SELECT count(*) FROM {table}"},  # noqa: S608
+                          timeout=120)
+    [[rows]] = response.json()["rows"]
+    print(f"worker host killed during a load ({killed} processes): first run "
+          f"{first['state']}; rows {rows} of {expected}")
+    platform.restart_worker("w2")
+    assert rows == expected
+
+
 def _wait_run(platform: Platform, run_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
