@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from tests.flows.test_tpch_queries import UNORDERED, _normal, _same, query
-from tests.multihost.conftest import BIN, Platform, small_fragments
+from tests.multihost.platform import BIN, Platform, small_fragments
 
 BATCH = 500
 

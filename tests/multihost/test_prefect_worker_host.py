@@ -9,7 +9,7 @@ import httpx
 
 from deployments.local import prefect_file
 from lakehouse.config import Settings
-from tests.multihost.conftest import BIN, Platform
+from tests.multihost.platform import BIN, Platform
 
 
 def test_deployments_applied_and_run_from_a_worker_host(platform: Platform) -> None:

@@ -10,7 +10,7 @@ import duckdb
 import httpx
 
 from tests.flows.test_tpch_queries import UNORDERED, _normal, _same, query
-from tests.multihost.conftest import Platform, small_fragments
+from tests.multihost.platform import Platform, small_fragments
 
 
 def run_query(platform: Platform, sql: str) -> dict[str, Any]:
