@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/compaction.py
 	$(BIN)/python bench/query_tracking.py
 	$(BIN)/python bench/tpch.py
+	$(BIN)/python bench/scaling_limits.py
+	$(BIN)/python bench/multihost.py  # simulated hosts: needs root
 
 clean-data:
 	rm -rf data/wal data/catalog.db* data/warehouse data/prefect data/dask data/logs

@@ -32,6 +32,7 @@ from lakehouse.executor.queries import QueryRun
 from lakehouse.executor.service import QueryRequest, QueryService, with_mode
 from lakehouse.sql import dsl
 from lakehouse.sql.parse import MAX_QUERY_CHARS
+from lakehouse.worker_storage import Verdict
 
 router = APIRouter(tags=["query"])
 data_router = APIRouter(tags=["data"])
@@ -204,7 +205,7 @@ def _actuals(step: dict[str, Any] | None, run: QueryRun) -> None:
 async def nodes_status(core: CoreDep, caller: Reader) -> dict[str, Any]:
     """The Dask cluster: its scheduler's state and each worker's address, threads, memory
     used and limit, tasks running, and whether it sees the storage root (a worker that does
-    not is `excluded` and gets no work; `reason` says why)."""
+    not is `excluded` and gets no work; for admins, `reason` says why)."""
     client = await asyncio.to_thread(core.dask_client)
     address = core.settings.dask_scheduler_address
     if client is None:
@@ -224,12 +225,23 @@ async def nodes_status(core: CoreDep, caller: Reader) -> dict[str, Any]:
                         "tasks_running": metrics.get("executing",
                                                      len(processing.get(worker_address, ()))),
                         "tasks_processing": len(processing.get(worker_address, ())),
-                        **(verdict.to_json() if verdict else {"storage": "unchecked"})})
+                        **_storage_of(verdict, caller)})
     return {"scheduler": {"address": info.get("address"), "status": client.status,
                           "id": info.get("id"), "workers": len(workers),
                           "workers_usable": sum(w["storage"] == "verified" for w in workers),
                           "threads": sum(w["threads"] or 0 for w in workers)},
             "workers": workers}
+
+
+def _storage_of(verdict: Verdict | None, caller: Caller) -> dict[str, Any]:
+    """A worker's storage verdict; why it was excluded (which may name the storage) only for
+    admins."""
+    if verdict is None:
+        return {"storage": "unchecked"}
+    shown = verdict.to_json()
+    if not caller.is_admin:
+        shown.pop("reason")
+    return shown
 
 
 @router.get("/query/{query_id}/result")

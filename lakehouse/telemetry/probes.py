@@ -68,9 +68,9 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
         workers = identity.get("workers", {})
         verdicts = worker_verdicts(address)
         # A worker that does not see the storage root gets no work: the cluster is short of
-        # it, which an operator must hear about (lakehouse/worker_storage.py).
-        excluded = [{"address": w, "host": v.host, "reason": v.reason}
-                    for w, v in sorted(verdicts.items()) if w in workers and not v.usable]
+        # it, which an operator must hear about (lakehouse/worker_storage.py). Why: in
+        # GET /nodes/status, for admins (health answers anyone).
+        excluded = [w for w, v in sorted(verdicts.items()) if w in workers and not v.usable]
         detail: dict[str, Any] = {
             "address": address,
             "workers": len(workers),

