@@ -301,3 +301,56 @@ def test_reads_never_run_ahead_of_the_synced_last_seq(tmp_path: Path) -> None:
         writer.join()
         wal.close()
     assert ahead == []
+
+
+CRASHED_WRITER = """
+    import os, sys
+    from pathlib import Path
+    from lakehouse.wal.port import LogEntry
+    from lakehouse.wal.rocks import RocksWal
+
+    wal = RocksWal.open(Path(sys.argv[1]))
+    for i in range(200):
+        wal.append([LogEntry(b"record-%d" % i * 20)])
+    print(wal.last_seq(), flush=True)
+    os._exit(0)  # a crash: the records stay in RocksDB's log file, nothing is flushed
+"""
+TAIL_LIMIT_S = 30.0
+
+
+def _damage(log: Path, how: str) -> None:
+    data = log.read_bytes()
+    if how == "garbage":  # random bytes after the last record, as a torn sector can leave
+        log.write_bytes(data + os.urandom(4096))
+    elif how == "zeros":  # a preallocated, never-written tail
+        log.write_bytes(data + bytes(32 * 1024))
+    elif how == "torn":  # the last record cut short: acknowledged bytes gone
+        log.write_bytes(data[:-7])
+    elif how == "torn_then_garbage":
+        log.write_bytes(data[:-100] + os.urandom(1000))
+
+
+@pytest.mark.parametrize(("how", "recovers"), [("garbage", True), ("zeros", True),
+                                               ("torn", False), ("torn_then_garbage", False)])
+def test_a_damaged_log_tail_recovers_the_synced_prefix_or_refuses_in_time(
+        tmp_path: Path, how: str, recovers: bool) -> None:
+    """A tail after the last synced record is dropped and every acknowledged record comes
+    back; a tail that cuts into acknowledged records is refused with the reason (never served
+    short); either way within TAIL_LIMIT_S, never a hang."""
+    path = tmp_path / "wal"
+    child = _run(CRASHED_WRITER, str(path))
+    assert child.returncode == 0, child.stderr
+    acked = int(child.stdout)
+    [log] = sorted(path.glob("*.log"))
+    _damage(log, how)
+    started = time.monotonic()
+    if recovers:
+        wal = RocksWal.open(path, open_timeout_s=TAIL_LIMIT_S)
+        assert wal.last_seq() == acked
+        assert [e.payload for e in wal.read()] == [b"record-%d" % i * 20 for i in range(200)]
+        wal.close()
+    else:
+        with pytest.raises((WalCorrupted, WalUnavailable)) as caught:
+            RocksWal.open(path, open_timeout_s=TAIL_LIMIT_S)
+        assert "acknowledged" in caught.value.message or "did not open" in caught.value.message
+    assert time.monotonic() - started < TAIL_LIMIT_S + 5
