@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.query_params import INT64_MAX
+from api.record_bodies import WRITE_ANSWERS, batch_body, one_record_body
 from api.write_door import NDJSON_TYPES, is_json, media_type, read_limited
 from flows.shared_results import tenant_view
 from lakehouse.auth.identity import Caller, Role
@@ -41,7 +42,8 @@ async def answer_of(pending: PendingWrite) -> dict[str, Any]:
     return pending.answer()
 
 
-@router.post("/data", status_code=201)
+@router.post("/data", status_code=201, openapi_extra=one_record_body(),
+             responses=WRITE_ANSWERS)
 async def write_one(request: Request, core: CoreDep, caller: Writer) -> JSONResponse:
     """Write one record; 201 once it is fsynced, 200 `duplicate` for a retry of the same record.
 
@@ -81,7 +83,7 @@ async def write_record(core: Core, caller: Caller, media: str, body: bytes,
         "status": result["status"]}
 
 
-@router.post("/data/store")
+@router.post("/data/store", openapi_extra=batch_body())
 async def write_many(
     request: Request, core: CoreDep, caller: Writer,
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,

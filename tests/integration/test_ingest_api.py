@@ -382,3 +382,27 @@ def test_reads_during_a_sync_see_the_durable_state_or_wait_for_it(
         assert (got_b.status_code, got_b.json()["payload"]) == (200, {"v": 1})
     finally:
         wal._db = real  # type: ignore[attr-defined]
+
+
+def test_the_documented_write_bodies_and_their_examples_work(tenant_client: TestClient) -> None:
+    """POST /data and /data/store declare their bodies (api/record_bodies.py) although the write
+    path reads them itself; each documented example, sent as it is, is stored."""
+    doc = tenant_client.get("/openapi.json").json()
+    one = doc["paths"]["/data"]["post"]
+    many = doc["paths"]["/data/store"]["post"]
+    assert set(one["responses"]) >= {"200", "201", "400", "409", "413", "415"}
+    record = one["requestBody"]["content"]["application/json"]
+    assert record["schema"]["properties"]["table"]["pattern"] == "^[A-Za-z][A-Za-z0-9_]{0,62}$"
+    assert record["schema"]["additionalProperties"] is False
+    answer = tenant_client.post("/data", json=record["example"])
+    assert answer.status_code == 201, answer.text
+    assert tenant_client.post("/data", json=record["example"]).json()["status"] == "duplicate"
+
+    content = many["requestBody"]["content"]
+    batch = tenant_client.post("/data/store", json=content["application/json"]["example"])
+    assert batch.status_code == 200, batch.text
+    ndjson = tenant_client.post("/data/store", content=content["application/x-ndjson"]["example"],
+                                headers={"Content-Type": "application/x-ndjson"})
+    assert ndjson.status_code == 200, ndjson.text
+    for body in (batch.json(), ndjson.json()):
+        assert body["rejected"] == 0 and body["accepted"] == 2, body

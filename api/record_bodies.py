@@ -1,0 +1,87 @@
+"""The request bodies of `POST /data` and `POST /data/store` as the OpenAPI documents declare them.
+
+The write path reads these bodies itself, before routing and under its own limits
+(api/write_door.py, api/fast_writes.py), so FastAPI never parses them and would declare none.
+This module declares them from the same constants the write path checks
+(lakehouse/ingest/records.py, lakehouse/schema/names.py), so the documents and the checks
+agree: `/docs` can send a record, and a generated client has a body type to fill.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lakehouse.ingest.records import DEFAULT_TABLE, MAX_DATA_ID_BYTES
+from lakehouse.schema.names import NAME_PATTERN
+
+EPOCH_SECONDS_MAX = 32503680000  # the year 3000, as parse_timestamp bounds it
+
+RECORD_EXAMPLE: dict[str, Any] = {
+    "data_id": "user-001", "table": "records",
+    "payload": {"name": "John Doe", "age": 30, "profile": {"skills": ["Go"]}}}
+NDJSON_EXAMPLE = ('{"data_id": "a", "payload": {"x": 1}}\n'
+                  '{"data_id": "b", "payload": {"x": 2}, "upsert": true}\n')
+
+
+class Record(BaseModel):
+    """One record: its key, its table, its fields."""
+
+    model_config = ConfigDict(extra="forbid", title="Record",
+                              json_schema_extra={"examples": [RECORD_EXAMPLE]})
+
+    data_id: str = Field(min_length=1, max_length=MAX_DATA_ID_BYTES, description=(
+        f"The record's key in its table: at most {MAX_DATA_ID_BYTES} bytes of UTF-8, no NUL. "
+        "The same record again is a harmless duplicate; a different one under the same key "
+        "is 409 unless `upsert`"))
+    table: str = Field(default=DEFAULT_TABLE, pattern=f"^{NAME_PATTERN.pattern}$",
+                       description="1-63 ASCII letters, digits and '_', a letter first")
+    payload: dict[str, Any] = Field(description="The record's fields: its table's columns")
+    upsert: bool = Field(default=False, description="Replace the record stored under data_id")
+    timestamp: str | float | None = Field(default=None, description=(
+        "When it happened: ISO-8601 text, or epoch seconds from 0 to "
+        f"{EPOCH_SECONDS_MAX}; default: when it was received. Partitions by its day"))
+
+
+class WriteAnswer(BaseModel):
+    """The answer to one record written."""
+
+    data_id: str
+    table: str
+    seq: int = Field(description="Its sequence number in the write-ahead log")
+    status: str = Field(description="`durable` (201: fsynced now) or `duplicate` (200: the "
+                                    "same record was stored before, under this seq)")
+
+
+WRITE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    201: {"model": WriteAnswer, "description": "Stored and fsynced: it survives a crash"},
+    200: {"model": WriteAnswer, "description": "A retry of a record stored before"},
+}
+
+
+def _record_schema() -> dict[str, Any]:
+    return Record.model_json_schema()
+
+
+def one_record_body() -> dict[str, Any]:
+    """`openapi_extra` of POST /data."""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _record_schema(), "example": RECORD_EXAMPLE}}}}
+
+
+def batch_body() -> dict[str, Any]:
+    """`openapi_extra` of POST /data/store. (How many records a request may hold is a setting,
+    INGEST_MAX_RECORDS, so the description says it rather than the schema.)"""
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {
+            "schema": {"type": "array", "items": _record_schema(), "minItems": 1,
+                       "description": "At most INGEST_MAX_RECORDS records (default 10,000)"},
+            "example": [{"data_id": "user-002", "payload": {"name": "Ada", "age": 36}},
+                        {"data_id": "user-003", "table": "records", "upsert": True,
+                         "payload": {"name": "Grace", "age": 45}}]},
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": (
+                "One record (as application/json's items) per line; a bad line is reported "
+                "in the answer's rejects, the others are kept")},
+            "example": NDJSON_EXAMPLE}}}}
