@@ -14,6 +14,7 @@ upsert replaced are dropped across all of a relation's pieces.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.cluster import Submitted, submit_or_here
-from lakehouse.errors import LakehouseError, QueryCancelled
+from lakehouse.errors import LakehouseError, QueryCancelled, Unavailable
 from lakehouse.executor.sandbox import Sandbox, run_sql
 from lakehouse.executor.scan import (
     ScanJob,
@@ -143,22 +144,32 @@ class Execution:
 
     def _partials(self, pieces: dict[str, _Pieces]) -> pa.Table:
         """The fragments' partial results, from the workers; when the cluster fails under
-        them (a worker host lost with the only copy of a result, a broken connection), all
-        of them again here: slower, and the same answer. The data's own errors are not
-        cluster failures: they propagate as they are."""
+        them (a worker host lost with the only copy of a result or of scattered data, a
+        broken connection), all of them again here: slower, and the same answer. Nothing
+        else is run again: the data's own errors (LakehouseError), a file gone, DuckDB's
+        errors propagate as they are, and fragments that kept killing their workers (out of
+        memory, say) are refused rather than tried in the services' own process."""
         try:
             return _distributed(self.plan, pieces, self.context, self.progress, self.cancel)
         except LakehouseError:
             raise
         except Exception as exc:
-            if self.context.client is None:
+            if self.context.client is None or not _cluster_failure(exc):
                 raise
             self.cancel.check()
             log.warning("the Dask cluster failed a query's fragments; running them here",
                         extra={"job": self.context.name, "error": repr(exc)[:300]})
-        self.progress.fragments_done = 0
+            error = exc
+        for future in self.cancel.futures:  # what the first attempt still has on the cluster
+            with contextlib.suppress(Exception):
+                future.cancel()
+        self.cancel.futures.clear()
+        progress = self.progress
+        progress.fragments_done = progress.rows_scanned = progress.bytes_scanned = 0
+        progress.workers = {}
+        log.debug("running the fragments here after %r", error)
         return _distributed(self.plan, pieces, replace(self.context, client=None),
-                            self.progress, self.cancel)
+                            progress, self.cancel)
 
     def _run(self, relations: Mapping[str, pa.Table], sql: str, name: str) -> pa.Table:
         return _run(relations, sql, self, name)
@@ -459,6 +470,21 @@ def _result(future: Any, progress: Progress) -> pa.Table:
     table: pa.Table = future.result()
     progress.done(table.num_rows, 0)
     return table
+
+
+def _cluster_failure(exc: Exception) -> bool:
+    """Whether `exc` is the cluster failing under the work (so running it here helps), not
+    the work failing; fragments that kept killing workers become a 503 here."""
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        raise Unavailable("fragments of this query kept ending the Dask workers that ran them "
+                          "(out of memory?); it is not run again in the services' own process. "
+                          "Retry later, or narrow the query", code="cluster_failed") from exc
+    if isinstance(exc, FileNotFoundError):
+        return False
+    return isinstance(exc, OSError | KeyError | TimeoutError | FutureCancelledError)
 
 
 def _placement(work: Submitted) -> dict[str, int]:

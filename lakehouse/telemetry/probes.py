@@ -68,15 +68,15 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
         workers = identity.get("workers", {})
         verdicts = worker_verdicts(address)
         # A worker that does not see the storage root gets no work: the cluster is short of
-        # it, which an operator must hear about (lakehouse/worker_storage.py). Why: in
-        # GET /nodes/status, for admins (health answers anyone).
-        excluded = [w for w, v in sorted(verdicts.items()) if w in workers and not v.usable]
+        # it, which an operator must hear about (lakehouse/worker_storage.py). Which and why:
+        # GET /nodes/status, for admins; health answers anyone, so it says how many.
+        excluded = [w for w, v in verdicts.items() if w in workers and not v.usable]
         detail: dict[str, Any] = {
             "address": address,
             "workers": len(workers),
             "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
             "workers_verified": sum(1 for w, v in verdicts.items() if w in workers and v.usable),
-            "workers_excluded": excluded,
+            "workers_excluded": len(excluded),
         }
         ok = not excluded
     except Exception as exc:  # unreachable scheduler

@@ -140,7 +140,7 @@ def test_nodes_status_and_health_show_the_excluded_worker(
     assert health["status"] == "degraded"
     dask_check = health["checks"]["dask"]
     assert dask_check["ok"] is False and dask_check["workers_verified"] == 1
-    assert dask_check["workers_excluded"] == [excluded["address"]]
+    assert dask_check["workers_excluded"] == 1  # how many: health answers anyone
 
 
 def test_up_refuses_a_local_root_that_remote_workers_do_not_see(

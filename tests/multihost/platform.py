@@ -172,9 +172,10 @@ def _s3(cp: Host, tpch: Path) -> tuple[str, str]:
     _wait_port(cp.address, 9000, "the S3 server", process, lambda: cp.log("s3"))
     root = (f"s3://lake/warehouse?endpoint_override={cp.address}:9000&scheme=http"
             "&region=us-east-1")
-    for name, value in S3_KEYS.items():
-        os.environ.setdefault(name, value)
-    fs, _ = pafs.FileSystem.from_uri(root + "&allow_bucket_creation=true")
+    fs = pafs.S3FileSystem(access_key=S3_KEYS["AWS_ACCESS_KEY_ID"],
+                           secret_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"], region="us-east-1",
+                           endpoint_override=f"{cp.address}:9000", scheme="http",
+                           allow_bucket_creation=True)
     fs.create_dir("lake")
     fs.create_dir("imports")
     for path in sorted((tpch / "lineitem").glob("*.parquet")):

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,15 +82,24 @@ def power_cut(disk: Disk, sync: bool, write_s: float = WRITE_S) -> dict[str, int
                                "1" if sync else "0"], cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     assert writer.stdout is not None
-    assert writer.stdout.readline().strip() == "open", writer.stderr.read() if writer.stderr else ""
-    time.sleep(write_s)
-    # The power cut: the writer and the disk's cache go at the same instant.
-    os.kill(writer.pid, signal.SIGKILL)
-    os.kill(fs.pid, signal.SIGKILL)
-    writer.wait(10)
+    try:
+        opened = writer.stdout.readline().strip()
+        assert opened == "open", writer.stderr.read() if writer.stderr else ""
+        lines: list[str] = []
+        # Read as it writes: a full pipe would stall the writer, not the disk.
+        reader = threading.Thread(target=lambda: lines.extend(writer.stdout or ()))
+        reader.start()
+        time.sleep(write_s)
+        # The power cut: the writer and the disk's cache go at the same instant.
+        os.kill(writer.pid, signal.SIGKILL)
+        os.kill(fs.pid, signal.SIGKILL)
+    finally:
+        writer.kill()
+        writer.wait(10)
     fs.wait(10)
+    reader.join(10)
     subprocess.run(["fusermount3", "-u", "-z", str(mount)], check=False, capture_output=True)
-    acked = [int(line) for line in writer.stdout.read().split() if line.isdigit()]
+    acked = [int(line) for line in lines if line.strip().isdigit()]
     assert acked, "nothing was acknowledged before the cut"
     wal = RocksWal.open(backing / "wal", sync=sync)  # what the disk kept
     try:
