@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import LakehouseError, Unavailable
 from lakehouse.worker_storage import Verdict, WorkerStorage
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,23 @@ class Submitted:
         import operator
 
         return self.submit(operator.getitem, future, index)
+
+
+def cluster_failure(exc: Exception) -> bool:
+    """Whether `exc` is the cluster failing under the work (a lost connection, data gone with
+    its worker, a timeout, cancelled futures), so running it here helps; not the work failing
+    (a missing file, DuckDB's errors, bugs). Work that kept ending the workers that ran it (out
+    of memory, say) is not tried here: it becomes a 503."""
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        raise Unavailable("fragments of this query kept ending the Dask workers that ran them "
+                          "(out of memory?); it is not run again in the services' own process. "
+                          "Retry later, or narrow the query", code="cluster_failed") from exc
+    if isinstance(exc, FileNotFoundError):
+        return False
+    return isinstance(exc, OSError | KeyError | TimeoutError | FutureCancelledError)
 
 
 def submit_or_here(client: Any, name: str) -> Submitted:

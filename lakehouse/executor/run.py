@@ -26,8 +26,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.cluster import Submitted, submit_or_here
-from lakehouse.errors import LakehouseError, QueryCancelled, Unavailable
+from lakehouse.cluster import Submitted, cluster_failure, submit_or_here
+from lakehouse.errors import LakehouseError, QueryCancelled
 from lakehouse.executor.sandbox import Sandbox, run_sql
 from lakehouse.executor.scan import (
     ScanJob,
@@ -154,7 +154,7 @@ class Execution:
         except LakehouseError:
             raise
         except Exception as exc:
-            if self.context.client is None or not _cluster_failure(exc):
+            if self.context.client is None or not cluster_failure(exc):
                 raise
             self.cancel.check()
             log.warning("the Dask cluster failed a query's fragments; running them here",
@@ -470,21 +470,6 @@ def _result(future: Any, progress: Progress) -> pa.Table:
     table: pa.Table = future.result()
     progress.done(table.num_rows, 0)
     return table
-
-
-def _cluster_failure(exc: Exception) -> bool:
-    """Whether `exc` is the cluster failing under the work (so running it here helps), not
-    the work failing; fragments that kept killing workers become a 503 here."""
-    from distributed.client import FutureCancelledError
-    from distributed.scheduler import KilledWorker
-
-    if isinstance(exc, KilledWorker):
-        raise Unavailable("fragments of this query kept ending the Dask workers that ran them "
-                          "(out of memory?); it is not run again in the services' own process. "
-                          "Retry later, or narrow the query", code="cluster_failed") from exc
-    if isinstance(exc, FileNotFoundError):
-        return False
-    return isinstance(exc, OSError | KeyError | TimeoutError | FutureCancelledError)
 
 
 def _placement(work: Submitted) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """Which failures of a distributed query run its fragments again here
-(lakehouse/executor/run.py `_cluster_failure`): the cluster failing, not the work."""
+(lakehouse/cluster.py `cluster_failure`, used by lakehouse/executor/run.py): the cluster
+failing, not the work."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from distributed.client import FutureCancelledError
 from distributed.comm.core import CommClosedError
 from distributed.scheduler import KilledWorker
 
+from lakehouse.cluster import cluster_failure
 from lakehouse.errors import Unavailable
-from lakehouse.executor.run import _cluster_failure
 
 CASES = [
     (CommClosedError("worker connection lost"), True),
@@ -28,10 +29,10 @@ CASES = [
 
 @pytest.mark.parametrize(("error", "cluster"), CASES, ids=[type(c[0]).__name__ for c in CASES])
 def test_what_counts_as_the_cluster_failing(error: Exception, cluster: bool) -> None:
-    assert _cluster_failure(error) is cluster
+    assert cluster_failure(error) is cluster
 
 
 def test_fragments_that_kill_their_workers_are_refused_not_run_here() -> None:
     with pytest.raises(Unavailable, match="kept ending the Dask workers") as caught:
-        _cluster_failure(KilledWorker("query-1-00001", "tcp://10.0.0.2:4001", 3))
+        cluster_failure(KilledWorker("query-1-00001", "tcp://10.0.0.2:4001", 3))
     assert caught.value.code == "cluster_failed" and caught.value.retryable
