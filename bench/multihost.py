@@ -34,7 +34,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the simulated hosts live with the tests
-from tests.multihost.platform import BIN, Platform, load_tpch, running  # noqa: E402
+from tests.multihost.platform import Platform, load_tpch, running  # noqa: E402
 
 QUERIES = ROOT / "tests" / "golden" / "tpch"
 RUNS = 3
@@ -65,20 +65,9 @@ def on_one_host(platform: Platform) -> None:
     """Stop the worker hosts; start the same two workers on the control-plane host."""
     for name in ("w1", "w2"):
         platform.hosts[name].kill()
-    cp = platform.cp
     for index in (1, 2):
-        cp.start(f"worker-{index}", [str(BIN / "lakehouse"), "worker", "--scheduler",
-                                      platform.env["DASK_SCHEDULER_ADDRESS"], "--host",
-                                      cp.address, "--nworkers", "1", "--name", f"cp-{index}"],
-                 {**platform.worker_env, "DATA_DIR": str(cp.folder / f"worker-{index}")})
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        workers = platform.workers()
-        if set(workers) == {"cp-1", "cp-2"} and all(
-                w["storage"] == "verified" for w in workers.values()):
-            return
-        time.sleep(1)
-    raise SystemExit(f"the workers on the control-plane host never came: {platform.workers()}")
+        platform.start_worker("cp", f"cp-{index}")
+    platform.wait_for_workers({"cp-1", "cp-2"}, timeout_s=120)
 
 
 def main() -> None:

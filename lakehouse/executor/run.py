@@ -159,7 +159,6 @@ class Execution:
             self.cancel.check()
             log.warning("the Dask cluster failed a query's fragments; running them here",
                         extra={"job": self.context.name, "error": repr(exc)[:300]})
-            error = exc
         for future in self.cancel.futures:  # what the first attempt still has on the cluster
             with contextlib.suppress(Exception):
                 future.cancel()
@@ -167,7 +166,6 @@ class Execution:
         progress = self.progress
         progress.fragments_done = progress.rows_scanned = progress.bytes_scanned = 0
         progress.workers = {}
-        log.debug("running the fragments here after %r", error)
         return _distributed(self.plan, pieces, replace(self.context, client=None),
                             progress, self.cancel)
 

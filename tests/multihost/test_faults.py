@@ -222,7 +222,7 @@ def test_the_scheduler_restarted(tpch_loaded: Platform) -> None:
             ran_on = status["progress"]["workers"]
             time.sleep(2)
     assert len(ran_on) == 2, (f"queries never reached both workers again: {ran_on}; "
-                              f"{platform.workers()}\n{platform.hosts['w1'].log('worker')}\n"
+                              f"{platform.workers()}\n{platform.hosts['w1'].log('worker-w1')}\n"
                               f"{platform.cp.log('lakehouse-up')[-3000:]}")
     platform.wait_for_workers({"w1", "w2"})
     found = counts(acknowledged, present(platform, "fault_scheduler"))
