@@ -54,6 +54,21 @@ def _wait(condition: Any, timeout_s: float, what: str) -> None:
     raise SystemExit(f"{what} did not happen in {timeout_s:.0f} s")
 
 
+def _login(port: int) -> str:
+    """The admin's token, once the Auth Gateway answers."""
+    found: list[str] = []
+
+    def logged_in() -> bool:
+        answer = httpx.post(f"http://127.0.0.1:{port}/auth/login", timeout=30,
+                            json={"username": "admin", "password": "password"})
+        if answer.status_code == 200:
+            found.append(answer.json()["access_token"])
+        return bool(found)
+
+    _wait(logged_in, 60, "a login")
+    return found[0]
+
+
 def restart() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-resilience-") as tmp:
         data_dir = Path(tmp)
@@ -70,9 +85,7 @@ def restart() -> dict[str, Any]:
         try:
             _wait(lambda: "Storage Control Plane is up" in (data_dir / "up.out").read_text(),
                   300, "the start")
-            token = httpx.post(f"http://127.0.0.1:{ports['AUTH_PORT']}/auth/login",
-                               json={"username": "admin", "password": "password"},
-                               timeout=30).json()["access_token"]
+            token = _login(ports["AUTH_PORT"])
             headers = {"Authorization": f"Bearer {token}",
                        "Content-Type": "application/x-ndjson"}
             acknowledged: list[str] = []
@@ -110,6 +123,8 @@ def restart() -> dict[str, Any]:
             stop.set()
             for thread in writers:
                 thread.join(60)
+            _wait(lambda: httpx.get(f"http://127.0.0.1:{ports['OPERATION_PORT']}/health",
+                                    timeout=5).status_code == 200, 60, "the Operation Node")
             rows = httpx.post(f"http://127.0.0.1:{ports['OPERATION_PORT']}/query/execute",
                               headers={"Authorization": f"Bearer {token}"}, timeout=120,
                               json={"query": "SELECT data_id FROM records"}).json()["rows"]
