@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 from api.core import Core
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.fast_writes import FastRecordWrites
-from api.middleware import BodyLimits, RequestContext, WriteAdmission
+from api.middleware import BodyLimits, RequestContext, WriteAdmission, authenticated_tenant
 from api.query_params import refuse_unknown_query_params
 from api.routers import (
     auth,
@@ -27,6 +27,7 @@ from api.routers import (
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
+from lakehouse.fair_share import Slots
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router, users.router),
@@ -56,7 +57,8 @@ def create_app(service: Service, core: Core) -> FastAPI:
         app.include_router(router, responses=ERROR_RESPONSES)
     if service is Service.TENANT:
         app.add_middleware(FastRecordWrites, core=core)
-        app.add_middleware(WriteAdmission, max_inflight=core.settings.ingest_max_inflight)
+        app.add_middleware(WriteAdmission, slots=Slots(core.settings.ingest_max_inflight),
+                           tenant_of=authenticated_tenant(core), metrics=core.metrics)
     # On every service, outside the write path's own layers: a body too large or nested too
     # deep is refused before the fast path, the admission limit or any parser sees it.
     app.add_middleware(BodyLimits, max_body_bytes=core.settings.request_max_body_bytes,

@@ -8,11 +8,15 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.core import Core
+from api.deps import authenticate
 from api.write_door import body_too_large, carries_records, is_write, refuse
 from lakehouse.errors import LakehouseError
+from lakehouse.fair_share import Slots, shed_error
 from lakehouse.json_nesting import NestingScan
 from lakehouse.telemetry.logs import request_id_var, service_var
 from lakehouse.telemetry.metrics import Metrics
@@ -96,7 +100,7 @@ class BodyLimits:
         limit = self.record_body_bytes if carries_records(scope) else self.max_body_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, body_too_large(limit))
+            await refuse(send, body_too_large(limit))
             return
         body = _LimitedBody(receive, limit, NestingScan(self.max_depth))
         started = False
@@ -114,7 +118,7 @@ class BodyLimits:
             if body.refusal is None or started:
                 raise
         if body.refusal is not None and not started:
-            await _refuse(send, body.refusal)
+            await refuse(send, body.refusal)
 
 
 class _LimitedBody:
@@ -155,31 +159,54 @@ class _LimitedBody:
             return {"type": "http.request", "body": joined, "more_body": more}
 
 
-async def _refuse(send: Send, error: LakehouseError) -> None:
-    await refuse(send, error.http_status, error.code, error.message, error.details)
+TenantOf = Callable[[Scope], Awaitable[str]]
 
 
 class WriteAdmission:
-    """Sheds write load before a body is read: too many writes in flight → 503 at once.
-    Reading first would let queues grow into multi-second latencies under overload. (A body
-    declared over the limit was refused by BodyLimits, ahead of this.)"""
+    """Sheds write load before a body is read: each tenant gets its fair share of
+    INGEST_MAX_INFLIGHT writes in flight (`lakehouse.fair_share`); past it the write is answered
+    at once, 503 `overloaded` when the platform is full, 429 `over_fair_share` when the tenant
+    holds its share while others wait, both with Retry-After. Reading first would let queues
+    grow into multi-second latencies under overload. (A body declared over the limit was
+    refused by BodyLimits, ahead of this.) `tenant_of` names the tenant a request counts for."""
 
-    def __init__(self, app: ASGIApp, max_inflight: int) -> None:
+    def __init__(self, app: ASGIApp, slots: Slots, tenant_of: TenantOf,
+                 metrics: Metrics | None = None) -> None:
         self.app = app
-        self.max_inflight = max_inflight
-        self.inflight = 0
+        self.slots = slots
+        self.tenant_of = tenant_of
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not is_write(scope):
             await self.app(scope, receive, send)
             return
-        if self.inflight >= self.max_inflight:
-            await refuse(send, 503, "overloaded",
-                          "too many writes in flight; retry after the Retry-After seconds",
-                          {"max_inflight": self.max_inflight}, retry_after=1)
-            return
-        self.inflight += 1
+        tenant = await self.tenant_of(scope)
+        with self.slots.holding(tenant) as shed:
+            if shed is None:
+                await self.app(scope, receive, send)
+                return
+        if self.metrics is not None:
+            self.metrics.observe_shed("writes", shed.refused.value, tenant or "unauthenticated")
+        await refuse(send, shed_error(shed, "writes in flight"))
+
+
+def authenticated_tenant(core: Core) -> TenantOf:
+    """The tenant of the request's authenticated caller (the token's validation is cached, and
+    the write itself reuses it). A request that does not authenticate counts under one name of
+    its own, so bad tokens together take at most one share; the app then answers it as usual."""
+
+    async def tenant_of(scope: Scope) -> str:
+        headers = dict(scope.get("headers") or [])
         try:
-            await self.app(scope, receive, send)
-        finally:
-            self.inflight -= 1
+            caller = await authenticate(core, _text(headers.get(b"authorization")),
+                                        _text(headers.get(b"x-tenant-id")))
+        except LakehouseError:
+            return ""  # no tenant is named "": a name starts with a letter
+        return caller.tenant
+
+    return tenant_of
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None

@@ -14,8 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
-from api.errors import error_body
-from lakehouse.errors import InvalidInput, PayloadTooLarge
+from lakehouse.errors import InvalidInput, LakehouseError, PayloadTooLarge
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
                 "application/x-jsonlines")
@@ -89,8 +88,7 @@ async def send_json(send: Send, status: int, answer: Mapping[str, Any],
     await send({"type": "http.response.body", "body": payload})
 
 
-async def refuse(send: Send, status: int, code: str, message: str, details: Mapping[str, Any],
-                 *, retry_after: int | None = None) -> None:
-    """An error in the one shape, before the request was read (so the connection closes)."""
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    await send_json(send, status, error_body(code, message, dict(details)), headers, close=True)
+async def refuse(send: Send, error: LakehouseError) -> None:
+    """An error in the one shape, with its headers, before the request was read (so the
+    connection closes)."""
+    await send_json(send, error.http_status, error.to_body(), error.headers, close=True)

@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     query_timeout_s: float = Field(default=300.0, gt=0)
     query_max_bytes_scanned: int = Field(default=64 * 1024**3, ge=1)
     query_max_concurrent_per_tenant: int = Field(default=4, ge=1)
+    query_max_concurrent: int = Field(default=8, ge=1)
     query_track_threshold_s: float = Field(default=1.0, ge=0)
     query_on_dask: bool = True
     query_results_kept: int = Field(default=200, ge=1)

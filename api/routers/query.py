@@ -5,6 +5,7 @@ engine as a single-node query."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -92,6 +93,21 @@ def request_of(body: ExecuteBody, core: Core, mode: str | None = None) -> QueryR
                         with_mode(found.model, mode or body.plan), body.snapshot)
 
 
+async def run_to_end(found: QueryService, tenant: str, request: QueryRequest) -> QueryRun:
+    """Submit and wait for the end (a sync request): the run, finished, failed or timed out.
+
+    The wait holds no thread: a thread each, a flood of sync queries would take every thread
+    of the pool the services of this process share (writes, authentication) and queue there
+    instead of being shed by the query admission."""
+    run = await run_in_threadpool(found.submit, tenant, request)
+    loop = asyncio.get_running_loop()
+    ended = asyncio.Event()
+    run.when_done(lambda: loop.call_soon_threadsafe(ended.set))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ended.wait(), found.time_limit(request) + 5)
+    return run
+
+
 def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]:
     assert run.result is not None  # noqa: S101 - callers check the state first
     total = run.result.num_rows
@@ -129,7 +145,7 @@ async def execute(body: ExecuteBody, core: CoreDep, caller: Reader) -> Response:
         run = await run_in_threadpool(found.submit, caller.tenant, request)
         return JSONResponse({"query_id": run.query_id, "state": run.state,
                              "status_url": f"/query/{run.query_id}"}, status_code=202)
-    run = await asyncio.to_thread(found.run_now, caller.tenant, request)
+    run = await run_to_end(found, caller.tenant, request)
     return answer(run, fmt, core.settings.query_max_result_rows)
 
 
@@ -169,7 +185,7 @@ async def explain(body: ExecuteBody, core: Core, tenant: str, *,
     out: dict[str, Any] = {"plan": plan, "planning_ms": round(planned.planning_ms, 3),
                            "snapshot": planned.pin.snapshot}
     if analyze:
-        run = await asyncio.to_thread(found.run_now, tenant, request)
+        run = await run_to_end(found, tenant, request)
         if run.state != "finished":
             answer(run, "json", 0)  # raises why
         out["analyze"] = {"rows": run.result.num_rows if run.result is not None else 0,
@@ -302,6 +318,6 @@ async def data_execute(body: DataExecuteBody, core: CoreDep, caller: Reader) -> 
     request = request_of(ExecuteBody(query=body.query, dialect=body.dialect,
                                      timeout_s=body.timeout_s, snapshot=body.snapshot),
                          core, mode="single")
-    run = await asyncio.to_thread(service(core).run_now, caller.tenant, request)
+    run = await run_to_end(service(core), caller.tenant, request)
     return answer(run, fmt, core.settings.query_max_result_rows)
 

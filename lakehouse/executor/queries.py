@@ -1,7 +1,8 @@
 """The queries of this process: their state, progress, results and cancellation, per tenant.
 
 A query is `queued` when accepted, `planning`, `running`, then `finished`, `failed` or
-`cancelled`. Each tenant runs at most a set number at once (RateLimited past it). Finished
+`cancelled`. Each tenant runs at most a set number at once (RateLimited past it), and every
+tenant together at most QUERY_MAX_CONCURRENT, shared fairly (`lakehouse.fair_share`). Finished
 results stay for paging until QUERY_RESULTS_KEPT newer queries have finished, or
 QUERY_RESULTS_KEPT_PER_TENANT newer ones of the same tenant (so one tenant's many queries do not
 push out the others'); the query log keeps every query's outcome for the same span. A result
@@ -16,6 +17,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pyarrow as pa
 
 from lakehouse.errors import LakehouseError, NotFound, QueryFailed, RateLimited
 from lakehouse.executor.run import Cancel, Progress
+from lakehouse.fair_share import decide, shed_error
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 
@@ -50,6 +53,23 @@ class QueryRun:
     timed_out: bool = False
     exception: LakehouseError | None = None  # why it failed, to raise at whoever waits
     done: threading.Event = field(default_factory=threading.Event, repr=False)
+    _on_done: list[Callable[[], object]] = field(default_factory=list, repr=False)
+    _done_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def when_done(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the run ends (now, if it has): a waiter that holds no thread."""
+        with self._done_lock:
+            if not self.done.is_set():
+                self._on_done.append(callback)
+                return
+        callback()
+
+    def _ended(self) -> None:
+        with self._done_lock:
+            self.done.set()
+            callbacks, self._on_done = self._on_done, []
+        for callback in callbacks:
+            callback()
 
     @property
     def elapsed_s(self) -> float:
@@ -59,7 +79,7 @@ class QueryRun:
     def finish(self, result: pa.Table) -> None:
         self.result, self.state, self.ended_at = result, "finished", time.time()
         self.progress.stage = "done"
-        self.done.set()
+        self._ended()
 
     def fail(self, exc: BaseException) -> None:
         if isinstance(exc, LakehouseError) and exc.code == "query_cancelled":
@@ -75,7 +95,7 @@ class QueryRun:
         exc.details.setdefault("query_id", self.query_id)
         self.exception = exc
         self.error, self.ended_at = exc.to_body(), time.time()
-        self.done.set()
+        self._ended()
 
     def status(self) -> dict[str, Any]:
         p = self.progress
@@ -100,8 +120,12 @@ class ResultLimits:
 
 
 class QueryRegistry:
-    def __init__(self, max_concurrent_per_tenant: int, kept: int | ResultLimits) -> None:
+    def __init__(self, max_concurrent_per_tenant: int, kept: int | ResultLimits,
+                 max_concurrent: int | None = None) -> None:
         self._max = max_concurrent_per_tenant
+        # Every tenant together: past it a query is shed (503, or 429 for a tenant over its
+        # fair share while others wait), never queued behind the others (lakehouse.fair_share).
+        self.capacity = max_concurrent or 2**31
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -144,10 +168,20 @@ class QueryRegistry:
                     "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
                     details={"running": active, "limit": self._max},
                     headers={"Retry-After": "1"})
+            shed = decide(self._running(), tenant, self.capacity)
+            if shed is not None:
+                raise shed_error(shed, "queries running")
             run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode)
             self._runs[run.query_id] = run
             self._forget_old()
             return run
+
+    def _running(self) -> dict[str, int]:
+        held: dict[str, int] = {}
+        for run in self._runs.values():
+            if run.state not in FINAL_STATES:
+                held[run.tenant] = held.get(run.tenant, 0) + 1
+        return held
 
     def _forget_old(self) -> None:
         finished = [r for r in self._runs.values() if r.state in FINAL_STATES]

@@ -172,12 +172,6 @@ class QueryService:
         if not run.done.is_set():
             raise RuntimeError("the query run ended without a result")
 
-    def run_now(self, tenant: str, request: QueryRequest) -> QueryRun:
-        """Submit and wait (a sync request): the run, finished, failed or timed out."""
-        run = self.submit(tenant, request)
-        run.done.wait(self.time_limit(request) + 5)
-        return run
-
     def time_limit(self, request: QueryRequest) -> float:
         """The query's own timeout_s, never past QUERY_TIMEOUT_S (which it gets without one):
         a caller may ask for less time, not more."""

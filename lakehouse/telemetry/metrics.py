@@ -51,6 +51,13 @@ class Metrics:
         self.tenant_backlog_bytes = Gauge(
             "lakehouse_compaction_backlog_bytes", "Bytes of small data files waiting for "
             "compaction", ["tenant"], registry=self.tenant_registry)
+        self.shed = Counter(
+            "lakehouse_shed_requests", "Requests shed under overload (lakehouse.fair_share), by "
+            "pool (writes in flight, queries running) and reason (full: 503, over_share: 429)",
+            ["pool", "reason"], registry=self.registry)
+        self.tenant_shed = Counter(
+            "lakehouse_shed_requests", "Requests shed under overload, per tenant",
+            ["pool", "reason", "tenant"], registry=self.tenant_registry)
         self.maintenance_ended = Gauge(
             "lakehouse_maintenance_last_run_end_timestamp_seconds",
             "When the last run of a maintenance flow ended", ["flow", "state"],
@@ -61,6 +68,10 @@ class Metrics:
         self.queries.labels(state, strategy or "none").inc()
         self.query_seconds.labels(strategy or "none").observe(seconds)
         self.query_bytes.inc(bytes_scanned)
+
+    def observe_shed(self, pool: str, reason: str, tenant: str) -> None:
+        self.shed.labels(pool, reason).inc()
+        self.tenant_shed.labels(pool, reason, tenant).inc()
 
     def observe_maintenance(self, backlog: dict[str, dict[str, int]],
                             last_runs: dict[str, Any]) -> None:

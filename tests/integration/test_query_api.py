@@ -226,6 +226,44 @@ def test_limits_bytes_concurrency_and_time(core: Core, clients: dict[str, TestCl
     assert sorted(a.status_code for a in answers) == [409, 409]
 
 
+def test_queries_past_the_platform_limit_are_shed_fairly(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    """QUERY_MAX_CONCURRENT for every tenant together, here 1: a tenant alone may take it;
+    another tenant still gets one (its fair share, let in past the limit); past that each is
+    refused at once (429 over_fair_share with Retry-After), nothing queued; a slot given back
+    is taken again."""
+    for tenant in ("acme", "other"):
+        _write(core, _orders(2000), tenant)
+    assert core.flusher is not None
+    flush_here(core.flusher)
+    found = core.queries
+    assert isinstance(found, QueryService)
+    found.registry.capacity = 1
+    acme, other = _headers(core, "w"), _headers(core, "o", "other")
+    slow = {"query": "SELECT count(*) FROM orders a, orders b, orders c "
+                     "WHERE a.amount + b.amount > c.amount", "mode": "async", "timeout_s": 60}
+
+    def start(headers: dict[str, str]) -> Any:
+        return clients["op"].post("/query/execute", headers=headers, json=slow)
+
+    first = start(acme)
+    assert first.status_code == 202
+    newcomer = start(other)
+    assert newcomer.status_code == 202
+    for headers in (acme, other):
+        shed = start(headers)
+        assert shed.status_code == 429 and shed.headers["retry-after"] == "1", shed.json()
+        assert shed.json()["error"] == "over_fair_share"
+        assert shed.json()["details"] == {"held": 1, "fair_share": 1, "capacity": 1}
+    for answer, headers, tenant in ((first, acme, "acme"), (newcomer, other, "other")):
+        query_id = answer.json()["query_id"]
+        assert clients["op"].delete(f"/query/{query_id}", headers=headers).status_code == 200
+        assert found.registry.get(tenant, query_id).done.wait(30)
+    fast = clients["op"].post("/query/execute", headers=acme,
+                              json={"query": "SELECT count(*) FROM orders"})
+    assert fast.status_code == 200 and fast.json()["rows"] == [[2000]]
+
+
 def _wait_running(core: Core, count: int) -> list[Any]:
     found = core.queries
     assert isinstance(found, QueryService)

@@ -15,6 +15,7 @@ from starlette.types import Message, Receive, Scope, Send
 from api.middleware import BodyLimits, WriteAdmission
 from api.write_door import media_type, read_limited, received
 from lakehouse.errors import InvalidInput, PayloadTooLarge
+from lakehouse.fair_share import Slots
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
@@ -37,6 +38,16 @@ async def _call(app: Any, scope: Scope, chunks: list[bytes] | None = None,
     return int(start["status"]), json.loads(body["body"]), dict(start["headers"])
 
 
+async def _tenant_header(scope: Scope) -> str:
+    """The tenant a request counts for, here simply its X-Tenant-Id (the platform's is the
+    authenticated caller's: `api.middleware.authenticated_tenant`)."""
+    return dict(scope["headers"]).get(b"x-tenant-id", b"").decode()
+
+
+def _as(tenant: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-tenant-id", tenant.encode())]
+
+
 def test_writes_over_the_limit_are_shed_and_queries_are_not() -> None:
     release = asyncio.Event()
 
@@ -46,14 +57,14 @@ def test_writes_over_the_limit_are_shed_and_queries_are_not() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    admission = WriteAdmission(held, max_inflight=1)
+    admission = WriteAdmission(held, Slots(1), _tenant_header)
 
     async def scenario() -> list[tuple[int, dict[str, Any], dict[bytes, bytes]]]:
-        first = asyncio.create_task(_call(admission, _scope("/data")))
+        first = asyncio.create_task(_call(admission, _scope("/data", _as("a"))))
         await asyncio.sleep(0.01)
-        shed = await _call(admission, _scope("/data/store"))
-        query = await _call(admission, _scope("/data/execute"))
-        flush = await _call(admission, _scope("/data/flush"))
+        shed = await _call(admission, _scope("/data/store", _as("a")))
+        query = await _call(admission, _scope("/data/execute", _as("a")))
+        flush = await _call(admission, _scope("/data/flush", _as("a")))
         release.set()
         return [await first, shed, query, flush]
 
@@ -63,6 +74,38 @@ def test_writes_over_the_limit_are_shed_and_queries_are_not() -> None:
     assert set(shed[1]) == {"error", "message", "details"}
     assert shed[2][b"retry-after"] == b"1"
     assert query[0] == 200 and flush[0] == 200
+    assert admission.slots.in_use == 0
+
+
+def test_a_flooding_tenant_does_not_lock_out_another() -> None:
+    """Tenant a holds all four slots; b still gets in (its share is two), a's next write is
+    told it holds its share (429), and b's third is refused as the platform is full for it."""
+    release = asyncio.Event()
+
+    async def held(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    admission = WriteAdmission(held, Slots(4), _tenant_header)
+
+    async def scenario() -> tuple[list[int], int, int]:
+        flood = [asyncio.create_task(_call(admission, _scope("/data", _as("a"))))
+                 for _ in range(4)]
+        other = [asyncio.create_task(_call(admission, _scope("/data", _as("b"))))
+                 for _ in range(2)]
+        await asyncio.sleep(0.01)
+        over_share = await _call(admission, _scope("/data", _as("a")))
+        past_share = await _call(admission, _scope("/data", _as("b")))
+        release.set()
+        done = [(await task)[0] for task in flood + other]
+        assert over_share[1]["details"] == {"held": 4, "fair_share": 2, "capacity": 4}
+        return done, over_share[0], past_share[0]
+
+    done, over_share, past_share = asyncio.run(scenario())
+    assert done == [200] * 6
+    assert over_share == 429 and past_share == 429
+    assert admission.slots.in_use == 0
 
 
 async def _reads_then_answers(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,112 @@
+"""Fair shares of a limited number of slots between tenants: writes in flight, queries running.
+
+Under overload a request is shed at once (429/503 with Retry-After) rather than queued, and
+which request is shed is decided here, from the slots each tenant holds:
+
+- While the platform has a free slot, anyone may take it: a tenant alone may use all of them.
+- When it is full, a tenant holding less than its fair share (the capacity divided among the
+  tenants holding slots, itself included; at least one) is still let in, up to twice the
+  capacity. So a flood never locks out a newcomer: the flooding tenant is refused until it
+  holds no more than its share, and the newcomer gets the slots it gives back.
+- Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
+  the platform itself is full (or past the hard limit).
+
+A pure decision, so it is tested with a table of cases; `Slots` keeps the counts, thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+
+from lakehouse.errors import LakehouseError, RateLimited, Unavailable
+
+
+class Refused(Enum):
+    OVER_SHARE = "over_share"  # the tenant holds its share and others wait for theirs: 429
+    FULL = "full"  # every slot is taken (or the hard limit reached): 503
+
+
+@dataclass(frozen=True, slots=True)
+class Shed:
+    refused: Refused
+    held: int  # slots the tenant holds
+    share: int  # its fair share now
+    capacity: int
+
+
+def fair_share(held: Mapping[str, int], tenant: str, capacity: int) -> int:
+    """The capacity divided among the tenants holding slots, `tenant` counted; at least 1."""
+    others = sum(1 for name, count in held.items() if count > 0 and name != tenant)
+    return max(1, capacity // (others + 1))
+
+
+def decide(held: Mapping[str, int], tenant: str, capacity: int) -> Shed | None:
+    """None to admit `tenant`'s request, else why it is shed."""
+    own = held.get(tenant, 0)
+    total = sum(held.values())
+    share = fair_share(held, tenant, capacity)
+    if total < capacity or (own < share and total < 2 * capacity):
+        return None
+    alone = not any(count > 0 and name != tenant for name, count in held.items())
+    full = own < share or alone  # under its share (so at the hard limit), or nobody else waits
+    return Shed(Refused.FULL if full else Refused.OVER_SHARE, own, share, capacity)
+
+
+def shed_error(shed: Shed, what: str) -> LakehouseError:
+    """The answer to a shed request: `what` names the slots ("writes in flight")."""
+    details = {"held": shed.held, "fair_share": shed.share, "capacity": shed.capacity}
+    retry = {"Retry-After": "1"}
+    if shed.refused is Refused.OVER_SHARE:
+        return RateLimited(
+            f"your tenant has {shed.held} {what}, its fair share while other tenants wait "
+            f"for theirs ({shed.capacity} in all); retry after the Retry-After seconds, or "
+            "send fewer at once", code="over_fair_share", details=details, headers=retry)
+    return Unavailable(f"the platform has its most {what} ({shed.capacity}); retry after the "
+                       "Retry-After seconds", code="overloaded", details=details, headers=retry)
+
+
+class Slots:
+    """The slots each tenant holds of one pool; `take` admits or says why not."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, tenant: str) -> Shed | None:
+        with self._lock:
+            shed = decide(self._held, tenant, self.capacity)
+            if shed is None:
+                self._held[tenant] = self._held.get(tenant, 0) + 1
+            return shed
+
+    def give_back(self, tenant: str) -> None:
+        with self._lock:
+            left = self._held.get(tenant, 0) - 1
+            if left > 0:
+                self._held[tenant] = left
+            else:
+                self._held.pop(tenant, None)
+
+    @contextmanager
+    def holding(self, tenant: str) -> Iterator[Shed | None]:
+        """Take a slot for the block (yielding None), or yield why not (holding nothing)."""
+        shed = self.take(tenant)
+        try:
+            yield shed
+        finally:
+            if shed is None:
+                self.give_back(tenant)
+
+    def held(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._held)
+
+    @property
+    def in_use(self) -> int:
+        with self._lock:
+            return sum(self._held.values())

@@ -1,0 +1,85 @@
+"""Who gets a slot under overload (`lakehouse.fair_share`), as a table of cases, and a simulated
+flood: the flooding tenant is pushed down to its share and the newcomer always gets in."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lakehouse.fair_share import Refused, Shed, Slots, decide, fair_share
+
+ADMIT = None
+
+
+@pytest.mark.parametrize(
+    ("held", "tenant", "capacity", "expected"),
+    [
+        ({}, "a", 4, ADMIT),  # an idle platform
+        ({"a": 3}, "a", 4, ADMIT),  # alone, a tenant may use every slot
+        ({"a": 4}, "a", 4, Shed(Refused.FULL, 4, 4, 4)),  # … but no more: the platform is full
+        ({"a": 4}, "b", 4, ADMIT),  # full, yet a newcomer under its share (2) gets in
+        ({"a": 4, "b": 1}, "b", 4, ADMIT),  # … up to its share
+        ({"a": 4, "b": 2}, "b", 4, Shed(Refused.OVER_SHARE, 2, 2, 4)),  # … and no further
+        ({"a": 4, "b": 1}, "a", 4, Shed(Refused.OVER_SHARE, 4, 2, 4)),  # the flooder waits
+        ({"a": 1, "b": 1}, "a", 4, ADMIT),  # free slots go to whoever asks (work-conserving)
+        ({"a": 2, "b": 2}, "b", 4, Shed(Refused.OVER_SHARE, 2, 2, 4)),  # full, shared evenly
+        ({"a": 2, "b": 2, "c": 0}, "c", 4, ADMIT),  # a tenant at 0 counts as not holding
+        ({"a": 4, "b": 3}, "c", 4, ADMIT),  # a third: share 1, and it holds none
+        ({"a": 8}, "b", 4, Shed(Refused.FULL, 0, 2, 4)),  # the hard limit: twice the capacity
+        ({"a": 1, "b": 1, "c": 1, "d": 1}, "e", 4, ADMIT),  # a share is at least one slot
+        ({"a": 1, "b": 1, "c": 1, "d": 1, "e": 1}, "e", 4, Shed(Refused.OVER_SHARE, 1, 1, 4)),
+    ],
+)
+def test_decide(held: dict[str, int], tenant: str, capacity: int,
+                expected: Shed | None) -> None:
+    assert decide(held, tenant, capacity) == expected
+
+
+@pytest.mark.parametrize(
+    ("held", "tenant", "share"),
+    [({}, "a", 64), ({"a": 64}, "a", 64), ({"a": 64}, "b", 32), ({"a": 5, "b": 0}, "c", 32),
+     ({str(i): 1 for i in range(100)}, "x", 1)],
+)
+def test_fair_share(held: dict[str, int], tenant: str, share: int) -> None:
+    assert fair_share(held, tenant, 64) == share
+
+
+def test_a_flood_is_pushed_down_to_its_share() -> None:
+    """Tenant a keeps every slot it can busy; b asks for 8 at a time. Each round one request
+    of each ends and both ask again, as their clients would: a settles at its share (32 of 64)
+    and b gets all 8 it wants; the pool never passes twice its capacity."""
+    slots = Slots(64)
+    while slots.take("a") is None:
+        pass
+    assert slots.held() == {"a": 64}
+    for _ in range(200):
+        for tenant, wanted in (("a", 64), ("b", 8)):
+            while slots.held().get(tenant, 0) < wanted and slots.take(tenant) is None:
+                pass
+        assert slots.in_use <= 128
+        slots.give_back("a")
+        if slots.held().get("b"):
+            slots.give_back("b")
+    held = slots.held()
+    assert held["a"] <= 56 + 1 and held["b"] >= 7
+
+
+def test_slots_are_given_back_and_counted_across_threads() -> None:
+    slots = Slots(8)
+    admitted: list[bool] = []
+    barrier = threading.Barrier(16)
+
+    def ask() -> None:
+        barrier.wait()
+        with slots.holding("a") as shed:
+            admitted.append(shed is None)
+            barrier.wait()
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert admitted.count(True) == 8
+    assert slots.held() == {} and slots.in_use == 0
