@@ -187,7 +187,7 @@ class WriteAdmission:
                 await self.app(scope, receive, send)
                 return
         if self.metrics is not None:
-            self.metrics.observe_shed("writes", shed.refused.value, tenant or "unauthenticated")
+            self.metrics.observe_shed("writes", shed.refused.value, tenant or "(unauthenticated)")
         await refuse(send, shed_error(shed, "writes in flight"))
 
 

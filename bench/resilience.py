@@ -9,11 +9,20 @@
 - Power loss: the write-ahead log on a filesystem that drops unsynced writes at the cut
   (tests/powerloss/: FUSE; needs root and /dev/fuse), with WAL_SYNC on and off: acknowledged,
   present, lost.
-- Overload: not measured yet (issue 13 leaves it open): see the note there.
+- Overload (tests/e2e/overload.py): the capacity for small NDJSON writes and for a grouping
+  query measured with closed loops, then for --overload-s seconds (60) one tenant offers five
+  times both while another tenant writes and queries at a modest rate, /health is polled and an
+  admin logs in: offered, accepted and shed per stream, accepted p50/p99, the peak memory of
+  the services' process, and the time back to normal write latency once the load stops.
+
+    sudo .venv/bin/python bench/resilience.py --only overload --overload-s 20   # a short look
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +40,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the power-cut disk and the port picker live with the tests
+from tests.e2e.overload import WRITE_BATCH, Plan, Ports, run_overload  # noqa: E402
 from tests.e2e.test_up import PORT_SETTINGS, _free_ports  # noqa: E402
 from tests.powerloss.harness import (  # noqa: E402
     ensure_fuse3,
@@ -69,8 +80,11 @@ def _login(port: int) -> str:
     return found[0]
 
 
-def restart() -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-resilience-") as tmp:
+@contextlib.contextmanager
+def running_system(prefix: str, extra: dict[str, str] | None = None,
+                   ) -> Iterator[tuple[dict[str, int], Path, subprocess.Popen[bytes]]]:
+    """`lakehouse up` in a temporary DATA_DIR on free ports, once it says it is up."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         data_dir = Path(tmp)
         ports = dict(zip(PORT_SETTINGS, _free_ports(len(PORT_SETTINGS)), strict=True))
         env = {k: v for k, v in os.environ.items()
@@ -78,70 +92,126 @@ def restart() -> dict[str, Any]:
                                                                          "DATA_DIR")}
         env |= {name: str(port) for name, port in ports.items()}
         env |= {"DATA_DIR": str(data_dir), "ENVIRONMENT": "development", "DASK_WORKERS": "1"}
+        env |= extra or {}
         with (data_dir / "up.out").open("wb") as out:
             up = subprocess.Popen([str(BIN / "lakehouse"), "up"], env=env, stdout=out,
                                   stderr=subprocess.STDOUT, cwd=data_dir)
-        tenant = f"http://127.0.0.1:{ports['TENANT_PORT']}"
         try:
             _wait(lambda: "Storage Control Plane is up" in (data_dir / "up.out").read_text(),
                   300, "the start")
-            token = _login(ports["AUTH_PORT"])
-            headers = {"Authorization": f"Bearer {token}",
-                       "Content-Type": "application/x-ndjson"}
-            acknowledged: list[str] = []
-            stop = threading.Event()
-
-            def writer(prefix: str) -> None:
-                n = 0
-                while not stop.is_set():
-                    ids = [f"{prefix}-{n + i}" for i in range(BATCH)]
-                    n += BATCH
-                    body = b"\n".join(orjson.dumps({"data_id": i, "payload": {"n": 1}})
-                                      for i in ids)
-                    try:
-                        answer = httpx.post(f"{tenant}/data/store", content=body,
-                                            headers=headers, timeout=30)
-                    except httpx.HTTPError:
-                        time.sleep(0.05)
-                        continue
-                    if answer.status_code in (200, 201):
-                        acknowledged.extend(ids)
-                    else:
-                        time.sleep(0.05)
-
-            writers = [threading.Thread(target=writer, args=(f"w{k}",)) for k in range(2)]
-            for thread in writers:
-                thread.start()
-            time.sleep(3)
-            recorded = json.loads((data_dir / "run" / "supervisor.json").read_text())
-            os.kill(recorded["children"]["control-plane"]["pid"], signal.SIGKILL)
-            killed_at = time.monotonic()
-            before = len(acknowledged)
-            _wait(lambda: len(acknowledged) > before, 120, "a write after the restart")
-            back_s = time.monotonic() - killed_at
-            time.sleep(1)
-            stop.set()
-            for thread in writers:
-                thread.join(60)
-            _wait(lambda: httpx.get(f"http://127.0.0.1:{ports['OPERATION_PORT']}/health",
-                                    timeout=5).status_code == 200, 60, "the Operation Node")
-            rows = httpx.post(f"http://127.0.0.1:{ports['OPERATION_PORT']}/query/execute",
-                              headers={"Authorization": f"Bearer {token}"}, timeout=120,
-                              json={"query": "SELECT data_id FROM records"}).json()["rows"]
-            found = [row[0] for row in rows]
+            yield ports, data_dir, up
         finally:
             up.send_signal(signal.SIGINT)
             up.wait(60)
+
+
+def restart() -> dict[str, Any]:
+    with running_system("bench-resilience-") as (ports, data_dir, _):
+        tenant = f"http://127.0.0.1:{ports['TENANT_PORT']}"
+        token = _login(ports["AUTH_PORT"])
+        headers = {"Authorization": f"Bearer {token}",
+                   "Content-Type": "application/x-ndjson"}
+        acknowledged: list[str] = []
+        stop = threading.Event()
+
+        def writer(prefix: str) -> None:
+            n = 0
+            while not stop.is_set():
+                ids = [f"{prefix}-{n + i}" for i in range(BATCH)]
+                n += BATCH
+                body = b"\n".join(orjson.dumps({"data_id": i, "payload": {"n": 1}})
+                                  for i in ids)
+                try:
+                    answer = httpx.post(f"{tenant}/data/store", content=body,
+                                        headers=headers, timeout=30)
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+                    continue
+                if answer.status_code in (200, 201):
+                    acknowledged.extend(ids)
+                else:
+                    time.sleep(0.05)
+
+        writers = [threading.Thread(target=writer, args=(f"w{k}",)) for k in range(2)]
+        for thread in writers:
+            thread.start()
+        time.sleep(3)
+        recorded = json.loads((data_dir / "run" / "supervisor.json").read_text())
+        os.kill(recorded["children"]["control-plane"]["pid"], signal.SIGKILL)
+        killed_at = time.monotonic()
+        before = len(acknowledged)
+        _wait(lambda: len(acknowledged) > before, 120, "a write after the restart")
+        back_s = time.monotonic() - killed_at
+        time.sleep(1)
+        stop.set()
+        for thread in writers:
+            thread.join(60)
+        _wait(lambda: httpx.get(f"http://127.0.0.1:{ports['OPERATION_PORT']}/health",
+                                timeout=5).status_code == 200, 60, "the Operation Node")
+        rows = httpx.post(f"http://127.0.0.1:{ports['OPERATION_PORT']}/query/execute",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=120,
+                          json={"query": "SELECT data_id FROM records"}).json()["rows"]
+        found = [row[0] for row in rows]
     return {"back_s": back_s, "acknowledged": len(acknowledged), "present": len(set(found)),
             "lost": len(set(acknowledged) - set(found)), "doubled": len(found) - len(set(found))}
 
 
+def overload(plan: Plan, settings: dict[str, str]) -> dict[str, Any]:
+    with running_system("bench-overload-", settings) as (ports, data_dir, _):
+        token = _login(ports["AUTH_PORT"])
+        recorded = json.loads((data_dir / "run" / "supervisor.json").read_text())
+        pid = recorded["children"]["control-plane"]["pid"]
+        return asyncio.run(run_overload(
+            Ports(ports["AUTH_PORT"], ports["TENANT_PORT"], ports["OPERATION_PORT"]),
+            token, "password", pid, plan))
+
+
+def print_overload(figures: dict[str, Any]) -> None:
+    capacity = figures["capacity"]
+    print(f"overload: capacity {capacity['writes_per_s']:,} writes/s "
+          f"({capacity['records_per_s']:,} records/s in batches of {WRITE_BATCH}), "
+          f"{capacity['queries_per_s']} queries/s; unloaded write p50 "
+          f"{figures['unloaded_write_p50_ms']} ms", flush=True)
+    for name, stream in figures["streams"].items():
+        print(f"  {name:14} offered {stream['offered_per_s']:8,.1f}/s sent {stream['sent']:7,} "
+              f"accepted {stream['accepted']:7,} shed {stream['shed']:7,} unanswered "
+              f"{stream['unanswered']:4,} failed {stream['failures']:4,}  accepted p50 "
+              f"{stream['accepted_p50_ms']:7.1f} ms "
+              f"p99 {stream['accepted_p99_ms']:7.1f} ms  shed p99 {stream['shed_p99_ms']:6.1f} "
+              f"ms  statuses {stream['statuses']}", flush=True)
+    memory = figures["memory"]
+    print(f"  memory of the services' process: {memory['before_bytes'] / 2**20:,.0f} MiB before, "
+          f"peak {memory['peak_bytes'] / 2**20:,.0f} MiB; back to normal write latency "
+          f"{figures['recovery_s']} s after the load stopped", flush=True)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("restart", "power", "overload"))
+    parser.add_argument("--overload-s", type=float, default=60.0)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the system under overload (to compare limits)")
+    args = parser.parse_args()
+    if args.only in (None, "overload"):
+        settings = dict(item.split("=", 1) for item in args.env)
+        print_overload(overload(Plan(duration_s=args.overload_s), settings))
+    if args.only == "overload":
+        return
+    if args.only in (None, "restart"):
+        restart_figures()
+    if args.only in (None, "power"):
+        power_figures()
+
+
+def restart_figures() -> None:
     figures = restart()
     print(f"restart: writes taken again {figures['back_s']:.1f} s after the services' process "
           f"was killed; acknowledged {figures['acknowledged']:,}, present "
           f"{figures['present']:,}, lost {figures['lost']}, doubled {figures['doubled']}",
           flush=True)
+
+
+def power_figures() -> None:
     if not fuse_available():
         print("power loss: not measured (needs root and /dev/fuse)")
         return

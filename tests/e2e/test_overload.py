@@ -1,0 +1,70 @@
+"""Overload of the whole running system (`lakehouse up`): one tenant offers five times the
+measured write and query capacity for 60 s (tests/e2e/overload.py) while another writes and
+queries at a modest rate, /health is polled and an admin logs in.
+
+What holds: the flood is shed (429/503, each with Retry-After) and never answered 5xx
+otherwise; the other tenant is never shed; health and logins always answer; memory stays
+bounded; write latency is back to normal within 10 s of the load stopping. What does not yet
+(README, "Overload"): latency under the flood. The services' event loop is starved by the
+threads of the work it admitted, so requests wait seconds before admission sheds them, the
+other tenant's too, and some go unanswered within the client's 30 s. Those latencies are
+figures (bench/resilience.py --only overload prints them), not asserted: tests here check
+behaviour, not timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.overload import Plan, Ports, run_overload
+from tests.e2e.test_up import _wait_until_healthy, system  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.slow
+
+MEMORY_LIMIT_BYTES = 3 * 2**30  # the services' process and its threads, peak
+
+
+def _admin_token(port: int) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = httpx.post(f"http://127.0.0.1:{port}/auth/login", timeout=30,
+                            json={"username": "admin", "password": "password"})
+        if answer.status_code == 200:
+            token: str = answer.json()["access_token"]
+            return token
+        time.sleep(0.5)
+    raise AssertionError("the admin could not log in")
+
+
+@pytest.fixture(scope="module")
+def figures(system: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    _wait_until_healthy(system)
+    ports = system["ports"]
+    token = _admin_token(ports["AUTH_PORT"])
+    recorded = json.loads((system["data_dir"] / "run" / "supervisor.json").read_text())
+    pid = recorded["children"]["control-plane"]["pid"]
+    found = asyncio.run(run_overload(
+        Ports(ports["AUTH_PORT"], ports["TENANT_PORT"], ports["OPERATION_PORT"]),
+        token, "password", pid, Plan(duration_s=60.0)))
+    print(json.dumps(found, indent=1))  # the figures, for whoever reads the test's output
+    return found
+
+
+def test_a_flood_is_shed_fairly_and_the_platform_recovers(figures: dict[str, Any]) -> None:
+    streams = figures["streams"]
+    for name, stream in streams.items():
+        assert stream["retry_after_missing"] == stream["failures"] == 0, (name, stream)
+        assert set(stream["statuses"]) <= {200, 429, 503}, (name, stream)  # no other 5xx
+    assert streams["flood writes"]["shed"] > 0 and streams["flood queries"]["shed"] > 0
+    for name in ("calm writes", "calm queries", "health", "logins"):
+        assert streams[name]["shed"] == 0 and streams[name]["accepted"] > 0, (name, streams)
+    for name in ("health", "logins"):
+        assert streams[name]["unanswered"] == 0, (name, streams[name])
+    assert figures["memory"]["peak_bytes"] < MEMORY_LIMIT_BYTES, figures["memory"]
+    assert figures["recovery_s"] is not None and figures["recovery_s"] <= 10, figures
