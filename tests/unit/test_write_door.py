@@ -16,6 +16,7 @@ from api.middleware import BodyLimits, WriteAdmission
 from api.write_door import media_type, read_limited, received
 from lakehouse.errors import InvalidInput, PayloadTooLarge
 from lakehouse.fair_share import Slots
+from lakehouse.telemetry.metrics import Metrics
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]] | None = None) -> Scope:
@@ -87,7 +88,8 @@ def test_a_flooding_tenant_does_not_lock_out_another() -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    admission = WriteAdmission(held, Slots(4), _tenant_header)
+    metrics = Metrics()
+    admission = WriteAdmission(held, Slots(4), _tenant_header, metrics)
 
     async def scenario() -> tuple[list[int], int, int]:
         flood = [asyncio.create_task(_call(admission, _scope("/data", _as("a"))))
@@ -106,6 +108,9 @@ def test_a_flooding_tenant_does_not_lock_out_another() -> None:
     assert done == [200] * 6
     assert over_share == 429 and past_share == 429
     assert admission.slots.in_use == 0
+    assert b'lakehouse_shed_requests_total{pool="writes",reason="over_share"} 2.0' in (
+        metrics.exposition())
+    assert b'tenant="a"} 1.0' in metrics.exposition(per_tenant=True)
 
 
 async def _reads_then_answers(scope: Scope, receive: Receive, send: Send) -> None:
