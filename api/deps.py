@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.core import Core
 from lakehouse.auth.identity import Caller, Role
+from lakehouse.auth.service import AuthService
 from lakehouse.errors import Unauthenticated
 
 
@@ -43,8 +45,26 @@ async def authenticate(core: Core, authorization: str | None,
                               "get one from POST /auth/login", code="missing_token")
     caller = core.auth.cached_caller(token)
     if caller is None:  # not seen in the last seconds: validate off the event loop
-        caller = await run_in_threadpool(core.auth.authenticate, token)
+        caller = await _validated(core, token)
     return caller.acting_on(x_tenant_id.strip() if x_tenant_id is not None else None)
+
+
+# Validations under way, so concurrent requests with one token share one. When a busy client's
+# cached validation expires, every request it has in flight misses at once; each validating
+# alone (three catalog reads) queued hundreds of them on the thread pool every few seconds.
+_VALIDATING: dict[tuple[asyncio.AbstractEventLoop, AuthService, str], asyncio.Task[Caller]] = {}
+
+
+async def _validated(core: Core, token: str) -> Caller:
+    loop = asyncio.get_running_loop()
+    key = (loop, core.auth, token)
+    pending = _VALIDATING.get(key)
+    if pending is None:
+        pending = loop.create_task(run_in_threadpool(core.auth.authenticate, token))
+        _VALIDATING[key] = pending
+        pending.add_done_callback(lambda _: _VALIDATING.pop(key, None))
+    # Shielded: a waiter that goes away does not cancel the others' validation.
+    return await asyncio.shield(pending)
 
 
 async def current_caller(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -14,8 +15,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.core import Core, build_core
+from api.deps import authenticate
 from api.services import Service
-from lakehouse.auth.identity import Role
+from lakehouse.auth.identity import Caller, Role
 from lakehouse.config import Environment, Settings
 from lakehouse.errors import Unauthenticated
 from tests.conftest import PASSWORD
@@ -219,3 +221,31 @@ def test_the_bootstrap_admin_stops_working_once_deployed(tmp_path: Path) -> None
         assert deployed.auth.store.get_user("admin").disabled  # type: ignore[union-attr]
     finally:
         deployed.close()
+
+
+def test_concurrent_requests_with_one_token_share_one_validation(core: Core) -> None:
+    """A busy client's requests all miss the validation cache at once when it expires: they
+    wait for one validation (three catalog reads), not one each; a bad token's refusal is
+    shared the same way."""
+    core.auth.create_user("busy", PASSWORD, "acme", Role.WRITER)
+    token = core.auth.login("busy", PASSWORD).access_token
+    validations: list[str] = []
+    real = core.auth.authenticate
+
+    def counted(access_token: str) -> Caller:
+        validations.append(access_token)
+        time.sleep(0.05)  # a slow catalog, so the requests overlap
+        return real(access_token)
+
+    core.auth.authenticate = counted  # type: ignore[method-assign]
+
+    async def many(value: str) -> list[Caller | BaseException]:
+        return await asyncio.gather(*(authenticate(core, f"Bearer {value}", None)
+                                      for _ in range(50)), return_exceptions=True)
+
+    callers = asyncio.run(many(token))
+    assert validations == [token]
+    assert all(isinstance(c, Caller) and c.tenant == "acme" for c in callers)
+    refused = asyncio.run(many("not-a-token"))
+    assert validations == [token, "not-a-token"]
+    assert all(isinstance(r, Unauthenticated) for r in refused)
