@@ -27,8 +27,10 @@ from lakehouse.sql import dsl
 from lakehouse.sql.describe import tree_json
 from lakehouse.sql.interpret import (
     Interpretation,
+    Outline,
     check_tree,
     interpret_tree,
+    outline,
     validate,
 )
 from lakehouse.sql.parse import DEFAULT_DIALECT, MAX_QUERY_CHARS, check_dialect, parse_query
@@ -219,12 +221,21 @@ def _answer(found: Interpretation) -> dict[str, Any]:
     return {**found.to_json(), "tree": tree_json(found.parsed)}
 
 
+def _outline(core: Core, caller: Caller, query: str, dialect: str | None) -> Outline:
+    tree, name = parse_query(query, dialect)
+    written = partial(written_names, query) if name == "duckdb" else None
+    return outline(tree, name, schema_view(core, caller.tenant), duckdb_names, written)
+
+
 @router.post("/parse/sql")
 async def parse_sql(body: SqlBody, core: CoreDep, caller: ReaderDep) -> dict[str, Any]:
     """The syntax tree, the tables and columns it reads, its kind, and the tenant-bound SQL.
-    Anything but a read-only query over your own tables is refused (403) or wrong (400)."""
-    found, _ = await run_in_threadpool(_interpret, core, caller, body.query, body.dialect, None)
-    return _answer(found)
+    Parsing does not need the tables to exist: names and types that do not bind (yet) are
+    listed under `warnings`, with `sql` null (`/validate/query` treats them as errors). SQL
+    that does not parse is wrong (400); anything but a read-only query over your own tables
+    is refused (403)."""
+    found = await run_in_threadpool(_outline, core, caller, body.query, body.dialect)
+    return {**found.to_json(), "tree": tree_json(found.parsed)}
 
 
 @router.post("/parse/dsl")

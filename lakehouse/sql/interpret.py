@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import InvalidInput, LakehouseError
 from lakehouse.sql.bind import TableBinding, bind, tenant_schema
 from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
 from lakehouse.sql.describe_table import describe_table
@@ -31,7 +31,7 @@ from lakehouse.sql.output_names import (
 from lakehouse.sql.parse import check_dialect, parse_query
 from lakehouse.sql.plan import logical_plan
 from lakehouse.sql.plan_steps import Step
-from lakehouse.sql.problems import Problem, planning, refusal, unsupported
+from lakehouse.sql.problems import BINDING_CODES, Problem, planning, refusal, unsupported
 from lakehouse.sql.qualify import qualify
 from lakehouse.sql.schema_view import SchemaView
 from lakehouse.sql.time_travel import pinned_snapshot
@@ -117,6 +117,54 @@ def _unname_star_expressions(tree: exp.Expr) -> None:
             if isinstance(projection, exp.Alias) and projection.alias.startswith("_col_") and (
                     projection.alias not in referenced) and projection.this.find(exp.Columns):
                 projection.replace(projection.this)
+
+
+@dataclass(frozen=True, slots=True)
+class Outline:
+    """What parsing alone says of a query (`POST /parse/sql`): the whole interpretation when it
+    binds; otherwise the tables its text names and why it does not bind yet, as warnings. A
+    query is outlined before its tables exist (a client building SQL for a table it has not
+    written yet); what a query may never do is refused all the same."""
+    dialect: str
+    parsed: exp.Expr
+    found: Interpretation | None
+    tables: tuple[dict[str, object], ...] = ()
+    warnings: tuple[Problem, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        if self.found is not None:
+            return {**self.found.to_json(), "warnings": []}
+        return {"kind": query_kind(self.parsed), "dialect": self.dialect, "sql": None,
+                "snapshot": None, "tables": list(self.tables), "columns": [],
+                "warnings": [w.to_json() for w in self.warnings]}
+
+
+def outline(tree: exp.Expr, dialect: str, view: SchemaView, namer: Namer = as_sqlglot_writes,
+            written: Written | None = None) -> Outline:
+    """`interpret_tree`, with what is wrong with how the query's names and types bind returned
+    as warnings instead of raised; any other refusal (what it may not do, what is not
+    supported) is still raised."""
+    try:
+        return Outline(dialect, tree, interpret_tree(tree, dialect, view, namer, written))
+    except InvalidInput as exc:
+        problems = _problems_of(exc)
+        if not all(p.code in BINDING_CODES for p in problems):
+            raise
+        return Outline(dialect, tree, None, _named_tables(tree, view), tuple(problems))
+
+
+def _named_tables(tree: exp.Expr, view: SchemaView) -> tuple[dict[str, object], ...]:
+    """The catalog tables a tree names (not its CTEs), as `Interpretation.to_json` lists them;
+    `bound_as` is None for a table the tenant does not have (yet)."""
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    aliases: dict[str, list[str]] = {}
+    for table in tree.find_all(exp.Table):
+        if table.name and table.name.lower() not in ctes:
+            aliases.setdefault(table.name, []).append(table.alias_or_name)
+    schema = tenant_schema(view.tenant)
+    return tuple({"tenant": view.tenant, "table": name,
+                  "bound_as": f"{schema}.{known.name}" if (known := view.table(name)) else None,
+                  "aliases": named} for name, named in aliases.items())
 
 
 def interpret(sql: str, dialect: str | None, view: SchemaView,

@@ -25,6 +25,12 @@ FORBIDDEN_CODES = frozenset({
     "forbidden_statement", "forbidden_function", "table_function", "file_access",
     "qualified_table", "multiple_statements",
 })
+# What is wrong only with how a query's names and types meet the tenant's tables as they are
+# now: a query with only these still parses (`POST /parse/sql` lists them as warnings).
+BINDING_CODES = frozenset({
+    "unknown_table", "unknown_column", "ambiguous_column", "ambiguous_using",
+    "ambiguous_order_names", "type_mismatch",
+})
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ cause, so the classification below reads messages; the strings are RocksDB's and
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from rocksdict import BlockBasedOptions, DBRecoveryMode, Options, Rdict
 
 from lakehouse.errors import LakehouseError, StorageFull, WalCorrupted, WalUnavailable
+from lakehouse.wal.log_tail import hang_offset
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,8 @@ def probe_open(path: Path, timeout_s: float) -> None:
     watchdog thread here could never fire. A child can be killed. When the child finishes, it
     has done the recovery (and RocksDB flushed what it replayed), so the open that follows in
     this process is quick; if the child failed, that open fails too, with the real reason.
+    Before opening, the child sets aside the one kind of damaged tail known to hang RocksDB
+    (log_tail.py), so that kind opens instead of being refused.
     """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, env.get("PYTHONPATH")) if p)
@@ -139,6 +143,11 @@ def probe_open(path: Path, timeout_s: float) -> None:
             details={"path": str(path), "timeout_s": timeout_s},
         ) from exc
     said = done.stderr.strip()[-2000:]
+    if done.returncode == _NOT_SET_ASIDE:  # opening here would hang on the tail: refuse
+        raise WalUnavailable(
+            f"the WAL at {path} has a damaged log tail RocksDB would hang on, and {said}; "
+            "free space or fix permissions beside the WAL's folder, then start again",
+            details={"path": str(path), "cause": said})
     if done.returncode != 0:
         logger.debug("the WAL open probe failed (the open here will say why): %s", said)
     elif said:
@@ -146,8 +155,50 @@ def probe_open(path: Path, timeout_s: float) -> None:
         logger.warning("opening the WAL at %s: %s", path, said, extra={"wal_path": str(path)})
 
 
+def set_aside_hanging_tails(path: Path) -> list[Path]:
+    """Move the bytes RocksDB's replay would hang on (see log_tail.py) out of each log file.
+
+    Runs only in the probe's child, holding RocksDB's own lock: no other process may be
+    writing the log, and a child has no other opener whose POSIX lock closing ours would drop.
+    The bytes go to a folder beside the WAL's, fsynced before the log is cut, so nothing is
+    thrown away; what was in them was never replayable. Returns the files written."""
+    lock_file = path / "LOCK"
+    if not lock_file.exists():
+        return []  # a new database: no log to read yet
+    saved: list[Path] = []
+    with lock_file.open("rb+") as lock:
+        try:
+            fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return []  # held elsewhere: RocksDB's open says so, with its own message
+        for log in sorted(path.glob("*.log")):
+            data = log.read_bytes()
+            cut = hang_offset(data)
+            if cut is None:
+                continue
+            aside = path.parent / f"{path.name}-damaged-tails" / f"{log.name}-from-{cut}"
+            aside.parent.mkdir(exist_ok=True)
+            with aside.open("wb") as out:
+                out.write(data[cut:])
+                out.flush()
+                os.fsync(out.fileno())
+            with log.open("rb+") as cutting:
+                cutting.truncate(cut)
+                os.fsync(cutting.fileno())
+            print(f"the log {log} held a record header RocksDB cannot replay (a damaged tail) "
+                  f"at byte {cut}; its last {len(data) - cut} bytes were moved to {aside}",
+                  file=sys.stderr)
+            saved.append(aside)
+    return saved
+
+
 def probe_main(argv: list[str]) -> int:
     """The child's side of probe_open."""
+    try:
+        set_aside_hanging_tails(Path(argv[0]))
+    except OSError as exc:
+        print(f"setting a damaged log tail aside failed: {exc}", file=sys.stderr)
+        return _NOT_SET_ASIDE
     try:
         db = open_raw(Path(argv[0]))
     except LakehouseError as exc:
@@ -157,6 +208,7 @@ def probe_main(argv: list[str]) -> int:
     return 0
 
 
+_NOT_SET_ASIDE = 3
 _SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 _PROBE = ("import sys; from lakehouse.wal.opening import probe_main; "
           "sys.exit(probe_main(sys.argv[1:]))")
