@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPBearer
 
 from api.core import Core
 from lakehouse.auth.identity import Caller, Role
@@ -67,9 +68,24 @@ async def _validated(core: Core, token: str) -> Caller:
     return await asyncio.shield(pending)
 
 
+class _BearerHeader(HTTPBearer):
+    """Declares the bearer scheme in every service's OpenAPI document (so `/docs` has an
+    Authorize button and "Try it out" sends the token) while the header itself is judged by
+    `authenticate`, with the platform's own errors: HTTPBearer would answer a malformed or
+    missing header with its own 403."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+BEARER = _BearerHeader(
+    auto_error=False, scheme_name="bearer", bearerFormat="JWT",
+    description="An access token from POST /auth/login on the Auth Gateway (AUTH_PORT, 8090).")
+
+
 async def current_caller(
     core: Annotated[Core, Depends(core_dependency)],
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Depends(BEARER)] = None,
     x_tenant_id: Annotated[str | None, Header()] = None,
 ) -> Caller:
     """The authenticated caller, acting on X-Tenant-Id if given and allowed.

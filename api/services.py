@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
 
 from lakehouse.config import Settings
 
@@ -52,3 +55,15 @@ def parse_service(name: str) -> Service:
             return spec.service
     raise ValueError(f"unknown service {name!r}; one of: "
                      + ", ".join(s.value for s in Service))
+
+
+def url_on(service: Service, path: str, request: Request, settings: Settings) -> str:
+    """`path` on `service`, reached as this request reached the platform: its scheme and host,
+    the service's port (a run started on one service is followed on the Operation Node)."""
+    return str(request.url.replace(port=SPECS[service].port(settings), path=path, query=""))
+
+
+def accepted(what: str) -> dict[int | str, dict[str, Any]]:
+    """The declared 202 of an operation that starts work: the body, and where to follow it."""
+    return {202: {"description": what, "headers": {"Location": {
+        "description": "where to follow it (GET)", "schema": {"type": "string"}}}}}

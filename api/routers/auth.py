@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from api.deps import CoreDep, bearer_token
+from api.deps import BEARER, CoreDep, bearer_token
 from lakehouse.auth.service import TokenPair
 from lakehouse.errors import InvalidInput, RateLimited, Unauthenticated
 
@@ -84,7 +84,7 @@ async def login(body: LoginRequest, request: Request, core: CoreDep) -> TokenRes
 async def validate(
     core: CoreDep,
     body: Annotated[ValidateRequest | None, Body()] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Depends(BEARER)] = None,
 ) -> ClaimsResponse:
     """The claims of an access token given as `Authorization: Bearer …` or `{"token": …}`."""
     token = (body.token if body and body.token else None) or bearer_token(authorization)
@@ -105,7 +105,7 @@ async def refresh(body: RefreshRequest, core: CoreDep) -> TokenResponse:
 async def logout(
     core: CoreDep,
     body: Annotated[LogoutRequest | None, Body()] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Depends(BEARER)] = None,
 ) -> dict[str, Any]:
     """Revoke the refresh token's session and the access token in the Authorization header."""
     refresh_token = body.refresh_token if body else None

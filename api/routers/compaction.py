@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
 from api.bodies import StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
+from api.services import Service, accepted, url_on
 from flows.compaction import start_compaction
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import NotFound, Unavailable
@@ -41,8 +42,9 @@ def _context(request: Request, core: Core) -> MaintenanceContext:
     return found
 
 
-@router.post("/optimize/compact", status_code=202)
-async def compact(body: CompactBody, request: Request, core: CoreDep,
+@router.post("/optimize/compact", status_code=202,
+             responses=accepted("the compaction's run id; follow it at GET /runs/{run_id}"))
+async def compact(body: CompactBody, request: Request, response: Response, core: CoreDep,
                   caller: Writer) -> dict[str, str]:
     """Start a compaction run of the caller's tables (an admin naming no tenant with
     X-Tenant-Id: every tenant's); answers the run id. Its plan, progress and files and bytes
@@ -60,4 +62,6 @@ async def compact(body: CompactBody, request: Request, core: CoreDep,
     context = _context(request, core)
     started = await asyncio.to_thread(start_compaction, context, tenant, body.table,
                                       body.dry_run)
+    response.headers["Location"] = url_on(Service.OPERATION, f"/runs/{started.run_id}",
+                                          request, core.settings)
     return {"run_id": started.run_id}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.core import Core
 from api.deps import CoreDep, require_role
+from api.services import Service, accepted, url_on
 from flows.load import start_load
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import LakehouseError, Unavailable
@@ -55,8 +56,9 @@ def _loader(request: Request, core: Core) -> Loader:
     return found
 
 
-@router.post("/data/load", status_code=202)
-async def load(body: LoadBody, request: Request, core: CoreDep,
+@router.post("/data/load", status_code=202,
+             responses=accepted("the load's run id; follow it at GET /runs/{run_id}"))
+async def load(body: LoadBody, request: Request, response: Response, core: CoreDep,
                caller: Writer) -> dict[str, str]:
     """Load files into one of the caller's tables as one snapshot; answers the run id.
 
@@ -76,4 +78,6 @@ async def load(body: LoadBody, request: Request, core: CoreDep,
             raise watch.error
         raise Unavailable(f"the load failed: {type(watch.error).__name__}: {watch.error}"[:500],
                           code="load_failed", details={"run_id": watch.run_id})
+    response.headers["Location"] = url_on(Service.OPERATION, f"/runs/{watch.run_id}", request,
+                                          core.settings)
     return {"run_id": watch.run_id}

@@ -28,7 +28,7 @@ async def optimize_query(body: ExecuteBody, core: CoreDep, caller: Reader) -> di
     decision taken: pushed predicates and columns, files pruned by partition and statistics,
     join order, strategy (single node, partial aggregate, broadcast or hash) and why."""
     found = service(core)
-    planned = await run_in_threadpool(found.plan, caller.tenant, request_of(body, core))
+    planned = await run_in_threadpool(found.plan, caller.tenant, request_of(body, core, caller))
     plan = planned.optimized.plan
     total = sum(s.files_total for s in plan.scans)
     kept = sum(len(s.files) for s in plan.scans)

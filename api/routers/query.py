@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field, model_validator
@@ -26,10 +27,11 @@ from api.query_results import (
     rows_json,
 )
 from api.routers.interpreter import DslModel
+from api.services import Service, accepted, url_on
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.cluster import usable_workers, worker_verdicts
 from lakehouse.errors import InvalidInput, QueryCancelled, Unavailable
-from lakehouse.executor.queries import QueryRun
+from lakehouse.executor.queries import FINAL_STATES, QueryRun
 from lakehouse.executor.service import QueryRequest, QueryService, with_mode
 from lakehouse.sql import dsl
 from lakehouse.sql.parse import MAX_QUERY_CHARS
@@ -85,12 +87,14 @@ def service(core: Core) -> QueryService:
     return found
 
 
-def request_of(body: ExecuteBody, core: Core, mode: str | None = None) -> QueryRequest:
+def request_of(body: ExecuteBody, core: Core, caller: Caller,
+               mode: str | None = None) -> QueryRequest:
     found = service(core)
     query: Any = body.query if body.query is not None else dsl.to_tree(
         body.dsl.to_domain())  # type: ignore[union-attr]
     return QueryRequest(query, body.dialect, body.mode, body.track, body.timeout_s,
-                        with_mode(found.model, mode or body.plan), body.snapshot)
+                        with_mode(found.model, mode or body.plan), body.snapshot,
+                        caller.user)
 
 
 async def run_to_end(found: QueryService, tenant: str, request: QueryRequest) -> QueryRun:
@@ -133,18 +137,22 @@ def answer(run: QueryRun, fmt: str, limit: int) -> Response:
                     headers=headers)
 
 
-@router.post("/query/execute", responses={202: {"description": "async: the query id"}})
-async def execute(body: ExecuteBody, core: CoreDep, caller: Reader) -> Response:
+@router.post("/query/execute",
+             responses=accepted("async: the query id; follow it at GET /query/{query_id}"))
+async def execute(body: ExecuteBody, http: Request, core: CoreDep, caller: Reader) -> Response:
     """Run a query on your tables. Sync (the default) answers the rows (up to
     QUERY_MAX_RESULT_ROWS; page the rest with GET /query/{id}/result); async answers 202 with
-    the query id at once."""
+    the query id at once, and its status URL in `Location`."""
     fmt = check_format(body.format)
     found = service(core)
-    request = request_of(body, core)
+    request = request_of(body, core, caller)
     if body.mode == "async":
         run = await run_in_threadpool(found.submit, caller.tenant, request)
+        status_url = f"/query/{run.query_id}"
         return JSONResponse({"query_id": run.query_id, "state": run.state,
-                             "status_url": f"/query/{run.query_id}"}, status_code=202)
+                             "status_url": status_url}, status_code=202,
+                            headers={"Location": url_on(Service.OPERATION, status_url, http,
+                                                        core.settings)})
     run = await run_to_end(found, caller.tenant, request)
     return answer(run, fmt, core.settings.query_max_result_rows)
 
@@ -167,19 +175,20 @@ async def plan_get(core: CoreDep, caller: Reader, *,
     """EXPLAIN: the physical plan with estimated rows and cost per step; with analyze=true the
     query runs and each step gets its actual rows and time."""
     body = ExecuteBody(query=query, dialect=dialect, snapshot=snapshot)
-    return await explain(body, core, caller.tenant, analyze=analyze)
+    return await explain(body, core, caller, analyze=analyze)
 
 
 @router.post("/query/plan")
 async def plan_post(body: ExecuteBody, core: CoreDep, caller: Reader,
                     analyze: bool = False) -> dict[str, Any]:
-    return await explain(body, core, caller.tenant, analyze=analyze)
+    return await explain(body, core, caller, analyze=analyze)
 
 
-async def explain(body: ExecuteBody, core: Core, tenant: str, *,
+async def explain(body: ExecuteBody, core: Core, caller: Caller, *,
                   analyze: bool) -> dict[str, Any]:
     found = service(core)
-    request = request_of(body, core)
+    request = request_of(body, core, caller)
+    tenant = caller.tenant
     planned = await run_in_threadpool(found.plan, tenant, request)
     plan = planned.optimized.plan.to_json()
     out: dict[str, Any] = {"plan": plan, "planning_ms": round(planned.planning_ms, 3),
@@ -287,6 +296,61 @@ async def result(query_id: str, core: CoreDep, caller: Reader, *,
                     media_type="application/json")
 
 
+ListedState = Literal["active", "queued", "planning", "running", "finished", "failed",
+                      "cancelled"]
+
+
+def _all_tenants(http: Request, caller: Caller) -> bool:
+    """An admin naming no tenant (X-Tenant-Id) sees and cancels every tenant's queries."""
+    return caller.is_admin and "x-tenant-id" not in http.headers
+
+
+def _listed(run: QueryRun) -> dict[str, Any]:
+    return {"query_id": run.query_id, "tenant": run.tenant, "user": run.user,
+            "state": run.state, "mode": run.mode, "sql": run.sql[:_LISTED_SQL_CHARS],
+            "created_at": datetime.fromtimestamp(run.created_at, UTC).isoformat(),
+            "elapsed_s": round(run.elapsed_s, 3),
+            "rows": run.result.num_rows if run.result is not None else None,
+            "status_url": f"/query/{run.query_id}"}
+
+
+_LISTED_SQL_CHARS = 1000
+
+
+@router.get("/queries")
+async def list_queries(
+        http: Request, core: CoreDep, caller: Reader, *,
+        state: Annotated[ListedState | None, Query(
+            description="only queries in this state; `active`: not yet ended")] = None,
+        user: Annotated[str | None, Query(max_length=64,
+                                          description="only this user's queries")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    """Your tenant's running and recent queries, newest first: who asked, the state, the
+    elapsed time and the rows (an admin naming no tenant sees every tenant's). Recent means
+    still kept for paging (QUERY_RESULTS_KEPT); cancel one with DELETE /queries/{id}."""
+    runs = service(core).registry.runs(None if _all_tenants(http, caller) else caller.tenant)
+    if state == "active":
+        runs = [r for r in runs if r.state not in FINAL_STATES]
+    elif state is not None:
+        runs = [r for r in runs if r.state == state]
+    if user is not None:
+        runs = [r for r in runs if r.user == user]
+    newest = sorted(runs, key=lambda r: r.created_at, reverse=True)
+    return {"queries": [_listed(r) for r in newest[:limit]], "total": len(runs),
+            "returned": min(limit, len(runs))}
+
+
+@router.delete("/queries/{query_id}")
+async def cancel_listed(query_id: Annotated[str, Path(max_length=64)], http: Request,
+                        core: CoreDep, caller: Reader) -> dict[str, Any]:
+    """Cancel a query of the list (an admin naming no tenant: any tenant's)."""
+    registry = service(core).registry
+    found = registry.find(query_id) if _all_tenants(http, caller) else None
+    run = registry.cancel(found.tenant if found is not None else caller.tenant, query_id)
+    await asyncio.to_thread(run.done.wait, 10)
+    return run.status()
+
+
 @router.get("/query/{query_id}")
 async def status(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     """The same as GET /query/status?id=."""
@@ -317,7 +381,7 @@ async def data_execute(body: DataExecuteBody, core: CoreDep, caller: Reader) -> 
     fmt = check_format(body.format)
     request = request_of(ExecuteBody(query=body.query, dialect=body.dialect,
                                      timeout_s=body.timeout_s, snapshot=body.snapshot),
-                         core, mode="single")
+                         core, caller, mode="single")
     run = await run_to_end(service(core), caller.tenant, request)
     return answer(run, fmt, core.settings.query_max_result_rows)
 

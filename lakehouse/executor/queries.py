@@ -37,6 +37,7 @@ class QueryRun:
     tenant: str
     sql: str
     mode: str  # "sync" or "async"
+    user: str = ""  # who asked ("" when the platform itself ran it)
     state: str = "queued"
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -100,7 +101,7 @@ class QueryRun:
     def status(self) -> dict[str, Any]:
         p = self.progress
         return {
-            "query_id": self.query_id, "state": self.state, "mode": self.mode,
+            "query_id": self.query_id, "state": self.state, "mode": self.mode, "user": self.user,
             "progress": {"stage": p.stage, "fragments_done": p.fragments_done,
                          "fragments_total": p.fragments_total, "workers": p.workers},
             "rows": self.result.num_rows if self.result is not None else None,
@@ -158,7 +159,7 @@ class QueryRegistry:
         assert self._limits.spill_dir is not None  # noqa: S101 - callers check
         return self._limits.spill_dir / f"{run.query_id}.arrow"
 
-    def start(self, tenant: str, sql: str, mode: str) -> QueryRun:
+    def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:
         with self._lock:
             active = sum(1 for r in self._runs.values()
                          if r.tenant == tenant and r.state not in FINAL_STATES)
@@ -171,7 +172,7 @@ class QueryRegistry:
             shed = decide(self._running(), tenant, self.capacity)
             if shed is not None:
                 raise shed_error(shed, "queries running")
-            run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode)
+            run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode, user)
             self._runs[run.query_id] = run
             self._forget_old()
             return run

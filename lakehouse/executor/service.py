@@ -36,6 +36,7 @@ class QueryRequest:
     timeout_s: float | None = None
     model: CostModel | None = None  # None: the service's current cost model
     snapshot: int | None = None  # read exactly this snapshot; None: the newest and the log
+    user: str = ""  # who asks: shown in GET /queries
 
 
 class QueryService:
@@ -77,7 +78,8 @@ class QueryService:
         if request.snapshot is not None:
             # Refused now, not as the failed run of an async query.
             self.engine.readable(request.snapshot)
-        run = self.registry.start(tenant, str(request.query)[:10_000], request.mode)
+        run = self.registry.start(tenant, str(request.query)[:10_000], request.mode,
+                                  request.user)
         self._requests[run.query_id] = request
         timeout = self.time_limit(request)
         timer = threading.Timer(timeout, self._time_out, args=(run, timeout))

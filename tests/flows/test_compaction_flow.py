@@ -97,6 +97,9 @@ def test_compaction_on_demand_over_http(core: Core) -> None:
         started = cbo.post("/optimize/compact", json={"table": "records"}, headers=writer)
         assert started.status_code == 202, started.text
         run_id = started.json()["run_id"]
+        assert started.headers["location"].endswith(
+            f":{core.settings.operation_port}/runs/{run_id}")
+        assert operation.get(started.headers["location"], headers=writer).status_code == 200
         run = _wait(operation, run_id, writer)
     assert run["state"] == "COMPLETED", run
     assert run["name"] == "compaction of acme/records"

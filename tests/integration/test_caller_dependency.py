@@ -104,3 +104,24 @@ def test_logout_is_seen_at_once_despite_the_token_cache(
     after = client.get("/whoami", headers=auth)
     assert after.status_code == 401
     assert after.json()["error"] == "token_revoked"
+
+
+def test_every_service_declares_the_bearer_scheme_on_what_needs_a_token(core: Core) -> None:
+    """So `/docs` has an Authorize button and "Try it out" sends the token; operations that
+    answer anyone (login, health, metrics) declare no security, and no operation asks for the
+    token as a header parameter of its own."""
+    for service in Service:
+        doc = create_app(service, core).openapi()
+        assert doc["components"]["securitySchemes"]["bearer"] == {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "An access token from POST /auth/login on the Auth Gateway "
+                           "(AUTH_PORT, 8090)."}
+        secured = []
+        for path, operations in doc["paths"].items():
+            for method, operation in operations.items():
+                names = [p["name"].lower() for p in operation.get("parameters", [])]
+                assert "authorization" not in names, (service, path, method)
+                if operation.get("security") == [{"bearer": []}]:
+                    secured.append(path)
+        assert secured, service
+        assert "/health" not in secured and "/auth/login" not in secured

@@ -392,6 +392,9 @@ def test_post_data_load_runs_the_flow_and_answers_its_run_id(core: Core, imports
     assert answer.status_code == 202, answer.text
     run_id = answer.json()["run_id"]
     assert not run_id.startswith("local-")  # a real Prefect flow run
+    # Followed on the Operation Node, whichever service started it.
+    assert answer.headers["location"] == (
+        f"http://testserver:{core.settings.operation_port}/runs/{run_id}")
     result = watch(run_id).wait(timeout_s=120)
     assert result["rows"] == 2 * ROWS and result["snapshot"] == 1
     assert watch(run_id).done == watch(run_id).total == 6  # 2 files of 3 row groups each

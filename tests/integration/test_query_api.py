@@ -340,6 +340,60 @@ def test_cancel_stops_a_running_query(core: Core, clients: dict[str, TestClient]
     assert "once it is finished" not in result.text
 
 
+def test_queries_are_listed_and_cancelled_like_trinos(core: Core,
+                                                     clients: dict[str, TestClient]) -> None:
+    """An async query answers 202 with its status URL in Location; GET /queries lists the
+    tenant's running and recent ones newest first (who asked, state, elapsed, rows), filtered
+    by state or user; DELETE /queries/{id} cancels from there. Another tenant sees none of
+    them and cannot cancel them; an admin naming no tenant sees and cancels every tenant's."""
+    assert core.flusher is not None
+    _write(core, _orders(3000))
+    _write(core, _orders(10), tenant="other")
+    flush_here(core.flusher)
+    ann, bob = _headers(core, "ann"), _headers(core, "bob", role=Role.READER)
+    other, admin = _headers(core, "olga", "other"), _headers(core, "boss", role=Role.ADMIN)
+    op = clients["op"]
+    done = op.post("/query/execute", headers=bob, json={"query": "SELECT count(*) FROM orders"})
+    assert done.status_code == 200
+    slow = op.post("/query/execute", headers=ann, json={
+        "query": "SELECT count(*) FROM orders a, orders b, orders c "
+                 "WHERE a.amount + b.amount > c.amount", "mode": "async", "timeout_s": 120})
+    assert slow.status_code == 202
+    slow_id = slow.json()["query_id"]
+    assert slow.headers["location"] == f"http://testserver:{core.settings.operation_port}" \
+        f"/query/{slow_id}"
+    op.post("/query/execute", headers=other, json={"query": "SELECT 1 FROM orders"})
+
+    listed = op.get("/queries", headers=ann).json()
+    assert [q["query_id"] for q in listed["queries"]] == [slow_id, done.json()["query_id"]]
+    newest, oldest = listed["queries"]
+    assert (newest["user"], newest["tenant"], newest["mode"]) == ("ann", "acme", "async")
+    assert newest["state"] in ("queued", "planning", "running") and newest["rows"] is None
+    assert (oldest["user"], oldest["state"], oldest["rows"]) == ("bob", "finished", 1)
+    assert oldest["elapsed_s"] >= 0 and oldest["sql"] == "SELECT count(*) FROM orders"
+    assert listed["total"] == listed["returned"] == 2
+    assert [q["user"] for q in op.get("/queries", headers=ann,
+                                      params={"state": "active"}).json()["queries"]] == ["ann"]
+    assert [q["user"] for q in op.get("/queries", headers=ann,
+                                      params={"user": "bob"}).json()["queries"]] == ["bob"]
+    assert op.get("/queries", headers=ann, params={"limit": 1}).json()["returned"] == 1
+    assert op.get("/queries", headers=ann, params={"state": "lost"}).status_code == 422
+
+    theirs = op.get("/queries", headers=other).json()["queries"]
+    assert [q["user"] for q in theirs] == ["olga"]
+    assert op.delete(f"/queries/{slow_id}", headers=other).status_code == 404
+    everyone = op.get("/queries", headers=admin).json()["queries"]
+    assert {q["tenant"] for q in everyone} == {"acme", "other"}
+    assert [q["tenant"] for q in op.get("/queries", headers={**admin, "X-Tenant-Id": "other"}
+                                        ).json()["queries"]] == ["other"]
+    cancelled = op.delete(f"/queries/{slow_id}", headers=admin)
+    assert cancelled.status_code == 200 and cancelled.json()["query_id"] == slow_id
+    found = core.queries
+    assert isinstance(found, QueryService) and found.registry.get("acme", slow_id).done.wait(30)
+    assert op.get("/queries", headers=ann, params={"state": "cancelled"}).json()[
+        "queries"][0]["query_id"] == slow_id
+
+
 def test_rows_past_the_retention_period_are_hidden_at_once(
         core: Core, clients: dict[str, TestClient]) -> None:
     from lakehouse.catalog.options import DAY_S, TableOptions
