@@ -8,6 +8,10 @@ DuckDB does in a subquery (`a`, `a_1`), never dropped. JSON decimals are strings
 ones below 2^53 are numbers), dates and times ISO 8601, binary base64. CSV cells are text: a
 list, struct or map is its JSON text, binary base64. Infinity, years past 9999 and intervals:
 api/result_values.py.
+
+Every format but JSON streams: the answer is encoded a batch of rows at a time as it is sent
+(JSON Lines a row object per line, CSV with its header once, Arrow IPC as a stream, Parquet a
+row group per batch), so no encoded copy of a large result is ever held whole.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import base64
 import datetime as dt
 import decimal
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -23,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from api.result_values import (
     INT32_MAX,
@@ -41,9 +46,11 @@ from api.result_values import (
 )
 from lakehouse.errors import InvalidInput
 
-FORMATS = ("json", "csv", "arrow", "parquet")
-MEDIA = {"csv": "text/csv", "arrow": "application/vnd.apache.arrow.stream",
+FORMATS = ("json", "jsonl", "csv", "arrow", "parquet")
+MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv",
+         "arrow": "application/vnd.apache.arrow.stream",
          "parquet": "application/vnd.apache.parquet"}
+STREAM_BATCH_ROWS = 16_384  # rows encoded at a time: a few MiB at most for wide rows
 
 
 def check_format(name: str) -> str:
@@ -105,18 +112,72 @@ def json_bytes(body: dict[str, Any]) -> bytes:
 
 
 def binary_response(table: pa.Table, fmt: str, headers: dict[str, str]) -> Response:
+    """The rows in `fmt` (any format but json), streamed as they are encoded."""
     names = unique_names(table.column_names)
     if names != table.column_names:
         table = table.rename_columns(names)
+    if fmt == "parquet":
+        _parquet_check(table)  # refused before the first byte is sent, not half-way
+    encode = {"jsonl": _jsonl_chunks, "csv": _csv_chunks, "arrow": _arrow_chunks,
+              "parquet": _parquet_chunks}[fmt]
+    # A plain iterator: Starlette runs it on a worker thread, off the event loop.
+    return StreamingResponse(encode(table), media_type=MEDIA[fmt], headers=headers)
+
+
+def _batches(table: pa.Table) -> Iterator[pa.Table]:
+    for batch in table.to_batches(max_chunksize=STREAM_BATCH_ROWS):
+        yield pa.Table.from_batches([batch], table.schema)
+
+
+def _drained(sink: io.BytesIO) -> bytes:
+    out = sink.getvalue()
+    sink.seek(0)
+    sink.truncate()
+    return out
+
+
+def _jsonl_chunks(table: pa.Table) -> Iterator[bytes]:
+    """A JSON object per row, keyed by the (disambiguated) column names."""
+    names = table.column_names
+    for part in _batches(table):
+        rows = rows_json(part)
+        yield b"".join(json_bytes(dict(zip(names, row, strict=True))) + b"\n" for row in rows)
+
+
+def _csv_chunks(table: pa.Table) -> Iterator[bytes]:
     sink = io.BytesIO()
-    if fmt == "csv":
+    first = True
+    for part in _batches(table):
+        pacsv.write_csv(_for_csv(part), sink, pacsv.WriteOptions(include_header=first))
+        first = False
+        yield _drained(sink)
+    if first:  # no rows: the header alone
         pacsv.write_csv(_for_csv(table), sink)
-    elif fmt == "arrow":
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-    else:
-        pq.write_table(_for_parquet(table), sink, compression="zstd")
-    return Response(sink.getvalue(), media_type=MEDIA[fmt], headers=headers)
+        yield _drained(sink)
+
+
+def _arrow_chunks(table: pa.Table) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=STREAM_BATCH_ROWS):
+            writer.write_batch(batch)
+            yield _drained(sink)
+    yield _drained(sink)  # the end-of-stream marker
+
+
+def _parquet_chunks(table: pa.Table) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    writer: pq.ParquetWriter | None = None
+    for part in _batches(table):
+        converted = _for_parquet(part)
+        if writer is None:
+            writer = pq.ParquetWriter(sink, converted.schema, compression="zstd")
+        writer.write_table(converted)
+        yield _drained(sink)
+    if writer is None:  # no rows: a file with the schema alone
+        writer = pq.ParquetWriter(sink, _for_parquet(table).schema, compression="zstd")
+    writer.close()
+    yield _drained(sink)
 
 
 def _for_csv(table: pa.Table) -> pa.Table:
@@ -171,18 +232,23 @@ def _ordinary(kind: pa.DataType) -> tuple[int, int]:
     return max(_YEAR_1_S * per, -INT64_MAX), min(_YEAR_10000_S * per - 1, INT64_MAX)
 
 
+def _parquet_check(table: pa.Table) -> None:
+    """A union has no Parquet form: refused, naming the column."""
+    for field in table.schema:
+        if has(field.type, pa.types.is_union):
+            raise InvalidInput(f"column {field.name[:60]!r} is a UNION, which Parquet cannot "
+                               "hold; cast it, or ask for format json, jsonl, csv or arrow",
+                               code="unsupported_result_type",
+                               details={"column": field.name[:60],
+                                        "type": str(field.type)[:200]})
+
+
 def _for_parquet(table: pa.Table) -> pa.Table:
     """Every column in a type Parquet has: an interval as a struct of its three parts, seconds
-    as milliseconds (Parquet has no seconds; infinity stays the largest value). A union has no
-    Parquet form: refused, naming the column."""
+    as milliseconds (Parquet has no seconds; infinity stays the largest value)."""
     columns = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    for column in table.columns:
         kind = column.type
-        if has(kind, pa.types.is_union):
-            raise InvalidInput(f"column {name[:60]!r} is a UNION, which Parquet cannot hold; "
-                               "cast it, or ask for format json, csv or arrow",
-                               code="unsupported_result_type",
-                               details={"column": name[:60], "type": str(kind)[:200]})
         if has(kind, _not_in_parquet):
             target = rebuilt(kind, _parquet_type)
             values = walked(column, _parquet_value)

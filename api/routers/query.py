@@ -66,7 +66,8 @@ class ExecuteBody(StrictBody):
     dialect: str | None = Field(default=None, max_length=40,
                                 description="Any dialect sqlglot reads; duckdb if absent")
     mode: Literal["sync", "async"] = "sync"
-    format: str = Field(default="json", description="json, csv, arrow or parquet")
+    format: str = Field(default="json", description="json (a page), or the whole result "
+                                                    "streamed as jsonl, csv, arrow or parquet")
     timeout_s: float | None = Field(default=None, gt=0, le=86_400)
     track: bool = Field(default=False, description="Run as a Prefect flow run named `query`")
     plan: Literal["auto", "single", "distributed"] | None = Field(
@@ -120,6 +121,9 @@ def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]
     return {"query_id": run.query_id, "columns": columns(run.result), "rows": rows_json(page),
             "row_count": total, "offset": offset, "returned": page.num_rows,
             "truncated": end < total, "next_offset": end if end < total else None,
+            # Trino's way to the next page: follow it until it is null.
+            "next_uri": (f"/query/{run.query_id}/result?offset={end}&limit={limit}"
+                         if end < total else None),
             "elapsed_s": run.elapsed_s, "bytes_scanned": run.progress.bytes_scanned,
             "strategy": (run.plan or {}).get("distribution", {}).get("strategy"),
             "planning_ms": run.planning_ms, "snapshot": run.snapshot}
@@ -274,7 +278,8 @@ async def result(query_id: str, core: CoreDep, caller: Reader, *,
                  offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
                  limit: Annotated[int, Query(ge=1, le=1_000_000)] = PAGE_DEFAULT,
                  format: Annotated[str, Query(max_length=10)] = "json") -> Response:
-    """A page of a finished query's rows (json), or the whole result (csv, arrow, parquet)."""
+    """A page of a finished query's rows: json, or streamed as jsonl, csv, arrow (an IPC
+    stream) or parquet. A json page carries `next_uri`, the next page, until the last."""
     fmt = check_format(format)
     run = service(core).registry.get(caller.tenant, query_id)
     if run.state == "cancelled":
