@@ -39,12 +39,20 @@ from lakehouse.optimizer.cost_model import MIB, CostModel
 from lakehouse.schema import FieldType
 from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.metrics import Metrics
-from lakehouse.telemetry.probes import Check, probe_catalog, probe_dask, probe_prefect
+from lakehouse.telemetry.probes import (
+    Check,
+    probe_catalog,
+    probe_dask,
+    probe_prefect,
+    tolerating_slowness,
+)
 from lakehouse.telemetry.processes import RestartsCollector, restarts_check
 
 log = logging.getLogger(__name__)
 
 HEALTH_CACHE_S = 2.0
+# How long the catalog may be slow to answer the probe before health calls it down.
+CATALOG_SLOW_GRACE_S = 30.0
 
 
 @dataclass
@@ -64,6 +72,7 @@ class Core:
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
+    _catalog_answered_at: float = field(default_factory=time.monotonic)
 
     async def checks(self, *, dask: bool, wal: bool = False) -> list[Check]:
         """The state of what the services depend on, cached briefly so health polling is cheap."""
@@ -84,7 +93,12 @@ class Core:
     async def _probe(self, name: str) -> Check:
         timeout = self.settings.health_timeout_s
         if name == "catalog":
-            return await probe_catalog(self.engine, timeout)
+            check = await probe_catalog(self.engine, timeout)
+            now = time.monotonic()
+            if check.ok:
+                self._catalog_answered_at = now
+            return tolerating_slowness(check, self._catalog_answered_at, now,
+                                       CATALOG_SLOW_GRACE_S)
         if name == "prefect":
             return await probe_prefect(self.settings.prefect_api_url, timeout)
         if name == "wal":

@@ -19,7 +19,8 @@ def health_router(spec: ServiceSpec) -> APIRouter:
     @router.get("/health", summary=f"Health of the {spec.title}")
     async def health(request: Request) -> JSONResponse:
         """`healthy` when every check passes; `degraded` (200) when a non-critical dependency
-        (Prefect, Dask) is down; `unhealthy` (503) when the catalog is unreachable."""
+        (Prefect, Dask) is down or the catalog is slow to answer; `unhealthy` (503) when the
+        catalog is unreachable, or has not answered for 30 s."""
         core = get_core(request)
         checks = await core.checks(dask=spec.needs_dask, wal=spec.service.value == "tenant")
         if all(c.ok for c in checks):

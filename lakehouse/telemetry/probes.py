@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -26,13 +27,23 @@ class Check:
                 "latency_ms": round(self.latency_ms, 1), **self.detail}
 
 
+# Threads of their own: on the shared default pool a probe waits behind every conversion and
+# query of a busy process, and times out though the catalog answers at once.
+_PROBE_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health-probe")
+
+
 async def probe_catalog(engine: Engine, timeout_s: float) -> Check:
+    """`slow` in the detail when it did not answer in time, which is not yet down (the caller
+    decides how long slow may last: Core.checks)."""
     start = time.perf_counter()
+    loop = asyncio.get_running_loop()
     try:
-        await asyncio.wait_for(asyncio.to_thread(ping, engine), timeout_s)
+        await asyncio.wait_for(loop.run_in_executor(_PROBE_THREADS, ping, engine), timeout_s)
         detail: dict[str, Any] = {"url": engine.url.render_as_string(hide_password=True)}
         ok = True
-    except Exception as exc:  # any failure is the answer: the catalog is unreachable
+    except TimeoutError:
+        detail, ok = {"error": f"no answer within {timeout_s:g} s", "slow": True}, False
+    except Exception as exc:  # any other failure is the answer: the catalog is unreachable
         detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
     return Check("catalog", ok, True, (time.perf_counter() - start) * 1000, detail)
 
@@ -82,3 +93,13 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
     except Exception as exc:  # unreachable scheduler
         ok, detail = False, {"address": address, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return Check("dask", ok, False, (time.perf_counter() - start) * 1000, detail)
+
+
+def tolerating_slowness(check: Check, answered_at: float, now: float, grace_s: float) -> Check:
+    """A critical check that is only slow (no answer in time, no error) counts as not critical
+    while it answered within the last `grace_s`: a busy moment is `degraded`, a catalog that
+    stays silent is `unhealthy`."""
+    if check.ok or not check.detail.get("slow") or now - answered_at >= grace_s:
+        return check
+    return replace(check, critical=False,
+                   detail={**check.detail, "last_answer_s_ago": round(now - answered_at, 1)})

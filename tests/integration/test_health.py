@@ -4,8 +4,11 @@ cluster, and a Prefect address where nothing listens (the e2e test covers a live
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distributed import LocalCluster
@@ -67,3 +70,39 @@ def test_dask_down_is_reported(tmp_path: Path) -> None:
     core.close()
     assert body["checks"]["dask"]["ok"] is False
     assert body["checks"]["dask"]["latency_ms"] < 1500  # refused at once, not after a timeout
+
+
+def test_a_slow_catalog_is_degraded_until_it_stays_silent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe that gets no answer in time (a busy moment) is `degraded`, not a 503 a load
+    balancer would act on; once the catalog has not answered for the grace period it is
+    `unhealthy`. An answer again is `healthy`'s business at once."""
+    import api.core
+    import lakehouse.telemetry.probes as probes
+
+    core = build_core(Settings.for_tests(tmp_path, health_timeout_s=0.2))
+    slow = threading.Event()
+    real_ping = probes.ping
+
+    def ping(engine: Any) -> None:
+        if slow.is_set():
+            time.sleep(0.5)
+        real_ping(engine)
+
+    monkeypatch.setattr(probes, "ping", ping)
+    monkeypatch.setattr(api.core, "HEALTH_CACHE_S", 0.0)
+    with TestClient(create_app(Service.CATALOG, core)) as client:
+        assert client.get("/health").json()["checks"]["catalog"]["ok"] is True
+        slow.set()
+        busy = client.get("/health")
+        assert busy.status_code == 200 and busy.json()["status"] == "degraded"
+        catalog = busy.json()["checks"]["catalog"]
+        assert catalog["ok"] is False and catalog["slow"] is True
+        assert catalog["critical"] is False and catalog["last_answer_s_ago"] < 5
+        monkeypatch.setattr(api.core, "CATALOG_SLOW_GRACE_S", 0.0)
+        silent = client.get("/health")
+        assert silent.status_code == 503 and silent.json()["status"] == "unhealthy"
+        slow.clear()
+        time.sleep(0.6)  # the last slow probe's thread finishes
+        assert client.get("/health").json()["checks"]["catalog"]["ok"] is True
+    core.close()
