@@ -39,15 +39,23 @@ _DECLARED = {
     401: "No valid credentials",
     403: "The credentials do not allow this",
     404: "Not found, or not the caller's to see",
+    408: "A query ran past its time limit (its `timeout_s`, or QUERY_TIMEOUT_S)",
     409: "A conflict with the current state (retry after re-reading, when `retryable`)",
     413: "The body is over the endpoint's limit",
     415: "The body's media type is not one the endpoint reads",
     422: "The request does not fit the operation's parameters or body",
     429: "Over a rate or concurrency limit; `Retry-After` says when to retry",
-    503: "A dependency is down or the platform sheds load; `Retry-After` may say when",
+    503: "A dependency is down or the platform sheds load; `Retry-After` when a retry may help",
+    507: "The disk under the write-ahead log is full: nothing is acknowledged until an operator "
+         "frees space; `Retry-After` says when to try again",
 }
+# The wait a retryable refusal names when its error did not choose one, in seconds.
+RETRY_AFTER_S = {429: 1, 503: 5, 507: 60}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                                "schema": {"type": "integer", "minimum": 0}}}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {"model": ErrorBody, "description": description,
+             **({"headers": _RETRY_AFTER} if status in RETRY_AFTER_S else {})}
     for status, description in _DECLARED.items()}
 
 
@@ -88,7 +96,17 @@ async def _lakehouse_error(_request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(_request, exc)
     if exc.http_status >= 500:
         log.error("request failed", extra={"error": exc.code, "detail": exc.message})
-    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers or None)
+    return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers_of(exc))
+
+
+def headers_of(exc: LakehouseError) -> dict[str, str] | None:
+    """The error's headers, with a Retry-After on a retryable 429, 503 or 507 that named none."""
+    headers = dict(exc.headers or {})
+    wait = RETRY_AFTER_S.get(exc.http_status)
+    if wait is not None and exc.retryable and not any(
+            name.lower() == "retry-after" for name in headers):
+        headers["Retry-After"] = str(wait)
+    return headers or None
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

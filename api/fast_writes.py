@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import Core
 from api.deps import authenticate
+from api.errors import headers_of
 from api.routers.data import answer_of, write_arrow_batch, write_record
 from api.write_door import NDJSON_TYPES, media_type, read_limited, received, send_json
 from lakehouse.auth.identity import Role
@@ -45,7 +46,7 @@ class FastRecordWrites:
 
     async def _write_one(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope.get("headers") or [])
-        extra: dict[str, str] = {}
+        extra: dict[str, str] | None = None
         try:
             caller = await authenticate(self.core, _text(headers.get(b"authorization")),
                                         _text(headers.get(b"x-tenant-id")))
@@ -54,7 +55,7 @@ class FastRecordWrites:
             media = media_type(_text(headers.get(b"content-type")))
             status, answer = await write_record(self.core, caller, media, body)
         except LakehouseError as exc:
-            status, answer, extra = exc.http_status, exc.to_body(), exc.headers
+            status, answer, extra = exc.http_status, exc.to_body(), headers_of(exc)
         await send_json(send, status, answer, extra)
 
     async def _write_batch(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,7 +83,7 @@ class FastRecordWrites:
         except LakehouseError:
             await self.app(scope, receive, send)  # the app answers, as for any bad caller
             return
-        extra: dict[str, str] = {}
+        extra: dict[str, str] | None = None
         try:
             body = await read_limited(received(receive), self.core.settings.ingest_max_body_bytes)
             pending = await asyncio.to_thread(
@@ -93,7 +94,7 @@ class FastRecordWrites:
                 return
             status, answer = 200, await answer_of(pending)
         except LakehouseError as exc:
-            status, answer, extra = exc.http_status, exc.to_body(), exc.headers
+            status, answer, extra = exc.http_status, exc.to_body(), headers_of(exc)
         await send_json(send, status, answer, extra)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from api.errors import headers_of
 from lakehouse.errors import InvalidInput, LakehouseError, PayloadTooLarge
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl",
@@ -91,4 +92,4 @@ async def send_json(send: Send, status: int, answer: Mapping[str, Any],
 async def refuse(send: Send, error: LakehouseError) -> None:
     """An error in the one shape, with its headers, before the request was read (so the
     connection closes)."""
-    await send_json(send, error.http_status, error.to_body(), error.headers, close=True)
+    await send_json(send, error.http_status, error.to_body(), headers_of(error), close=True)

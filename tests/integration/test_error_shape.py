@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.core import Core
+from api.errors import RETRY_AFTER_S
 from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.errors import (
@@ -18,6 +19,8 @@ from lakehouse.errors import (
     InvalidInput,
     LakehouseError,
     NotFound,
+    QueryTimeout,
+    StorageFull,
     Unauthenticated,
     Unavailable,
 )
@@ -33,6 +36,8 @@ from lakehouse.errors import (
         (Conflict("again"), 409, "conflict", True),
         (Unavailable("later", headers={"Retry-After": "3"}), 503, "unavailable", True),
         (InvalidInput("custom", code="table_name_invalid"), 400, "table_name_invalid", False),
+        (QueryTimeout("too long"), 408, "query_timeout", True),
+        (StorageFull("disk full"), 507, "storage_full", True),
     ],
 )
 def test_lakehouse_errors_render_one_shape(core: Core, error: LakehouseError, status: int,
@@ -53,6 +58,32 @@ def test_lakehouse_errors_render_one_shape(core: Core, error: LakehouseError, st
     for name, value in error.headers.items():
         assert response.headers[name] == value
     assert response.headers["x-request-id"]
+    # A retryable 429, 503 or 507 always says when to retry (its own wait, else the default).
+    if status in RETRY_AFTER_S:
+        assert response.headers["retry-after"] == error.headers.get(
+            "Retry-After", str(RETRY_AFTER_S[status]))
+    else:
+        assert "retry-after" not in response.headers
+
+
+def test_every_status_an_error_can_answer_is_declared_with_its_headers(core: Core) -> None:
+    """A client generated from the documents expects each of them, with the one error body,
+    and Retry-After where the answer may carry it."""
+    statuses = {cls.http_status for cls in _error_classes(LakehouseError)} - {500}
+    doc = create_app(Service.TENANT, core).openapi()
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            declared = {int(s) for s in operation["responses"] if s.isdigit()}
+            assert statuses <= declared, (path, method, statuses - declared)
+            for status in RETRY_AFTER_S:
+                assert "Retry-After" in operation["responses"][str(status)]["headers"]
+
+
+def _error_classes(root: type[LakehouseError]) -> set[type[LakehouseError]]:
+    found = {root}
+    for sub in root.__subclasses__():
+        found |= _error_classes(sub)
+    return found
 
 
 def test_framework_errors_and_crashes_render_the_same_shape(core: Core) -> None:
