@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
+from lakehouse.schema.names import NAME_PATTERN
+
 UNKNOWN_FIELD = "unknown_field"  # the type of the problem in the answer's details
+# The rule lakehouse.schema.names enforces, as the documents state it: a generated client (or
+# a fuzzer) then sends only names the platform takes. A name breaking it is still answered as
+# the code always has, 400 `invalid_table_name` (api/errors.py).
+class _StringRule(TypedDict):
+    pattern: str
+    min_length: int
+    max_length: int
+
+
+TABLE_NAME = _StringRule(pattern=f"^{NAME_PATTERN.pattern}$", min_length=1, max_length=63)
+TABLE_NAME_RULE = "1-63 ASCII letters, digits and '_', a letter first"
 _CLOSE = 0.7  # how alike a misspelling must be to its field to be named as meant
 
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.bodies import UNKNOWN_FIELD
 from lakehouse.errors import LakehouseError
+from lakehouse.schema.names import check_table_name
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
         return await _unexpected(request, exc)
     details = _validation_details(exc)
+    bad_name = _bad_table_name(exc)
+    if bad_name is not None:  # the schema states the rule; the answer stays the code's own
+        try:
+            check_table_name(bad_name)
+        except LakehouseError as refused:
+            return await _lakehouse_error(request, refused)
     body_problem = any(d["type"] == "json_invalid" for d in details)
     # The code stays invalid_request (clients match on it); the message names unknown fields
     # (the field meant, where it is clear) and says what to do for the other problems.
@@ -124,6 +131,19 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
                else "the request does not have the expected shape; see details")
     return JSONResponse(error_body("invalid_request", message, {"problems": details}),
                         status_code=422)
+
+
+_NAME_RULE_TYPES = frozenset({"string_pattern_mismatch", "string_too_long", "string_too_short"})
+
+
+def _bad_table_name(exc: RequestValidationError) -> str | None:
+    """The table name, when a table name breaking its rule is all that is wrong."""
+    errors = exc.errors()
+    names = [e.get("input") for e in errors
+             if e.get("type") in _NAME_RULE_TYPES and tuple(e.get("loc", ()))[-1:] == ("table",)]
+    if not errors or len(names) != len(errors) or not isinstance(names[0], str):
+        return None
+    return names[0]
 
 
 # Fields people send under another name (another API's habit) → the field meant.

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
-from api.bodies import StrictBody
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
@@ -54,7 +54,7 @@ class TableDeclaration(StrictBody):
         "partition_column": "partition_by", "sort_by": "sort_key", "order_by": "sort_key",
         "constraints": "checks", "validations": "checks", "not_null": "required"}
 
-    table: str = Field(max_length=63)
+    table: str = Field(**TABLE_NAME, description=TABLE_NAME_RULE)
     columns: dict[str, Any] = Field(description="name → bool | int64 | float64 | string | "
                                     "{\"list\": type} | {\"struct\": {name: type}}")
     required: list[str] = Field(default_factory=list)
@@ -136,7 +136,8 @@ async def list_tables(
     request: Request, core: CoreDep, caller: Annotated[Caller, Depends(require_role(Role.READER))],
     snapshot: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Describe the "
                                           "tables as of this snapshot (time travel)")] = None,
-    table: Annotated[str | None, Query(max_length=63)] = None,
+    table: Annotated[str | None, Query(**TABLE_NAME, description=f"Only this table: "
+                                                                f"{TABLE_NAME_RULE}")] = None,
 ) -> dict[str, Any]:
     """Tables with schema, rows, bytes, files, partitioning and the snapshot described."""
     catalog = _catalog(core)
@@ -166,7 +167,7 @@ class PartitionsQuery(StrictBody):
         "condition": "filter", "snapshot_id": "snapshot", "version": "snapshot",
         "as_of": "snapshot"}
 
-    table: str = Field(max_length=63)
+    table: str = Field(**TABLE_NAME, description=TABLE_NAME_RULE)
     filter: str | None = Field(default=None, max_length=10_000,
                                description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
     snapshot: int | None = Field(default=None, ge=1, le=INT64_MAX, description="Describe the "

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
-from api.bodies import StrictBody
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.services import Service, accepted, url_on
@@ -24,8 +24,8 @@ Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
 
 
 class CompactBody(StrictBody):
-    table: str | None = Field(default=None, max_length=200,
-                              description="One table of the caller's tenant; default: all")
+    table: str | None = Field(default=None, **TABLE_NAME, description=(
+        f"One table of the caller's tenant ({TABLE_NAME_RULE}); default: all"))
     dry_run: bool = Field(default=False, description="Report the plan, write nothing")
 
 

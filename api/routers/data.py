@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.query_params import INT64_MAX
@@ -28,7 +29,7 @@ from lakehouse.ingest.records import (
     parse_ndjson,
 )
 from lakehouse.ingest.service import IngestService
-from lakehouse.schema.names import check_table_name
+from lakehouse.schema.names import NAME_PATTERN, check_table_name
 from lakehouse.telemetry.logs import request_id_var
 
 router = APIRouter(tags=["data"])
@@ -87,7 +88,8 @@ async def write_record(core: Core, caller: Caller, media: str, body: bytes,
 async def write_many(
     request: Request, core: CoreDep, caller: Writer,
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
-    table: Annotated[str, Query(description="Table for records that name none")] = DEFAULT_TABLE,
+    table: Annotated[str, Query(**TABLE_NAME, description=(
+        f"Table for records that name none: {TABLE_NAME_RULE}"))] = DEFAULT_TABLE,
 ) -> dict[str, Any]:
     """Write many records (a JSON array, or NDJSON); bad records are reported, good ones kept.
 
@@ -171,7 +173,10 @@ async def flush_now(core: CoreDep, caller: Writer) -> dict[str, Any]:
 @router.get("/data")
 async def list_records(
     core: CoreDep, caller: Reader,
-    table: Annotated[str, Query(max_length=63)] = DEFAULT_TABLE,
+    table: Annotated[str, Query(
+        pattern=f"^(_rejects|{NAME_PATTERN.pattern})$", max_length=63, description=(
+            f"A table ({TABLE_NAME_RULE}), or `_rejects`: the records refused"))
+    ] = DEFAULT_TABLE,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Only records with seq "
                                        "below this; pass the previous page's next_after")] = None,
@@ -189,7 +194,7 @@ async def list_records(
 async def retrieve(
     core: CoreDep, caller: Reader,
     data_id: Annotated[str, Query(min_length=1, max_length=256)],
-    table: Annotated[str, Query(max_length=63)] = DEFAULT_TABLE,
+    table: Annotated[str, Query(**TABLE_NAME, description=TABLE_NAME_RULE)] = DEFAULT_TABLE,
 ) -> dict[str, Any]:
     """One record by its data_id."""
     _, reader = core.require_ingest()

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.services import Service, accepted, url_on
@@ -30,7 +31,8 @@ PLAN_WAIT_S = 60.0
 class LoadBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    table: str = Field(max_length=200, description="The table to load into (created if new)")
+    table: str = Field(**TABLE_NAME, description=(
+        f"The table to load into (created if new): {TABLE_NAME_RULE}"))
     source: str = Field(min_length=1, max_length=4096, description=(
         "A file, a folder, a glob (`data/in/*.csv`, `**` for any depth) or an s3:// URI, "
         "under LOAD_ROOTS; relative paths are from the server's working directory"))

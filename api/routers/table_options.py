@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
-from api.bodies import StrictBody
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
@@ -46,8 +46,11 @@ async def _check_table(core: Core, tenant: str, table: str) -> None:
                        details={"table": table})
 
 
+TablePath = Annotated[str, Path(**TABLE_NAME, description=TABLE_NAME_RULE)]
+
+
 @router.get("/tables/{table}/options")
-async def get_options(table: str, core: CoreDep,
+async def get_options(table: TablePath, core: CoreDep,
                       caller: Annotated[Caller, Depends(require_role(Role.READER))],
                       ) -> dict[str, Any]:
     """The table's retention period and compaction overrides (null: the defaults apply)."""
@@ -57,7 +60,7 @@ async def get_options(table: str, core: CoreDep,
 
 
 @router.put("/tables/{table}/options")
-async def put_options(table: str, body: OptionsBody, core: CoreDep,
+async def put_options(table: TablePath, body: OptionsBody, core: CoreDep,
                       caller: Annotated[Caller, Depends(require_role(Role.WRITER))],
                       ) -> dict[str, Any]:
     """Replace the table's options; a retention period hides older rows from the next read on."""

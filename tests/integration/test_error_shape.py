@@ -12,6 +12,8 @@ from api.app import create_app
 from api.core import Core
 from api.errors import RETRY_AFTER_S
 from api.services import Service
+from lakehouse.schema.names import NAME_PATTERN
+from tests.conftest import logged_in
 from lakehouse.auth.identity import Role
 from lakehouse.errors import (
     Conflict,
@@ -135,3 +137,41 @@ def test_unknown_query_parameters_are_refused_naming_the_one_meant(core: Core) -
     assert "snapshots (did you mean snapshot?)" in body["message"]
     assert body["details"]["parameters"] == ["snapshots"]
     assert fine.status_code in (200, 404), fine.text
+
+
+def test_table_names_carry_their_rule_in_every_document(core: Core) -> None:
+    """Every `table` a request may name states the rule the code enforces (a generated client
+    or fuzzer then sends names the platform takes), and a name breaking it is still answered
+    400 `invalid_table_name`, as the code does, not a generic 422."""
+    rule = f"^{NAME_PATTERN.pattern}$"
+    seen = 0
+    for service in Service:
+        doc = create_app(service, core).openapi()
+        schemas = doc["components"]["schemas"]
+        for path, operations in doc["paths"].items():
+            for method, operation in operations.items():
+                places = [p["schema"] for p in operation.get("parameters", [])
+                          if p["name"] == "table"]
+                body = operation.get("requestBody", {}).get("content", {}).get(
+                    "application/json", {}).get("schema", {})
+                if "$ref" in body:
+                    found = schemas[body["$ref"].rsplit("/", 1)[1]].get("properties", {})
+                    places += [found["table"]] if "table" in found else []
+                for schema in places:
+                    options = schema.get("anyOf", [schema])
+                    patterns = {o.get("pattern") for o in options} - {None}
+                    assert patterns in ({rule}, {f"^(_rejects|{NAME_PATTERN.pattern})$"}), (
+                        service, path, method, schema)
+                    seen += 1
+    assert seen >= 8
+    app = create_app(Service.CATALOG, core)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = logged_in(core, {"acme": ("w", Role.WRITER)})["acme"]
+        for bad in ("1abc", "a b", "x" * 64, "_rejects"):
+            answer = client.get(f"/metadata/tables/{bad}/options", headers=headers)
+            assert answer.status_code == 400, (bad, answer.text)
+            assert answer.json()["error"] == "invalid_table_name"
+        described = client.post("/metadata/partitions", headers=headers,
+                                json={"table": "no such name"})
+        assert described.status_code == 400 and described.json()["error"] == (
+            "invalid_table_name")
