@@ -35,7 +35,9 @@ _CLOSE = 0.7  # how alike a misspelling must be to its field to be named as mean
 
 
 class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON value of another type is refused, not converted (`false` is no number,
+    # `"5"` no integer), as the documents say; an integer is still a number.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     # Names callers send for one of this body's fields → that field's name.
     mistaken: ClassVar[Mapping[str, str]] = {}

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import BEARER, CoreDep, bearer_token
 from lakehouse.auth.service import TokenPair
@@ -16,19 +16,27 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class LoginRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=4096)
 
 
 class RefreshRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
 class LogoutRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     refresh_token: str | None = Field(default=None, min_length=1, max_length=512)
 
 
 class ValidateRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     token: str | None = Field(default=None, min_length=1, max_length=8192)
 
 

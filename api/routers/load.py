@@ -29,7 +29,7 @@ PLAN_WAIT_S = 60.0
 
 
 class LoadBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     table: str = Field(**TABLE_NAME, description=(
         f"The table to load into (created if new): {TABLE_NAME_RULE}"))

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from starlette.status import HTTP_201_CREATED
 
 from api.deps import CoreDep, require_role
@@ -28,14 +28,18 @@ MIN_PASSWORD = 12
 
 
 class NewUser(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     username: str = Field(min_length=1, max_length=128)
     password: str = Field(min_length=MIN_PASSWORD, max_length=4096)
-    role: Role = Role.READER
+    role: Annotated[Role, Strict(False)] = Role.READER  # its value's text, as JSON has it
     tenant: str | None = Field(default=None, min_length=1, max_length=63,
                                description="An operator's choice; a tenant admin's own tenant")
 
 
 class NewPassword(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     password: str = Field(min_length=MIN_PASSWORD, max_length=4096)
 
 

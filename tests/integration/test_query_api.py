@@ -576,3 +576,23 @@ def test_a_declared_table_answers_with_its_columns_and_no_rows(
     flush_here(core.flusher)
     assert run("SELECT count(*) FROM people")["rows"] == [[1]]
     assert run("SELECT * FROM people")["rows"] == [["p1", "Ann", 4, None, None]]
+
+
+def test_bodies_take_only_the_json_types_their_documents_declare(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    """`false` is not a number and `"5"` not an integer: refused (422, naming the field), not
+    converted and stored; an integer is still a number."""
+    admin = _headers(core, "boss", role=Role.ADMIN)
+    cbo = clients["cbo"]
+    for body in ({"broadcast_threshold_mb": False}, {"max_fragments": "5"},
+                 {"broadcast_threshold_mb": "1"}, {"max_fragments": 2.5}):
+        refused = cbo.put("/optimize/config", headers=admin, json=body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.json()["details"]["problems"][0]["location"] == ["body", *body]
+    before = cbo.get("/optimize/config", headers=admin).json()
+    assert before["broadcast_threshold_mb"] != 0.0
+    changed = cbo.put("/optimize/config", headers=admin, json={"broadcast_threshold_mb": 3})
+    assert changed.status_code == 200 and changed.json()["broadcast_threshold_mb"] == 3.0
+    late = clients["op"].post("/query/execute", headers=admin,
+                              json={"query": "SELECT 1", "timeout_s": "10"})
+    assert late.status_code == 422
