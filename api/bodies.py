@@ -11,7 +11,7 @@ the refusal.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypedDict
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -31,6 +31,19 @@ class _StringRule(TypedDict):
 
 TABLE_NAME = _StringRule(pattern=f"^{NAME_PATTERN.pattern}$", min_length=1, max_length=63)
 TABLE_NAME_RULE = "1-63 ASCII letters, digits and '_', a letter first"
+# At least one character that is not white space (the code answers a blank query 400
+# `empty_query` itself; the documents say so, so generated requests send real ones).
+NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
+
+
+# A body with a query as SQL text (`query`) or as the JSON DSL (`dsl`): exactly one of them.
+ONE_FORM: dict[str, Any] = {"oneOf": [{"required": ["query"]}, {"required": ["dsl"]}]}
+
+
+def listed(values: Iterable[str], *, nullable: bool = False) -> dict[str, Any]:
+    """`json_schema_extra` naming the values a field takes, where the code checks them itself
+    (and answers its own 400 naming them): the documents then list exactly those."""
+    return {"enum": [*values, *([None] if nullable else [])]}
 _CLOSE = 0.7  # how alike a misspelling must be to its field to be named as meant
 
 

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPBearer
 
 from api.core import Core
-from lakehouse.auth.identity import Caller, Role
+from lakehouse.auth.identity import TENANT_NAME, Caller, Role
 from lakehouse.auth.service import AuthService
 from lakehouse.errors import Unauthenticated
 
@@ -86,7 +86,9 @@ BEARER = _BearerHeader(
 async def current_caller(
     core: Annotated[Core, Depends(core_dependency)],
     authorization: Annotated[str | None, Depends(BEARER)] = None,
-    x_tenant_id: Annotated[str | None, Header()] = None,
+    x_tenant_id: Annotated[str | None, Header(
+        pattern=TENANT_NAME.pattern, max_length=63,
+        description="An admin's tenant to act on (others may name only their own)")] = None,
 ) -> Caller:
     """The authenticated caller, acting on X-Tenant-Id if given and allowed.
 

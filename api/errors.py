@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.bodies import UNKNOWN_FIELD
+from lakehouse.auth.identity import check_tenant_name
 from lakehouse.errors import LakehouseError
 from lakehouse.schema.names import check_table_name
 
@@ -114,10 +116,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
         return await _unexpected(request, exc)
     details = _validation_details(exc)
-    bad_name = _bad_table_name(exc)
-    if bad_name is not None:  # the schema states the rule; the answer stays the code's own
+    broken = _broken_name_rule(exc)
+    if broken is not None:  # the schema states the rule; the answer stays the code's own
+        check, name = broken
         try:
-            check_table_name(bad_name)
+            check(name)
         except LakehouseError as refused:
             return await _lakehouse_error(request, refused)
     body_problem = any(d["type"] == "json_invalid" for d in details)
@@ -136,14 +139,24 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 _NAME_RULE_TYPES = frozenset({"string_pattern_mismatch", "string_too_long", "string_too_short"})
 
 
-def _bad_table_name(exc: RequestValidationError) -> str | None:
-    """The table name, when a table name breaking its rule is all that is wrong."""
+# Names whose rule the documents state and the code enforces, by where they are sent (the end
+# of the problem's location) → the check whose refusal is the answer.
+_NAME_CHECKS: dict[tuple[str, ...], Callable[[str], str]] = {
+    ("table",): check_table_name,
+    ("header", "x-tenant-id"): check_tenant_name,
+}
+
+
+def _broken_name_rule(exc: RequestValidationError) -> tuple[Callable[[str], str], str] | None:
+    """The check and the name, when one name breaking its rule is all that is wrong."""
     errors = exc.errors()
-    names = [e.get("input") for e in errors
-             if e.get("type") in _NAME_RULE_TYPES and tuple(e.get("loc", ()))[-1:] == ("table",)]
-    if not errors or len(names) != len(errors) or not isinstance(names[0], str):
+    if len(errors) != 1 or errors[0].get("type") not in _NAME_RULE_TYPES:
         return None
-    return names[0]
+    location, name = tuple(errors[0].get("loc", ())), errors[0].get("input")
+    for tail, check in _NAME_CHECKS.items():
+        if location[-len(tail):] == tail and isinstance(name, str):
+            return check, name
+    return None
 
 
 # Fields people send under another name (another API's habit) → the field meant.

@@ -9,7 +9,7 @@ agree: `/docs` can send a record, and a generated client has a body type to fill
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,9 +37,15 @@ class Record(BaseModel):
         "is 409 unless `upsert`"))
     table: str = Field(default=DEFAULT_TABLE, pattern=f"^{NAME_PATTERN.pattern}$",
                        description="1-63 ASCII letters, digits and '_', a letter first")
-    payload: dict[str, Any] = Field(description="The record's fields: its table's columns")
+    payload: dict[str, Any] = Field(
+        description="The record's fields: its table's columns, named as tables are "
+                    "(`data_id` is the key, not a column)",
+        json_schema_extra={"propertyNames": {"pattern": f"^{NAME_PATTERN.pattern}$",
+                                             "not": {"const": "data_id"}}})
     upsert: bool = Field(default=False, description="Replace the record stored under data_id")
-    timestamp: str | float | None = Field(default=None, description=(
+    timestamp: (Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+                | Annotated[float, Field(ge=0, le=EPOCH_SECONDS_MAX)]
+                | None) = Field(default=None, description=(
         "When it happened: ISO-8601 text, or epoch seconds from 0 to "
         f"{EPOCH_SECONDS_MAX}; default: when it was received. Partitions by its day"))
 

@@ -88,7 +88,11 @@ async def login(body: LoginRequest, request: Request, core: CoreDep) -> TokenRes
     return _pair(pair)
 
 
-@router.post("/validate", response_model=ClaimsResponse)
+# The token may come in the body instead: the bearer scheme is one way, not a requirement.
+_TOKEN_OPTIONAL: dict[str, Any] = {"security": [{}, {"bearer": []}]}
+
+
+@router.post("/validate", response_model=ClaimsResponse, openapi_extra=_TOKEN_OPTIONAL)
 async def validate(
     core: CoreDep,
     body: Annotated[ValidateRequest | None, Body()] = None,
@@ -109,7 +113,7 @@ async def refresh(body: RefreshRequest, core: CoreDep) -> TokenResponse:
     return _pair(await run_in_threadpool(core.auth.refresh, body.refresh_token))
 
 
-@router.post("/logout")
+@router.post("/logout", openapi_extra=_TOKEN_OPTIONAL)
 async def logout(
     core: CoreDep,
     body: Annotated[LogoutRequest | None, Body()] = None,

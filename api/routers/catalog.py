@@ -26,7 +26,7 @@ from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.pruning import may_match, parse_filter
 from lakehouse.schema import STRING_TYPE, FieldType
 from lakehouse.schema.declared import parse_declaration
-from lakehouse.schema.names import check_table_name
+from lakehouse.schema.names import NAME_PATTERN, check_table_name
 from lakehouse.schema.types import timestamp_type
 from lakehouse.sql.schema_view import KEY_COLUMN, system_columns
 from lakehouse.storage.type_repair import REPAIR_KIND, quarantined_files
@@ -56,7 +56,10 @@ class TableDeclaration(StrictBody):
 
     table: str = Field(**TABLE_NAME, description=TABLE_NAME_RULE)
     columns: dict[str, Any] = Field(description="name → bool | int64 | float64 | string | "
-                                    "{\"list\": type} | {\"struct\": {name: type}}")
+                                    "{\"list\": type} | {\"struct\": {name: type}}",
+                                    json_schema_extra={"minProperties": 1, "propertyNames": {
+                                        "pattern": f"^{NAME_PATTERN.pattern}$",
+                                        "not": {"const": "data_id"}}})
     required: list[str] = Field(default_factory=list)
     checks: list[ColumnCheck] = Field(default_factory=list)
     strict: bool = True

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from api.bodies import StrictBody
+from api.bodies import NOT_BLANK, ONE_FORM, StrictBody, listed
 from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
@@ -33,7 +33,13 @@ from lakehouse.sql.interpret import (
     outline,
     validate,
 )
-from lakehouse.sql.parse import DEFAULT_DIALECT, MAX_QUERY_CHARS, check_dialect, parse_query
+from lakehouse.sql.parse import (
+    DEFAULT_DIALECT,
+    MAX_QUERY_CHARS,
+    check_dialect,
+    known_dialects,
+    parse_query,
+)
 from lakehouse.sql.problems import Problem
 from lakehouse.sql.schema_view import SchemaView
 
@@ -43,6 +49,9 @@ ReaderDep = Annotated[Caller, Depends(require_role(Role.READER))]
 Scalar = str | int | float | bool | None
 SqlText = Annotated[str, StringConstraints(max_length=dsl.MAX_EXPRESSION_CHARS)]
 Name = Annotated[str, StringConstraints(max_length=300)]
+# A table or an alias: the code checks the rule (400 invalid_dsl); the documents state it.
+PlainName = Annotated[str, Field(max_length=63, json_schema_extra={
+    "pattern": f"^{dsl.PLAIN_NAME.pattern}$"})]
 _MAX_DSL_DEPTH = 32  # nested and/or/not levels; deeper JSON is refused, not recursed into
 
 
@@ -79,7 +88,7 @@ class SelectModel(_Strict):
     column: Name | None = None
     agg: str | None = Field(default=None, max_length=20)
     expr: SqlText | None = None
-    as_: Name | None = Field(default=None, alias="as")
+    as_: PlainName | None = Field(default=None, alias="as")
 
 
 class OrderModel(_Strict):
@@ -95,8 +104,8 @@ class JoinOnModel(_Strict):
 
 
 class JoinModel(_Strict):
-    table: Name
-    as_: Name | None = Field(default=None, alias="as")
+    table: PlainName
+    as_: PlainName | None = Field(default=None, alias="as")
     type: Literal["inner", "left", "right", "full", "cross"] = "inner"
     on: list[JoinOnModel] | SqlText = Field(default_factory=list)
 
@@ -108,8 +117,8 @@ class DslModel(_Strict):
         "table": "from", "columns": "select", "filter": "where", "order": "order_by",
         "group": "group_by", "join": "joins"}
 
-    from_: Name = Field(alias="from")
-    as_: Name | None = Field(default=None, alias="as")
+    from_: PlainName = Field(alias="from")
+    as_: PlainName | None = Field(default=None, alias="as")
     select: list[SelectModel | Name] = Field(default_factory=list, max_length=1000)
     where: ConditionModel | None = None
     group_by: list[Name] = Field(default_factory=list, max_length=100)
@@ -163,8 +172,10 @@ class SqlBody(_Strict):
     mistaken: ClassVar[Mapping[str, str]] = {
         "sql": "query", "statement": "query", "q": "query", "text": "query"}
 
-    query: str = Field(max_length=MAX_QUERY_CHARS, description="one read-only SQL statement")
+    query: str = Field(max_length=MAX_QUERY_CHARS, json_schema_extra=NOT_BLANK,
+                       description="one read-only SQL statement")
     dialect: str | None = Field(default=None, max_length=40,
+                                json_schema_extra=listed(known_dialects(), nullable=True),
                                 description=f"any dialect sqlglot reads; {DEFAULT_DIALECT} if "
                                             "absent")
 
@@ -174,8 +185,12 @@ class QueryBody(_Strict):
 
     mistaken: ClassVar[Mapping[str, str]] = SqlBody.mistaken
 
-    query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS)
-    dialect: str | None = Field(default=None, max_length=40)
+    model_config = ConfigDict(json_schema_extra=ONE_FORM)
+
+    query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
+                              json_schema_extra=NOT_BLANK)
+    dialect: str | None = Field(default=None, max_length=40,
+                                json_schema_extra=listed(known_dialects(), nullable=True))
     dsl_: DslModel | None = Field(default=None, alias="dsl")
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from api.bodies import listed
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
 from lakehouse.auth.identity import Caller, Role
@@ -16,6 +17,7 @@ from lakehouse.telemetry.logs import ring_buffer
 
 router = APIRouter(tags=["monitoring"])
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @router.get("/metrics", response_class=Response)
@@ -39,12 +41,12 @@ async def tenant_metrics(
 async def logs(
     caller: Annotated[Caller, Depends(require_role(Role.ADMIN))],
     limit: Annotated[int, Query(ge=1, le=2000)] = 200,
-    level: Annotated[str, Query(max_length=10)] = "INFO",
+    level: Annotated[str, Query(max_length=10, json_schema_extra=listed(LEVELS))] = "INFO",
 ) -> dict[str, Any]:
     """The latest log lines of this process, newest last (admins only: logs span tenants)."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
-        raise InvalidInput("level is one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        raise InvalidInput(f"level is one of {', '.join(LEVELS)}",
                            details={"level": level})
     entries = ring_buffer().latest(limit, numeric)
     return {"count": len(entries), "logs": entries}

@@ -13,13 +13,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
-from api.bodies import StrictBody
+from api.bodies import NOT_BLANK, ONE_FORM, StrictBody, listed
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.query_params import INT64_MAX
 from api.query_results import (
+    FORMATS,
     binary_response,
     check_format,
     columns,
@@ -34,7 +35,7 @@ from lakehouse.errors import InvalidInput, QueryCancelled, Unavailable
 from lakehouse.executor.queries import FINAL_STATES, QueryRun
 from lakehouse.executor.service import QueryRequest, QueryService, with_mode
 from lakehouse.sql import dsl
-from lakehouse.sql.parse import MAX_QUERY_CHARS
+from lakehouse.sql.parse import MAX_QUERY_CHARS, known_dialects
 from lakehouse.worker_storage import Verdict
 
 router = APIRouter(tags=["query"])
@@ -60,14 +61,19 @@ def snapshot_field() -> Any:
 class ExecuteBody(StrictBody):
     mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
+    model_config = ConfigDict(json_schema_extra=ONE_FORM)
+
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
+                              json_schema_extra=NOT_BLANK,
                               description="One read-only SQL statement over your tables")
     dsl: DslModel | None = Field(default=None, description="Or the query as the JSON DSL")
     dialect: str | None = Field(default=None, max_length=40,
+                                json_schema_extra=listed(known_dialects(), nullable=True),
                                 description="Any dialect sqlglot reads; duckdb if absent")
     mode: Literal["sync", "async"] = "sync"
-    format: str = Field(default="json", description="json (a page), or the whole result "
-                                                    "streamed as jsonl, csv, arrow or parquet")
+    format: str = Field(default="json", json_schema_extra=listed(FORMATS),
+                        description="json (a page), or the whole result streamed as jsonl, "
+                                    "csv, arrow or parquet")
     timeout_s: float | None = Field(default=None, gt=0, le=86_400)
     track: bool = Field(default=False, description="Run as a Prefect flow run named `query`")
     plan: Literal["auto", "single", "distributed"] | None = Field(
@@ -170,9 +176,10 @@ async def status_by_param(core: CoreDep, caller: Reader,
 
 @router.get("/query/plan")
 async def plan_get(core: CoreDep, caller: Reader, *,
-                   query: Annotated[str, Query(max_length=MAX_QUERY_CHARS)],
+                   query: Annotated[str, Query(max_length=MAX_QUERY_CHARS,
+                                               json_schema_extra=NOT_BLANK)],
                    analyze: bool = False, dialect: Annotated[str | None, Query(
-                       max_length=40)] = None,
+                       max_length=40, json_schema_extra=listed(known_dialects()))] = None,
                    snapshot: Annotated[int | None, Query(
                        ge=1, le=INT64_MAX, description="Plan the query at this snapshot")] = None,
                    ) -> dict[str, Any]:
@@ -277,7 +284,8 @@ def _storage_of(verdict: Verdict | None, caller: Caller) -> dict[str, Any]:
 async def result(query_id: str, core: CoreDep, caller: Reader, *,
                  offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
                  limit: Annotated[int, Query(ge=1, le=1_000_000)] = PAGE_DEFAULT,
-                 format: Annotated[str, Query(max_length=10)] = "json") -> Response:
+                 format: Annotated[str, Query(max_length=10, json_schema_extra=listed(FORMATS))
+                                  ] = "json") -> Response:
     """A page of a finished query's rows: json, or streamed as jsonl, csv, arrow (an IPC
     stream) or parquet. A json page carries `next_uri`, the next page, until the last."""
     fmt = check_format(format)
@@ -373,9 +381,10 @@ async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]
 class DataExecuteBody(StrictBody):
     mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
-    query: str = Field(max_length=MAX_QUERY_CHARS)
-    dialect: str | None = Field(default=None, max_length=40)
-    format: str = "json"
+    query: str = Field(max_length=MAX_QUERY_CHARS, json_schema_extra=NOT_BLANK)
+    dialect: str | None = Field(default=None, max_length=40,
+                                json_schema_extra=listed(known_dialects(), nullable=True))
+    format: str = Field(default="json", json_schema_extra=listed(FORMATS))
     timeout_s: float | None = Field(default=None, gt=0, le=3600)
     snapshot: int | None = snapshot_field()
 

@@ -18,6 +18,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
+from api.bodies import listed
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.prefect_runs import NOT_STARTED, prefect_client, run_result, runs_filter
@@ -107,7 +108,8 @@ async def list_runs(
     core: CoreDep, caller: Reader,
     flow: Annotated[str | None, Query(max_length=100)] = None,
     state: Annotated[str | None, Query(
-        max_length=20, description="Only runs in this state (e.g. scheduled for the future "
+        max_length=20, json_schema_extra=listed(s.value.lower() for s in StateType),
+        description="Only runs in this state (e.g. scheduled for the future "
         "runs of a deployment, failed); without it, the runs that started")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> dict[str, Any]:

@@ -145,8 +145,7 @@ def partitions(table: pa.Table, partition_by: str | None = None) -> list[Partiti
     if partition_by is None:
         # Whole days since the epoch, by integer division: formatting every timestamp as text
         # would cost more than the rest of the flush.
-        micros = table.column("_timestamp").cast(pa.int64()).cast(pa.float64())  # exact < 2**53
-        days = pc.floor(pc.divide(micros, float(DAY_US))).cast(pa.int64())
+        days = days_since_epoch(table.column("_timestamp").cast(pa.int64()))
         unique = pc.unique(days).to_pylist()
         if len(unique) == 1:  # the usual flush: one day, no need to copy the rows
             return [_partition(f"day={day_of(int(unique[0]) * DAY_US)}", table)]
@@ -159,6 +158,14 @@ def partitions(table: pa.Table, partition_by: str | None = None) -> list[Partiti
                           table.filter(pc.equal(keys, value)))
                for value in pc.unique(keys).to_pylist()]
     return sorted(out, key=lambda p: p.name)
+
+
+def days_since_epoch(micros: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Each timestamp's day, floored, in integers throughout: through float64 every instant
+    past 2255 (2**53 microseconds) failed the cast, and one such record stopped every flush."""
+    whole = pc.divide(micros, DAY_US)  # integer division truncates toward zero
+    before = pc.less(pc.subtract(micros, pc.multiply(whole, DAY_US)), 0)  # before 1970
+    return pc.if_else(before, pc.subtract(whole, 1), whole)
 
 
 def _safe(value: str) -> str:

@@ -26,7 +26,8 @@ from lakehouse.errors import InvalidInput
 from lakehouse.sql.parse import DEFAULT_DIALECT
 
 Value: TypeAlias = str | int | float | bool | None
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # tables and aliases
+_NAME = PLAIN_NAME
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62}){0,3}")
 MAX_EXPRESSION_CHARS = 10_000
 

@@ -44,6 +44,11 @@ def check_dialect(dialect: str | None) -> str:
     return name
 
 
+def known_dialects() -> list[str]:
+    """The dialect names `check_dialect` takes, as the documents list them."""
+    return sorted(_known_dialects())
+
+
 def _known_dialects() -> list[str]:
     from sqlglot.dialects import DIALECTS
 

@@ -12,8 +12,6 @@ from api.app import create_app
 from api.core import Core
 from api.errors import RETRY_AFTER_S
 from api.services import Service
-from lakehouse.schema.names import NAME_PATTERN
-from tests.conftest import logged_in
 from lakehouse.auth.identity import Role
 from lakehouse.errors import (
     Conflict,
@@ -26,6 +24,8 @@ from lakehouse.errors import (
     Unauthenticated,
     Unavailable,
 )
+from lakehouse.schema.names import NAME_PATTERN
+from tests.conftest import logged_in
 
 
 @pytest.mark.parametrize(

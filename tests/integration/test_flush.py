@@ -159,3 +159,25 @@ def test_crash_between_writing_and_committing_loses_and_duplicates_nothing(
     assert len(_all(client)) == 23
     client.close()
     restarted.close()
+
+
+def test_a_record_of_the_far_future_flushes_and_reads_back(settings: Settings) -> None:
+    """Timestamps up to the year 3000 are taken; one past 2255 (2**53 microseconds) once made
+    every flush fail with the write acknowledged, so nothing more reached storage."""
+    core = build_core(settings, ingest=True)
+    with _client(core) as client:
+        for data_id, stamp in (("far", 21509216562.437416), ("last", "2999-12-31T23:59:59Z"),
+                               ("now", "2026-12-05T07:00:00Z")):
+            written = client.post("/data/store", json=[
+                {"data_id": data_id, "table": "events", "payload": {"n": 1},
+                 "timestamp": stamp}])
+            assert written.json()["accepted"] == 1, written.text
+        flushed = client.post("/data/flush")
+        assert flushed.status_code == 200, flushed.text
+        assert flushed.json()["rows"] == 3
+        assert core.catalog is not None
+        days = sorted(f.partition for f in core.catalog.files("acme", "events"))
+        assert days == ["day=2026-12-05", "day=2651-08-08", "day=2999-12-31"]
+        assert {r["data_id"] for r in client.get("/data", params={"table": "events"}).json()[
+            "records"]} == {"far", "last", "now"}
+    core.close()

@@ -78,7 +78,7 @@ def test_a_slow_catalog_is_degraded_until_it_stays_silent(
     balancer would act on; once the catalog has not answered for the grace period it is
     `unhealthy`. An answer again is `healthy`'s business at once."""
     import api.core
-    import lakehouse.telemetry.probes as probes
+    from lakehouse.telemetry import probes
 
     core = build_core(Settings.for_tests(tmp_path, health_timeout_s=0.2))
     slow = threading.Event()

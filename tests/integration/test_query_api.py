@@ -185,7 +185,7 @@ def test_large_results_stream_in_batches_equal_to_the_whole(
     assert pa.ipc.open_stream(fetch("arrow").content).read_all().to_pylist() == expected
     parquet = pq.ParquetFile(io.BytesIO(fetch("parquet").content))
     assert parquet.metadata.num_row_groups == 8 and parquet.read().to_pylist() == expected
-    none = f"{sql.split(' ORDER')[0]} WHERE amount < 0"
+    none = f"{sql.split(' ORDER', maxsplit=1)[0]} WHERE amount < 0"
     assert fetch("csv", none).text.splitlines() == ['"amount","city","amount_1"']
     assert pa.ipc.open_stream(fetch("arrow", none).content).read_all().num_rows == 0
     assert pq.read_table(io.BytesIO(fetch("parquet", none).content)).column_names == [
