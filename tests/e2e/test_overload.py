@@ -3,8 +3,8 @@ measured write and query capacity for 60 s (tests/e2e/overload.py) while another
 queries at a modest rate, /health is polled and an admin logs in.
 
 What holds: the flood is shed (429/503, each with Retry-After) and never answered 5xx
-otherwise; the other tenant is never shed; health and logins always answer (health sometimes
-`unhealthy`, 503, when its catalog probe times out in the starved process); memory stays
+otherwise; the other tenant is never shed; health and logins always answer (health 200: a
+catalog probe that is only slow in the starved process is `degraded`, not 503); memory stays
 bounded; write latency is back to normal within 10 s of the load stopping. What does not yet
 (README, "Overload"): latency under the flood. The services' event loop is starved by the
 threads of the work it admitted, so requests wait seconds before admission sheds them, the
@@ -67,8 +67,9 @@ def test_a_flood_is_shed_fairly_and_the_platform_recovers(figures: dict[str, Any
     assert streams["flood writes"]["shed"] > 0 and streams["flood queries"]["shed"] > 0
     for name in ("calm writes", "calm queries", "logins"):
         assert streams[name]["shed"] == 0 and streams[name]["accepted"] > 0, (name, streams)
-    # Health always answers. Its 503 is no shedding: its catalog probe timed out in the starved
-    # process (README, "Overload"), which the answer reports as `unhealthy`.
+    # Health always answers, and never 503: a catalog probe that times out in the starved
+    # process is `degraded` until the catalog has been silent for 30 s (api/core.py).
+    assert set(streams["health"]["statuses"]) == {200}, streams["health"]
     for name in ("health", "logins"):
         assert streams[name]["unanswered"] == 0 and streams[name]["accepted"] > 0, (
             name, streams[name])
