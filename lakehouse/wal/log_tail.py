@@ -24,13 +24,15 @@ RECYCLABLE_TYPES = frozenset({5, 6, 7, 8, 11})
 
 
 def hang_offset(data: bytes) -> int | None:
-    """The offset of the first recyclable-type header the replay would reach, or None.
+    """The offset of the first recyclable-type header the replay could reach, or None.
 
-    The walk follows record lengths block by block, as the reader does, and stops where the
-    reader would stop on its own: a zero header (a preallocated, never-written tail) or a
-    length running past its block (a torn or garbage record). What it passes over with a bad
-    checksum the reader stops at before reaching anything later, so a header found past one is
-    still safe to cut: nothing after it is ever replayed.
+    The walk reads headers where the reader does: record after record within a block, and,
+    where the reader drops the rest of a block (a zero header, as a preallocated tail has, or
+    a length running past the block, as a torn or garbage record has), from the next block
+    on. A record with a bad checksum is walked over as the reader walks over it. Replay stops
+    at the first corrupt record in point-in-time recovery, but the reader keeps scanning for
+    the next record within the same call, so a header anywhere after it can still hang it;
+    cutting at such a header removes only bytes that are never replayed.
     """
     offset = 0
     while offset + HEADER_BYTES <= len(data):
@@ -43,6 +45,7 @@ def hang_offset(data: bytes) -> int | None:
         if kind in RECYCLABLE_TYPES:
             return offset
         if (kind == 0 and length == 0) or HEADER_BYTES + length > left_in_block:
-            return None
+            offset += left_in_block  # the reader drops the rest of the block
+            continue
         offset += HEADER_BYTES + length
     return None

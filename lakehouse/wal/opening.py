@@ -155,49 +155,74 @@ def probe_open(path: Path, timeout_s: float) -> None:
         logger.warning("opening the WAL at %s: %s", path, said, extra={"wal_path": str(path)})
 
 
+class TailNotSetAside(Exception):
+    """A tail RocksDB would hang on was found, and moving it aside failed."""
+
+
 def set_aside_hanging_tails(path: Path) -> list[Path]:
     """Move the bytes RocksDB's replay would hang on (see log_tail.py) out of each log file.
 
     Runs only in the probe's child, holding RocksDB's own lock: no other process may be
     writing the log, and a child has no other opener whose POSIX lock closing ours would drop.
-    The bytes go to a folder beside the WAL's, fsynced before the log is cut, so nothing is
-    thrown away; what was in them was never replayable. Returns the files written."""
-    lock_file = path / "LOCK"
-    if not lock_file.exists():
+    The bytes go to a folder beside the WAL's, fsynced (file and folder) before the log is
+    cut, so nothing is thrown away; what was in them was never replayable. Returns the files
+    written; TailNotSetAside if a tail was found and could not be moved."""
+    if not (path / "CURRENT").exists():
         return []  # a new database: no log to read yet
     saved: list[Path] = []
-    with lock_file.open("rb+") as lock:
+    try:
+        lock = (path / "LOCK").open("a+b")  # RocksDB's own lock file (made if a restore lost it)
+    except OSError:
+        return []  # RocksDB's open then says what is wrong with the folder
+    with lock:
         try:
             fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             return []  # held elsewhere: RocksDB's open says so, with its own message
         for log in sorted(path.glob("*.log")):
-            data = log.read_bytes()
+            try:
+                data = log.read_bytes()
+            except OSError:
+                continue  # RocksDB's open reports an unreadable log itself
             cut = hang_offset(data)
             if cut is None:
                 continue
-            aside = path.parent / f"{path.name}-damaged-tails" / f"{log.name}-from-{cut}"
-            aside.parent.mkdir(exist_ok=True)
-            with aside.open("wb") as out:
-                out.write(data[cut:])
-                out.flush()
-                os.fsync(out.fileno())
-            with log.open("rb+") as cutting:
-                cutting.truncate(cut)
-                os.fsync(cutting.fileno())
-            print(f"the log {log} held a record header RocksDB cannot replay (a damaged tail) "
-                  f"at byte {cut}; its last {len(data) - cut} bytes were moved to {aside}",
-                  file=sys.stderr)
-            saved.append(aside)
+            try:
+                saved.append(_move_aside(path, log, data, cut))
+            except OSError as exc:
+                raise TailNotSetAside(f"moving the tail of {log} (from byte {cut}) aside "
+                                      f"failed: {exc}") from exc
     return saved
+
+
+def _move_aside(path: Path, log: Path, data: bytes, cut: int) -> Path:
+    folder = path.parent / f"{path.name}-damaged-tails"
+    folder.mkdir(exist_ok=True)
+    aside = folder / f"{log.name}-from-{cut}"
+    with aside.open("wb") as out:
+        out.write(data[cut:])
+        out.flush()
+        os.fsync(out.fileno())
+    for directory in (folder, path.parent):  # the new names survive a power cut too
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+    with log.open("rb+") as cutting:
+        cutting.truncate(cut)
+        os.fsync(cutting.fileno())
+    print(f"the log {log} held a record header RocksDB cannot replay (a damaged tail) at "
+          f"byte {cut}; its last {len(data) - cut} bytes were moved to {aside}", file=sys.stderr)
+    return aside
 
 
 def probe_main(argv: list[str]) -> int:
     """The child's side of probe_open."""
     try:
         set_aside_hanging_tails(Path(argv[0]))
-    except OSError as exc:
-        print(f"setting a damaged log tail aside failed: {exc}", file=sys.stderr)
+    except TailNotSetAside as exc:
+        print(str(exc), file=sys.stderr)
         return _NOT_SET_ASIDE
     try:
         db = open_raw(Path(argv[0]))

@@ -21,6 +21,7 @@ from rocksdict import Options, Rdict
 
 from lakehouse.errors import StorageFull, WalCorrupted, WalUnavailable
 from lakehouse.wal.codec import log_key
+from lakehouse.wal.log_tail import BLOCK_BYTES, hang_offset
 from lakehouse.wal.marker import MARKER_FILE
 from lakehouse.wal.opening import CONFIG_FILE
 from lakehouse.wal.port import LogEntry, StoredEntry, WalStats
@@ -349,6 +350,8 @@ def _damage(log: Path, how: str) -> None:
         log.write_bytes(data + _recyclable_header(int(how.removeprefix("recyclable"))))
     elif how == "zeros":  # a preallocated, never-written tail
         log.write_bytes(data + bytes(32 * 1024))
+    elif how == "zeros_then_recyclable":  # the reader skips the zeros' block, then reads on
+        log.write_bytes(data + bytes(-len(data) % BLOCK_BYTES) + _recyclable_header(5))
     elif how == "torn":  # the last record cut short: acknowledged bytes gone
         log.write_bytes(data[:-7])
     elif how == "torn_then_garbage":
@@ -359,7 +362,8 @@ def _damage(log: Path, how: str) -> None:
     # Seed 17's garbage starts with a header RocksDB would loop on; the others do not.
     *((f"garbage{seed}", True) for seed in (*range(12), 17)),
     *((f"recyclable{kind}", True) for kind in (5, 6, 7, 8, 11)),
-    ("zeros", True), ("torn", False), ("torn_then_garbage", False)])
+    ("zeros", True), ("zeros_then_recyclable", True), ("torn", False),
+    ("torn_then_garbage", False)])
 def test_a_damaged_log_tail_recovers_the_synced_prefix_or_refuses_in_time(
         crashed_log: tuple[Path, int], tmp_path: Path, how: str, recovers: bool) -> None:
     """A tail after the last synced record is dropped and every acknowledged record comes
@@ -384,8 +388,10 @@ def test_a_damaged_log_tail_recovers_the_synced_prefix_or_refuses_in_time(
         assert caught.value.details["recovered"] < caught.value.details["acknowledged"] == acked
     assert time.monotonic() - started < TAIL_LIMIT_S + 5
     aside = sorted((tmp_path / "wal-damaged-tails").glob("*"))
-    if how.startswith("recyclable"):
-        assert [a.name for a in aside] == [f"{log.name}-from-{len(whole)}"]
-        assert aside[0].read_bytes() == damaged[len(whole):]
-    elif not how.startswith("garbage"):
-        assert aside == []  # RocksDB stops on these by itself: nothing is moved
+    cut = hang_offset(damaged)
+    if how.startswith("recyclable") or how in ("garbage17", "zeros_then_recyclable"):
+        assert cut is not None and cut >= len(whole)
+        assert [a.name for a in aside] == [f"{log.name}-from-{cut}"]
+        assert aside[0].read_bytes() == damaged[cut:]  # (the log itself is replayed and gone)
+    elif how != "torn_then_garbage":
+        assert cut is None and aside == []  # RocksDB gets past these by itself

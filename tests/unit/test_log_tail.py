@@ -30,8 +30,12 @@ TO_TRAILER = record(FULL, BLOCK_BYTES - HEADER_BYTES - 3) + bytes(3)
     (ONE + record(6, 0), len(ONE)),
     (ONE + record(11, 8), len(ONE)),
     (ONE + record(7, 40_000), len(ONE)),  # its length does not matter: the type does
-    (ONE + bytes(4096), None),  # zeros: the replay stops there by itself
+    (ONE + bytes(4096), None),  # zeros: the reader drops the rest of the block
     (ONE + bytes(4) + (60_000).to_bytes(2, "little") + bytes([FULL]), None),  # past its block
+    # What the reader drops, it drops to the next block, where it reads a header again.
+    (ONE + bytes(BLOCK_BYTES - len(ONE)) + record(6, 3), BLOCK_BYTES),
+    (ONE + bytes(4) + (60_000).to_bytes(2, "little") + bytes([FULL])
+     + bytes(BLOCK_BYTES - len(ONE) - 7) + record(5, 3), BLOCK_BYTES),
     (ONE + record(12, 10) + record(8, 10), len(ONE) + 17),  # an unknown type is walked over
     (ONE + record(FIRST, 50) + record(MIDDLE, 50) + record(LAST, 50) + record(7, 1),
      len(ONE) + 3 * 57),
@@ -39,8 +43,8 @@ TO_TRAILER = record(FULL, BLOCK_BYTES - HEADER_BYTES - 3) + bytes(3)
     (TO_TRAILER + ONE, None),
     (ONE + record(8, 1)[:5], None),  # a header cut short at the end of the file
 ], ids=["empty", "one", "three", "first", "after-one", "empty-payload", "timestamp-size", "long",
-        "zeros", "too-long", "unknown-type", "fragments", "next-block", "next-block-fine",
-        "cut-short"])
+        "zeros", "too-long", "after-zeros", "after-too-long", "unknown-type", "fragments",
+        "next-block", "next-block-fine", "cut-short"])
 def test_the_hang_is_found_where_the_replay_would_reach_it(log: bytes,
                                                             expected: int | None) -> None:
     assert hang_offset(log) == expected
