@@ -23,7 +23,7 @@ from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.lake_sql import SqlCatalog
 from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
 from lakehouse.config import Settings
-from lakehouse.errors import Unavailable
+from lakehouse.errors import NotServed
 from lakehouse.executor.engine import QueryEngine
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
 from lakehouse.executor.sandbox import set_memory_limit
@@ -72,7 +72,7 @@ class Core:
     metrics: Metrics = field(default_factory=Metrics)
     started_at: float = field(default_factory=time.time)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
-    _catalog_answered_at: float = field(default_factory=time.monotonic)
+    _catalog_answered_at: float | None = None  # never: a silent catalog is down at once
 
     async def checks(self, *, dask: bool, wal: bool = False) -> list[Check]:
         """The state of what the services depend on, cached briefly so health polling is cheap."""
@@ -127,7 +127,7 @@ class Core:
 
     def require_ingest(self) -> tuple[IngestService, RecordReader]:
         if self.ingest is None or self.reader is None:
-            raise Unavailable("this process does not serve the Tenant Node's write path",
+            raise NotServed("this process does not serve the Tenant Node's write path",
                               code="ingest_not_served")
         return self.ingest, self.reader
 

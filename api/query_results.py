@@ -20,6 +20,7 @@ import base64
 import datetime as dt
 import decimal
 import io
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,8 +121,13 @@ def binary_response(table: pa.Table, fmt: str, headers: dict[str, str]) -> Respo
         _parquet_check(table)  # refused before the first byte is sent, not half-way
     encode = {"jsonl": _jsonl_chunks, "csv": _csv_chunks, "arrow": _arrow_chunks,
               "parquet": _parquet_chunks}[fmt]
-    # A plain iterator: Starlette runs it on a worker thread, off the event loop.
-    return StreamingResponse(encode(table), media_type=MEDIA[fmt], headers=headers)
+    chunks = encode(table)
+    # The first batch is encoded before the answer starts, so a value that cannot be encoded
+    # there is an error answer rather than a cut-off 200 (X-Row-Count tells a short one).
+    first = next(chunks, b"")
+    # The rest is a plain iterator: Starlette runs it on a worker thread, off the event loop.
+    return StreamingResponse(itertools.chain([first], chunks), media_type=MEDIA[fmt],
+                             headers=headers)
 
 
 def _batches(table: pa.Table) -> Iterator[pa.Table]:

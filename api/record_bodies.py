@@ -44,7 +44,7 @@ class Record(BaseModel):
                                              "not": {"const": "data_id"}}})
     upsert: bool = Field(default=False, description="Replace the record stored under data_id")
     timestamp: (Annotated[str, Field(json_schema_extra={"format": "date-time"})]
-                | Annotated[float, Field(ge=0, le=EPOCH_SECONDS_MAX)]
+                | Annotated[float, Field(ge=0, lt=EPOCH_SECONDS_MAX)]
                 | None) = Field(default=None, description=(
         "When it happened: ISO-8601 text, or epoch seconds from 0 to "
         f"{EPOCH_SECONDS_MAX}; default: when it was received. Partitions by its day"))

@@ -76,6 +76,11 @@ class Unavailable(LakehouseError, code="unavailable", status=503, retryable=True
     """A dependency is down or the platform is shedding load; retry later."""
 
 
+class NotServed(Unavailable, code="not_served", retryable=False):
+    """This process does not run what the request needs (a setting, not a passing state): a
+    retry here cannot help, so no Retry-After is sent."""
+
+
 class ConfigurationError(LakehouseError, code="configuration_error", status=500):
     """The process cannot start with these settings."""
 

@@ -84,22 +84,23 @@ def run(services: list[Service], examples: int) -> collections.Counter[tuple[str
             operation = schemas[service][path][method]
             callers = [{"Authorization": "Bearer " + core.auth.login(user, PASSWORD).access_token}
                        for user in ("checks-root", "checks-writer")]
+            where = f"{service.value} {method} {path}"
             for mode in (schemathesis.GenerationMode.POSITIVE,
                          schemathesis.GenerationMode.NEGATIVE):
 
                 @settings
                 @hypothesis.given(case=operation.as_strategy(generation_mode=mode),
                                   caller=st.sampled_from(callers))
-                def one(case: schemathesis.Case[Any], caller: dict[str, str],
-                        where: str = f"{service.value} {method} {path}") -> None:
+                def one(case: schemathesis.Case[Any], caller: dict[str, str]) -> None:
                     response = case.call(headers=caller)
                     try:
                         case.validate_response(response, checks=checks, headers=caller)
                     except FailureGroup as failed:
                         for failure in failed.exceptions:
                             title = getattr(failure, "title", type(failure).__name__)
-                            findings[(title, f"{where}: {response.status_code} "
-                                             f"{_code(response)}")] += 1
+                            # `one` runs at once, within this iteration of `where`.
+                            found = f"{where}: {response.status_code} {_code(response)}"  # noqa: B023
+                            findings[(title, found)] += 1
 
                 with contextlib.suppress(Unsatisfiable):  # nothing of it can be made invalid
                     one()

@@ -20,7 +20,7 @@ from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog import declare
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
 from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
-from lakehouse.errors import Conflict, NotFound, Unavailable
+from lakehouse.errors import Conflict, NotFound, NotServed, Unavailable
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.pruning import may_match, parse_filter
@@ -75,7 +75,7 @@ async def declare_table(
     """Declare a table's schema and value checks; records written to it must satisfy them.
     The table exists from the snapshot this commits on: listed, and queried, with no rows."""
     if core.declarations is None:
-        raise Unavailable("declarations are not available in this process")
+        raise NotServed("declarations are not available in this process")
     catalog = _catalog(core)
     declared = parse_declaration(body.model_dump())
     ref = TableRef(caller.tenant, declared.name)

@@ -14,7 +14,7 @@ from api.deps import CoreDep, require_role
 from api.services import Service, accepted, url_on
 from flows.compaction import start_compaction
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import NotFound, Unavailable
+from lakehouse.errors import NotFound, NotServed
 from lakehouse.schema.names import check_table_name
 from tasks.maintenance import MaintenanceContext, maintenance_context_of
 
@@ -34,7 +34,7 @@ def _context(request: Request, core: Core) -> MaintenanceContext:
     found: MaintenanceContext | None = getattr(request.app.state, "maintenance_context", None)
     if found is None:
         if core.catalog is None or core.storage is None or core.table_options is None:
-            raise Unavailable("this process has no catalog or storage to compact",
+            raise NotServed("this process has no catalog or storage to compact",
                               code="compaction_not_served")
         found = maintenance_context_of(core.settings, core.catalog, core.storage,
                                        core.table_options)

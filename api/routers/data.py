@@ -17,7 +17,13 @@ from api.record_bodies import WRITE_ANSWERS, batch_body, one_record_body
 from api.write_door import NDJSON_TYPES, is_json, media_type, read_limited
 from flows.shared_results import tenant_view
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import InvalidInput, PayloadTooLarge, Unavailable, UnsupportedMediaType
+from lakehouse.errors import (
+    InvalidInput,
+    NotServed,
+    PayloadTooLarge,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from lakehouse.ingest.arrow_read import read_ndjson
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.plan import PendingWrite, conflict_error
@@ -148,7 +154,7 @@ async def flush_now(core: CoreDep, caller: Writer) -> dict[str, Any]:
 
     The log is shared by every tenant, so a flush asked by one tenant flushes all of them."""
     if core.flusher is None:
-        raise Unavailable("this process does not own the write-ahead log",
+        raise NotServed("this process does not own the write-ahead log",
                           code="ingest_not_served")
     if core.flush_trigger is not None:
         result: dict[str, Any] = await asyncio.wrap_future(core.flush_trigger.request())

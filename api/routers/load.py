@@ -14,7 +14,7 @@ from api.deps import CoreDep, require_role
 from api.services import Service, accepted, url_on
 from flows.load import start_load
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.errors import LakehouseError, Unavailable
+from lakehouse.errors import LakehouseError, NotServed, Unavailable
 from lakehouse.ingest.service import WritePathSchema
 from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for
@@ -49,7 +49,7 @@ def _loader(request: Request, core: Core) -> Loader:
     found: Loader | None = getattr(request.app.state, "loader", None)
     if found is None:
         if core.catalog is None or core.storage is None:
-            raise Unavailable("this process has no catalog or storage to load into",
+            raise NotServed("this process has no catalog or storage to load into",
                               code="load_not_served")
         live = WritePathSchema(core.ingest) if core.ingest is not None else None
         found = Loader(core.catalog, core.storage, roots_for(core.settings),

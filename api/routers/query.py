@@ -31,7 +31,7 @@ from api.routers.interpreter import DslModel
 from api.services import Service, accepted, url_on
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.cluster import usable_workers, worker_verdicts
-from lakehouse.errors import InvalidInput, QueryCancelled, Unavailable
+from lakehouse.errors import Forbidden, InvalidInput, NotServed, QueryCancelled, Unavailable
 from lakehouse.executor.queries import FINAL_STATES, QueryRun
 from lakehouse.executor.service import QueryRequest, QueryService, with_mode
 from lakehouse.sql import dsl
@@ -42,6 +42,7 @@ router = APIRouter(tags=["query"])
 data_router = APIRouter(tags=["data"])
 Reader = Annotated[Caller, Depends(require_role(Role.READER))]
 PAGE_DEFAULT = 10_000
+PAGE_MAX = 1_000_000
 
 
 # What callers send for the query bodies' fields (api/bodies.py names the one meant).
@@ -90,7 +91,7 @@ class ExecuteBody(StrictBody):
 def service(core: Core) -> QueryService:
     found = core.queries
     if not isinstance(found, QueryService):
-        raise Unavailable("this process does not run queries", code="queries_not_served")
+        raise NotServed("this process does not run queries", code="queries_not_served")
     return found
 
 
@@ -119,7 +120,8 @@ async def run_to_end(found: QueryService, tenant: str, request: QueryRequest) ->
     return run
 
 
-def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]:
+def _finished_body(run: QueryRun, limit: int, offset: int = 0,
+                   base: str = "") -> dict[str, Any]:
     assert run.result is not None  # noqa: S101 - callers check the state first
     total = run.result.num_rows
     page = run.result.slice(offset, limit)
@@ -128,14 +130,16 @@ def _finished_body(run: QueryRun, limit: int, offset: int = 0) -> dict[str, Any]
             "row_count": total, "offset": offset, "returned": page.num_rows,
             "truncated": end < total, "next_offset": end if end < total else None,
             # Trino's way to the next page: follow it until it is null.
-            "next_uri": (f"/query/{run.query_id}/result?offset={end}&limit={limit}"
-                         if end < total else None),
+            "next_uri": (f"{base}/query/{run.query_id}/result?offset={end}"
+                         f"&limit={min(limit, PAGE_MAX)}" if end < total else None),
             "elapsed_s": run.elapsed_s, "bytes_scanned": run.progress.bytes_scanned,
             "strategy": (run.plan or {}).get("distribution", {}).get("strategy"),
             "planning_ms": run.planning_ms, "snapshot": run.snapshot}
 
 
-def answer(run: QueryRun, fmt: str, limit: int) -> Response:
+def answer(run: QueryRun, fmt: str, limit: int, base: str = "") -> Response:
+    """The finished run's answer; `base` prefixes `next_uri` (the Operation Node's URL, for an
+    answer another service gives)."""
     if run.state != "finished" or run.result is None:
         raise run.exception or Unavailable("the query did not finish in time to answer",
                                            code="query_unfinished",
@@ -143,8 +147,8 @@ def answer(run: QueryRun, fmt: str, limit: int) -> Response:
     headers = {"X-Query-Id": run.query_id, "X-Row-Count": str(run.result.num_rows)}
     if fmt != "json":
         return binary_response(run.result, fmt, headers)
-    return Response(json_bytes(_finished_body(run, limit)), media_type="application/json",
-                    headers=headers)
+    return Response(json_bytes(_finished_body(run, limit, base=base)),
+                    media_type="application/json", headers=headers)
 
 
 @router.post("/query/execute",
@@ -283,7 +287,7 @@ def _storage_of(verdict: Verdict | None, caller: Caller) -> dict[str, Any]:
 @router.get("/query/{query_id}/result")
 async def result(query_id: str, core: CoreDep, caller: Reader, *,
                  offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
-                 limit: Annotated[int, Query(ge=1, le=1_000_000)] = PAGE_DEFAULT,
+                 limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
                  format: Annotated[str, Query(max_length=10, json_schema_extra=listed(FORMATS))
                                   ] = "json") -> Response:
     """A page of a finished query's rows: json, or streamed as jsonl, csv, arrow (an IPC
@@ -335,7 +339,7 @@ async def list_queries(
         http: Request, core: CoreDep, caller: Reader, *,
         state: Annotated[ListedState | None, Query(
             description="only queries in this state; `active`: not yet ended")] = None,
-        user: Annotated[str | None, Query(max_length=64,
+        user: Annotated[str | None, Query(max_length=128,
                                           description="only this user's queries")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """Your tenant's running and recent queries, newest first: who asked, the state, the
@@ -356,10 +360,22 @@ async def list_queries(
 @router.delete("/queries/{query_id}")
 async def cancel_listed(query_id: Annotated[str, Path(max_length=64)], http: Request,
                         core: CoreDep, caller: Reader) -> dict[str, Any]:
-    """Cancel a query of the list (an admin naming no tenant: any tenant's)."""
+    """Cancel a query of the list: your own, or, as a tenant admin, any of your tenant's (an
+    admin naming no tenant: any tenant's)."""
     registry = service(core).registry
     found = registry.find(query_id) if _all_tenants(http, caller) else None
-    run = registry.cancel(found.tenant if found is not None else caller.tenant, query_id)
+    return await _cancelled(registry.get(found.tenant if found is not None else caller.tenant,
+                                         query_id), caller)
+
+
+async def _cancelled(run: QueryRun, caller: Caller) -> dict[str, Any]:
+    """Cancel `run` if `caller` may (its own query, or a tenant admin's tenant's); its status
+    once it ended, or after 10 s."""
+    if run.user not in ("", caller.user) and caller.role.rank < Role.TENANT_ADMIN.rank:
+        raise Forbidden("only who ran a query, or a tenant admin, may cancel it",
+                        details={"query_id": run.query_id})
+    if run.state not in FINAL_STATES:
+        run.cancel.cancel()
     await asyncio.to_thread(run.done.wait, 10)
     return run.status()
 
@@ -372,10 +388,9 @@ async def status(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]
 
 @router.delete("/query/{query_id}")
 async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
-    """Cancel a query: its Dask fragments are cancelled and DuckDB interrupted."""
-    run = service(core).registry.cancel(caller.tenant, query_id)
-    await asyncio.to_thread(run.done.wait, 10)
-    return run.status()
+    """Cancel a query (your own, or as a tenant admin any of your tenant's): its Dask
+    fragments are cancelled and DuckDB interrupted."""
+    return await _cancelled(service(core).registry.get(caller.tenant, query_id), caller)
 
 
 class DataExecuteBody(StrictBody):
@@ -390,12 +405,15 @@ class DataExecuteBody(StrictBody):
 
 
 @data_router.post("/data/execute")
-async def data_execute(body: DataExecuteBody, core: CoreDep, caller: Reader) -> Response:
+async def data_execute(body: DataExecuteBody, http: Request, core: CoreDep,
+                       caller: Reader) -> Response:
     """Run a query on your tables as a single-node plan (the Operation Node's engine)."""
     fmt = check_format(body.format)
     request = request_of(ExecuteBody(query=body.query, dialect=body.dialect,
                                      timeout_s=body.timeout_s, snapshot=body.snapshot),
                          core, caller, mode="single")
     run = await run_to_end(service(core), caller.tenant, request)
-    return answer(run, fmt, core.settings.query_max_result_rows)
+    # Its further pages are the Operation Node's (this service has no /query routes).
+    operation = url_on(Service.OPERATION, "/", http, core.settings).rstrip("/")
+    return answer(run, fmt, core.settings.query_max_result_rows, base=operation)
 

@@ -14,7 +14,7 @@ from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog.options import parse_options
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.errors import NotFound, Unavailable
+from lakehouse.errors import NotFound, NotServed
 from lakehouse.schema.names import check_table_name
 
 router = APIRouter(prefix="/metadata", tags=["catalog"])
@@ -33,7 +33,7 @@ class OptionsBody(StrictBody):
 
 def _store(core: Core) -> TableOptionsStore:
     if core.table_options is None:
-        raise Unavailable("table options are not available in this process")
+        raise NotServed("table options are not available in this process")
     return core.table_options
 
 

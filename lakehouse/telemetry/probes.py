@@ -36,15 +36,16 @@ async def probe_catalog(engine: Engine, timeout_s: float) -> Check:
     """`slow` in the detail when it did not answer in time, which is not yet down (the caller
     decides how long slow may last: Core.checks)."""
     start = time.perf_counter()
-    loop = asyncio.get_running_loop()
-    try:
-        await asyncio.wait_for(loop.run_in_executor(_PROBE_THREADS, ping, engine), timeout_s)
-        detail: dict[str, Any] = {"url": engine.url.render_as_string(hide_password=True)}
-        ok = True
-    except TimeoutError:
+    pinging = asyncio.get_running_loop().run_in_executor(_PROBE_THREADS, ping, engine)
+    answered, _ = await asyncio.wait({pinging}, timeout=timeout_s)
+    detail: dict[str, Any]
+    if not answered:  # still waiting: slow, not (yet) down; the ping finishes on its own
+        pinging.add_done_callback(lambda done: done.exception())  # its outcome is not asked
         detail, ok = {"error": f"no answer within {timeout_s:g} s", "slow": True}, False
-    except Exception as exc:  # any other failure is the answer: the catalog is unreachable
-        detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
+    elif (failure := pinging.exception()) is not None:  # an answer: the catalog is unreachable
+        detail, ok = {"error": f"{type(failure).__name__}: {failure}"[:300]}, False
+    else:
+        detail, ok = {"url": engine.url.render_as_string(hide_password=True)}, True
     return Check("catalog", ok, True, (time.perf_counter() - start) * 1000, detail)
 
 
@@ -95,11 +96,13 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
     return Check("dask", ok, False, (time.perf_counter() - start) * 1000, detail)
 
 
-def tolerating_slowness(check: Check, answered_at: float, now: float, grace_s: float) -> Check:
+def tolerating_slowness(check: Check, answered_at: float | None, now: float,
+                        grace_s: float) -> Check:
     """A critical check that is only slow (no answer in time, no error) counts as not critical
     while it answered within the last `grace_s`: a busy moment is `degraded`, a catalog that
-    stays silent is `unhealthy`."""
-    if check.ok or not check.detail.get("slow") or now - answered_at >= grace_s:
+    stays silent (or never answered) is `unhealthy`."""
+    if (check.ok or not check.detail.get("slow") or answered_at is None
+            or now - answered_at >= grace_s):
         return check
     return replace(check, critical=False,
                    detail={**check.detail, "last_answer_s_ago": round(now - answered_at, 1)})

@@ -19,6 +19,7 @@ from lakehouse.errors import (
     InvalidInput,
     LakehouseError,
     NotFound,
+    NotServed,
     QueryTimeout,
     StorageFull,
     Unauthenticated,
@@ -40,6 +41,7 @@ from tests.conftest import logged_in
         (InvalidInput("custom", code="table_name_invalid"), 400, "table_name_invalid", False),
         (QueryTimeout("too long"), 408, "query_timeout", True),
         (StorageFull("disk full"), 507, "storage_full", True),
+        (NotServed("not here", code="queries_not_served"), 503, "queries_not_served", False),
     ],
 )
 def test_lakehouse_errors_render_one_shape(core: Core, error: LakehouseError, status: int,
@@ -60,8 +62,9 @@ def test_lakehouse_errors_render_one_shape(core: Core, error: LakehouseError, st
     for name, value in error.headers.items():
         assert response.headers[name] == value
     assert response.headers["x-request-id"]
-    # A retryable 429, 503 or 507 always says when to retry (its own wait, else the default).
-    if status in RETRY_AFTER_S:
+    # A retryable 429, 503 or 507 always says when to retry (its own wait, else the default);
+    # a refusal no retry can change (this process does not serve it) says nothing of the kind.
+    if status in RETRY_AFTER_S and retryable:
         assert response.headers["retry-after"] == error.headers.get(
             "Retry-After", str(RETRY_AFTER_S[status]))
     else:

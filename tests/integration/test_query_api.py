@@ -435,6 +435,9 @@ def test_queries_are_listed_and_cancelled_like_trinos(core: Core,
     assert {q["tenant"] for q in everyone} == {"acme", "other"}
     assert [q["tenant"] for q in op.get("/queries", headers={**admin, "X-Tenant-Id": "other"}
                                         ).json()["queries"]] == ["other"]
+    # Only who ran it (or a tenant admin) may cancel a query; a tenant-mate may see it.
+    assert op.delete(f"/queries/{slow_id}", headers=bob).status_code == 403
+    assert op.delete(f"/query/{slow_id}", headers=bob).status_code == 403
     cancelled = op.delete(f"/queries/{slow_id}", headers=admin)
     assert cancelled.status_code == 200 and cancelled.json()["query_id"] == slow_id
     found = core.queries
