@@ -23,6 +23,7 @@ def write_file(root: StorageRoot, relative: str, table: pa.Table) -> int:
     Locally the file is written under a temporary name, fsynced, renamed and its folder fsynced,
     so a crash leaves either no file or a whole one. Object stores make a PUT atomic already.
     """
+    table = parquet_ready(table)
     path = root.full(relative)
     folder = path.rsplit("/", 1)[0]
     root.fs.create_dir(folder, recursive=True)
@@ -39,6 +40,62 @@ def write_file(root: StorageRoot, relative: str, table: pa.Table) -> int:
         _fsync(folder)
     info = root.fs.get_file_info(path)
     return int(info.size or 0)
+
+
+def parquet_ready(table: pa.Table) -> pa.Table:
+    """`table` with every empty object (`{}` in JSON: an Arrow struct without fields, which
+    Parquet cannot hold) as null, at any depth. Without this one such record failed every
+    flush; its other fields are kept, and the empty object reads back as null."""
+    if not any(_has_empty_struct(field.type) for field in table.schema):
+        return table
+    columns = [pa.chunked_array([_without_empty_structs(chunk) for chunk in column.chunks],
+                                _null_for_empty(column.type))
+               for column in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
+def _has_empty_struct(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return kind.num_fields == 0 or any(_has_empty_struct(kind.field(i).type)
+                                           for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _has_empty_struct(kind.value_type)
+    return False
+
+
+def _null_for_empty(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_struct(kind):
+        if kind.num_fields == 0:
+            return pa.null()
+        return pa.struct([kind.field(i).with_type(_null_for_empty(kind.field(i).type))
+                          for i in range(kind.num_fields)])
+    if pa.types.is_list(kind):
+        return pa.list_(_null_for_empty(kind.value_type))
+    if pa.types.is_large_list(kind):
+        return pa.large_list(_null_for_empty(kind.value_type))
+    return kind
+
+
+def _without_empty_structs(array: pa.Array) -> pa.Array:
+    kind = array.type
+    if not _has_empty_struct(kind):
+        return array
+    if pa.types.is_struct(kind) and kind.num_fields == 0:
+        return pa.nulls(len(array))
+    mask = array.is_null() if array.null_count else None
+    if pa.types.is_struct(kind):
+        fields = [kind.field(i) for i in range(kind.num_fields)]
+        children = [_without_empty_structs(array.field(i)) for i in range(kind.num_fields)]
+        return pa.StructArray.from_arrays(
+            children, fields=[f.with_type(c.type) for f, c in zip(fields, children, strict=True)],
+            mask=mask)
+    lists = pa.ListArray if pa.types.is_list(kind) else pa.LargeListArray
+    values = _without_empty_structs(array.values)
+    offsets = array.offsets
+    if array.offset:  # a slice: its own offsets, from zero
+        offsets = pc.subtract(offsets, offsets[0])
+        values = values.slice(array.offsets[0].as_py(), len(values))
+    return lists.from_arrays(offsets, values, mask=mask)
 
 
 def _fsync(path: str) -> None:
