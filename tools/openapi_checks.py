@@ -92,7 +92,11 @@ def run(services: list[Service], examples: int) -> collections.Counter[tuple[str
                 @hypothesis.given(case=operation.as_strategy(generation_mode=mode),
                                   caller=st.sampled_from(callers))
                 def one(case: schemathesis.Case[Any], caller: dict[str, str]) -> None:
-                    response = case.call(headers=caller)
+                    try:
+                        response = case.call(headers=caller)
+                    except Exception as exc:  # the app raised, or gave no answer in time
+                        findings[("No answer", f"{where}: {type(exc).__name__}")] += 1  # noqa: B023
+                        return
                     try:
                         case.validate_response(response, checks=checks, headers=caller)
                     except FailureGroup as failed:
