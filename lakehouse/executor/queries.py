@@ -214,12 +214,6 @@ class QueryRegistry:
             raise NotFound(f"no query {query_id!r}", details={"query_id": query_id[:64]})
         return run
 
-    def cancel(self, tenant: str, query_id: str) -> QueryRun:
-        run = self.get(tenant, query_id)
-        if run.state not in FINAL_STATES:
-            run.cancel.cancel()
-        return run
-
     def runs(self, tenant: str | None = None) -> list[QueryRun]:
         with self._lock:
             return [r for r in self._runs.values() if tenant is None or r.tenant == tenant]

@@ -27,7 +27,6 @@ from lakehouse.sql.parse import DEFAULT_DIALECT
 
 Value: TypeAlias = str | int | float | bool | None
 PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # tables and aliases
-_NAME = PLAIN_NAME
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62}){0,3}")
 MAX_EXPRESSION_CHARS = 10_000
 
@@ -125,7 +124,7 @@ def _bad(message: str, **details: object) -> InvalidInput:
 
 
 def _name(text: str, what: str) -> exp.Identifier:
-    if not isinstance(text, str) or not _NAME.fullmatch(text):
+    if not isinstance(text, str) or not PLAIN_NAME.fullmatch(text):
         raise _bad(f"{what} must be a plain name (letters, digits, '_')", value=str(text)[:80])
     return exp.to_identifier(text)
 
