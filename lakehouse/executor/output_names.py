@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from lakehouse.executor.predicates import planning_connection
+from lakehouse.executor.sandbox import planning_database
 
 _PREFIX = "SELECT "
 _ROUND_TRIP = "SELECT json_deserialize_sql(json_serialize_sql($1))"
@@ -27,7 +27,8 @@ _ROUND_TRIP = "SELECT json_deserialize_sql(json_serialize_sql($1))"
 
 def _scalar(sql: str, argument: str) -> str | None:
     try:
-        row = planning_connection().execute(sql, [argument]).fetchone()
+        with planning_database() as database:
+            row = database.execute(sql, [argument]).fetchone()
     except duckdb.Error:
         return None
     return row[0] if row and isinstance(row[0], str) else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
-import threading
 from typing import Any
 
 import duckdb
@@ -22,7 +21,7 @@ import pyarrow.dataset as ds
 import sqlglot
 from sqlglot import exp
 
-from lakehouse.executor.sandbox import locked_connection
+from lakehouse.executor.sandbox import planning_database
 from lakehouse.sql.plan import conjuncts
 
 log = logging.getLogger(__name__)
@@ -108,27 +107,12 @@ def _column(node: exp.Expr, schema: pa.Schema) -> str:
     return name
 
 
-_LOCAL = threading.local()
-
-
-def planning_connection() -> duckdb.DuckDBPyConnection:
-    """This thread's connection for planning (folding constants, naming outputs). Not DuckDB's
-    module-wide default one: that is shared by every thread (two queries planning at once left
-    each other "an unfinished result"), and it reads files, loads extensions and changes its
-    settings on request. It is locked as a query's sandbox is: constants come from the caller's
-    SQL, so whatever the guard might miss in them meets the same fence as the query itself."""
-    connection: duckdb.DuckDBPyConnection | None = getattr(_LOCAL, "connection", None)
-    if connection is None:
-        connection = locked_connection(threads=1)
-        _LOCAL.connection = connection
-    return connection
-
-
 def _constant(node: exp.Expr, kind: pa.DataType) -> pa.Scalar:
     """The value of a constant expression, in the column's type (or Untranslatable)."""
     if any(isinstance(n, exp.Column | exp.Subquery | exp.Select) for n in node.walk()):
         raise Untranslatable("not a constant")
-    value = planning_connection().execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
+    with planning_database() as database:
+        value = database.execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
     if value is None or value[0] is None:
         raise Untranslatable("null constant")
     return pa.scalar(_coerce(value[0], kind), type=kind)

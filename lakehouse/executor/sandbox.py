@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
@@ -42,6 +43,7 @@ def set_memory_limit(mb: int) -> None:
     global _memory_limit_mb  # noqa: PLW0603 - a process setting, read when a database opens
     _memory_limit_mb = max(0, int(mb))
     _POOL.clear()
+    _PLANNING.clear()
 
 
 def _quote(name: str) -> str:
@@ -97,6 +99,28 @@ class _Pool:
 
 
 _POOL = _Pool()
+_PLANNING = _Pool()  # a query's sandboxes and the planner's never meet
+
+
+@contextmanager
+def planning_database() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A locked database for planning (folding constants, naming outputs), this caller's
+    alone until the block ends. Not DuckDB's module-wide default one: that is shared by every
+    thread (two queries planning at once left each other "an unfinished result"), and it reads
+    files, loads extensions and changes its settings on request. Locked as a query's sandbox is:
+    constants come from the caller's SQL, so whatever the guard might miss in them meets the
+    same fence as the query itself. Kept between uses: opening one costs more than planning a
+    point query (a database per scan thread made such queries several times slower)."""
+    con = _PLANNING.take(1)
+    try:
+        yield con
+    except duckdb.Error:
+        _PLANNING.give(1, con)  # a refused constant leaves the database as it was
+        raise
+    except BaseException:
+        con.close()  # interrupted midway: not trusted to be empty
+        raise
+    _PLANNING.give(1, con)
 
 # DuckDB types Arrow has no type for: exported as another (HUGEINT as decimal128(38, 0)), they
 # would come back into the next step's sandbox as that type, and `sum(x) // 3` over a fragment's

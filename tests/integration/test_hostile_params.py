@@ -30,8 +30,8 @@ from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from lakehouse.executor.predicates import arrow_filter, planning_connection
-from lakehouse.executor.sandbox import locked_connection
+from lakehouse.executor.predicates import arrow_filter
+from lakehouse.executor.sandbox import locked_connection, planning_database
 from lakehouse.sql.parse import MAX_NESTING
 from tests.conftest import PASSWORD, logged_in
 from tests.integration.test_ingest_api import assert_error
@@ -357,7 +357,10 @@ LOCKED = {"enable_external_access": "false", "autoload_known_extensions": "false
 
 def test_planning_evaluates_constants_in_a_database_locked_like_the_sandbox() -> None:
     def inspect() -> dict[str, str]:
-        connection = planning_connection()  # this new thread's own
+        with planning_database() as connection:
+            return settings_of(connection)
+
+    def settings_of(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
         with pytest.raises(duckdb.Error):
             connection.execute("SET autoload_known_extensions = true")
         with pytest.raises(duckdb.PermissionException):
