@@ -178,8 +178,13 @@ class Runner:
         workers = workers or (self.workers if plan == "single" else 1)
         if workers <= 1:
             return [self._run(check, sql, plan) for sql in sqls]
-        with ThreadPoolExecutor(workers, thread_name_prefix="differential") as pool:
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="differential")
+        try:
             return list(pool.map(lambda sql: self._run(check, sql, plan), sqls))
+        finally:
+            # Stopped early (a test's time limit, Ctrl-C): the queries not yet started are
+            # dropped, not run to the end first, so a stalled run fails instead of hanging.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def want(self, query: Query) -> Answer:
         found = self.reference.get(query.id)

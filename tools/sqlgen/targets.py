@@ -99,8 +99,10 @@ class InProcess:
         password = "differential-" + "x" * 20
         self.core.auth.create_user("fuzz", password, tenant, Role.READER)
         token = self.core.auth.login("fuzz", password).access_token
+        # memory_limit=0: in-process workers would measure the whole harness process against
+        # their share of the machine and pause (every query then waits for its time limit).
         self.cluster = LocalCluster(n_workers=2, threads_per_worker=1,  # type: ignore[no-untyped-call]
-                                    processes=False, dashboard_address=None)
+                                    processes=False, dashboard_address=None, memory_limit=0)
         self.client = Client(self.cluster)  # type: ignore[no-untyped-call]
         # The in-process cluster stands for the scheduler the settings name.
         assert self.core.queries is not None  # noqa: S101 - build_core makes one
