@@ -107,10 +107,24 @@ def _column(node: exp.Expr, schema: pa.Schema) -> str:
     return name
 
 
+# Functions with a new value at each call: folded once, `x < random()` would compare every row
+# with one draw (DuckDB draws per row), and prune row groups by it.
+_VOLATILE = frozenset({"RAND", "RANDN", "RANDOM", "SETSEED", "UUID", "GEN_RANDOM_UUID", "UUIDV4",
+                       "UUIDV7", "NEXTVAL", "CURRVAL"})
+
+
+def _volatile(node: exp.Expr) -> bool:
+    return any(isinstance(n, exp.Func) and (
+        n.name.upper() if isinstance(n, exp.Anonymous) else n.sql_name()) in _VOLATILE
+        for n in node.walk())
+
+
 def _constant(node: exp.Expr, kind: pa.DataType) -> pa.Scalar:
     """The value of a constant expression, in the column's type (or Untranslatable)."""
     if any(isinstance(n, exp.Column | exp.Subquery | exp.Select) for n in node.walk()):
         raise Untranslatable("not a constant")
+    if _volatile(node):
+        raise Untranslatable("a new value at each call")
     with planning_database() as database:
         value = database.execute(f"SELECT {node.sql(dialect='duckdb')}").fetchone()
     if value is None or value[0] is None:

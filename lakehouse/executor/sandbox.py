@@ -114,13 +114,27 @@ def planning_database() -> Iterator[duckdb.DuckDBPyConnection]:
     con = _PLANNING.take(1)
     try:
         yield con
-    except duckdb.Error:
-        _PLANNING.give(1, con)  # a refused constant leaves the database as it was
+    except duckdb.Error as exc:
+        # A refused constant leaves the database as it was; an internal or fatal error may
+        # have broken it, and the next planner (any tenant's) must not get it.
+        if _sound(con, exc):
+            _PLANNING.give(1, con)
+        else:
+            con.close()
         raise
     except BaseException:
         con.close()  # interrupted midway: not trusted to be empty
         raise
     _PLANNING.give(1, con)
+
+
+def _sound(con: duckdb.DuckDBPyConnection, error: duckdb.Error) -> bool:
+    if isinstance(error, duckdb.FatalException | duckdb.InternalException):
+        return False
+    try:
+        return con.execute("SELECT 1").fetchone() == (1,)
+    except duckdb.Error:
+        return False
 
 # DuckDB types Arrow has no type for: exported as another (HUGEINT as decimal128(38, 0)), they
 # would come back into the next step's sandbox as that type, and `sum(x) // 3` over a fragment's

@@ -182,8 +182,9 @@ class Runner:
         try:
             return list(pool.map(lambda sql: self._run(check, sql, plan), sqls))
         finally:
-            # Stopped early (a test's time limit, Ctrl-C): the queries not yet started are
-            # dropped, not run to the end first, so a stalled run fails instead of hanging.
+            # Stopped early (a test's time limit, Ctrl-C): `map` has dropped the queries not yet
+            # started; the running ones are not waited for either (each ends at its own time
+            # limit), so the failure is reported at once.
             pool.shutdown(wait=False, cancel_futures=True)
 
     def want(self, query: Query) -> Answer:
