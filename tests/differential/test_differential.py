@@ -17,8 +17,11 @@ from tests.differential.conftest import SEED, Harness, explain
 from tools.sqlgen.queries import Query, generate
 from tools.sqlgen.scope import ALL
 
-QUERIES = 2000
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# make test's share (18 min at 2,000); any seed and count: `python -m tools.sqlfuzz` (README)
+QUERIES = 1000
+# A test past its limit ends the run with every thread's stack: a hang inside a native call (where
+# the signal method cannot reach) once held CI until its own limit, with nothing to read.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900, method="thread")]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +47,7 @@ def test_distributed_plans_answer_as_duckdb(differential: Harness,
 def test_hash_partitioned_joins_answer_as_duckdb(differential: Harness,
                                                  queries: list[Query]) -> None:
     failures = differential.runner.check_hash(queries)
-    assert differential.runner.tallies["hash"].strategies.get("hash", 0) >= 20
+    assert differential.runner.tallies["hash"].strategies.get("hash", 0) >= 10
     assert not failures, explain(differential, failures)
 
 
@@ -55,7 +58,7 @@ def test_without_optimizer_rules_the_answers_are_the_same(differential: Harness,
 
 
 def test_ternary_logic_partitioning(differential: Harness, queries: list[Query]) -> None:
-    tlp = [q for q in queries if q.tlp is not None][::2]
+    tlp = [q for q in queries if q.tlp is not None]
     assert len(tlp) >= 100
     failures = differential.runner.check_tlp(tlp)
     assert not failures, explain(differential, failures)
