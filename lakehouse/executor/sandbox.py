@@ -136,6 +136,7 @@ def _sound(con: duckdb.DuckDBPyConnection, error: duckdb.Error) -> bool:
     except duckdb.Error:
         return False
 
+
 # DuckDB types Arrow has no type for: exported as another (HUGEINT as decimal128(38, 0)), they
 # would come back into the next step's sandbox as that type, and `sum(x) // 3` over a fragment's
 # partial sums would divide a DECIMAL (a DOUBLE answer) where one node divides a HUGEINT. A
