@@ -358,15 +358,12 @@ LOCKED = {"enable_external_access": "false", "autoload_known_extensions": "false
 def test_planning_evaluates_constants_in_a_database_locked_like_the_sandbox() -> None:
     def inspect() -> dict[str, str]:
         with planning_database() as connection:
-            return settings_of(connection)
-
-    def settings_of(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
-        with pytest.raises(duckdb.Error):
-            connection.execute("SET autoload_known_extensions = true")
-        with pytest.raises(duckdb.PermissionException):
-            connection.execute("SELECT content FROM read_text('/etc/passwd')").fetchall()
-        rows = connection.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
-                                  "(SELECT unnest($1))", [list(LOCKED)]).fetchall()
+            with pytest.raises(duckdb.Error):
+                connection.execute("SET autoload_known_extensions = true")
+            with pytest.raises(duckdb.PermissionException):
+                connection.execute("SELECT content FROM read_text('/etc/passwd')").fetchall()
+            rows = connection.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                      "(SELECT unnest($1))", [list(LOCKED)]).fetchall()
         return {name: str(value).lower() for name, value in rows}
 
     with ThreadPoolExecutor(1) as pool:
