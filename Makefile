@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 # What runs the platform (make run, a worker host), and that plus the test and lint tools.
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
+# openapi-python-client, for the generated-client test, in an environment of its own.
+GENERATOR := $(VENV)/client-generator
+GENERATOR_STAMP := $(GENERATOR)/.installed
 
 .PHONY: run test lint install install-runtime bench clean-data
 
@@ -29,9 +32,15 @@ $(RUNTIME_STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
 	@touch $(RUNTIME_STAMP)
 
-$(STAMP): $(RUNTIME_STAMP)
+$(STAMP): $(RUNTIME_STAMP) $(GENERATOR_STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
+
+$(GENERATOR_STAMP): constraints-client-generator.txt $(RUNTIME_STAMP)
+	@test -x $(GENERATOR)/bin/python || $(PYTHON) -m venv $(GENERATOR)
+	$(GENERATOR)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints-client-generator.txt openapi-python-client
+	@touch $(GENERATOR_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
 from api.core import Core
@@ -40,6 +41,12 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
 }
 
 
+def _operation_id(route: APIRoute) -> str:
+    """An operation's id is its route's name (`write_one`, `execute`, `login`), unique within a
+    service: what a client generated from the document calls its functions and models."""
+    return route.name
+
+
 def create_app(service: Service, core: Core) -> FastAPI:
     spec = SPECS[service]
     # Swagger UI and ReDoc assets come from the installed package, so docs work offline.
@@ -48,6 +55,7 @@ def create_app(service: Service, core: Core) -> FastAPI:
         description=spec.description,
         version=__version__,
         dependencies=[Depends(refuse_unknown_query_params)],
+        generate_unique_id_function=_operation_id,
     )
     app.state.core = core
     app.state.service = spec

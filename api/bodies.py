@@ -37,7 +37,10 @@ NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
 
 
 # A body with a query as SQL text (`query`) or as the JSON DSL (`dsl`): exactly one of them.
-ONE_FORM: dict[str, Any] = {"oneOf": [{"required": ["query"]}, {"required": ["dsl"]}]}
+# Inside `allOf`: a `oneOf` beside `properties` makes client generators see a union of two
+# property-less schemas and type the whole body as `Any`.
+ONE_FORM: dict[str, Any] = {"allOf": [{"oneOf": [{"required": ["query"]},
+                                                 {"required": ["dsl"]}]}]}
 
 
 def listed(values: Iterable[str], *, nullable: bool = False) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 
 from lakehouse.config import Settings
@@ -63,7 +64,7 @@ def url_on(service: Service, path: str, request: Request, settings: Settings) ->
     return str(request.url.replace(port=SPECS[service].port(settings), path=path, query=""))
 
 
-def accepted(what: str) -> dict[int | str, dict[str, Any]]:
+def accepted(what: str, model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
     """The declared 202 of an operation that starts work: the body, and where to follow it."""
-    return {202: {"description": what, "headers": {"Location": {
+    return {202: {"model": model, "description": what, "headers": {"Location": {
         "description": "where to follow it (GET)", "schema": {"type": "string"}}}}}

@@ -6,6 +6,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,6 +42,70 @@ def logged_in(core: Core, users: dict[str, tuple[str, Role]]) -> dict[str, dict[
         headers[tenant] = {"Authorization":
                            f"Bearer {core.auth.login(name, PASSWORD).access_token}"}
     return headers
+
+
+# Tests under these folders start whole systems (`lakehouse up`, simulated hosts): they take
+# turns on one worker, so two never compete for the machine's cores or a namespace.
+_WHOLE_SYSTEMS = ("e2e", "multihost")
+
+
+def _folder(nodeid: str) -> str:
+    parts = nodeid.split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest-running folders first (whole systems, then the differential check), so
+    `make test`'s two workers end near the same time; the rest in collection order."""
+    def rank(item: pytest.Item) -> int:
+        folder = _folder(item.nodeid)
+        return 0 if folder in _WHOLE_SYSTEMS else 1 if folder == "differential" else 2
+
+    items.sort(key=rank)  # stable: each module's tests stay together and in order
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """How `make test` (`pytest -n 2`, pytest-xdist) shares the tests among its workers: a
+    module's tests run on one worker, so its module fixtures are built once, and every test
+    that starts whole systems runs on the same worker, one after another. (pytest-xdist's own
+    `loadgroup` cannot do it: it renames node ids, which pytest 9 no longer lets it.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if _folder(nodeid) in _WHOLE_SYSTEMS:
+                return "whole systems"
+            return nodeid.split("::", 1)[0]
+
+    config.option.loadscopereorder = False  # in the order collected, longest first
+    return ByModule(config, log)
+
+
+# Figures a test wants whoever reads the run's output to see (how many requests a fuzzer sent,
+# how many answers a schema does not declare): shown at the end of the run, captured or not.
+# They travel in the test's report, so they reach the process that prints the summary also
+# when pytest-xdist runs the test elsewhere.
+_FIGURES_PROPERTY = "figures: "
+_FIGURES: dict[str, Any] = {}  # title → lines
+
+
+def report_figures(node: pytest.Item, title: str, lines: list[str]) -> None:
+    """Show `lines` under `title` in the run's closing summary (the last call per title wins)."""
+    node.user_properties.append((_FIGURES_PROPERTY + title, lines))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, value in report.user_properties:
+        if name.startswith(_FIGURES_PROPERTY):
+            _FIGURES[name.removeprefix(_FIGURES_PROPERTY)] = value
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for title, lines in _FIGURES.items():
+        terminalreporter.section(title, sep="-")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

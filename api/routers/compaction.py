@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 
+from api.answers import RunStarted
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
@@ -42,8 +43,9 @@ def _context(request: Request, core: Core) -> MaintenanceContext:
     return found
 
 
-@router.post("/optimize/compact", status_code=202,
-             responses=accepted("the compaction's run id; follow it at GET /runs/{run_id}"))
+@router.post("/optimize/compact", status_code=202, response_model=None,
+             responses=accepted("the compaction's run id; follow it at GET /runs/{run_id}",
+                                RunStarted))
 async def compact(body: CompactBody, request: Request, response: Response, core: CoreDep,
                   caller: Writer) -> dict[str, str]:
     """Start a compaction run of the caller's tables (an admin naming no tenant with

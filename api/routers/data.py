@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from api.answers import BatchAnswer
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE
 from api.core import Core
 from api.deps import CoreDep, require_role
@@ -90,7 +91,9 @@ async def write_record(core: Core, caller: Caller, media: str, body: bytes,
         "status": result["status"]}
 
 
-@router.post("/data/store", openapi_extra=batch_body())
+@router.post("/data/store", openapi_extra=batch_body(), response_model=None,
+             responses={200: {"model": BatchAnswer,
+                              "description": "Every accepted record is fsynced"}})
 async def write_many(
     request: Request, core: CoreDep, caller: Writer,
     idempotency_key: Annotated[str | None, Header(max_length=256)] = None,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.answers import RunStarted
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE
 from api.core import Core
 from api.deps import CoreDep, require_role
@@ -58,8 +59,9 @@ def _loader(request: Request, core: Core) -> Loader:
     return found
 
 
-@router.post("/data/load", status_code=202,
-             responses=accepted("the load's run id; follow it at GET /runs/{run_id}"))
+@router.post("/data/load", status_code=202, response_model=None,
+             responses=accepted("the load's run id; follow it at GET /runs/{run_id}",
+                                RunStarted))
 async def load(body: LoadBody, request: Request, response: Response, core: CoreDep,
                caller: Writer) -> dict[str, str]:
     """Load files into one of the caller's tables as one snapshot; answers the run id.

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field, model_validator
 
+from api.answers import ROWS_ANSWER, STATUS_ANSWER, QuerySubmitted
 from api.bodies import NOT_BLANK, ONE_FORM, StrictBody, listed
 from api.core import Core
 from api.deps import CoreDep, require_role
@@ -151,8 +152,9 @@ def answer(run: QueryRun, fmt: str, limit: int, base: str = "") -> Response:
                     media_type="application/json", headers=headers)
 
 
-@router.post("/query/execute",
-             responses=accepted("async: the query id; follow it at GET /query/{query_id}"))
+@router.post("/query/execute", response_model=None,
+             responses={**ROWS_ANSWER, **accepted(
+                 "async: the query id; follow it at GET /query/{query_id}", QuerySubmitted)})
 async def execute(body: ExecuteBody, http: Request, core: CoreDep, caller: Reader) -> Response:
     """Run a query on your tables. Sync (the default) answers the rows (up to
     QUERY_MAX_RESULT_ROWS; page the rest with GET /query/{id}/result); async answers 202 with
@@ -171,7 +173,7 @@ async def execute(body: ExecuteBody, http: Request, core: CoreDep, caller: Reade
     return answer(run, fmt, core.settings.query_max_result_rows)
 
 
-@router.get("/query/status")
+@router.get("/query/status", response_model=None, responses=STATUS_ANSWER)
 async def status_by_param(core: CoreDep, caller: Reader,
                           id: Annotated[str, Query(max_length=64)]) -> dict[str, Any]:
     """The state, progress, rows, bytes scanned, elapsed time and error of a query."""
@@ -284,7 +286,7 @@ def _storage_of(verdict: Verdict | None, caller: Caller) -> dict[str, Any]:
     return shown
 
 
-@router.get("/query/{query_id}/result")
+@router.get("/query/{query_id}/result", response_model=None, responses=ROWS_ANSWER)
 async def result(query_id: str, core: CoreDep, caller: Reader, *,
                  offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
                  limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
@@ -357,7 +359,7 @@ async def list_queries(
             "returned": min(limit, len(runs))}
 
 
-@router.delete("/queries/{query_id}")
+@router.delete("/queries/{query_id}", response_model=None, responses=STATUS_ANSWER)
 async def cancel_listed(query_id: Annotated[str, Path(max_length=64)], http: Request,
                         core: CoreDep, caller: Reader) -> dict[str, Any]:
     """Cancel a query of the list: your own, or, as a tenant admin, any of your tenant's (an
@@ -380,13 +382,13 @@ async def _cancelled(run: QueryRun, caller: Caller) -> dict[str, Any]:
     return run.status()
 
 
-@router.get("/query/{query_id}")
+@router.get("/query/{query_id}", response_model=None, responses=STATUS_ANSWER)
 async def status(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     """The same as GET /query/status?id=."""
     return service(core).registry.get(caller.tenant, query_id).status()
 
 
-@router.delete("/query/{query_id}")
+@router.delete("/query/{query_id}", response_model=None, responses=STATUS_ANSWER)
 async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     """Cancel a query (your own, or as a tenant admin any of your tenant's): its Dask
     fragments are cancelled and DuckDB interrupted."""
@@ -404,7 +406,7 @@ class DataExecuteBody(StrictBody):
     snapshot: int | None = snapshot_field()
 
 
-@data_router.post("/data/execute")
+@data_router.post("/data/execute", response_model=None, responses=ROWS_ANSWER)
 async def data_execute(body: DataExecuteBody, http: Request, core: CoreDep,
                        caller: Reader) -> Response:
     """Run a query on your tables as a single-node plan (the Operation Node's engine)."""

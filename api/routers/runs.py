@@ -18,6 +18,7 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
+from api.answers import RunStatus
 from api.bodies import listed
 from api.core import Core
 from api.deps import CoreDep, require_role
@@ -73,7 +74,7 @@ async def _describe(client: PrefectClient, run: FlowRun, flows: dict[uuid.UUID, 
     })
 
 
-@router.get("/{run_id}")
+@router.get("/{run_id}", response_model=None, responses={200: {"model": RunStatus}})
 async def get_run(run_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]:
     """A run's state as Prefect names it, its progress (tasks done/total) and its result."""
     local = recall(run_id) if run_id.startswith("local-") else None

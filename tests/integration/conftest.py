@@ -1,5 +1,4 @@
-"""Figures that tests want a reader of the run's output to see (how many requests a fuzzer sent,
-how many answers a schema does not declare): shown at the end of the run, captured or not."""
+"""A real Prefect server for the integration tests that need one."""
 
 from __future__ import annotations
 
@@ -8,21 +7,6 @@ from collections.abc import Iterator
 import pytest
 from prefect.settings import PREFECT_API_URL
 from prefect.testing.utilities import prefect_test_harness
-
-FIGURES = pytest.StashKey[dict[str, list[str]]]()
-
-
-def report_figures(config: pytest.Config, title: str, lines: list[str]) -> None:
-    """Show `lines` under `title` in the run's closing summary (the last call per title wins)."""
-    config.stash.setdefault(FIGURES, {})[title] = lines
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
-                            config: pytest.Config) -> None:
-    for title, lines in config.stash.get(FIGURES, {}).items():
-        terminalreporter.section(title, sep="-")
-        for line in lines:
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="module")

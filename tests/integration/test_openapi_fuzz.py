@@ -40,8 +40,7 @@ from api.services import SPECS, Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from tests.conftest import PASSWORD
-from tests.integration.conftest import report_figures
+from tests.conftest import PASSWORD, report_figures
 
 # About 75 s here, most of it generating the cases.
 pytestmark = pytest.mark.slow
@@ -208,7 +207,7 @@ def test_no_operation_answers_a_server_error(
     tally.broken.extend(broken)
     record_property("requests", sent)
     record_property("undeclared_status", undeclared)
-    report_figures(request.config, "OpenAPI fuzzing", _summary(TALLIES))
+    report_figures(request.node, "OpenAPI fuzzing", _summary(TALLIES))
     assert not found, f"{len(found)} server errors from {method} {path}:\n" + "\n\n".join(found)
     assert not broken, (f"{len(broken)} answers of {method} {path} break their documented "
                         "schema:\n" + "\n\n".join(broken[:3]))
