@@ -14,8 +14,10 @@ GENERATOR_STAMP := $(GENERATOR)/.installed
 run: $(RUNTIME_STAMP)
 	$(BIN)/lakehouse up
 
+# Two workers (pytest-xdist): tests/conftest.py keeps each module on one worker and every
+# test that starts whole systems on the same one, and starts the longest first.
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

@@ -11,6 +11,8 @@ the refusal.
 from __future__ import annotations
 
 import difflib
+import functools
+import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypedDict
 
@@ -36,11 +38,12 @@ TABLE_NAME_RULE = "1-63 ASCII letters, digits and '_', a letter first"
 NOT_BLANK: dict[str, Any] = {"pattern": r"\S"}
 
 
-# A body with a query as SQL text (`query`) or as the JSON DSL (`dsl`): exactly one of them.
-# Inside `allOf`: a `oneOf` beside `properties` makes client generators see a union of two
-# property-less schemas and type the whole body as `Any`.
-ONE_FORM: dict[str, Any] = {"allOf": [{"oneOf": [{"required": ["query"]},
-                                                 {"required": ["dsl"]}]}]}
+# A body with a query as SQL text (`query`) or as the JSON DSL (`dsl`): exactly one of them
+# not null (a null one counts as absent). Inside `allOf`: a `oneOf` beside `properties` makes
+# client generators see a union of two property-less schemas and type the whole body `Any`.
+ONE_FORM: dict[str, Any] = {"allOf": [{"oneOf": [
+    {"required": ["query"], "properties": {"query": {"type": "string"}}},
+    {"required": ["dsl"], "properties": {"dsl": {"type": "object"}}}]}]}
 
 
 def listed(values: Iterable[str], *, nullable: bool = False) -> dict[str, Any]:
@@ -60,6 +63,19 @@ class StrictBody(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _integral_numbers_are_integers(cls, data: Any) -> Any:
+        # JSON Schema counts 5.0 as an integer, so where a document says "integer" it admits
+        # 5.0: take it as 5 (5.5 and "5" are still refused).
+        if not isinstance(data, dict):
+            return data
+        integers = _integer_fields(cls)
+        if not any(_integral_float(data.get(name)) for name in integers):
+            return data
+        return {key: int(value) if key in integers and _integral_float(value) else value
+                for key, value in data.items()}
+
+    @model_validator(mode="before")
+    @classmethod
     def _refuse_unknown_fields(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data  # not an object: pydantic says so itself
@@ -73,6 +89,21 @@ class StrictBody(BaseModel):
         # The message goes through the context: a field name with braces is not a template.
         raise PydanticCustomError(UNKNOWN_FIELD, "{message}",
                                   {"message": "; ".join(problems), "fields": unknown})
+
+
+def _integral_float(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+@functools.cache
+def _integer_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (as sent) of `model`'s fields that take an integer and no other number."""
+    found = set()
+    for name, info in model.model_fields.items():
+        kinds = set(typing.get_args(info.annotation)) or {info.annotation}
+        if int in kinds and float not in kinds:
+            found.add(info.alias or name)
+    return frozenset(found)
 
 
 def field_names(model: type[BaseModel]) -> list[str]:

@@ -108,9 +108,10 @@ def test_wrong_password_and_unknown_user_look_the_same(tmp_path: Path) -> None:
             bodies[kind] = assert_error(response, 401, "invalid_credentials")
             assert response.headers["www-authenticate"] == "Bearer"
     assert bodies["wrong"] == bodies["unknown"]
-    # Both verify one argon2id hash; the medians stay within a factor of two of each other
-    # even on a noisy machine (no hash at all for unknown users would be ~100x faster).
-    wrong, unknown = sorted(timings["wrong"])[2], sorted(timings["unknown"])[2]
+    # Both verify one argon2id hash; their fastest tries (the ones nothing else on the machine
+    # slowed, as `make test` runs two workers) stay within a factor of two of each other (no
+    # hash at all for unknown users would be ~100x faster).
+    wrong, unknown = min(timings["wrong"]), min(timings["unknown"])
     assert 0.5 < wrong / unknown < 2.0, timings
     auth_client.close()
     core.close()
