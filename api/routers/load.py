@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.answers import RunStarted
-from api.bodies import TABLE_NAME, TABLE_NAME_RULE
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE, listed
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.services import Service, accepted, url_on
@@ -18,7 +18,7 @@ from lakehouse.auth.identity import Caller, Role
 from lakehouse.errors import LakehouseError, NotServed, Unavailable
 from lakehouse.ingest.service import WritePathSchema
 from lakehouse.load.loader import Loader, LoadRequest
-from lakehouse.load.sources import roots_for
+from lakehouse.load.sources import FORMATS, roots_for
 from lakehouse.schema.names import check_table_name
 
 router = APIRouter(tags=["data"])
@@ -37,8 +37,10 @@ class LoadBody(BaseModel):
     source: str = Field(min_length=1, max_length=4096, description=(
         "A file, a folder, a glob (`data/in/*.csv`, `**` for any depth) or an s3:// URI, "
         "under LOAD_ROOTS; relative paths are from the server's working directory"))
-    format: str | None = Field(default=None, max_length=20, description=(
-        "parquet, csv or ndjson; default: from each file's extension"))
+    format: str | None = Field(default=None, max_length=20,
+                               json_schema_extra=listed(FORMATS, nullable=True), description=(
+        "parquet, csv or ndjson (jsonl and json name ndjson); default: from each file's "
+        "extension"))
     data_id_column: str | None = Field(default=None, max_length=200, description=(
         "The column holding each row's record key; default: \"{file stem}:{row number}\""))
     timestamp_column: str | None = Field(default=None, max_length=200, description=(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import Field
 
-from api.bodies import StrictBody
+from api.bodies import StrictBody, listed
 from api.deps import CoreDep, require_role
 from api.routers.query import ExecuteBody, request_of, service
 from lakehouse.auth.identity import Caller, Role
@@ -52,8 +52,11 @@ class ConfigBody(StrictBody):
     single_node_threshold_mb: float | None = Field(default=None, ge=0, le=1_000_000_000)
     max_fragments: int | None = Field(default=None, ge=1, le=10_000)
     scan_mb_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
-    rules_enabled: list[str] | None = Field(default=None, max_length=len(RULES))
-    mode: str | None = Field(default=None, max_length=20)
+    # The code names the rules and modes in its own 400; the documents list them.
+    rules_enabled: list[str] | None = Field(default=None, max_length=len(RULES),
+                                            json_schema_extra={"items": listed(RULES)})
+    mode: str | None = Field(default=None, max_length=20,
+                             json_schema_extra=listed(MODES, nullable=True))
 
 
 @router.get("/config")

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from starlette.status import HTTP_201_CREATED
 
 from api.deps import CoreDep, require_role
-from lakehouse.auth.identity import Caller, Role, check_tenant_name
+from lakehouse.auth.identity import TENANT_NAME, USERNAME, Caller, Role, check_tenant_name
 from lakehouse.auth.service import AuthService
 from lakehouse.auth.store import User
 from lakehouse.errors import Forbidden, NotFound
@@ -30,10 +30,13 @@ MIN_PASSWORD = 12
 class NewUser(BaseModel):
     model_config = ConfigDict(strict=True)
 
-    username: str = Field(min_length=1, max_length=128)
+    # The patterns are the ones the auth store checks (and answers 400 `invalid_input` for).
+    username: str = Field(min_length=1, max_length=128,
+                          json_schema_extra={"pattern": USERNAME.pattern})
     password: str = Field(min_length=MIN_PASSWORD, max_length=4096)
     role: Annotated[Role, Strict(False)] = Role.READER  # its value's text, as JSON has it
     tenant: str | None = Field(default=None, min_length=1, max_length=63,
+                               json_schema_extra={"pattern": TENANT_NAME.pattern},
                                description="An operator's choice; a tenant admin's own tenant")
 
 

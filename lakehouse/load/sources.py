@@ -264,11 +264,12 @@ def _matches(path: list[str], pattern: list[str]) -> bool:
 
 
 def _format(format: str | None) -> str | None:
-    if format is None or not format.strip():
+    if format is None:
         return None
-    found = FORMATS.get(format.strip().lower())
+    found = FORMATS.get(format)  # exactly a listed name, as the documents list them
     if found is None:
-        raise InvalidInput("the format is one of parquet, csv or ndjson",
+        raise InvalidInput(f"the format is one of {', '.join(FORMATS)}, or none to take "
+                           "each file's from its extension",
                            code="invalid_format", details={"format": format[:40]})
     return found
 
