@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -193,13 +194,35 @@ def _hints(details: list[dict[str, Any]], body: Any, content_type: str) -> list[
     return list(dict.fromkeys(hints))
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # pragma: no cover
-        return await _unexpected(_request, exc)
+        return await _unexpected(request, exc)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:
+        allowed = _documented_methods(request) or headers.get("Allow", "").split(", ")
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not served here; this path serves {', '.join(allowed)}"
     return JSONResponse(error_body(code, message), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+                        headers=headers or None)
+
+
+def _documented_methods(request: Request) -> list[str]:
+    """The methods the app's OpenAPI document lists for this path. Starlette's
+    own 405 names only the methods of the first route whose path matches, so `/auth/users`
+    (a GET route and a POST route) would say `Allow: GET`."""
+    paths: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        request.app.state, "documented_methods", None)
+    if paths is None:
+        paths = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            methods = sorted(m.upper() for m in operations)
+            paths.append((re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))),
+                          methods))
+        request.app.state.documented_methods = paths
+    return next((methods for pattern, methods in paths if pattern.fullmatch(request.url.path)),
+                [])
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -178,3 +178,18 @@ def test_table_names_carry_their_rule_in_every_document(core: Core) -> None:
                                 json={"table": "no such name"})
         assert described.status_code == 400 and described.json()["error"] == (
             "invalid_table_name")
+
+
+def test_a_wrong_method_names_every_method_the_path_serves(core: Core) -> None:
+    """`/auth/users` is served by two routes (GET lists, POST creates): a 405 names both in
+    `Allow`, as the document lists them, not only the first route's."""
+    with TestClient(create_app(Service.AUTH, core), raise_server_exceptions=False) as client:
+        for method, path, allowed in (("OPTIONS", "/auth/users", "GET, POST"),
+                                      ("DELETE", "/auth/users", "GET, POST"),
+                                      ("PUT", "/auth/login", "POST"),
+                                      ("OPTIONS", "/auth/users/bob", "GET")):
+            answer = client.request(method, path)
+            assert answer.status_code == 405, (method, path)
+            assert answer.headers["allow"] == allowed, (method, path)
+            assert answer.json()["error"] == "method_not_allowed"
+            assert allowed in answer.json()["message"]
