@@ -55,6 +55,11 @@ QUERY_FIELDS_MISTAKEN = {
 }
 
 
+# Percent-encoded, 4,000 characters of any script stay under 64 KiB, the URL length HTTP
+# clients (httpx among them) and servers accept.
+MAX_QUERY_CHARS_IN_URL = 4_000
+
+
 def snapshot_field() -> Any:
     return Field(default=None, ge=1, le=INT64_MAX, description="Read exactly this snapshot of "
                  "the catalog (time travel): its files, no rows still in the write-ahead log")
@@ -182,8 +187,10 @@ async def status_by_param(core: CoreDep, caller: Reader,
 
 @router.get("/query/plan")
 async def plan_get(core: CoreDep, caller: Reader, *,
-                   query: Annotated[str, Query(max_length=MAX_QUERY_CHARS,
-                                               json_schema_extra=NOT_BLANK)],
+                   query: Annotated[str, Query(max_length=MAX_QUERY_CHARS_IN_URL,
+                                               json_schema_extra=NOT_BLANK, description=(
+                       f"At most {MAX_QUERY_CHARS_IN_URL} characters: a URL holds no more "
+                       "everywhere; POST /query/plan takes longer queries"))],
                    analyze: bool = False, dialect: Annotated[str | None, Query(
                        max_length=40, json_schema_extra=listed(known_dialects()))] = None,
                    snapshot: Annotated[int | None, Query(
