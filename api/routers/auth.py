@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import BEARER, CoreDep, bearer_token
 from lakehouse.auth.service import TokenPair
-from lakehouse.errors import InvalidInput, RateLimited, Unauthenticated
+from lakehouse.errors import RateLimited, Unauthenticated
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -123,7 +123,9 @@ async def logout(
     refresh_token = body.refresh_token if body else None
     access_token = bearer_token(authorization)
     if refresh_token is None and access_token is None:
-        raise InvalidInput("give {\"refresh_token\": …} and/or `Authorization: Bearer <token>`",
-                           code="nothing_to_revoke")
+        # No credentials at all: the request is well formed, the caller is nobody (401, as
+        # for any operation without a token), not a bad request.
+        raise Unauthenticated("give {\"refresh_token\": …} and/or `Authorization: Bearer "
+                              "<token>`", code="nothing_to_revoke")
     done = await run_in_threadpool(core.auth.logout, refresh_token, access_token)
     return {"status": "logged_out", **done}

@@ -184,7 +184,7 @@ def test_bad_refresh_and_logout(auth_client: TestClient) -> None:
     assert_error(auth_client.post("/auth/refresh", json={}), 422, "invalid_request")
     assert_error(auth_client.post("/auth/refresh", content=b"[]",
                                   headers={"Content-Type": "application/json"}), 422)
-    assert_error(auth_client.post("/auth/logout"), 400, "nothing_to_revoke")
+    assert_error(auth_client.post("/auth/logout"), 401, "nothing_to_revoke")
     assert_error(auth_client.post("/auth/logout", json={"refresh_token": "rt_unknown"}),
                  401, "invalid_refresh_token")
 
