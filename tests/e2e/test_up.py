@@ -51,6 +51,20 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+# The system under test shares the 2 cores with the other pytest worker's tests, and Prefect's
+# server starts every deployment's run at once on the minute: a request can wait longer than
+# httpx's default 5 s without anything being wrong.
+HTTP_TIMEOUT_S = 30
+
+
+def _get(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.get(url, timeout=HTTP_TIMEOUT_S, **kwargs)
+
+
+def _post(url: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(url, timeout=HTTP_TIMEOUT_S, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("up")
@@ -126,44 +140,44 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
     assert operation["ok"] and operation["workers"] == 2
 
     # The seed's login example, verbatim.
-    login = httpx.post(f"http://localhost:{ports['AUTH_PORT']}/auth/login",
+    login = _post(f"http://localhost:{ports['AUTH_PORT']}/auth/login",
                        headers={"Content-Type": "application/json"},
                        content=b'{"username": "admin", "password": "password"}')
     assert login.status_code == 200, login.text
     token = login.json()["access_token"]
-    claims = httpx.post(f"http://localhost:{ports['AUTH_PORT']}/auth/validate",
+    claims = _post(f"http://localhost:{ports['AUTH_PORT']}/auth/validate",
                         headers={"Authorization": f"Bearer {token}"}).json()
     assert claims["tenant"] == "default" and claims["role"] == "admin"
 
     # Records flow in, the ingest flow (a real Prefect run, files written on Dask) flushes them.
     tenant = f"http://127.0.0.1:{ports['TENANT_PORT']}"
     auth = {"Authorization": f"Bearer {token}"}
-    stored = httpx.post(f"{tenant}/data/store", headers=auth, json=[
+    stored = _post(f"{tenant}/data/store", headers=auth, json=[
         {"data_id": f"e2e-{i}", "payload": {"i": i}} for i in range(5)])
     assert stored.json()["accepted"] == 5
     flushed = httpx.post(f"{tenant}/data/flush", headers=auth, timeout=120).json()
     assert flushed["rows"] >= 5 and not flushed["run_id"].startswith("local-"), flushed
-    run = httpx.get(f"http://127.0.0.1:{ports['PREFECT_PORT']}/api/flow_runs/"
+    run = _get(f"http://127.0.0.1:{ports['PREFECT_PORT']}/api/flow_runs/"
                     f"{flushed['run_id']}").json()
     assert run["name"] == "ingest (requested)" and run["state_type"] == "COMPLETED"
     parquet = list((system["data_dir"] / "warehouse" / "default" / "records").rglob("*.parquet"))
     assert parquet
-    got = httpx.get(f"{tenant}/data/retrieve", headers=auth, params={"data_id": "e2e-3"}).json()
+    got = _get(f"{tenant}/data/retrieve", headers=auth, params={"data_id": "e2e-3"}).json()
     assert got["payload"] == {"i": 3} and got["flushed"] is True
     control_log = (system["data_dir"] / "logs" / "control-plane.log").read_text()
     assert "flush jobs ran on the Dask cluster" in control_log
 
     # Docs work offline: the page loads its assets from the service itself.
-    docs = httpx.get(f"http://127.0.0.1:{ports['CATALOG_PORT']}/docs").text
+    docs = _get(f"http://127.0.0.1:{ports['CATALOG_PORT']}/docs").text
     assert "cdn." not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
-    asset = httpx.get(f"http://127.0.0.1:{ports['CATALOG_PORT']}"
+    asset = _get(f"http://127.0.0.1:{ports['CATALOG_PORT']}"
                       "/static-offline-docs/swagger-ui-bundle.js")
     assert asset.status_code == 200
 
     # The deployments of prefect.yaml were applied, and the Dask dashboard serves.
     prefect_api = f"http://127.0.0.1:{ports['PREFECT_PORT']}/api"
     deployments = {d["name"]: d for d in
-                   httpx.post(f"{prefect_api}/deployments/filter", json={}).json()}
+                   _post(f"{prefect_api}/deployments/filter", json={}).json()}
     assert set(deployments) >= {"hourly", "compaction", "retention", "cleanup"}
     for name in ("compaction", "retention", "cleanup"):
         assert deployments[name]["schedules"], name
@@ -171,7 +185,7 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
     for deployment in deployments.values():  # nothing ties them to this host's folders
         assert deployment["pull_steps"] == [] and ":" not in deployment["entrypoint"], deployment
     _wait_for_scheduled_run(prefect_api, deployments["compaction"]["id"])
-    dashboard = httpx.get(f"http://127.0.0.1:{ports['DASK_DASHBOARD_PORT']}/status",
+    dashboard = _get(f"http://127.0.0.1:{ports['DASK_DASHBOARD_PORT']}/status",
                           follow_redirects=True)
     assert dashboard.status_code == 200
 
@@ -183,7 +197,7 @@ def _wait_for_scheduled_run(prefect_api: str, deployment_id: str) -> None:
     deadline = time.monotonic() + 180
     states: list[str] = []
     while time.monotonic() < deadline:
-        runs = httpx.post(f"{prefect_api}/flow_runs/filter", json={
+        runs = _post(f"{prefect_api}/flow_runs/filter", json={
             "deployments": {"id": {"any_": [deployment_id]}}}).json()
         states = [r["state_type"] for r in runs]
         if "COMPLETED" in states:
@@ -202,11 +216,11 @@ def test_a_crashed_child_is_restarted_and_children_die_with_a_killed_supervisor(
     system["start"]("crash")
     _wait_until_healthy(system)
     ports, data_dir = system["ports"], system["data_dir"]
-    login = httpx.post(f"http://127.0.0.1:{ports['AUTH_PORT']}/auth/login",
+    login = _post(f"http://127.0.0.1:{ports['AUTH_PORT']}/auth/login",
                        json={"username": "admin", "password": "password"}).json()
     auth = {"Authorization": f"Bearer {login['access_token']}"}
     tenant = f"http://127.0.0.1:{ports['TENANT_PORT']}"
-    stored = httpx.post(f"{tenant}/data", headers=auth,
+    stored = _post(f"{tenant}/data", headers=auth,
                         json={"data_id": "before-crash", "payload": {"x": 1}})
     assert stored.status_code in (200, 201), stored.text
 
@@ -223,12 +237,12 @@ def test_a_crashed_child_is_restarted_and_children_die_with_a_killed_supervisor(
     else:
         pytest.fail(f"not restarted: {health}\n" + system["out"].read_text()[-3000:])
     assert "control-plane exited with -9" in system["out"].read_text()
-    metrics = httpx.get(f"http://127.0.0.1:{ports['MONITORING_PORT']}/metrics").text
+    metrics = _get(f"http://127.0.0.1:{ports['MONITORING_PORT']}/metrics").text
     assert 'lakehouse_process_restarts_total{process="control-plane"} 1.0' in metrics
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the restarted services answer again
         with contextlib.suppress(httpx.HTTPError):
-            got = httpx.get(f"{tenant}/data/retrieve", headers=auth,
+            got = _get(f"{tenant}/data/retrieve", headers=auth,
                             params={"data_id": "before-crash"})
             if got.status_code == 200:
                 break
