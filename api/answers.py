@@ -69,7 +69,9 @@ class RunStarted(_Answer):
 
 class RunProgress(_Answer):
     done: int = Field(description="Tasks of the run that ended")
-    total: int = Field(description="Tasks of the run so far")
+    total: int = Field(description="Tasks of the run so far (Prefect records a task a moment "
+                                   "after it changes state, so a run that just ended may "
+                                   "show fewer for a second or two)")
 
 
 class RunStatus(_Answer):

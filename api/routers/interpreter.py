@@ -222,6 +222,7 @@ def schema_view(core: Core, tenant: str) -> SchemaView:
 
 def _interpret(core: Core, caller: Caller, query: str | None, dialect: str | None,
                dsl_query: DslModel | None) -> tuple[Interpretation, SchemaView]:
+    check_dialect(dialect)  # named beside a DSL query too: a wrong one is still wrong
     view = schema_view(core, caller.tenant)
     if dsl_query is not None:
         return interpret_tree(dsl.to_tree(dsl_query.to_domain()), DEFAULT_DIALECT, view,
@@ -261,6 +262,7 @@ async def parse_dsl(body: DslModel, core: CoreDep, caller: ReaderDep) -> dict[st
 
 
 def _validate(core: Core, caller: Caller, body: QueryBody) -> list[Problem]:
+    check_dialect(body.dialect)  # named beside a DSL query too: a wrong one is still wrong
     view = schema_view(core, caller.tenant)
     if body.dsl_ is not None:
         try:
@@ -268,7 +270,6 @@ def _validate(core: Core, caller: Caller, body: QueryBody) -> list[Problem]:
         except InvalidInput as exc:
             return [Problem(exc.code, exc.message)]
         return check_tree(tree, DEFAULT_DIALECT, view)[1]
-    check_dialect(body.dialect)
     return validate(body.query or "", body.dialect, view)
 
 

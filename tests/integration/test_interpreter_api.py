@@ -257,6 +257,11 @@ def test_records_not_yet_flushed_are_queryable(world: World) -> None:
     ("/parse/sql", {"query": 7}, 422, "invalid_request"),
     ("/parse/sql", {"query": "x" * 100_001}, 422, "invalid_request"),
     ("/validate/query", {"query": "SELECT 1", "dialect": "klingon"}, 400, "unknown_dialect"),
+    # Named beside a DSL query, where it does not matter, a wrong dialect is still wrong.
+    ("/validate/query", {"dsl": {"from": "orders"}, "dialect": "klingon"}, 400,
+     "unknown_dialect"),
+    ("/transform/plan", {"dsl": {"from": "orders"}, "dialect": "klingon"}, 400,
+     "unknown_dialect"),
     ("/transform/plan", {}, 422, "invalid_request"),
     ("/parse/dsl", {"from": "orders; DROP TABLE x"}, 400, "invalid_dsl"),
     ("/parse/dsl", {"from": "orders", "where": {"not": {"not": {"not": {"and": []}}}}}, 422,
