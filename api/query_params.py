@@ -18,9 +18,12 @@ from lakehouse.errors import InvalidInput
 _CLOSE = 0.7
 _SHOWN = 10
 # The largest number a numeric parameter may hold: snapshot ids, sequence numbers and row
-# offsets are 64-bit in the catalog, the log and Arrow. A larger one (10**30) is a 422 like any
-# other out-of-range value, not an overflow deep inside a database driver or a JSON encoder.
-INT64_MAX = 2**63 - 1
+# offsets are 64-bit in the catalog, the log and Arrow, so a larger one (10**30) must be a 422
+# like any other out-of-range value, not an overflow deep inside a database driver. The bound
+# is the largest integer every JSON reader keeps exactly (JavaScript's MAX_SAFE_INTEGER): at
+# 2**63 - 1 a client holding numbers as doubles reads the documented maximum as 2**63 and
+# sends that, an "allowed" value the service must refuse.
+MAX_COUNT = 2**53 - 1
 
 
 def refuse_unknown_query_params(request: Request) -> None:

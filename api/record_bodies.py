@@ -25,13 +25,18 @@ NDJSON_EXAMPLE = ('{"data_id": "a", "payload": {"x": 1}}\n'
                   '{"data_id": "b", "payload": {"x": 2}, "upsert": true}\n')
 
 
+# Keys hold any text but NUL (the write-ahead log's keys are NUL-separated).
+NO_NUL = "^[^\\u0000]*$"
+
+
 class Record(BaseModel):
     """One record: its key, its table, its fields."""
 
     model_config = ConfigDict(extra="forbid", title="Record",
                               json_schema_extra={"examples": [RECORD_EXAMPLE]})
 
-    data_id: str = Field(min_length=1, max_length=MAX_DATA_ID_BYTES, description=(
+    data_id: str = Field(min_length=1, max_length=MAX_DATA_ID_BYTES,
+                         json_schema_extra={"pattern": NO_NUL}, description=(
         f"The record's key in its table: at most {MAX_DATA_ID_BYTES} bytes of UTF-8, no NUL. "
         "The same record again is a harmless duplicate; a different one under the same key "
         "is 409 unless `upsert`"))

@@ -64,7 +64,12 @@ def url_on(service: Service, path: str, request: Request, settings: Settings) ->
     return str(request.url.replace(port=SPECS[service].port(settings), path=path, query=""))
 
 
-def accepted(what: str, model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    """The declared 202 of an operation that starts work: the body, and where to follow it."""
-    return {202: {"model": model, "description": what, "headers": {"Location": {
-        "description": "where to follow it (GET)", "schema": {"type": "string"}}}}}
+def accepted(what: str, model: type[BaseModel],
+             links: dict[str, Any] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The declared 202 of an operation that starts work: the body, where to follow it, and
+    the operations of the same document its answer leads to (OpenAPI links)."""
+    answer: dict[str, Any] = {"model": model, "description": what, "headers": {"Location": {
+        "description": "where to follow it (GET)", "schema": {"type": "string"}}}}
+    if links:
+        answer["links"] = links
+    return {202: answer}

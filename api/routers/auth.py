@@ -16,26 +16,31 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
+    # The development bootstrap admin (.env.example), so "Try it out" works on `make run`.
+    model_config = ConfigDict(strict=True, json_schema_extra={
+        "examples": [{"username": "admin", "password": "password"}]})
 
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=4096)
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={
+        "examples": [{"refresh_token": "the refresh_token POST /auth/login answered"}]})
 
     refresh_token: str = Field(min_length=1, max_length=512)
 
 
 class LogoutRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={
+        "examples": [{"refresh_token": "the refresh_token POST /auth/login answered"}]})
 
     refresh_token: str | None = Field(default=None, min_length=1, max_length=512)
 
 
 class ValidateRequest(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={
+        "examples": [{"token": "the access_token POST /auth/login answered"}]})
 
     token: str | None = Field(default=None, min_length=1, max_length=8192)
 
@@ -65,7 +70,18 @@ def _pair(pair: TokenPair) -> TokenResponse:
                          role=pair.claims.role.value)
 
 
-@router.post("/login", response_model=TokenResponse)
+# Where a token pair leads (OpenAPI links: a client or a fuzzer can follow them).
+TOKEN_LINKS: dict[str, Any] = {
+    "Validate": {"operationId": "validate", "description": "The access token's claims",
+                 "requestBody": {"token": "$response.body#/access_token"}},
+    "Refresh": {"operationId": "refresh", "description": "A new pair for the refresh token",
+                "requestBody": {"refresh_token": "$response.body#/refresh_token"}},
+    "Logout": {"operationId": "logout", "description": "End the session",
+               "requestBody": {"refresh_token": "$response.body#/refresh_token"}},
+}
+
+
+@router.post("/login", response_model=TokenResponse, responses={200: {"links": TOKEN_LINKS}})
 async def login(body: LoginRequest, request: Request, core: CoreDep) -> TokenResponse:
     """Exchange a user name and password for an access token and a refresh token.
 
@@ -107,7 +123,7 @@ async def validate(
     return ClaimsResponse(**claims.to_json())
 
 
-@router.post("/refresh", response_model=TokenResponse)
+@router.post("/refresh", response_model=TokenResponse, responses={200: {"links": TOKEN_LINKS}})
 async def refresh(body: RefreshRequest, core: CoreDep) -> TokenResponse:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     return _pair(await run_in_threadpool(core.auth.refresh, body.refresh_token))

@@ -9,13 +9,13 @@ from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
-from api.query_params import INT64_MAX
+from api.query_params import MAX_COUNT
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog import declare
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
@@ -53,6 +53,15 @@ class TableDeclaration(StrictBody):
         "partition": "partition_by", "partitioned_by": "partition_by",
         "partition_column": "partition_by", "sort_by": "sort_key", "order_by": "sort_key",
         "constraints": "checks", "validations": "checks", "not_null": "required"}
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "table": "orders",
+        "columns": {"customer_id": "int64", "amount": "float64", "city": "string",
+                    "tags": {"list": "string"}},
+        "required": ["customer_id", "amount"],
+        "checks": [{"column": "amount", "check": "ge", "value": 0},
+                   {"column": "city", "check": "isin", "value": ["Oslo", "Rome"]}],
+        "partition_by": "city"}]})
 
     table: str = Field(**TABLE_NAME, description=TABLE_NAME_RULE)
     columns: dict[str, Any] = Field(description="name → bool | int64 | float64 | string | "
@@ -137,7 +146,7 @@ def _repairs(core: Core) -> list[tuple[int, dict[str, Any]]]:
 @router.get("/tables")
 async def list_tables(
     request: Request, core: CoreDep, caller: Annotated[Caller, Depends(require_role(Role.READER))],
-    snapshot: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Describe the "
+    snapshot: Annotated[int | None, Query(ge=1, le=MAX_COUNT, description="Describe the "
                                           "tables as of this snapshot (time travel)")] = None,
     table: Annotated[str | None, Query(**TABLE_NAME, description=f"Only this table: "
                                                                 f"{TABLE_NAME_RULE}")] = None,
@@ -170,10 +179,13 @@ class PartitionsQuery(StrictBody):
         "condition": "filter", "snapshot_id": "snapshot", "version": "snapshot",
         "as_of": "snapshot"}
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"table": "records", "filter": "age > 25"}]})
+
     table: str = Field(**TABLE_NAME, description=TABLE_NAME_RULE)
     filter: str | None = Field(default=None, max_length=10_000,
                                description="SQL condition, e.g. age > 30 AND city = 'Oslo'")
-    snapshot: int | None = Field(default=None, ge=1, le=INT64_MAX, description="Describe the "
+    snapshot: int | None = Field(default=None, ge=1, le=MAX_COUNT, description="Describe the "
                                  "partitions as of this snapshot (time travel); or ?snapshot=N")
 
 
@@ -181,7 +193,7 @@ class PartitionsQuery(StrictBody):
 async def partitions(
     body: PartitionsQuery, request: Request, core: CoreDep,
     caller: Annotated[Caller, Depends(require_role(Role.READER))],
-    snapshot: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Describe the "
+    snapshot: Annotated[int | None, Query(ge=1, le=MAX_COUNT, description="Describe the "
                                           "partitions as of this snapshot (time travel)")] = None,
 ) -> dict[str, Any]:
     """Partitions with rows, bytes, files and min/max per column; with a filter, only those the

@@ -6,7 +6,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.answers import RunStarted
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
@@ -25,6 +25,9 @@ Writer = Annotated[Caller, Depends(require_role(Role.WRITER))]
 
 
 class CompactBody(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"table": "records", "dry_run": True}]})
+
     table: str | None = Field(default=None, **TABLE_NAME, description=(
         f"One table of the caller's tenant ({TABLE_NAME_RULE}); default: all"))
     dry_run: bool = Field(default=False, description="Report the plan, write nothing")

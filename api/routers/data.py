@@ -13,8 +13,8 @@ from api.answers import BatchAnswer
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE
 from api.core import Core
 from api.deps import CoreDep, require_role
-from api.query_params import INT64_MAX
-from api.record_bodies import WRITE_ANSWERS, batch_body, one_record_body
+from api.query_params import MAX_COUNT
+from api.record_bodies import NO_NUL, WRITE_ANSWERS, batch_body, one_record_body
 from api.write_door import NDJSON_TYPES, is_json, media_type, read_limited
 from flows.shared_results import tenant_view
 from lakehouse.auth.identity import Caller, Role
@@ -30,6 +30,7 @@ from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.plan import PendingWrite, conflict_error
 from lakehouse.ingest.records import (
     DEFAULT_TABLE,
+    MAX_DATA_ID_BYTES,
     Rejected,
     check_record,
     parse_json_array,
@@ -187,7 +188,7 @@ async def list_records(
             f"A table ({TABLE_NAME_RULE}), or `_rejects`: the records refused"))
     ] = DEFAULT_TABLE,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    after: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="Only records with seq "
+    after: Annotated[int | None, Query(ge=1, le=MAX_COUNT, description="Only records with seq "
                                        "below this; pass the previous page's next_after")] = None,
 ) -> dict[str, Any]:
     """The tenant's records in a table, newest first, paged."""
@@ -202,7 +203,9 @@ async def list_records(
 @router.get("/data/retrieve")
 async def retrieve(
     core: CoreDep, caller: Reader,
-    data_id: Annotated[str, Query(min_length=1, max_length=256)],
+    data_id: Annotated[str, Query(min_length=1, max_length=MAX_DATA_ID_BYTES,
+                                  json_schema_extra={"pattern": NO_NUL},
+                                  examples=["user-001"])],
     table: Annotated[str, Query(**TABLE_NAME, description=TABLE_NAME_RULE)] = DEFAULT_TABLE,
 ) -> dict[str, Any]:
     """One record by its data_id."""

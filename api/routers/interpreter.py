@@ -117,6 +117,11 @@ class DslModel(_Strict):
         "table": "from", "columns": "select", "filter": "where", "order": "order_by",
         "group": "group_by", "join": "joins"}
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "from": "records", "select": ["name", "age"],
+        "where": {"column": "age", "op": ">", "value": 25}, "order_by": ["name"],
+        "limit": 10}]})
+
     from_: PlainName = Field(alias="from")
     as_: PlainName | None = Field(default=None, alias="as")
     select: list[SelectModel | Name] = Field(default_factory=list, max_length=1000)
@@ -172,6 +177,10 @@ class SqlBody(_Strict):
     mistaken: ClassVar[Mapping[str, str]] = {
         "sql": "query", "statement": "query", "q": "query", "text": "query"}
 
+    # Parses before `orders` exists; what does not bind yet is listed under `warnings`.
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"query": "SELECT customer_id, SUM(amount) FROM orders GROUP BY customer_id"}]})
+
     query: str = Field(max_length=MAX_QUERY_CHARS, json_schema_extra=NOT_BLANK,
                        description="one read-only SQL statement")
     dialect: str | None = Field(default=None, max_length=40,
@@ -185,7 +194,8 @@ class QueryBody(_Strict):
 
     mistaken: ClassVar[Mapping[str, str]] = SqlBody.mistaken
 
-    model_config = ConfigDict(json_schema_extra=ONE_FORM)
+    model_config = ConfigDict(json_schema_extra={**ONE_FORM, "examples": [
+        {"query": "SELECT name, age FROM records WHERE age > 25"}]})
 
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
                               json_schema_extra=NOT_BLANK)

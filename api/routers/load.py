@@ -30,7 +30,9 @@ PLAN_WAIT_S = 60.0
 
 
 class LoadBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # The README's sample, under the default LOAD_ROOTS (DATA_DIR) of `make run`.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "examples": [{"table": "events", "source": "data/samples/events.parquet"}]})
 
     table: str = Field(**TABLE_NAME, description=(
         f"The table to load into (created if new): {TABLE_NAME_RULE}"))

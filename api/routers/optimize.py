@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.bodies import StrictBody, listed
 from api.deps import CoreDep, require_role
@@ -47,6 +47,9 @@ async def optimizer_stats(core: CoreDep, caller: Reader) -> dict[str, Any]:
 
 
 class ConfigBody(StrictBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"broadcast_threshold_mb": 64, "mode": "auto"}]})
+
     broadcast_threshold_mb: float | None = Field(default=None, ge=0, le=1_000_000)
     target_fragment_mb: float | None = Field(default=None, gt=0, le=1_000_000)
     single_node_threshold_mb: float | None = Field(default=None, ge=0, le=1_000_000_000)

@@ -19,7 +19,7 @@ from api.answers import ROWS_ANSWER, STATUS_ANSWER, QuerySubmitted
 from api.bodies import NOT_BLANK, ONE_FORM, StrictBody, listed
 from api.core import Core
 from api.deps import CoreDep, require_role
-from api.query_params import INT64_MAX
+from api.query_params import MAX_COUNT
 from api.query_results import (
     FORMATS,
     binary_response,
@@ -61,14 +61,16 @@ MAX_QUERY_CHARS_IN_URL = 4_000
 
 
 def snapshot_field() -> Any:
-    return Field(default=None, ge=1, le=INT64_MAX, description="Read exactly this snapshot of "
+    return Field(default=None, ge=1, le=MAX_COUNT, description="Read exactly this snapshot of "
                  "the catalog (time travel): its files, no rows still in the write-ahead log")
 
 
 class ExecuteBody(StrictBody):
     mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
 
-    model_config = ConfigDict(json_schema_extra=ONE_FORM)
+    # The table POST /data's example writes to.
+    model_config = ConfigDict(json_schema_extra={**ONE_FORM, "examples": [
+        {"query": "SELECT data_id, name, age FROM records WHERE age > 25 ORDER BY name"}]})
 
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS,
                               json_schema_extra=NOT_BLANK,
@@ -157,9 +159,20 @@ def answer(run: QueryRun, fmt: str, limit: int, base: str = "") -> Response:
                     media_type="application/json", headers=headers)
 
 
+# Where an async query's id leads (OpenAPI links).
+SUBMITTED_LINKS: dict[str, Any] = {
+    name: {"operationId": operation, "description": description,
+           "parameters": {"query_id": "$response.body#/query_id"}}
+    for name, operation, description in (
+        ("Status", "status", "Its state and progress"),
+        ("Rows", "result", "Its rows, once it finished"),
+        ("Cancel", "cancel", "Stop it"))}
+
+
 @router.post("/query/execute", response_model=None,
              responses={**ROWS_ANSWER, **accepted(
-                 "async: the query id; follow it at GET /query/{query_id}", QuerySubmitted)})
+                 "async: the query id; follow it at GET /query/{query_id}", QuerySubmitted,
+                 links=SUBMITTED_LINKS)})
 async def execute(body: ExecuteBody, http: Request, core: CoreDep, caller: Reader) -> Response:
     """Run a query on your tables. Sync (the default) answers the rows (up to
     QUERY_MAX_RESULT_ROWS; page the rest with GET /query/{id}/result); async answers 202 with
@@ -188,13 +201,15 @@ async def status_by_param(core: CoreDep, caller: Reader,
 @router.get("/query/plan")
 async def plan_get(core: CoreDep, caller: Reader, *,
                    query: Annotated[str, Query(max_length=MAX_QUERY_CHARS_IN_URL,
-                                               json_schema_extra=NOT_BLANK, description=(
+                                               json_schema_extra=NOT_BLANK,
+                                               examples=["SELECT count(*) FROM records"],
+                                               description=(
                        f"At most {MAX_QUERY_CHARS_IN_URL} characters: a URL holds no more "
                        "everywhere; POST /query/plan takes longer queries"))],
                    analyze: bool = False, dialect: Annotated[str | None, Query(
                        max_length=40, json_schema_extra=listed(known_dialects()))] = None,
                    snapshot: Annotated[int | None, Query(
-                       ge=1, le=INT64_MAX, description="Plan the query at this snapshot")] = None,
+                       ge=1, le=MAX_COUNT, description="Plan the query at this snapshot")] = None,
                    ) -> dict[str, Any]:
     """EXPLAIN: the physical plan with estimated rows and cost per step; with analyze=true the
     query runs and each step gets its actual rows and time."""
@@ -295,7 +310,7 @@ def _storage_of(verdict: Verdict | None, caller: Caller) -> dict[str, Any]:
 
 @router.get("/query/{query_id}/result", response_model=None, responses=ROWS_ANSWER)
 async def result(query_id: str, core: CoreDep, caller: Reader, *,
-                 offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+                 offset: Annotated[int, Query(ge=0, le=MAX_COUNT)] = 0,
                  limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
                  format: Annotated[str, Query(max_length=10, json_schema_extra=listed(FORMATS))
                                   ] = "json") -> Response:
@@ -404,6 +419,9 @@ async def cancel(query_id: str, core: CoreDep, caller: Reader) -> dict[str, Any]
 
 class DataExecuteBody(StrictBody):
     mistaken: ClassVar[Mapping[str, str]] = QUERY_FIELDS_MISTAKEN
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"query": "SELECT count(*) AS n, avg(age) AS mean_age FROM records"}]})
 
     query: str = Field(max_length=MAX_QUERY_CHARS, json_schema_extra=NOT_BLANK)
     dialect: str | None = Field(default=None, max_length=40,

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.catalog.options import parse_options
+from lakehouse.catalog.options import MIN_FILES, RETENTION_DAYS, TARGET_FILE_MB, parse_options
 from lakehouse.catalog.table_options import TableOptionsStore
 from lakehouse.errors import NotFound, NotServed
 from lakehouse.schema.names import check_table_name
@@ -21,12 +21,17 @@ router = APIRouter(prefix="/metadata", tags=["catalog"])
 
 
 class OptionsBody(StrictBody):
-    retention_days: float | None = Field(default=None, description=(
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"retention_days": 365, "target_file_mb": 128, "min_files": 4}]})
+
+    retention_days: float | None = Field(default=None, ge=RETENTION_DAYS[0],
+                                         le=RETENTION_DAYS[1], description=(
         "Rows older than this many days are hidden from reads at once, and files holding only "
         "such rows are removed by the daily `retention` run; null: keep everything"))
-    target_file_mb: float | None = Field(default=None, description=(
+    target_file_mb: float | None = Field(default=None, ge=TARGET_FILE_MB[0],
+                                         le=TARGET_FILE_MB[1], description=(
         "Compaction's output size for this table; null: COMPACTION_TARGET_FILE_MB"))
-    min_files: int | None = Field(default=None, description=(
+    min_files: int | None = Field(default=None, ge=MIN_FILES[0], le=MIN_FILES[1], description=(
         "Small files a partition needs before compaction merges them; null: "
         "COMPACTION_MIN_FILES"))
 
@@ -46,7 +51,7 @@ async def _check_table(core: Core, tenant: str, table: str) -> None:
                        details={"table": table})
 
 
-TablePath = Annotated[str, Path(**TABLE_NAME, description=TABLE_NAME_RULE)]
+TablePath = Annotated[str, Path(**TABLE_NAME, description=TABLE_NAME_RULE, examples=["records"])]
 
 
 @router.get("/tables/{table}/options")

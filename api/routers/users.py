@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, Strict
 from starlette.status import HTTP_201_CREATED
 
 from api.deps import CoreDep, require_role
 from lakehouse.auth.identity import TENANT_NAME, USERNAME, Caller, Role, check_tenant_name
+from lakehouse.auth.passwords import MAX_PASSWORD_BYTES
 from lakehouse.auth.service import AuthService
 from lakehouse.auth.store import User
 from lakehouse.errors import Forbidden, NotFound
@@ -25,15 +26,22 @@ from lakehouse.errors import Forbidden, NotFound
 router = APIRouter(prefix="/auth/users", tags=["users"])
 Manager = Annotated[Caller, Depends(require_role(Role.TENANT_ADMIN))]
 MIN_PASSWORD = 12
+# The auth store takes at most MAX_PASSWORD_BYTES of UTF-8; so many characters fit in any case.
+MAX_PASSWORD_CHARS = MAX_PASSWORD_BYTES // 4
+
+
+# What the auth store takes (it answers 404 for a name it does not have, whatever the name).
+UsernamePath = Annotated[str, Path(max_length=128, examples=["ada"])]
 
 
 class NewUser(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={"examples": [
+        {"username": "ada", "password": "correct-horse-battery", "role": "writer"}]})
 
     # The patterns are the ones the auth store checks (and answers 400 `invalid_input` for).
     username: str = Field(min_length=1, max_length=128,
                           json_schema_extra={"pattern": USERNAME.pattern})
-    password: str = Field(min_length=MIN_PASSWORD, max_length=4096)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD_CHARS)
     role: Annotated[Role, Strict(False)] = Role.READER  # its value's text, as JSON has it
     tenant: str | None = Field(default=None, min_length=1, max_length=63,
                                json_schema_extra={"pattern": TENANT_NAME.pattern},
@@ -41,9 +49,10 @@ class NewUser(BaseModel):
 
 
 class NewPassword(BaseModel):
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True, json_schema_extra={
+        "examples": [{"password": "staple-battery-horse"}]})
 
-    password: str = Field(min_length=MIN_PASSWORD, max_length=4096)
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD_CHARS)
 
 
 def _shown(user: User) -> dict[str, Any]:
@@ -70,7 +79,8 @@ def _managed(auth: AuthService, caller: Caller, username: str) -> User:
 @router.get("")
 async def list_users(
     core: CoreDep, caller: Manager,
-    tenant: Annotated[str | None, Query(max_length=63, description="An operator's filter")] = None,
+    tenant: Annotated[str | None, Query(max_length=63, pattern=TENANT_NAME.pattern,
+                                        description="An operator's filter")] = None,
 ) -> dict[str, Any]:
     """Users of the caller's tenant (an operator: every tenant, or `tenant`)."""
     scope = (check_tenant_name(tenant) if tenant else None) if caller.is_admin else caller.tenant
@@ -92,7 +102,7 @@ async def create_user(body: NewUser, core: CoreDep, caller: Manager) -> dict[str
 
 
 @router.get("/{username}")
-async def get_user(username: str, core: CoreDep, caller: Manager) -> dict[str, Any]:
+async def get_user(username: UsernamePath, core: CoreDep, caller: Manager) -> dict[str, Any]:
     return _shown(await run_in_threadpool(_managed, core.auth, caller, username))
 
 
@@ -106,18 +116,18 @@ async def _set_disabled(core: CoreDep, caller: Caller, username: str,
 
 
 @router.post("/{username}/disable")
-async def disable_user(username: str, core: CoreDep, caller: Manager) -> dict[str, Any]:
+async def disable_user(username: UsernamePath, core: CoreDep, caller: Manager) -> dict[str, Any]:
     """The user can no longer log in; its tokens stop working within seconds."""
     return await _set_disabled(core, caller, username, True)
 
 
 @router.post("/{username}/enable")
-async def enable_user(username: str, core: CoreDep, caller: Manager) -> dict[str, Any]:
+async def enable_user(username: UsernamePath, core: CoreDep, caller: Manager) -> dict[str, Any]:
     return await _set_disabled(core, caller, username, False)
 
 
 @router.post("/{username}/password")
-async def reset_password(username: str, body: NewPassword, core: CoreDep,
+async def reset_password(username: UsernamePath, body: NewPassword, core: CoreDep,
                          caller: Manager) -> dict[str, Any]:
     """A new password; every session the user had ends."""
     user = await run_in_threadpool(_managed, core.auth, caller, username)
@@ -126,7 +136,7 @@ async def reset_password(username: str, body: NewPassword, core: CoreDep,
 
 
 @router.post("/{username}/revoke-sessions")
-async def revoke_sessions(username: str, core: CoreDep, caller: Manager) -> dict[str, Any]:
+async def revoke_sessions(username: UsernamePath, core: CoreDep, caller: Manager) -> dict[str, Any]:
     """End every session of the user (its refresh tokens and the access tokens they gave)."""
     user = await run_in_threadpool(_managed, core.auth, caller, username)
     revoked = await run_in_threadpool(core.auth.revoke_sessions, user.username)

@@ -14,6 +14,10 @@ from lakehouse.errors import InvalidInput
 
 MIB = 1024 * 1024
 DAY_S = 86_400.0
+# The ranges each option takes (the API's schema states the same numbers).
+RETENTION_DAYS = (1 / 1440, 365_000.0)  # a minute to a thousand years
+TARGET_FILE_MB = (1.0, 4096.0)
+MIN_FILES = (2, 10_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +50,18 @@ def parse_options(spec: Mapping[str, Any]) -> TableOptions:
     if unknown:
         raise InvalidInput("unknown table options; known: retention_days, target_file_mb, "
                            "min_files", code="invalid_options", details={"unknown": unknown})
-    retention = _number(spec.get("retention_days"), "retention_days", low=1 / 1440,
-                        high=365_000)
-    target = _number(spec.get("target_file_mb"), "target_file_mb", low=1, high=4096)
+    retention = _number(spec.get("retention_days"), "retention_days", *RETENTION_DAYS)
+    target = _number(spec.get("target_file_mb"), "target_file_mb", *TARGET_FILE_MB)
     min_files = spec.get("min_files")
     if min_files is not None and (isinstance(min_files, bool) or not isinstance(min_files, int)
-                                  or not 2 <= min_files <= 10_000):
-        raise InvalidInput("min_files is a whole number from 2 to 10000",
+                                  or not MIN_FILES[0] <= min_files <= MIN_FILES[1]):
+        raise InvalidInput(f"min_files is a whole number from {MIN_FILES[0]} to {MIN_FILES[1]}",
                            code="invalid_options", details={"min_files": str(min_files)[:40]})
     return TableOptions(None if retention is None else retention * DAY_S,
                         None if target is None else int(target * MIB), min_files)
 
 
-def _number(value: Any, name: str, *, low: float, high: float) -> float | None:
+def _number(value: Any, name: str, low: float, high: float) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:

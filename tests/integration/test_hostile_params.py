@@ -26,6 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.core import Core, build_core
+from api.query_params import MAX_COUNT
 from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
@@ -87,9 +88,9 @@ def test_result_offset_past_int64_is_a_422(core: Core, clients: dict[str, TestCl
         assert body["details"]["problems"][0]["location"] == ["query", "offset"]
     # The largest offset a page can have is past the rows: an empty page, not an error.
     last = clients["op"].get(f"/query/{query_id}/result", headers=headers,
-                             params={"offset": 2**63 - 1})
+                             params={"offset": MAX_COUNT})
     assert last.status_code == 200, last.text
-    assert last.json()["rows"] == [] and last.json()["offset"] == 2**63 - 1
+    assert last.json()["rows"] == [] and last.json()["offset"] == MAX_COUNT
 
 
 def test_snapshot_numbers_past_int64_are_a_422(core: Core, clients: dict[str, TestClient],
@@ -106,10 +107,14 @@ def test_snapshot_numbers_past_int64_are_a_422(core: Core, clients: dict[str, Te
                 json={"query": "SELECT 1", "snapshot": int(HUGE)}),
         op.get("/query/plan", headers=headers, params={"query": "SELECT 1", "snapshot": HUGE}),
     ]
+    # Past the largest integer every JSON reader keeps exactly, as documented: 2**63 - 1,
+    # read as a double, is 2**63 and not an int64.
+    refused.append(catalog.post("/metadata/partitions", params={"snapshot": MAX_COUNT + 1},
+                                headers=headers, json={"table": "orders"}))
     for response in refused:
         assert_error(response, 422, "invalid_request")
     # In range but never committed: still the 404 that names the current snapshot.
-    assert_error(catalog.post("/metadata/partitions", params={"snapshot": 2**63 - 1},
+    assert_error(catalog.post("/metadata/partitions", params={"snapshot": MAX_COUNT},
                               headers=headers, json={"table": "orders"}),
                  404, "snapshot_not_found")
 
@@ -121,7 +126,7 @@ def test_records_after_past_int64_is_a_422(core: Core, clients: dict[str, TestCl
     assert_error(tenant.get("/data", headers=headers, params={"table": "orders", "after": HUGE}),
                  422, "invalid_request")
     newest = tenant.get("/data", headers=headers,
-                        params={"table": "orders", "after": 2**63 - 1, "limit": 5})
+                        params={"table": "orders", "after": MAX_COUNT, "limit": 5})
     assert newest.status_code == 200, newest.text
     assert [r["data_id"] for r in newest.json()["records"]] == [f"o{i}" for i in
                                                                 range(19, 14, -1)]

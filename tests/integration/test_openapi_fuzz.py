@@ -1,16 +1,19 @@
 """Schema-driven fuzzing of all seven services: every operation of each service's OpenAPI
-document gets requests generated from it, valid and invalid, from the platform's operator, a
-tenant's writer and a caller with whatever credentials the generator makes up.
+document gets requests from Schemathesis' three phases (its documented examples; coverage:
+each parameter at its bounds and each rule broken once; fuzzing: generated requests, valid and
+invalid), from the platform's operator, a tenant's writer and a caller with whatever
+credentials the generator makes up.
 
 No answer may be a 5xx, have a status its operation's document does not declare, or break the
 schema the document gives for that status (every error is api/errors.py's ErrorBody, declared
 once for every operation); every service must still be healthy afterwards. Every other check
 Schemathesis has runs on every answer too (valid requests accepted, invalid ones refused,
 auth enforced, headers and content types as declared): a finding fails the test unless it is
-one of the few by design listed below, each with why no document can say more.
+one of the few by design (tools/openapi_allowances.py), each with why no document can say
+more.
 
-Generation is derandomized (a fixed seed per operation) and bounded, so a run is repeatable and
-the whole file takes a little over a minute here.
+Generation is derandomized (a fixed seed per operation) and bounded, so a run is repeatable.
+A longer run, on a seed of your choice: tools/openapi_checks.py.
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import CHECKS, not_a_server_error
-from schemathesis.core.failures import AcceptedNegativeData, FailureGroup
-from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
@@ -45,6 +47,8 @@ from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD, report_figures
+from tools.openapi_allowances import by_design
+from tools.openapi_cases import coverage_cases, example_cases
 
 # About 75 s here, most of it generating the cases.
 pytestmark = pytest.mark.slow
@@ -66,36 +70,14 @@ SETTINGS = hypothesis.settings(
 KNOWN_5XX: dict[tuple[Service, str], str] = {}
 
 CALL_TIMEOUT_S = 120
+# Coverage cases an operation at most: a query DSL's nested conditions make thousands, every
+# k-th of which still walks each kind of case (tools/openapi_cases.py).
+COVERAGE_LIMIT = 100
 
 # Every other check Schemathesis has (valid requests accepted, invalid ones refused, auth
 # enforced, headers and content types as declared, ...), run on every answer too.
 OTHER_CHECKS = [check for check in CHECKS.get_all() if check not in (
     not_a_server_error, status_code_conformance, response_schema_conformance)]
-
-# What those checks report that is the platform's design, not a disagreement between a
-# document and its service: each with why the document cannot say more. Anything else fails.
-# A request the schema allows, refused for what no JSON Schema states (by error code):
-BEYOND_THE_SCHEMA = {
-    "syntax_error": "SQL text: the document says a non-blank string, SQL's grammar is no "
-                    "JSON Schema",
-    "unknown_table": "a table the tenant does not have: a fact of its data, not of a request",
-    "unknown_column": "a column its table does not have: likewise",
-    "invalid_dsl": "a DSL tree's conditions and expressions are SQL text",
-    "invalid_filter": "a partition filter is SQL text",
-    "type_mismatch": "SQL's types: likewise",
-    "invalid_query": "SQL that parses but is not one read-only query",
-    "invalid_field_name": "a payload's nested field names: the document states the rule for "
-                          "its own fields only (a recursive schema is left to do)",
-    "mixed_list": "a list holds values of one type: likewise left to a recursive schema",
-    "invalid_declaration": "a declared column's type grammar (decimal(p, s), nested list "
-                           "and struct): likewise left to a recursive schema",
-}
-# (check, service, "METHOD /path") → why its finding is by design.
-BY_DESIGN = {
-    ("negative_data_rejection", Service.TENANT, "POST /data/store"):
-        "a batch keeps its good records and reports each bad one in `records` (200)",
-}
-
 
 def _operations() -> list[tuple[Service, str, str]]:
     """Every documented operation of every service, from the routers each app is built from
@@ -192,98 +174,147 @@ def _summary(tallies: dict[Service, Tally]) -> list[str]:
                     f"({sum(t.allowed for t in tallies.values())} by design)"]
 
 
+@dataclass
+class Checked:
+    """Every check on the answers to one operation's (or one chain's) requests."""
+
+    service: Service
+    sent: int = 0
+    undeclared: int = 0
+    allowed: int = 0
+    found: list[str] = field(default_factory=list)  # 5xx, or the app raised
+    broken: list[str] = field(default_factory=list)  # answers breaking their schema
+    others: list[str] = field(default_factory=list)  # the other checks' findings
+
+    def call(self, case: schemathesis.Case, caller: dict[str, str]) -> Any:
+        """Send `case` as `caller` and check the answer; the answer, or None if none came."""
+        self.sent += 1
+        try:
+            # A flush or a load can take longer than Schemathesis' 10 s on a busy machine;
+            # a client giving up is not the service failing.
+            response = case.call(headers=caller, timeout=CALL_TIMEOUT_S)
+        except Exception as exc:  # the app raised: a 500, and here is its traceback
+            self.found.append(f"{case.as_curl_command(headers=caller)}\n"
+                              + "".join(traceback.format_exception(exc))[-3000:])
+            return None
+        self.check(case, response, caller)
+        return response
+
+    def check(self, case: schemathesis.Case, response: Any, caller: dict[str, str]) -> None:
+        operation = f"{case.operation.method.upper()} {case.operation.path}"
+        try:
+            case.validate_response(response, checks=[not_a_server_error])
+        except FailureGroup:
+            self.found.append(f"{case.as_curl_command(headers=caller)}\n"
+                              f"{response.status_code} {response.text[:1000]}")
+        try:
+            case.validate_response(response, checks=[status_code_conformance])
+        except FailureGroup:
+            self.undeclared += 1
+        try:
+            case.validate_response(response, checks=[response_schema_conformance])
+        except FailureGroup as failure:
+            self.broken.append(f"{response.status_code} {response.text[:500]}\n{failure}\n"
+                               f"{case.as_curl_command(headers=caller)}"[:3000])
+        try:
+            case.validate_response(response, checks=OTHER_CHECKS, headers=caller)
+        except FailureGroup as failures:
+            for failure in failures.exceptions:
+                if by_design(failure, response, self.service, operation):
+                    self.allowed += 1
+                else:
+                    self.others.append(f"{response.status_code} {response.text[:500]}\n"
+                                       f"{failure}\n"
+                                       f"{case.as_curl_command(headers=caller)}"[:3000])
+
+    def report(self, what: str, record_property: Callable[[str, object], None],
+               request: pytest.FixtureRequest) -> None:
+        """Add to the service's tally, then fail on any finding."""
+        tally = TALLIES[self.service]
+        tally.requests += self.sent
+        tally.undeclared_status += self.undeclared
+        tally.server_errors.extend(self.found)
+        tally.broken.extend(self.broken)
+        tally.others.extend(self.others)
+        tally.allowed += self.allowed
+        record_property("requests", self.sent)
+        record_property("undeclared_status", self.undeclared)
+        report_figures(request.node, "OpenAPI fuzzing", _summary(TALLIES))
+        assert not self.found, (f"{len(self.found)} server errors from {what}:\n"
+                                + "\n\n".join(self.found))
+        assert not self.broken, (f"{len(self.broken)} answers of {what} break their "
+                                 "documented schema:\n" + "\n\n".join(self.broken[:3]))
+        assert self.undeclared == 0, (f"{self.undeclared} answers of {what} have an "
+                                      "undeclared status")
+        assert not self.others, (f"{len(self.others)} findings of Schemathesis' other checks "
+                                 f"on {what}:\n" + "\n\n".join(self.others[:3]))
+
+
 @pytest.mark.parametrize(("service", "method", "path"), _params())
 def test_no_operation_answers_a_server_error(
         schemas: dict[Service, OpenApiSchema], fuzz_core: Core, service: Service, method: str,
         path: str, record_property: Callable[[str, object], None],
         request: pytest.FixtureRequest) -> None:
     operation = schemas[service][path][method]
-    tally = TALLIES[service]
     callers = _callers(fuzz_core)
-    found: list[str] = []
-    broken: list[str] = []
-    others: list[str] = []
-    sent = 0
-    undeclared = 0
-    allowed = 0
+    checked = Checked(service)
 
-    def run(mode: schemathesis.GenerationMode) -> None:
+    # Schemathesis' examples and coverage phases: the documented examples, then each
+    # parameter at its bounds and each rule broken once; the callers take turns.
+    explicit = example_cases(operation) + coverage_cases(operation, COVERAGE_LIMIT)
+    for number, case in enumerate(explicit):
+        checked.call(case, callers[number % len(callers)])
+
+    # Its fuzzing phase: generated requests, valid and invalid.
+    for mode in MODES:
         @SETTINGS
         @hypothesis.given(case=operation.as_strategy(generation_mode=mode),
                           caller=st.sampled_from(callers))
         def one(case: schemathesis.Case, caller: dict[str, str]) -> None:
-            nonlocal sent, undeclared, allowed
-            sent += 1
-            try:
-                # A flush or a load can take longer than Schemathesis' 10 s on a busy machine;
-                # a client giving up is not the service failing.
-                response = case.call(headers=caller, timeout=CALL_TIMEOUT_S)
-            except Exception as exc:  # the app raised: a 500, and here is its traceback
-                found.append(f"{case.as_curl_command(headers=caller)}\n"
-                             + "".join(traceback.format_exception(exc))[-3000:])
-                return
-            try:
-                case.validate_response(response, checks=[not_a_server_error])
-            except FailureGroup:
-                found.append(f"{case.as_curl_command(headers=caller)}\n"
-                             f"{response.status_code} {response.text[:1000]}")
-            try:
-                case.validate_response(response, checks=[status_code_conformance])
-            except FailureGroup:
-                undeclared += 1
-            try:
-                case.validate_response(response, checks=[response_schema_conformance])
-            except FailureGroup as failure:
-                broken.append(f"{case.as_curl_command(headers=caller)}\n"
-                              f"{response.status_code} {response.text[:500]}\n{failure}"[:2000])
-            try:
-                case.validate_response(response, checks=OTHER_CHECKS, headers=caller)
-            except FailureGroup as failures:
-                for failure in failures.exceptions:
-                    if _by_design(failure, response, service, f"{method} {path}"):
-                        allowed += 1
-                    else:
-                        others.append(f"{case.as_curl_command(headers=caller)}\n"
-                                      f"{response.status_code} {response.text[:500]}\n"
-                                      f"{failure}"[:2000])
+            checked.call(case, caller)
 
         try:
             one()
         except Unsatisfiable:
             # Nothing in the operation can be made invalid (no parameters, no body).
             assert mode is schemathesis.GenerationMode.NEGATIVE
-
-    for mode in MODES:
-        run(mode)
-    tally.requests += sent
-    tally.undeclared_status += undeclared
-    tally.server_errors.extend(found)
-    tally.broken.extend(broken)
-    tally.others.extend(others)
-    tally.allowed += allowed
-    record_property("requests", sent)
-    record_property("undeclared_status", undeclared)
-    report_figures(request.node, "OpenAPI fuzzing", _summary(TALLIES))
-    assert not found, f"{len(found)} server errors from {method} {path}:\n" + "\n\n".join(found)
-    assert not broken, (f"{len(broken)} answers of {method} {path} break their documented "
-                        "schema:\n" + "\n\n".join(broken[:3]))
-    assert undeclared == 0, f"{undeclared} answers of {method} {path} have an undeclared status"
-    assert not others, (f"{len(others)} findings of Schemathesis' other checks on {method} "
-                        f"{path}:\n" + "\n\n".join(others[:3]))
+    checked.report(f"{method} {path}", record_property, request)
 
 
-def _by_design(failure: Exception, response: Any, service: Service, operation: str) -> bool:
-    check = {RejectedPositiveData: "positive_data_acceptance",
-             AcceptedNegativeData: "negative_data_rejection"}.get(type(failure))
-    if (check, service, operation) in BY_DESIGN:
-        return True
-    if check != "positive_data_acceptance" or response.status_code != 400:
-        return False
-    try:
-        code = response.json().get("error")
-    except ValueError:
-        return False
-    return code in BEYOND_THE_SCHEMA
+# Services whose operations chain (an answer names what a later request needs), through the
+# links their documents declare or Schemathesis infers: login → validate, refresh, logout;
+# a user created → read, disabled, enabled; a record written → read back; a query run →
+# its status, its rows, its cancel; a table declared → its options.
+CHAINED = [Service.AUTH, Service.TENANT, Service.OPERATION, Service.CATALOG]
+CHAINS = 10  # scenarios per service
+STEPS = 6  # requests a scenario at most
+
+
+@pytest.mark.parametrize("service", CHAINED)
+def test_chained_operations_answer_as_documented(
+        schemas: dict[Service, OpenApiSchema], fuzz_core: Core, service: Service,
+        record_property: Callable[[str, object], None],
+        request: pytest.FixtureRequest) -> None:
+    """Schemathesis' stateful phase: each scenario follows the document's links, feeding an
+    answer's values (a token, a query id, a user's name) to the next request."""
+    checked = Checked(service)
+    caller = _callers(fuzz_core)[1 if service is Service.TENANT else 0]
+
+    class Chains(schemas[service].as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"headers": caller, "timeout": CALL_TIMEOUT_S}
+
+        def validate_response(self, response: Any, case: schemathesis.Case,
+                              *args: Any, **kwargs: Any) -> None:
+            checked.sent += 1
+            checked.check(case, response, caller)
+
+    assert any("RANDOM" not in name and "__" in name for name in dir(Chains)), \
+        f"no links between {service.value}'s operations"
+    Chains.run(settings=hypothesis.settings(
+        SETTINGS, max_examples=CHAINS, stateful_step_count=STEPS))
+    assert checked.sent >= CHAINS
+    checked.report(f"{service.value}'s chained operations", record_property, request)
 
 
 @pytest.mark.parametrize("service", list(Service))

@@ -1,0 +1,75 @@
+"""What Schemathesis' checks report that is the platform's design, not a disagreement between
+a service and its OpenAPI document: each with why the document cannot say more.
+
+The fuzz test in `make test` (tests/integration/test_openapi_fuzz.py) and the longer run
+(tools/openapi_checks.py) allow exactly these; anything else they find is a finding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemathesis.core.failures import AcceptedNegativeData
+from schemathesis.openapi.checks import RejectedPositiveData
+
+from api.services import Service
+
+# A request the schema allows, refused for what no JSON Schema states (by error code):
+BEYOND_THE_SCHEMA: dict[str, str] = {
+    "syntax_error": "SQL text: the document says a non-blank string, SQL's grammar is no "
+                    "JSON Schema",
+    "unknown_table": "a table the tenant does not have: a fact of its data, not of a request",
+    "unknown_column": "a column its table does not have: likewise",
+    "invalid_dsl": "a DSL tree's conditions and expressions are SQL text",
+    "invalid_filter": "a partition filter is SQL text",
+    "type_mismatch": "SQL's types: likewise",
+    "invalid_query": "SQL that parses but is not one read-only query",
+    "empty_query": "SQL of only comments or semicolons: not blank, yet no statement",
+    "invalid_data_id": "a key's limit is 256 bytes of UTF-8, and JSON Schema counts "
+                       "characters (the document states bytes in words)",
+    "conflicting_snapshots": "a body's `snapshot` and the query's ?snapshot= naming two "
+                             "different snapshots: no schema relates a body to a parameter",
+    "invalid_field_name": "a payload's nested field names: the document states the rule for "
+                          "its own fields only (a recursive schema is left to do)",
+    "mixed_list": "a list holds values of one type: likewise left to a recursive schema",
+    "invalid_declaration": "a declared column's type grammar (decimal(p, s), nested list "
+                           "and struct): likewise left to a recursive schema",
+}
+# A request the schema allows that the platform ran and stopped at a limit (by error code):
+WITHIN_LIMITS: dict[str, str] = {
+    "query_timeout": "a valid query that ran past QUERY_TIMEOUT_S (a generated cross join of "
+                     "a table with itself, say): no schema states how long a query runs",
+}
+# (check, service, "METHOD /path") → why its finding is by design.
+BY_DESIGN: dict[tuple[str, Service, str], str] = {
+    ("negative_data_rejection", Service.TENANT, "POST /data/store"):
+        "a batch keeps its good records and reports each bad one in `records` (200)",
+}
+
+
+_CHECKS: dict[type, str] = {RejectedPositiveData: "positive_data_acceptance",
+                             AcceptedNegativeData: "negative_data_rejection"}
+
+
+# Refused whole, before its content is read, valid or not (by status):
+BEFORE_READING: dict[int, str] = {
+    413: "a body over its endpoint's byte limit: JSON Schema counts characters and items, "
+         "not the bytes a body takes (a 100,000-character query of escaped non-BMP "
+         "characters is over 1 MiB)",
+}
+
+
+def by_design(failure: Exception, response: Any, service: Service, operation: str) -> bool:
+    """Whether a check's failure on an answer of `operation` ("METHOD /path") is allowed."""
+    check = _CHECKS.get(type(failure))
+    if (check, service, operation) in BY_DESIGN:
+        return True
+    if check is not None and response.status_code in BEFORE_READING:
+        return True
+    if check != "positive_data_acceptance" or response.status_code not in (400, 408):
+        return False
+    try:
+        code = response.json().get("error")
+    except ValueError:
+        return False
+    return code in BEYOND_THE_SCHEMA or code in WITHIN_LIMITS
