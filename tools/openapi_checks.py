@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,8 @@ def run(services: list[Service], examples: int, seed: int | None, phases: list[s
                             f"{case.as_curl_command(headers=caller)}\n"
                             f"{response.status_code} {response.text[:300]}"))
 
+            print(f"{where}: {sent} requests so far, {sum(findings.values())} findings",
+                  file=sys.stderr, flush=True)  # progress: a long run takes an hour or more
             explicit = ((example_cases(operation) if "examples" in phases else [])
                         + (coverage_cases(operation, coverage_limit)
                            if "coverage" in phases else []))

@@ -32,7 +32,14 @@ from api.routers.interpreter import DslModel
 from api.services import Service, accepted, url_on
 from lakehouse.auth.identity import Caller, Role
 from lakehouse.cluster import usable_workers, worker_verdicts
-from lakehouse.errors import Forbidden, InvalidInput, NotServed, QueryCancelled, Unavailable
+from lakehouse.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotServed,
+    QueryCancelled,
+    Unavailable,
+)
 from lakehouse.executor.queries import FINAL_STATES, QueryRun
 from lakehouse.executor.service import QueryRequest, QueryService, with_mode
 from lakehouse.sql import dsl
@@ -325,9 +332,11 @@ async def result(query_id: str, core: CoreDep, caller: Reader, *,
     if run.state == "failed" and run.exception is not None:
         raise run.exception  # why it failed (a timeout, a bad query), with its own status
     if run.state != "finished":
-        raise InvalidInput(f"the query is still {run.state}; its result is here once "
-                           f"GET /query/{run.query_id} says finished",
-                           code="query_not_finished", details={"state": run.state})
+        # 409: the request is right, the query is not there yet; the same request succeeds
+        # once it finished.
+        raise Conflict(f"the query is still {run.state}; its result is here once "
+                       f"GET /query/{run.query_id} says finished",
+                       code="query_not_finished", details={"state": run.state})
     if run.result is None:
         raise run.exception or InvalidInput("the query has no result", code="no_result")
     if fmt != "json":

@@ -18,6 +18,7 @@ A longer run, on a seed of your choice: tools/openapi_checks.py.
 
 from __future__ import annotations
 
+import collections
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -150,9 +151,12 @@ def schemas(fuzz_core: Core) -> dict[Service, OpenApiSchema]:
 
 
 def _callers(core: Core) -> list[dict[str, str]]:
-    """Fresh tokens for each operation, so one that logs a caller out (or revokes its
-    sessions) does not leave every later operation answering 401."""
+    """Fresh tokens for each operation, so one that logs a caller out, revokes its sessions,
+    disables it or sets its password (a chain of the stateful test can) does not leave every
+    later operation answering 401."""
     def bearer(user: str) -> dict[str, str]:
+        core.auth.set_disabled(user, False)
+        core.auth.reset_password(user, PASSWORD)
         return {"Authorization": f"Bearer {core.auth.login(user, PASSWORD).access_token}"}
 
     # The empty one keeps whatever `authorization` header the generator made, or none.
@@ -299,14 +303,28 @@ def test_chained_operations_answer_as_documented(
     answer's values (a token, a query id, a user's name) to the next request."""
     checked = Checked(service)
     caller = _callers(fuzz_core)[1 if service is Service.TENANT else 0]
+    answered: collections.Counter[tuple[str, int]] = collections.Counter()
+    # A schema of its own, so the hook below touches no other test's requests.
+    schema = schemathesis.openapi.from_asgi("/openapi.json", schemas[service].app)
+    if service is Service.AUTH:
+        # Valid requests only: a login made valid below is no invalid request accepted.
+        schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE])
 
-    class Chains(schemas[service].as_state_machine()):  # type: ignore[misc]
+        @schema.hook
+        def map_body(context: Any, body: Any) -> Any:
+            # A real user's login, so the links from its token pair are followed at all.
+            if context.operation is not None and context.operation.path == "/auth/login":
+                return {"username": "fuzz-writer", "password": PASSWORD}
+            return body
+
+    class Chains(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"headers": caller, "timeout": CALL_TIMEOUT_S}
 
         def validate_response(self, response: Any, case: schemathesis.Case,
                               *args: Any, **kwargs: Any) -> None:
             checked.sent += 1
+            answered[(case.operation.path, response.status_code)] += 1
             checked.check(case, response, caller)
 
     assert any("RANDOM" not in name and "__" in name for name in dir(Chains)), \
@@ -314,6 +332,8 @@ def test_chained_operations_answer_as_documented(
     Chains.run(settings=hypothesis.settings(
         SETTINGS, max_examples=CHAINS, stateful_step_count=STEPS))
     assert checked.sent >= CHAINS
+    if service is Service.AUTH:  # the login's token pair was followed, and worked
+        assert answered[("/auth/validate", 200)] and answered[("/auth/refresh", 200)], answered
     checked.report(f"{service.value}'s chained operations", record_property, request)
 
 

@@ -418,6 +418,10 @@ def test_queries_are_listed_and_cancelled_like_trinos(core: Core,
     newest, oldest = listed["queries"]
     assert (newest["user"], newest["tenant"], newest["mode"]) == ("ann", "acme", "async")
     assert newest["state"] in ("queued", "planning", "running") and newest["rows"] is None
+    # Its rows asked for too soon: the request is right, the query not there yet (409, not
+    # 400: the same request succeeds once it finished).
+    early = op.get(f"/query/{slow_id}/result", headers=ann)
+    assert early.status_code == 409 and early.json()["error"] == "query_not_finished", early.text
     assert (oldest["user"], oldest["state"], oldest["rows"]) == ("bob", "finished", 1)
     assert oldest["elapsed_s"] >= 0 and oldest["sql"] == "SELECT count(*) FROM orders"
     assert listed["total"] == listed["returned"] == 2
