@@ -13,9 +13,13 @@ import json
 from typing import Any
 
 import schemathesis
+from fastapi.routing import APIRoute
 from schemathesis.generation.drivers import CoverageGenerator, ExamplesGenerator
 from schemathesis.generation.feedback import NO_FEEDBACK
 from schemathesis.generation.overrides import Override
+
+from api.app import ROUTERS
+from api.services import Service
 
 MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 
@@ -29,6 +33,19 @@ def _ndjson(context: schemathesis.SerializationContext, value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode("utf-8", "surrogatepass")
     return (json.dumps(value) + "\n").encode("utf-8", "surrogatepass")
+
+
+def documented_operations(services: list[Service]) -> list[tuple[Service, str, str, bool]]:
+    """Every operation the services' documents list: service, method, path, and whether it
+    takes a body (known from the routers, without building an app)."""
+    found: list[tuple[Service, str, str, bool]] = []
+    for service in services:
+        for router in ROUTERS[service]:
+            for route in router.routes:
+                if isinstance(route, APIRoute) and route.include_in_schema:
+                    found.extend((service, method, route.path, route.body_field is not None)
+                                 for method in sorted(route.methods or ()))
+    return found
 
 
 def example_cases(operation: Any) -> list[schemathesis.Case[Any]]:

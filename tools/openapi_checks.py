@@ -26,7 +26,6 @@ from typing import Any
 
 import hypothesis
 import schemathesis
-from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -35,28 +34,17 @@ from prefect.testing.utilities import prefect_test_harness
 from schemathesis.checks import CHECKS
 from schemathesis.core.failures import FailureGroup
 
-from api.app import ROUTERS, create_app
+from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tools.openapi_allowances import by_design
-from tools.openapi_cases import MODES, coverage_cases, example_cases
+from tools.openapi_cases import MODES, coverage_cases, documented_operations, example_cases
 
 PHASES = ("examples", "coverage", "fuzzing")
 PASSWORD = "openapi-checks-password"  # noqa: S105 - a throwaway user of a throwaway catalog
-
-
-def _operations(services: list[Service]) -> list[tuple[Service, str, str]]:
-    found: list[tuple[Service, str, str]] = []
-    for service in services:
-        for router in ROUTERS[service]:
-            for route in router.routes:
-                if isinstance(route, APIRoute) and route.include_in_schema:
-                    found.extend((service, method, route.path)
-                                 for method in sorted(route.methods or ()))
-    return found
 
 
 def _core(folder: Path) -> Core:
@@ -98,7 +86,7 @@ def run(services: list[Service], examples: int, seed: int | None, phases: list[s
         schemas = {s: schemathesis.openapi.from_asgi("/openapi.json", create_app(s, core))
                    for s in services}
         checks: list[Any] = list(CHECKS.get_all())
-        for service, method, path in _operations(services):
+        for service, method, path, _ in documented_operations(services):
             operation = schemas[service][path][method]
             callers = [{"Authorization": "Bearer " + core.auth.login(user, PASSWORD).access_token}
                        for user in ("checks-root", "checks-writer")] + [{}]

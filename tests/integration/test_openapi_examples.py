@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.routing import APIRoute
 
-from api.app import ROUTERS, create_app
+from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from tools.openapi_cases import example_cases
+from tools.openapi_cases import documented_operations, example_cases
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,18 +80,6 @@ def fresh_core(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -
     core.close()
 
 
-def _documented() -> list[tuple[Service, str, str, bool]]:
-    """Every operation: its service, method, path and whether it takes a body."""
-    found = []
-    for service in Service:
-        for router in ROUTERS[service]:
-            for route in router.routes:
-                if isinstance(route, APIRoute) and route.include_in_schema:
-                    found.extend((service, method, route.path, route.body_field is not None)
-                                 for method in sorted(route.methods))
-    return found
-
-
 def test_every_documented_example_succeeds_on_a_fresh_system(
         fresh_core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
     # The sample's path is relative, as the README gives it: from where `make run` runs.
@@ -100,9 +87,9 @@ def test_every_documented_example_succeeds_on_a_fresh_system(
     schemas = {service: schemathesis.openapi.from_asgi("/openapi.json",
                                                        create_app(service, fresh_core))
                for service in Service}
-    with_examples = {(s, m, p) for s, m, p, _ in _documented()
+    with_examples = {(s, m, p) for s, m, p, _ in documented_operations(list(Service))
                      if example_cases(schemas[s][p][m])}
-    undocumented = [(s.value, m, p) for s, m, p, body in _documented()
+    undocumented = [(s.value, m, p) for s, m, p, body in documented_operations(list(Service))
                     if body and (s, m, p) not in with_examples]
     assert not undocumented, f"operations taking a body with no example: {undocumented}"
     unordered = with_examples - set(ORDER)

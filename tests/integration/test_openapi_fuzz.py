@@ -28,7 +28,6 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
@@ -41,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
-from api.app import ROUTERS, create_app
+from api.app import create_app
 from api.core import Core, build_core
 from api.services import SPECS, Service
 from flows.ingest import flush_here
@@ -49,7 +48,7 @@ from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD, report_figures
 from tools.openapi_allowances import by_design
-from tools.openapi_cases import coverage_cases, example_cases
+from tools.openapi_cases import coverage_cases, documented_operations, example_cases
 
 # About 75 s here, most of it generating the cases.
 pytestmark = pytest.mark.slow
@@ -86,10 +85,7 @@ def _operations() -> list[tuple[Service, str, str]]:
     found = []
     for service in Service:
         found.append((service, "GET", "/health"))
-        for router in ROUTERS[service]:
-            for route in router.routes:
-                if isinstance(route, APIRoute) and route.include_in_schema:
-                    found.extend((service, method, route.path) for method in sorted(route.methods))
+        found.extend((s, method, path) for s, method, path, _ in documented_operations([service]))
     return found
 
 
