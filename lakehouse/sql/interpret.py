@@ -1,6 +1,7 @@
 """The interpreter's one entry point: text (or a tree) in, a checked, tenant-bound query out.
 
-    parse → time travel → DESCRIBE <table> → guard → literals → qualify → typecheck → bind
+    parse → time travel → DESCRIBE <table> → guard → literals → qualify → typecheck
+          → DuckDB's binder → bind
 
 Each stage is a pure function of the tree and the SchemaView; a stage runs only when the ones
 before it found nothing, because names cannot be resolved in a statement that is refused, nor
@@ -17,6 +18,7 @@ from sqlglot import exp
 
 from lakehouse.errors import InvalidInput, LakehouseError
 from lakehouse.sql.bind import TableBinding, bind, tenant_schema
+from lakehouse.sql.binder import Bound, OutputColumn, bind_types
 from lakehouse.sql.describe import ColumnUse, column_uses, query_kind
 from lakehouse.sql.describe_table import describe_table
 from lakehouse.sql.guard import guard
@@ -51,6 +53,7 @@ class Interpretation:
     bindings: tuple[TableBinding, ...]
     columns: tuple[ColumnUse, ...]
     snapshot: int | None = None  # named by AT (VERSION => N); None: the caller's choice
+    outputs: tuple[OutputColumn, ...] = ()  # the result's columns and DuckDB types
 
     def plan(self, view: SchemaView) -> Step:
         with planning("plan", schemas=[tenant_schema(view.tenant)]):
@@ -59,7 +62,8 @@ class Interpretation:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "dialect": self.dialect, "sql": self.sql,
                 "snapshot": self.snapshot, "tables": [b.to_json() for b in self.bindings],
-                "columns": [c.to_json() for c in self.columns]}
+                "columns": [c.to_json() for c in self.columns],
+                "outputs": [o.to_json() for o in self.outputs]}
 
 
 def _ordered(problems: list[Problem]) -> list[Problem]:
@@ -68,22 +72,33 @@ def _ordered(problems: list[Problem]) -> list[Problem]:
 
 def check_tree(tree: exp.Expr, dialect: str, view: SchemaView) -> tuple[exp.Expr, list[Problem]]:
     """The qualified tree and its problems (the input tree if a stage before qualify failed)."""
+    checked, problems, _ = _check(tree, dialect, view)
+    return checked, problems
+
+
+def _check(tree: exp.Expr, dialect: str, view: SchemaView
+           ) -> tuple[exp.Expr, list[Problem], tuple[OutputColumn, ...]]:
+    """`check_tree`, and the output columns DuckDB's binder gives the query when it has none."""
     try:
         tree = describe_table(pinned_snapshot(tree).tree, view)
     except LakehouseError as exc:
-        return tree, _problems_of(exc)
+        return tree, _problems_of(exc), ()
     try:
         problems = guard(tree) or out_of_range(tree)
         if problems:
-            return tree, _ordered(problems)
+            return tree, _ordered(problems), ()
         qualified = qualify(tree, view, dialect)
         if qualified.problems:
-            return qualified.tree, _ordered(list(qualified.problems))
-        return qualified.tree, _ordered(typecheck(qualified.tree, qualified.schema, dialect))
+            return qualified.tree, _ordered(list(qualified.problems)), ()
+        problems = typecheck(qualified.tree, qualified.schema, dialect)
+        # sqlglot's rules place the common mistakes; DuckDB's binder has the last word.
+        bound = Bound(problems=tuple(_ordered(problems))) if problems else bind_types(
+            qualified.tree, view)
+        return qualified.tree, list(bound.problems), bound.outputs
     except LakehouseError as exc:
-        return tree, _problems_of(exc)
+        return tree, _problems_of(exc), ()
     except Exception as exc:
-        return tree, [unsupported(exc, "check")]
+        return tree, [unsupported(exc, "check")], ()
 
 
 def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView,
@@ -94,7 +109,8 @@ def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView,
     caller reads it first with `pinned_snapshot`). `namer` and `written` name the unnamed
     outputs (lakehouse/sql/output_names.py)."""
     snapshot = pinned_snapshot(tree).snapshot
-    qualified, problems = check_tree(name_outputs(tree.copy(), namer, written), dialect, view)
+    qualified, problems, outputs = _check(name_outputs(tree.copy(), namer, written), dialect,
+                                          view)
     if problems:
         raise refusal(problems)
     with planning("interpret", schemas=[tenant_schema(view.tenant)]):
@@ -104,7 +120,7 @@ def interpret_tree(tree: exp.Expr, dialect: str, view: SchemaView,
         return Interpretation(
             tenant=view.tenant, dialect=dialect, kind=query_kind(bound), parsed=tree,
             tree=bound, sql=bound.sql(dialect=OUTPUT_DIALECT), bindings=bindings,
-            columns=tuple(column_uses(qualified, view)), snapshot=snapshot)
+            columns=tuple(column_uses(qualified, view)), snapshot=snapshot, outputs=outputs)
 
 
 def _unname_star_expressions(tree: exp.Expr) -> None:

@@ -4,9 +4,10 @@ Types come from sqlglot's annotate_types over the qualified tree and the SchemaV
 cases are reported: a string column ordered against (`<`, `>`) or added to a number, a timestamp
 ordered against a number, a sum or average of strings. A string literal next to a number is not
 one (DuckDB casts literals), nor is a DATE plus or minus a small integer (days, as DuckDB adds
-them); anything of unknown type is given the benefit of the doubt. Whatever is let through,
-DuckDB's binder still judges when the query runs: a refusal here must never be one DuckDB would
-not make (tests/unit/test_typecheck_vs_duckdb.py holds the two side by side).
+them); anything of unknown type is given the benefit of the doubt. These rules place the common
+mistakes at a line and column; whatever they let through, DuckDB's binder judges next
+(lakehouse/sql/binder.py). A refusal here must never be one DuckDB would not make
+(tests/unit/test_typecheck_vs_duckdb.py holds the two side by side).
 """
 
 from __future__ import annotations

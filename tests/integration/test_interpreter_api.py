@@ -127,6 +127,26 @@ def test_validate(world: World) -> None:
     assert both.status_code == 422
 
 
+def test_types_are_duckdbs_before_anything_runs(world: World) -> None:
+    """What DuckDB's binder refuses is refused by /validate/query and /query/execute alike, with
+    the same code; what it accepts parses with each output's DuckDB type."""
+    client, headers = world
+    upper = client.post("/validate/query", json={"query": "SELECT upper(customer_id) FROM orders"},
+                        headers=headers["acme"]).json()
+    assert upper["valid"] is False and upper["problems"][0]["code"] == "type_mismatch"
+    assert "upper" in upper["problems"][0]["message"]
+    grouped = client.post("/validate/query", json={
+        "query": "SELECT city, count(*) FROM orders"}, headers=headers["acme"]).json()
+    assert [p["code"] for p in grouped["problems"]] == ["invalid_query"]
+    parsed = client.post("/parse/sql", json={
+        "query": "SELECT city, sum(customer_id) AS n, DATE '2024-01-01' + 5 AS d, "
+                 "avg(total) FROM orders GROUP BY city"}, headers=headers["acme"])
+    assert parsed.status_code == 200, parsed.text
+    assert parsed.json()["outputs"] == [
+        {"name": "city", "type": "VARCHAR"}, {"name": "n", "type": "HUGEINT"},
+        {"name": "d", "type": "DATE"}, {"name": "avg(total)", "type": "DOUBLE"}]
+
+
 def test_transform_plan(world: World) -> None:
     client, headers = world
     answer = client.post("/transform/plan", json={
