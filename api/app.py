@@ -6,11 +6,13 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
+from api.bodies import COLUMN_TYPE_SCHEMAS, declare_schemas
 from api.core import Core
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.fast_writes import FastRecordWrites
 from api.middleware import BodyLimits, RequestContext, WriteAdmission, authenticated_tenant
 from api.query_params import refuse_unknown_query_params
+from api.record_bodies import PAYLOAD_SCHEMAS
 from api.routers import (
     auth,
     catalog,
@@ -63,6 +65,7 @@ def create_app(service: Service, core: Core) -> FastAPI:
     app.include_router(health_router(spec), responses=ERROR_RESPONSES)
     for router in ROUTERS[service]:
         app.include_router(router, responses=ERROR_RESPONSES)
+    declare_schemas(app, {**PAYLOAD_SCHEMAS, **COLUMN_TYPE_SCHEMAS})
     if service is Service.TENANT:
         app.add_middleware(FastRecordWrites, core=core)
         app.add_middleware(WriteAdmission, slots=Slots(core.settings.ingest_max_inflight),

@@ -10,16 +10,21 @@ the refusal.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
+import json
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, TypedDict
 
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
+from lakehouse.schema.declared import DECIMAL_PATTERN, EXACT_NAMES, SCALAR_NAMES, TYPE_NAMES
 from lakehouse.schema.names import NAME_PATTERN
+from lakehouse.schema.types import MAX_DECIMAL_PRECISION, PRIMITIVE_NAMES, TIMESTAMP_UNIT
 
 UNKNOWN_FIELD = "unknown_field"  # the type of the problem in the answer's details
 # The rule lakehouse.schema.names enforces, as the documents state it: a generated client (or
@@ -126,3 +131,88 @@ def _describe(model: type[StrictBody], name: str, known: list[str]) -> str:
     if close:
         return f"unknown field `{name}`: did you mean `{close[0]}`?"
     return f"unknown field `{name}`"
+
+
+def component(name: str) -> dict[str, Any]:
+    """A reference to the component schema `name` that pydantic leaves alone (it resolves every
+    `$ref` it meets against its own definitions); `declare_schemas` makes it a `$ref`."""
+    return {_COMPONENT: name}
+
+
+_COMPONENT = "x-component"
+
+
+def _exactly(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties,
+            "additionalProperties": False}
+
+
+# The stored form of a type, as GET /metadata/tables/{table} shows it: a declaration may repeat
+# it. Its struct fields' names are unique and a decimal's scale is at most its precision.
+_STORED_OBJECTS: list[dict[str, Any]] = [
+    _exactly(["type", "element"], type={"const": "list"}, element=component("StoredType")),
+    _exactly(["type", "fields"], type={"const": "struct"}, fields={
+        "type": "array", "items": _exactly(["name", "type"], name={"type": "string",
+                                                                   "minLength": 1},
+                                           type=component("StoredType"))}),
+    _exactly(["type", "precision", "scale"], type={"const": "decimal"},
+             precision={"type": "integer", "minimum": 1, "maximum": MAX_DECIMAL_PRECISION},
+             scale={"type": "integer", "minimum": 0, "maximum": MAX_DECIMAL_PRECISION}),
+    _exactly(["type"], type={"const": "timestamp"}, unit={"const": TIMESTAMP_UNIT},
+             tz={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 64},
+                           {"type": "null"}]}),
+]
+# A declared column's type, recursively, as lakehouse/schema/declared.py reads it. A decimal's
+# scale may not exceed its precision: no JSON Schema relates the two numbers in one string.
+COLUMN_TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ColumnType": {
+    "description": f"A declared column's type: {TYPE_NAMES} (a decimal's scale at most its "
+                   "precision), or the stored form GET /metadata/tables/{table} shows",
+    "anyOf": [
+        {"type": "string", "enum": [*SCALAR_NAMES, *EXACT_NAMES]},
+        {"type": "string", "pattern": f"^{DECIMAL_PATTERN}$"},
+        {"type": "object", "properties": {"list": component("ColumnType")}, "required": ["list"],
+         "additionalProperties": False},
+        {"type": "object", "required": ["struct"], "additionalProperties": False,
+         "properties": {"struct": {"type": "object",
+                                   "propertyNames": {"pattern": f"^{NAME_PATTERN.pattern}$"},
+                                   "additionalProperties": component("ColumnType")}}},
+        *_STORED_OBJECTS,
+    ]},
+    "StoredType": {
+        "description": "A type as the catalog stores it (FieldType.to_json)",
+        "anyOf": [{"type": "string", "enum": sorted(PRIMITIVE_NAMES)}, *_STORED_OBJECTS]},
+}
+
+
+def declare_schemas(app: FastAPI, schemas: Mapping[str, dict[str, Any]]) -> None:
+    """Add `schemas` to the components of `app`'s OpenAPI document: the recursive ones that
+    request bodies refer to by `$ref` and no route's model declares."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            found = document.setdefault("components", {}).setdefault("schemas", {})
+            _references(document)
+            wanted = [name for name in schemas if f'/{name}"' in json.dumps(document)]
+            while wanted:  # and what those refer to, in turn
+                found.update({name: copy.deepcopy(schemas[name]) for name in wanted})
+                _references(found)
+                text = json.dumps(found)
+                wanted = [n for n in schemas if n not in found and f'/{n}"' in text]
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _references(node: Any) -> None:
+    if isinstance(node, dict):
+        name = node.pop(_COMPONENT, None)
+        if name is not None:
+            node["$ref"] = f"#/components/schemas/{name}"
+        for value in node.values():
+            _references(value)
+    elif isinstance(node, list):
+        for value in node:
+            _references(value)

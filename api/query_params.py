@@ -1,4 +1,5 @@
-"""Query parameters a route does not define are refused, not ignored.
+"""Query parameters a route does not define are refused, not ignored; nor is one given twice
+where the route takes one value (which of the two would count is a guess the caller cannot see).
 
 `GET /query/plan?snapshot_id=3` used to plan at the newest snapshot, as if the caller had not
 asked for another: an ignored parameter turns into a confident wrong answer. Every route's
@@ -7,7 +8,11 @@ known parameters are read from its FastAPI dependant (its own and its dependenci
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
+import types
+import typing
+from typing import Any
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -33,9 +38,15 @@ def refuse_unknown_query_params(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = _known(route)
+    known, lists = _known(route)
     unknown = [name for name in request.query_params if name not in known]
     if not unknown:
+        repeated = sorted({name for name, _ in request.query_params.multi_items()
+                           if name not in lists and len(request.query_params.getlist(name)) > 1})
+        if repeated:
+            raise InvalidInput(f"query parameter given more than once: {', '.join(repeated)}; "
+                               "this endpoint takes one value of each",
+                               code="repeated_parameter", details={"parameters": repeated})
         return
     hints = []
     for name in unknown[:_SHOWN]:
@@ -48,17 +59,28 @@ def refuse_unknown_query_params(request: Request) -> None:
                                 "accepted": sorted(known)})
 
 
-def _known(route: APIRoute) -> frozenset[str]:
-    """Kept on the route itself (routes are not hashable, and live as long as their app)."""
-    found: frozenset[str] | None = getattr(route, "_known_query_params", None)
+def _known(route: APIRoute) -> tuple[frozenset[str], frozenset[str]]:
+    """The route's query parameters, and those of them that take a list. Kept on the route
+    itself (routes are not hashable, and live as long as their app)."""
+    found: tuple[frozenset[str], frozenset[str]] | None = getattr(
+        route, "_known_query_params", None)
     if found is None:
-        found = frozenset(_names(route.dependant))
+        params = _params(route.dependant)
+        found = (frozenset(p.alias for p in params),
+                 frozenset(p.alias for p in params if _takes_a_list(p.field_info.annotation)))
         route._known_query_params = found  # type: ignore[attr-defined]
     return found
 
 
-def _names(dependant: Dependant) -> set[str]:
-    names = {param.alias for param in dependant.query_params}
+def _params(dependant: Dependant) -> list[Any]:
+    params = list(dependant.query_params)
     for sub in dependant.dependencies:
-        names |= _names(sub)
-    return names
+        params += _params(sub)
+    return params
+
+
+def _takes_a_list(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        return any(_takes_a_list(a) for a in typing.get_args(annotation))
+    return origin in (list, tuple, set, frozenset, collections.abc.Sequence)

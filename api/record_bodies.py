@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bodies import component
 from lakehouse.ingest.records import DEFAULT_TABLE, MAX_DATA_ID_BYTES
 from lakehouse.schema.names import NAME_PATTERN
 
@@ -27,6 +28,36 @@ NDJSON_EXAMPLE = ('{"data_id": "a", "payload": {"x": 1}}\n'
 
 # Keys hold any text but NUL (the write-ahead log's keys are NUL-separated).
 NO_NUL = "^[^\\u0000]*$"
+
+
+_FIELD_NAME = {"pattern": f"^{NAME_PATTERN.pattern}$"}
+_NULL = {"type": "null"}
+
+
+def _list_of(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": {"anyOf": [*items, _NULL]}}
+
+
+# A payload's values, recursively, as the write path checks them (lakehouse/schema/infer.py):
+# field names at every level follow the name rule, and a list's items share one type (numbers
+# may mix integers and decimals; null fits anywhere). What no JSON Schema can say is in the
+# descriptions: integers fit 64 bits, nesting stops at 32 levels, and the items of a list of
+# lists or of objects agree with each other in their own items and fields.
+PAYLOAD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "PayloadValue": {"description": "A field's value: null, true/false, a number (integers "
+                                    "within 64 bits), text, an object or a list",
+                     "anyOf": [_NULL, {"type": "boolean"}, {"type": "number"},
+                               {"type": "string"}, component("PayloadObject"),
+                               component("PayloadList")]},
+    "PayloadObject": {"type": "object", "description": "Nested fields, named as columns are",
+                      "propertyNames": _FIELD_NAME,
+                      "additionalProperties": component("PayloadValue")},
+    "PayloadList": {"description": "Items of one type (and nulls); the lists or objects in a "
+                                   "list agree in their own items' and fields' types",
+                    "anyOf": [_list_of({"type": "boolean"}), _list_of({"type": "number"}),
+                              _list_of({"type": "string"}), _list_of(component("PayloadObject")),
+                              _list_of(component("PayloadList"))]},
+}
 
 
 class Record(BaseModel):
@@ -45,8 +76,8 @@ class Record(BaseModel):
     payload: dict[str, Any] = Field(
         description="The record's fields: its table's columns, named as tables are "
                     "(`data_id` is the key, not a column)",
-        json_schema_extra={"propertyNames": {"pattern": f"^{NAME_PATTERN.pattern}$",
-                                             "not": {"const": "data_id"}}})
+        json_schema_extra={"propertyNames": {**_FIELD_NAME, "not": {"const": "data_id"}},
+                           "additionalProperties": component("PayloadValue")})
     upsert: bool = Field(default=False, description="Replace the record stored under data_id")
     timestamp: (Annotated[str, Field(json_schema_extra={"format": "date-time"})]
                 | Annotated[float, Field(ge=0, lt=EPOCH_SECONDS_MAX)]

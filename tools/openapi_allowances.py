@@ -29,11 +29,15 @@ BEYOND_THE_SCHEMA: dict[str, str] = {
                        "characters (the document states bytes in words)",
     "conflicting_snapshots": "a body's `snapshot` and the query's ?snapshot= naming two "
                              "different snapshots: no schema relates a body to a parameter",
-    "invalid_field_name": "a payload's nested field names: the document states the rule for "
-                          "its own fields only (a recursive schema is left to do)",
-    "mixed_list": "a list holds values of one type: likewise left to a recursive schema",
-    "invalid_declaration": "a declared column's type grammar (decimal(p, s), nested list "
-                           "and struct): likewise left to a recursive schema",
+    "mixed_list": "the lists (or objects) in a list agree in their own items' (or fields') "
+                  "types: PayloadList states it for the list's own items, no JSON Schema "
+                  "relates one item's contents to another's",
+    "invalid_declaration": "a declared decimal's scale over its precision (two numbers in one "
+                           "string), a check's value its column's type cannot hold: "
+                           "ColumnType states the rest",
+    "invalid_schema": "a type in its stored form (StoredType) with a decimal's scale over its "
+                      "precision or a struct's field named twice: no JSON Schema relates two "
+                      "numbers of an object, or keeps the names in a list of objects unique",
 }
 # A request the schema allows that the platform ran and stopped at a limit (by error code):
 WITHIN_LIMITS: dict[str, str] = {

@@ -72,8 +72,9 @@ def _code(response: Any) -> str:
 instances: dict[tuple[str, str], str] = {}
 
 
-def run(services: list[Service], examples: int, seed: int | None, phases: list[str],
-        coverage_limit: int) -> tuple[collections.Counter[tuple[str, str]], int]:
+def run(services: list[Service], examples: int, seed: int | None, phases: list[str], *,
+        coverage_limit: int, only: list[str] | None = None,
+        ) -> tuple[collections.Counter[tuple[str, str]], int]:
     settings = hypothesis.settings(
         max_examples=examples, derandomize=seed is None, database=None, deadline=None,
         phases=[Phase.generate], suppress_health_check=list(HealthCheck))
@@ -87,6 +88,8 @@ def run(services: list[Service], examples: int, seed: int | None, phases: list[s
                    for s in services}
         checks: list[Any] = list(CHECKS.get_all())
         for service, method, path, _ in documented_operations(services):
+            if only and f"{method.upper()} {path}" not in only:
+                continue
             operation = schemas[service][path][method]
             callers = [{"Authorization": "Bearer " + core.auth.login(user, PASSWORD).access_token}
                        for user in ("checks-root", "checks-writer")] + [{}]
@@ -112,7 +115,8 @@ def run(services: list[Service], examples: int, seed: int | None, phases: list[s
                         findings[(title, found)] += 1
                         instances.setdefault((title, found), (
                             f"{case.as_curl_command(headers=caller)}\n"
-                            f"{response.status_code} {response.text[:300]}"))
+                            f"{response.status_code} {response.text[:300]}\n"
+                            f"generated as: {str(getattr(case, 'meta', None))[:600]}"))
 
             print(f"{where}: {sent} requests so far, {sum(findings.values())} findings",
                   file=sys.stderr, flush=True)  # progress: a long run takes an hour or more
@@ -154,10 +158,12 @@ def main() -> None:
                         help="print each finding's first request (as curl) and answer")
     parser.add_argument("--service", action="append", choices=[s.value for s in Service],
                         help="only these services (default: all seven)")
+    parser.add_argument("--operation", action="append",
+                        help="only this operation, as \"METHOD /path\" (repeatable)")
     args = parser.parse_args()
     services = [Service(s) for s in args.service] if args.service else list(Service)
     findings, sent = run(services, args.examples, args.seed, args.phase or list(PHASES),
-                         args.coverage_limit)
+                         coverage_limit=args.coverage_limit, only=args.operation)
     by_check: dict[str, list[tuple[str, int]]] = collections.defaultdict(list)
     for (title, where), count in findings.items():
         by_check[title].append((where, count))

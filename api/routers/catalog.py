@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ConfigDict, Field
 
-from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
+from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody, component
 from api.core import Core
 from api.deps import CoreDep, require_role
 from api.maintenance_status import maintenance_status
@@ -25,7 +25,7 @@ from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.pruning import may_match, parse_filter
 from lakehouse.schema import STRING_TYPE, FieldType
-from lakehouse.schema.declared import parse_declaration
+from lakehouse.schema.declared import TYPE_NAMES, parse_declaration
 from lakehouse.schema.names import NAME_PATTERN, check_table_name
 from lakehouse.schema.types import timestamp_type
 from lakehouse.sql.schema_view import KEY_COLUMN, system_columns
@@ -64,11 +64,11 @@ class TableDeclaration(StrictBody):
         "partition_by": "city"}]})
 
     table: str = Field(**TABLE_NAME, description=TABLE_NAME_RULE)
-    columns: dict[str, Any] = Field(description="name → bool | int64 | float64 | string | "
-                                    "{\"list\": type} | {\"struct\": {name: type}}",
+    columns: dict[str, Any] = Field(description=f"name → {TYPE_NAMES}",
                                     json_schema_extra={"minProperties": 1, "propertyNames": {
                                         "pattern": f"^{NAME_PATTERN.pattern}$",
-                                        "not": {"const": "data_id"}}})
+                                        "not": {"const": "data_id"}},
+                                        "additionalProperties": component("ColumnType")})
     required: list[str] = Field(default_factory=list)
     checks: list[ColumnCheck] = Field(default_factory=list)
     strict: bool = True

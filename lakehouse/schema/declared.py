@@ -28,7 +28,10 @@ SCALAR_NAMES = {k.value: k for k in (Kind.BOOL, Kind.INT, Kind.FLOAT, Kind.STRIN
                                      Kind.TIME)}
 # Exact types by the names SQL gives them: naive timestamps, UTC ones, decimal(p, s).
 EXACT_NAMES = {"timestamp": timestamp_type(None), "timestamptz": timestamp_type("UTC")}
-_DECIMAL = re.compile(r"decimal\(\s*(\d{1,2})\s*,\s*(\d{1,2})\s*\)")
+# decimal(p, s) with p from 1 to 38 (a leading 0 allowed) and s of two digits; the documents
+# state the same pattern (api/bodies.py), so only "s at most p" is beyond them.
+DECIMAL_PATTERN = r"decimal\( *(0?[1-9]|[12][0-9]|3[0-8]) *, *([0-9]{1,2}) *\)"
+_DECIMAL = re.compile(DECIMAL_PATTERN)
 TYPE_NAMES = ("bool, int64, float64, string, date, time, timestamp, timestamptz, "
               "decimal(p, s), {\"list\": type} or {\"struct\": {name: type}}")
 

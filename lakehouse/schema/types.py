@@ -217,6 +217,7 @@ TIME_TYPE = FieldType(Kind.TIME)
 
 _PRIMITIVES = {t.kind.value: t for t in (NULL_TYPE, BOOL_TYPE, INT_TYPE, FLOAT_TYPE, STRING_TYPE,
                                          DATE_TYPE, TIME_TYPE)}
+PRIMITIVE_NAMES = frozenset(_PRIMITIVES)
 _ARROW_PRIMITIVES = {
     Kind.NULL: pa.null,
     Kind.BOOL: pa.bool_,

@@ -142,6 +142,21 @@ def test_unknown_query_parameters_are_refused_naming_the_one_meant(core: Core) -
     assert fine.status_code in (200, 404), fine.text
 
 
+def test_a_parameter_given_twice_is_refused_where_one_value_is_taken(core: Core) -> None:
+    """`?user=a&user=b` on GET /queries listed one user's queries, silently: which value counts
+    is a guess the caller cannot see, so it is a 400 naming the parameter."""
+    core.auth.create_user("twice", "correct-horse-battery", "acme", Role.READER)
+    token = core.auth.login("twice", "correct-horse-battery").access_token
+    with TestClient(create_app(Service.OPERATION, core), raise_server_exceptions=False) as client:
+        answer = client.get("/queries?user=a&user=b&limit=5",
+                            headers={"Authorization": f"Bearer {token}"})
+        once = client.get("/queries?user=a&limit=5", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"] == "repeated_parameter"
+    assert answer.json()["details"]["parameters"] == ["user"]
+    assert once.status_code == 200, once.text
+
+
 def test_table_names_carry_their_rule_in_every_document(core: Core) -> None:
     """Every `table` a request may name states the rule the code enforces (a generated client
     or fuzzer then sends names the platform takes), and a name breaking it is still answered
