@@ -148,40 +148,46 @@ def _exactly(required: list[str], **properties: Any) -> dict[str, Any]:
 
 
 # The stored form of a type, as GET /metadata/tables/{table} shows it: a declaration may repeat
-# it. Its struct fields' names are unique and a decimal's scale is at most its precision.
-_STORED_OBJECTS: list[dict[str, Any]] = [
-    _exactly(["type", "element"], type={"const": "list"}, element=component("StoredType")),
-    _exactly(["type", "fields"], type={"const": "struct"}, fields={
-        "type": "array", "items": _exactly(["name", "type"], name={"type": "string",
-                                                                   "minLength": 1},
-                                           type=component("StoredType"))}),
-    _exactly(["type", "precision", "scale"], type={"const": "decimal"},
-             precision={"type": "integer", "minimum": 1, "maximum": MAX_DECIMAL_PRECISION},
-             scale={"type": "integer", "minimum": 0, "maximum": MAX_DECIMAL_PRECISION}),
-    _exactly(["type"], type={"const": "timestamp"}, unit={"const": TIMESTAMP_UNIT},
-             tz={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 64},
-                           {"type": "null"}]}),
-]
+# it. Its struct fields' names are unique and a decimal's scale is at most its precision. Each
+# form is a component of its own: client generators build a union of named models, not of
+# inline objects.
+_STORED_FORMS: dict[str, dict[str, Any]] = {
+    "StoredList": _exactly(["type", "element"], type={"const": "list"},
+                           element=component("StoredType")),
+    "StoredStruct": _exactly(["type", "fields"], type={"const": "struct"}, fields={
+        "type": "array", "items": component("StoredField")}),
+    "StoredField": _exactly(["name", "type"], name={"type": "string", "minLength": 1},
+                            type=component("StoredType")),
+    "StoredDecimal": _exactly(
+        ["type", "precision", "scale"], type={"const": "decimal"},
+        precision={"type": "integer", "minimum": 1, "maximum": MAX_DECIMAL_PRECISION},
+        scale={"type": "integer", "minimum": 0, "maximum": MAX_DECIMAL_PRECISION}),
+    "StoredTimestamp": _exactly(["type"], type={"const": "timestamp"},
+                                unit={"const": TIMESTAMP_UNIT},
+                                tz={"anyOf": [{"type": "string", "minLength": 1, "maxLength": 64},
+                                              {"type": "null"}]}),
+}
+_STORED_OBJECTS = [component(name) for name in (
+    "StoredList", "StoredStruct", "StoredDecimal", "StoredTimestamp")]
 # A declared column's type, recursively, as lakehouse/schema/declared.py reads it. A decimal's
 # scale may not exceed its precision: no JSON Schema relates the two numbers in one string.
 COLUMN_TYPE_SCHEMAS: dict[str, dict[str, Any]] = {
     "ColumnType": {
-    "description": f"A declared column's type: {TYPE_NAMES} (a decimal's scale at most its "
-                   "precision), or the stored form GET /metadata/tables/{table} shows",
-    "anyOf": [
-        {"type": "string", "enum": [*SCALAR_NAMES, *EXACT_NAMES]},
-        {"type": "string", "pattern": f"^{DECIMAL_PATTERN}$"},
-        {"type": "object", "properties": {"list": component("ColumnType")}, "required": ["list"],
-         "additionalProperties": False},
-        {"type": "object", "required": ["struct"], "additionalProperties": False,
-         "properties": {"struct": {"type": "object",
-                                   "propertyNames": {"pattern": f"^{NAME_PATTERN.pattern}$"},
-                                   "additionalProperties": component("ColumnType")}}},
-        *_STORED_OBJECTS,
-    ]},
+        "description": f"A declared column's type: {TYPE_NAMES} (a decimal's scale at most its "
+                       "precision), or the stored form GET /metadata/tables/{table} shows",
+        "anyOf": [
+            {"type": "string", "enum": [*SCALAR_NAMES, *EXACT_NAMES]},
+            {"type": "string", "pattern": f"^{DECIMAL_PATTERN}$"},
+            component("ColumnList"), component("ColumnStruct"), *_STORED_OBJECTS,
+        ]},
+    "ColumnList": _exactly(["list"], list=component("ColumnType")),
+    "ColumnStruct": _exactly(["struct"], struct={
+        "type": "object", "propertyNames": {"pattern": f"^{NAME_PATTERN.pattern}$"},
+        "additionalProperties": component("ColumnType")}),
     "StoredType": {
         "description": "A type as the catalog stores it (FieldType.to_json)",
         "anyOf": [{"type": "string", "enum": sorted(PRIMITIVE_NAMES)}, *_STORED_OBJECTS]},
+    **_STORED_FORMS,
 }
 
 

@@ -26,12 +26,14 @@ NDJSON_EXAMPLE = ('{"data_id": "a", "payload": {"x": 1}}\n'
                   '{"data_id": "b", "payload": {"x": 2}, "upsert": true}\n')
 
 
+_NO_NUL_CHARS = "[^\\u0000]*"  # a body as bytes holds no NUL (UTF-8 JSON never does)
 # Keys hold any text but NUL (the write-ahead log's keys are NUL-separated).
 NO_NUL = "^[^\\u0000]*$"
 
 
 _FIELD_NAME = {"pattern": f"^{NAME_PATTERN.pattern}$"}
 _NULL = {"type": "null"}
+_TEXT = {"type": "string"}
 
 
 def _list_of(*items: dict[str, Any]) -> dict[str, Any]:
@@ -45,18 +47,19 @@ def _list_of(*items: dict[str, Any]) -> dict[str, Any]:
 # lists or of objects agree with each other in their own items and fields.
 PAYLOAD_SCHEMAS: dict[str, dict[str, Any]] = {
     "PayloadValue": {"description": "A field's value: null, true/false, a number (integers "
-                                    "within 64 bits), text, an object or a list",
-                     "anyOf": [_NULL, {"type": "boolean"}, {"type": "number"},
-                               {"type": "string"}, component("PayloadObject"),
-                               component("PayloadList")]},
+                                    "within 64 bits), text, an object, or a list of one type "
+                                    "(the lists or objects in a list agree in their own items' "
+                                    "and fields' types)",
+                     "anyOf": [_NULL, {"type": "boolean"}, {"type": "number"}, _TEXT,
+                               component("PayloadObject"), _list_of({"type": "boolean"}),
+                               _list_of({"type": "number"}), _list_of(_TEXT),
+                               _list_of(component("PayloadObject")),
+                               # Deeper lists are not typed here: client generators cannot
+                               # read a union that refers to itself.
+                               _list_of({"type": "array", "items": {}})]},
     "PayloadObject": {"type": "object", "description": "Nested fields, named as columns are",
                       "propertyNames": _FIELD_NAME,
                       "additionalProperties": component("PayloadValue")},
-    "PayloadList": {"description": "Items of one type (and nulls); the lists or objects in a "
-                                   "list agree in their own items' and fields' types",
-                    "anyOf": [_list_of({"type": "boolean"}), _list_of({"type": "number"}),
-                              _list_of({"type": "string"}), _list_of(component("PayloadObject")),
-                              _list_of(component("PayloadList"))]},
 }
 
 
@@ -125,5 +128,6 @@ def batch_body() -> dict[str, Any]:
         "application/x-ndjson": {
             "schema": {"type": "string", "description": (
                 "One record (as application/json's items) per line; a bad line is reported "
-                "in the answer's rejects, the others are kept")},
+                "in the answer's rejects, the others are kept"),
+                       "pattern": f"^{_NO_NUL_CHARS}[^\\s\\u0000]{_NO_NUL_CHARS}$"},
             "example": NDJSON_EXAMPLE}}}}

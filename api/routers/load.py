@@ -36,7 +36,8 @@ class LoadBody(BaseModel):
 
     table: str = Field(**TABLE_NAME, description=(
         f"The table to load into (created if new): {TABLE_NAME_RULE}"))
-    source: str = Field(min_length=1, max_length=4096, description=(
+    source: str = Field(min_length=1, max_length=4096, json_schema_extra={
+        "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}, description=(
         "A file, a folder, a glob (`data/in/*.csv`, `**` for any depth) or an s3:// URI, "
         "under LOAD_ROOTS; relative paths are from the server's working directory"))
     format: str | None = Field(default=None, max_length=20,

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
 
 from api.core import Core, build_core
 from lakehouse.config import Settings
+from tools.prefect_harness import bounded_prefect_harness
 
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
+    with bounded_prefect_harness(server_startup_timeout=120):
         yield
 
 

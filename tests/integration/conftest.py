@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
+
+from tools.prefect_harness import bounded_prefect_harness
 
 
 @pytest.fixture(scope="module")
@@ -15,5 +16,5 @@ def prefect_api_url() -> Iterator[str]:
     endpoints among them (without one they only answer "Prefect is unreachable"). Per module:
     the harness points Prefect's settings at itself while it runs, and the modules after must
     find them as they were (test_load's runs use Prefect's ephemeral server)."""
-    with prefect_test_harness(server_startup_timeout=120):
+    with bounded_prefect_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()
