@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -38,6 +39,7 @@ from lakehouse.ingest.service import IngestLimits, IngestService
 from lakehouse.optimizer.cost_model import MIB, CostModel
 from lakehouse.schema import FieldType
 from lakehouse.storage.location import StorageRoot
+from lakehouse.telemetry.alerting import Alerting, load_rules
 from lakehouse.telemetry.metrics import Metrics
 from lakehouse.telemetry.probes import (
     Check,
@@ -70,6 +72,7 @@ class Core:
     reader: RecordReader | None = None
     queries: QueryService | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    alerting: Alerting | None = None
     started_at: float = field(default_factory=time.time)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
     _catalog_answered_at: float | None = None  # never: a silent catalog is down at once
@@ -203,6 +206,9 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
                 catalog=catalog, storage=storage)
     core.metrics.registry.register(RestartsCollector(settings.run_dir))
+    core.alerting = Alerting(load_rules(Path(settings.alert_rules_file)
+                                        if settings.alert_rules_file else None),
+                             webhook_url=settings.alert_webhook_url)
     if ingest:
         core.ingest = open_ingest(settings, SqlDeclarations(engine))
         flushed = ParquetRecords(catalog, storage)

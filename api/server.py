@@ -11,6 +11,7 @@ from typing import Any
 
 import uvicorn
 
+from api.alert_rounds import evaluate_forever
 from api.app import create_app
 from api.core import Core
 from api.services import SPECS, Service
@@ -72,6 +73,9 @@ async def serve(core: Core, services: Sequence[Service]) -> None:
     servers = build_servers(core, services)
     trigger = start_flushing(core)
     loop = asyncio.get_running_loop()
+    # The process serving the Monitoring service evaluates the alert rules (one evaluator).
+    rounds = (asyncio.create_task(evaluate_forever(core), name="alert-rounds")
+              if Service.MONITORING in services else None)
 
     def stop(sig: signal.Signals) -> None:
         log.info("stopping", extra={"signal": sig.name})
@@ -93,6 +97,8 @@ async def serve(core: Core, services: Sequence[Service]) -> None:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if rounds is not None:
+            rounds.cancel()
         if trigger is not None:
             await asyncio.to_thread(trigger.stop)  # flushes what is left first
         core.close()

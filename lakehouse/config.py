@@ -155,6 +155,9 @@ class Settings(BaseSettings):
     optimizer_single_node_threshold_mb: float = Field(default=512.0, ge=0)
 
     health_timeout_s: float = Field(default=2.0, gt=0)
+    alert_rules_file: str = ""  # empty: the shipped lakehouse/telemetry/alert_rules.yaml
+    alert_eval_interval_s: float = Field(default=5.0, gt=0)
+    alert_webhook_url: str = ""  # Alertmanager-shaped notifications on each transition
     shutdown_timeout_s: float = Field(default=12.0, gt=0)
 
     @model_validator(mode="after")

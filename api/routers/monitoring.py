@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -35,6 +35,20 @@ async def tenant_metrics(
     """The per-tenant series (label `tenant`), for admins: scrape with a bearer token."""
     await maintenance_status(core)
     return Response(core.metrics.exposition(per_tenant=True), media_type=PROMETHEUS_TEXT)
+
+
+@router.get("/alerts")
+async def alerts(
+    core: CoreDep, caller: Annotated[Caller, Depends(require_role(Role.READER))],
+    state: Annotated[Literal["active", "all"], Query(
+        description="`active` (default): firing, pending and recently resolved alerts; `all`: "
+                    "every rule too, `inactive` when nothing of it holds")] = "active",
+) -> dict[str, Any]:
+    """The platform's alerts, as the rules (ALERT_RULES_FILE) evaluated every
+    ALERT_EVAL_INTERVAL_S see them: name, state, severity, summary, value, since, labels.
+    They are about the platform, not a tenant's data, so any signed-in caller may read them."""
+    assert core.alerting is not None  # noqa: S101 - build_core always sets it
+    return core.alerting.listed(every_rule=state == "all")
 
 
 @router.get("/logs")

@@ -63,6 +63,38 @@ class Metrics:
             "When the last run of a maintenance flow ended", ["flow", "state"],
             registry=self.registry)
 
+        # What the alert rules watch (lakehouse/telemetry/alert_rules.yaml), refreshed before
+        # each evaluation and each scrape of the Monitoring service.
+        self.component_up = Gauge(
+            "lakehouse_component_up", "1 when a dependency answers its health probe, else 0",
+            ["component"], registry=self.registry)
+        self.dask_workers = Gauge(
+            "lakehouse_dask_workers", "Dask workers the scheduler lists", registry=self.registry)
+        self.unflushed_bytes = Gauge(
+            "lakehouse_unflushed_bytes", "Bytes acknowledged and not yet flushed to Parquet",
+            registry=self.registry)
+        self.unflushed_age = Gauge(
+            "lakehouse_unflushed_oldest_age_seconds", "Age of the oldest acknowledged record "
+            "not yet flushed (0 when none waits)", registry=self.registry)
+        self.free_ratio = Gauge(
+            "lakehouse_data_dir_free_ratio", "Free fraction of the disk holding DATA_DIR",
+            registry=self.registry)
+        self.maintenance_failed = Gauge(
+            "lakehouse_maintenance_failed_runs", "1 when a maintenance flow's last run failed "
+            "or crashed, else 0", ["flow"], registry=self.registry)
+        self.alerts = Gauge(
+            "lakehouse_alerts", "Alerts by state and severity", ["state", "severity"],
+            registry=self.registry)
+
+    def samples(self) -> dict[str, list[tuple[tuple[tuple[str, str], ...], float]]]:
+        """The platform registry's series now: name → [(sorted labels, value)]."""
+        found: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
+        for family in self.registry.collect():
+            for sample in family.samples:
+                found.setdefault(sample.name, []).append(
+                    (tuple(sorted(sample.labels.items())), float(sample.value)))
+        return found
+
     def observe_query(self, state: str, strategy: str | None, seconds: float,
                       bytes_scanned: int) -> None:
         self.queries.labels(state, strategy or "none").inc()
@@ -86,6 +118,9 @@ class Metrics:
         for flow, run in last_runs.items():
             if isinstance(run, dict) and run.get("ended_at") is not None:
                 self.maintenance_ended.labels(flow, str(run["state"])).set(run["ended_at"])
+            if run is None or isinstance(run, dict):  # not {"error": …}: Prefect unreachable
+                failed = run is not None and str(run.get("state")) in ("FAILED", "CRASHED")
+                self.maintenance_failed.labels(flow).set(1 if failed else 0)
 
     def observe_request(self, service: str, method: str, route: str, status: int,
                         seconds: float) -> None:
