@@ -23,9 +23,17 @@ DRAIN_S = 30.0
 def bounded_prefect_harness(server_startup_timeout: int = 120) -> Iterator[None]:
     bounded = functools.partial(EventsWorker.drain_all, timeout=DRAIN_S)
     with contextlib.ExitStack() as stack:
-        # Undone last on the way out, after the harness' own drain met the bounded one
-        # (drain_all is inherited: the class' own attribute is deleted again).
-        stack.callback(delattr, EventsWorker, "drain_all")
+        # Undone last on the way out, after the harness' own drain met the bounded one.
+        # Harnesses nest (a session's around a module's): each puts back what it found.
+        stack.callback(_put_back, EventsWorker.__dict__.get("drain_all"))
         EventsWorker.drain_all = bounded  # type: ignore[method-assign]
         stack.enter_context(prefect_test_harness(server_startup_timeout=server_startup_timeout))
         yield
+
+
+def _put_back(found: object) -> None:
+    if found is None:  # drain_all was only inherited
+        with contextlib.suppress(AttributeError):
+            delattr(EventsWorker, "drain_all")
+    else:
+        EventsWorker.drain_all = found  # type: ignore[method-assign,assignment]
