@@ -53,8 +53,7 @@ class Bound:
     """What DuckDB's binder says of a query: its output columns, or why it refuses it."""
 
     outputs: tuple[OutputColumn, ...] = ()
-    problems: tuple[Problem, ...] = ()
-    judged: bool = True  # False: the binder could not tell (an internal limit), nothing refused
+    problems: tuple[Problem, ...] = ()  # none: accepted, or the binder could not tell
 
 
 class _Shapes:
@@ -100,7 +99,7 @@ class _Shapes:
             con.execute(f"SET search_path = '{','.join([*schemas, 'main'])}'")
             relation = con.sql(sql)
             if relation is None:  # not a query: the guard refuses these before
-                return Bound(judged=False)
+                return Bound()
             names, types = relation.columns, relation.types
         except duckdb.Error as exc:
             return _refused(exc)
@@ -112,7 +111,7 @@ def _refused(exc: duckdb.Error) -> Bound:
                       | duckdb.CatalogException | duckdb.ParserException):
         # Not the query's fault as far as anyone can tell here (an internal error, a limit);
         # the engine still judges it when it runs.
-        return Bound(judged=False)
+        return Bound()
     message = _NOISE.sub("", _SHAPE_NAME.sub("", str(exc)).split("\n", 1)[0]).strip()
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE - 1] + "…"

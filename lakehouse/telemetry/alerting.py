@@ -45,18 +45,13 @@ class Alerting:
         self._post = post or _post_json
         self._lock = threading.Lock()
         self._book = AlertBook()
-        self.rounds = 0
-        self.round_seconds = 0.0  # the last evaluation's duration
 
     def evaluate(self, samples: Samples, now: float | None = None) -> list[Transition]:
         """One round: move the alerts, notify the webhook (in the background: a slow receiver
         does not hold up the next round)."""
-        started = time.perf_counter()
         at = time.time() if now is None else now
         with self._lock:
             self._book, moves = decide(self._book, self.rules, samples, at)
-            self.rounds += 1
-            self.round_seconds = time.perf_counter() - started
         if moves and self._webhook_url:
             payload = self.notification(moves)
             threading.Thread(target=self._notify, args=(payload,), daemon=True,
