@@ -236,7 +236,8 @@ def _query_service(core: Core) -> QueryService:
     assert core.table_options is not None  # noqa: S101
     settings = core.settings
     engine = QueryEngine(core.catalog, core.storage, core.table_options, core.ingest,
-                         readable_s=settings.cleanup_grace_s)
+                         readable_s=settings.cleanup_grace_s,
+                         duckdb_reads_files=settings.query_file_reader == "duckdb")
     registry = QueryRegistry(settings.query_max_concurrent_per_tenant, ResultLimits(
         settings.query_results_kept, settings.query_results_kept_per_tenant,
         int(settings.query_result_spill_mb * 1024 * 1024),

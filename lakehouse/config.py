@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -150,6 +150,7 @@ class Settings(BaseSettings):
     query_results_kept_per_tenant: int = Field(default=20, ge=1)
     query_result_spill_mb: float = Field(default=64.0, ge=0)
     query_memory_limit_mb: int = Field(default=4096, ge=0)  # 0: DuckDB's default
+    query_file_reader: Literal["duckdb", "arrow"] = "duckdb"
     optimizer_broadcast_threshold_mb: float = Field(default=64.0, ge=0)
     optimizer_target_fragment_mb: float = Field(default=32.0, gt=0)
     optimizer_single_node_threshold_mb: float = Field(default=512.0, ge=0)

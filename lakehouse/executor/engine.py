@@ -56,7 +56,7 @@ class Planned:
 class QueryEngine:
     def __init__(self, catalog: Catalog, storage: StorageRoot, options: TableOptionsStore,
                  ingest: IngestService | None = None, threads: int = 2, *,
-                 readable_s: float = float("inf")) -> None:
+                 readable_s: float = float("inf"), duckdb_reads_files: bool = True) -> None:
         self.catalog = catalog
         self.storage = storage
         self.options = options
@@ -65,6 +65,9 @@ class QueryEngine:
         # How long a replaced snapshot's files are kept (CLEANUP_GRACE_S): older ones are
         # refused to a query that names them.
         self.readable_s = readable_s
+        # QUERY_FILE_READER=duckdb: DuckDB reads Parquet files itself where it reads them as
+        # our scan would (lakehouse/executor/file_views.py); arrow: our scan reads them all.
+        self.duckdb_reads_files = duckdb_reads_files
         self.metadata = MetadataCache(catalog, storage)
 
     # Views -----------------------------------------------------------------------------
@@ -141,7 +144,8 @@ class QueryEngine:
         if self.ingest is not None and planned.pin.watermark is not None:
             unflushed = UnflushedRows(self.ingest, planned.pin.watermark)
         return ExecutionContext(self.storage.uri, unflushed, planned.retention_cutoffs,
-                                client, self.threads, self._empty_schemas(planned), name)
+                                client, self.threads, self._empty_schemas(planned), name,
+                                self.duckdb_reads_files)
 
     def _empty_schemas(self, planned: Planned) -> Mapping[str, pa.Schema]:
         """The columns of relations whose scan kept no file (a declared table not flushed yet,

@@ -10,6 +10,11 @@ join keys into the same number of buckets; bucket i of both meets on one worker,
 
 Rows still in the write-ahead log join every scan (read where the log is), and versions an
 upsert replaced are dropped across all of a relation's pieces.
+
+Where DuckDB reads a relation's files as our scan would (lakehouse/executor/file_views.py), it
+reads them itself: the query's database gets a view over exactly those files (the log's rows
+joining as Arrow) instead of scanned rows, and a fragment on a worker does the same with its
+files.
 """
 
 from __future__ import annotations
@@ -28,10 +33,19 @@ import pyarrow.compute as pc
 
 from lakehouse.cluster import Submitted, cluster_failure, submit_or_here
 from lakehouse.errors import LakehouseError, QueryCancelled
+from lakehouse.executor.file_views import (
+    TIME_COLUMN,
+    FileView,
+    plain_paths,
+    quote_name,
+    readable_by_duckdb,
+)
 from lakehouse.executor.sandbox import Sandbox, run_sql
 from lakehouse.executor.scan import (
     ScanJob,
     conform_to,
+    file_schemas,
+    file_view,
     relation_schema,
     scan_fragment,
     scan_rows,
@@ -127,6 +141,7 @@ class ExecutionContext:
     # relation → its columns, for relations whose scan kept no files (lakehouse/executor/empty)
     empty_schemas: Mapping[str, pa.Schema] = field(default_factory=dict)
     name: str = "query"  # the Dask keys and span of its fragments: `query-<id>`
+    duckdb_reads_files: bool = True  # where it can (QUERY_FILE_READER=duckdb)
 
 
 def execute(plan: PhysicalPlan, context: ExecutionContext, progress: Progress | None = None,
@@ -186,7 +201,8 @@ class Execution:
         return _distributed(self.plan, pieces, replace(self.context, client=None),
                             progress, self.cancel)
 
-    def _run(self, relations: Mapping[str, pa.Table], sql: str, name: str) -> pa.Table:
+    def _run(self, relations: Mapping[str, pa.Table | FileView], sql: str,
+             name: str) -> pa.Table:
         return _run(relations, sql, self, name)
 
     def merge(self, staged: Staged) -> pa.Table:
@@ -203,7 +219,7 @@ class Execution:
 @dataclass(frozen=True)
 class Staged:
     pieces: dict[str, _Pieces]
-    relations: dict[str, pa.Table]  # what the merge step's SQL reads
+    relations: dict[str, pa.Table | FileView]  # what the merge step's SQL reads
 
 
 @dataclass
@@ -234,7 +250,9 @@ def _pieces(spec: ScanSpec, context: ExecutionContext) -> _Pieces:
         return _Pieces(spec, None, None, schema)
     base = ScanJob(context.root_uri, paths, schema, spec.columns, spec.predicate,
                    retention_cutoff_us=context.retention_cutoffs.get(spec.relation),
-                   dictionary_columns=spec.dictionary_columns)
+                   dictionary_columns=spec.dictionary_columns,
+                   duckdb_reads=(_duckdb_reads(root, paths, schema, spec.columns)
+                                 if context.duckdb_reads_files and paths else None))
     upserted = [f.path for f in spec.files if f.has_upserts]
     sources = [upsert_rows(replace(base, paths=tuple(upserted)))] if upserted else []
     if unflushed is not None and "_upsert" in unflushed.column_names:
@@ -244,6 +262,35 @@ def _pieces(spec: ScanSpec, context: ExecutionContext) -> _Pieces:
         base = replace(base, replaced=replaced_versions(sources))
     memory = scan_rows(unflushed, base) if unflushed is not None else None
     return _Pieces(spec, base if paths else None, memory, schema)
+
+
+def _duckdb_reads(root: StorageRoot, paths: Sequence[str], schema: pa.Schema,
+                  columns: Sequence[str] | None) -> pa.Schema | None:
+    """The files' one schema if DuckDB may read them itself and show what our scan would:
+    local files, plain paths, and every column the scan shows or filters on present in the
+    files with the relation's type (the log's rows may have widened or added one)."""
+    if not root.is_local or not plain_paths([root.full(p) for p in paths]):
+        return None
+    found = readable_by_duckdb(file_schemas(root, paths))
+    if found is None:
+        return None
+    needed = [*(columns if columns is not None else schema.names),
+              "data_id", "_seq", TIME_COLUMN]
+    for name in needed:
+        index = schema.get_field_index(name)
+        if index < 0:
+            continue
+        if found.get_field_index(name) < 0 or found.field(name).type != schema.field(index).type:
+            return None
+    return found
+
+
+def _view(pieces: _Pieces) -> FileView | None:
+    """The relation as a view over its files, if DuckDB reads them (the log's rows joined)."""
+    base = pieces.base
+    if base is None or base.duckdb_reads is None:
+        return None
+    return file_view(base, pieces.memory)
 
 
 def _empty(pieces: _Pieces) -> pa.Table:
@@ -257,6 +304,11 @@ def _empty(pieces: _Pieces) -> pa.Table:
 
 
 def _whole(pieces: _Pieces, progress: Progress, *, filter_rows: bool = True) -> pa.Table:
+    view = _view(pieces)
+    if view is not None:  # DuckDB reads the files (and filters, as our scan would)
+        rows = read_view(view, pieces.spec.predicate if filter_rows else None)
+        progress.done(rows.num_rows, pieces.spec.bytes)
+        return rows
     parts = []
     if pieces.base is not None:
         parts.append(scan_fragment(replace(pieces.base, filter_rows=filter_rows)))
@@ -269,26 +321,46 @@ def _whole(pieces: _Pieces, progress: Progress, *, filter_rows: bool = True) -> 
         [conform_to(p, parts[0].schema) for p in parts])
 
 
+def read_view(view: FileView, predicate: str | None = None, threads: int = 1) -> pa.Table:
+    """The view's rows, read by DuckDB, those `predicate` (DuckDB SQL over the table's own
+    column names, made by the optimizer) keeps."""
+    where = f" WHERE {predicate}" if predicate else ""
+    return run_sql({"v": view}, f"SELECT * FROM {quote_name('v')}{where}",  # noqa: S608
+                   threads)
+
+
 def _scan_all(pieces: Mapping[str, _Pieces], context: ExecutionContext, progress: Progress,
-              cancel: Cancel) -> dict[str, pa.Table]:
-    progress.fragments_total = sum(1 for p in pieces.values() if p.base is not None)
+              cancel: Cancel) -> dict[str, pa.Table | FileView]:
     progress.stage = "scanning"
-    relations: dict[str, pa.Table] = {}
+    relations: dict[str, pa.Table | FileView] = {}
+    scanned = {}
+    for name, p in pieces.items():
+        view = _view(p)
+        if view is None:
+            scanned[name] = p
+            continue
+        # Read by the query itself: the rows in the files kept, before its filters.
+        relations[name] = view
+        progress.done(sum(f.rows for f in p.spec.files), p.spec.bytes)
+        progress.step(f"read {name}", sum(f.rows for f in p.spec.files), time.perf_counter())
+    progress.fragments_total = sum(1 for p in pieces.values() if p.base is not None)
     with ThreadPoolExecutor(max_workers=max(1, context.threads)) as pool:
         started = time.perf_counter()
         # The query's SQL holds every condition of the scans' predicates, so rows are filtered
         # there; the scans only skip row groups. Their row counts are rows read, so the step
         # is "read", not "scan" (whose rows the optimizer's estimates are judged against).
         found = {name: pool.submit(_whole, p, progress, filter_rows=False)
-                 for name, p in pieces.items()}
+                 for name, p in scanned.items()}
         for name, future in found.items():
-            relations[name] = future.result()
-            progress.step(f"read {name}", relations[name].num_rows, started)
+            rows = future.result()
+            relations[name] = rows
+            progress.step(f"read {name}", rows.num_rows, started)
     cancel.check()
     return relations
 
 
-def _run(relations: Mapping[str, pa.Table], sql: str, run: Execution, name: str) -> pa.Table:
+def _run(relations: Mapping[str, pa.Table | FileView], sql: str, run: Execution,
+         name: str) -> pa.Table:
     context, cancel, progress = run.context, run.cancel, run.progress
     started = time.perf_counter()
     sandbox = Sandbox(relations, context.threads,
@@ -327,12 +399,17 @@ def fragments(job: ScanJob, sizes: Sequence[int], count: int) -> list[ScanJob]:
 
 def _fragment_task(*, job: ScanJob | None, memory: pa.Table | None, relation: str,
                    others: dict[str, pa.Table], partial_sql: str) -> pa.Table:
-    """On a worker: scan one fragment and run the partial SQL over it and the others."""
+    """On a worker: scan one fragment (or let DuckDB read its files) and run the partial SQL
+    over it and the others."""
+    if job is not None and job.duckdb_reads is not None:
+        return run_sql({**others, relation: file_view(job)}, partial_sql, 1)
     rows = _rows(job, memory)
     return run_sql({**others, relation: rows}, partial_sql, 1)
 
 
 def _rows(job: ScanJob | None, memory: pa.Table | None) -> pa.Table:
+    if job is not None and job.duckdb_reads is not None:
+        return read_view(file_view(job))
     if job is not None:
         return scan_fragment(job)
     if memory is None:

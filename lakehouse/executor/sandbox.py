@@ -7,11 +7,19 @@ runs. The relations are registered under random names and exposed as views
 `"<schema>"."<table>"` — the names lakehouse/sql/bind.py gives every table — so the tenant
 schema holds exactly what was scanned.
 
+A relation may also be a view over its Parquet files that DuckDB reads itself
+(lakehouse/executor/file_views.py): the database is then opened with external access on, told
+the exact paths it may open (`allowed_paths`), and only then has external access turned off and
+its configuration locked, before any of the query's SQL runs; other paths, globs, `glob()` and
+settings are refused from then on.
+
 Opening a database costs 35–60 ms (DuckDB builds its catalog of functions), more than a small
 query takes, so finished databases are kept for the next query: its views, schemas and
 registrations are dropped first, and a database whose query failed or was interrupted is closed
-instead. Only read-only queries reach a sandbox (lakehouse/sql/guard.py), so a query cannot leave
-state behind that the reset misses; the locked configuration stays locked for every later query.
+instead. A database allowed some files is kept for a query reading the same files (a repeated
+query at the same snapshot); databases not yet locked are opened ahead, off the query's path.
+Only read-only queries reach a sandbox (lakehouse/sql/guard.py), so a query cannot leave state
+behind that the reset misses; the locked configuration stays locked for every later query.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,11 +36,14 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.errors import InvalidInput
+from lakehouse.executor.file_views import FileView, view_sql
 from lakehouse.sql.scrub import scrub
 
 log = logging.getLogger(__name__)
 
 IDLE_PER_THREADS = 4  # kept databases per thread count: about the queries running at once
+FILE_SETS_KEPT = 8  # databases kept for a set of files (a repeated query), all sets together
+OPENED_AHEAD = 2  # unlocked databases ready to be allowed a query's files
 # Memory one database may use (QUERY_MEMORY_LIMIT_MB; 0: DuckDB's default, 80% of the machine).
 # Each query's database is its own, so this bounds a query (a fragment, on a worker), and a
 # query over it fails with DuckDB's out-of-memory error instead of taking the process down.
@@ -44,6 +56,7 @@ def set_memory_limit(mb: int) -> None:
     _memory_limit_mb = max(0, int(mb))
     _POOL.clear()
     _PLANNING.clear()
+    _FILES.clear()
 
 
 def _quote(name: str) -> str:
@@ -67,39 +80,111 @@ def locked_connection(threads: int) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _unlocked() -> duckdb.DuckDBPyConnection:
+    """A database that still may open files: never given SQL before `allowing` locks it."""
+    return duckdb.connect(config={"autoinstall_known_extensions": False,
+                                  "autoload_known_extensions": False, "threads": 1})
+
+
+def allowing(con: duckdb.DuckDBPyConnection, threads: int,
+             paths: Sequence[str]) -> duckdb.DuckDBPyConnection:
+    """`con` (from `_unlocked`) locked as `locked_connection` is, except that it may read
+    `paths`, exactly those: allowed first, then external access off, then the lock."""
+    con.execute(f"SET threads = {int(threads)}")
+    if _memory_limit_mb:
+        con.execute(f"SET memory_limit = '{int(_memory_limit_mb)}MB'")
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    con.execute(f"SET allowed_paths = [{listed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+class _Ahead:
+    """Unlocked databases opened in the background, so a query reading files does not wait
+    the 35–60 ms an opening takes."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._ready: list[duckdb.DuckDBPyConnection] = []
+        self._filling = False
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            con = self._ready.pop() if self._ready else None
+            start = not self._filling
+            self._filling = True
+        if start:
+            threading.Thread(target=self._fill, name="duckdb-ahead", daemon=True).start()
+        return con if con is not None else _unlocked()
+
+    def _fill(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if len(self._ready) >= self._keep:
+                        return
+                con = _unlocked()
+                with self._lock:
+                    self._ready.append(con)
+        except Exception:  # out of memory or shutting down: queries open their own
+            log.debug("cannot open a database ahead", exc_info=True)
+        finally:
+            with self._lock:
+                self._filling = False
+
+
 class _Pool:
     """Locked, empty databases ready for a query, per thread count (a setting of the database
-    that a locked configuration cannot change)."""
+    that a locked configuration cannot change), or per thread count and files allowed; at most
+    `keys` of those keys are kept, the least recently used dropped."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._idle: dict[int, list[duckdb.DuckDBPyConnection]] = {}
+        self._idle: OrderedDict[Hashable, list[duckdb.DuckDBPyConnection]] = OrderedDict()
+        self._keys = keys
 
     def take(self, threads: int) -> duckdb.DuckDBPyConnection:
+        return self.kept(threads) or locked_connection(threads)
+
+    def kept(self, key: Hashable) -> duckdb.DuckDBPyConnection | None:
         with self._lock:
-            idle = self._idle.get(threads)
+            idle = self._idle.get(key)
             if idle:
                 return idle.pop()
-        return locked_connection(threads)
+        return None
 
     def clear(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, {}
+            idle, self._idle = self._idle, OrderedDict()
         for kept in idle.values():
             for con in kept:
                 con.close()
 
-    def give(self, threads: int, con: duckdb.DuckDBPyConnection) -> None:
+    def give(self, key: Hashable, con: duckdb.DuckDBPyConnection) -> None:
+        dropped: list[duckdb.DuckDBPyConnection] = []
         with self._lock:
-            idle = self._idle.setdefault(threads, [])
-            if len(idle) < IDLE_PER_THREADS:
+            idle = self._idle.setdefault(key, [])
+            self._idle.move_to_end(key)
+            kept = len(idle) < IDLE_PER_THREADS
+            if kept:
                 idle.append(con)
-                return
-        con.close()
+            while self._keys is not None and len(self._idle) > self._keys:
+                dropped += self._idle.popitem(last=False)[1]
+        for old in dropped if kept else [*dropped, con]:
+            old.close()
 
 
 _POOL = _Pool()
 _PLANNING = _Pool()  # a query's sandboxes and the planner's never meet
+_FILES = _Pool(keys=FILE_SETS_KEPT)  # (threads, files) → databases allowed those files
+_AHEAD = _Ahead(OPENED_AHEAD)
+
+
+def _files_connection(threads: int, paths: tuple[str, ...]) -> duckdb.DuckDBPyConnection:
+    return _FILES.kept((threads, paths)) or allowing(_AHEAD.take(), threads, paths)
 
 
 @contextmanager
@@ -165,12 +250,19 @@ def _restored(rows: pa.Table, hidden: str) -> str:
 
 
 class Sandbox:
-    def __init__(self, relations: Mapping[str, pa.Table], threads: int = 2, *,
+    def __init__(self, relations: Mapping[str, pa.Table | FileView], threads: int = 2, *,
                  schemas: Iterable[str] = ()) -> None:
-        """`schemas`: the internal schemas the SQL names beyond those of `relations` (a
-        relation the plan lost), kept out of error texts as theirs are."""
+        """`relations`: rows, or views over files DuckDB reads itself. `schemas`: the internal
+        schemas the SQL names beyond those of `relations` (a relation the plan lost), kept out
+        of error texts as theirs are."""
         self._threads = max(1, threads)
-        self._con = _POOL.take(self._threads)
+        paths = tuple(sorted({p for rows in relations.values() if isinstance(rows, FileView)
+                              for p in rows.paths}))
+        self._paths = paths
+        self._key: Hashable = (self._threads, paths) if paths else self._threads
+        self._pool = _FILES if paths else _POOL
+        self._con = (_files_connection(self._threads, paths) if paths
+                     else _POOL.take(self._threads))
         self._lock = threading.Lock()  # one statement at a time
         self._state = threading.Lock()  # interrupt and close never cross
         self._closed = False
@@ -183,20 +275,31 @@ class Sandbox:
         try:
             for relation, rows in relations.items():
                 schema, _, table = relation.rpartition(".")
-                hidden = f"r_{uuid.uuid4().hex}"
-                self._con.register(hidden, rows)
-                self._hidden.append(hidden)
-                self._relations[hidden] = relation
+                if isinstance(rows, FileView):
+                    select = view_sql(rows, self._register(rows.replaced, relation),
+                                      self._register(rows.memory, relation))
+                else:
+                    select = _restored(rows, self._register(rows, relation) or "")
                 if schema and schema not in self._schemas:
                     self._con.execute(f"CREATE SCHEMA {_quote(schema)}")
                     self._schemas.append(schema)
                 target = f"{_quote(schema)}.{_quote(table)}" if schema else _quote(table)
-                self._con.execute(f"CREATE VIEW {target} AS {_restored(rows, hidden)}")
+                self._con.execute(f"CREATE VIEW {target} AS {select}")
                 self._views.append(target)
         except BaseException:
             self._reusable = False
             self.close()
             raise
+
+    def _register(self, rows: pa.Table | None, relation: str) -> str | None:
+        """`rows` under a random name (None: no rows to register)."""
+        if rows is None:
+            return None
+        hidden = f"r_{uuid.uuid4().hex}"
+        self._con.register(hidden, rows)
+        self._hidden.append(hidden)
+        self._relations[hidden] = relation
+        return hidden
 
     def run(self, sql: str) -> pa.Table:
         with self._lock:
@@ -212,7 +315,8 @@ class Sandbox:
                 raise
             except duckdb.Error as exc:  # the query's own fault: a bad cast, a division by 0
                 self._reusable = False
-                message = scrub(str(exc), schemas=[*self._schemas, *self._internal],
+                message = scrub(_without_paths(str(exc), self._paths),
+                                schemas=[*self._schemas, *self._internal],
                                 relations=self._relations)
                 kind = type(exc).__name__.removesuffix("Exception").lower() or "error"
                 raise InvalidInput(f"the query cannot run: {message}", code="query_failed",
@@ -232,7 +336,7 @@ class Sandbox:
             self._closed = True
             keep = self._reusable and self._reset()
         if keep:
-            _POOL.give(self._threads, self._con)
+            self._pool.give(self._key, self._con)
         else:
             self._con.close()
 
@@ -257,7 +361,16 @@ class Sandbox:
         self.close()
 
 
-def run_sql(relations: Mapping[str, pa.Table], sql: str, threads: int = 2) -> pa.Table:
+def _without_paths(text: str, paths: Sequence[str]) -> str:
+    """Where the platform keeps files is not the caller's business: a data file is named as
+    such."""
+    for path in paths:
+        text = text.replace(path, "a data file")
+    return text
+
+
+def run_sql(relations: Mapping[str, pa.Table | FileView], sql: str,
+            threads: int = 2) -> pa.Table:
     """`sql` over `relations` in a sandbox (what a fragment on a worker runs)."""
     with Sandbox(relations, threads) as sandbox:
         return sandbox.run(sql)

@@ -10,6 +10,9 @@ retention period are hidden.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from lakehouse.executor.file_views import FileView
 from lakehouse.executor.predicates import arrow_filter
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.versions import drop_replaced
@@ -41,6 +45,8 @@ class ScanJob:
     # (pyarrow's row filter copies every column kept, which costs more than DuckDB's filter).
     filter_rows: bool = True
     dictionary_columns: tuple[str, ...] = ()  # string columns read as dictionaries
+    # DuckDB reads the files itself (lakehouse/executor/file_views.py): their one schema.
+    duckdb_reads: pa.Schema | None = None
 
 
 def relation_schema(root: StorageRoot, paths: Sequence[str]) -> pa.Schema | None:
@@ -49,8 +55,47 @@ def relation_schema(root: StorageRoot, paths: Sequence[str]) -> pa.Schema | None
     if not paths:
         return None
     ends = [paths[0]] if len(paths) == 1 else [paths[0], paths[-1]]
-    schemas = [pq.read_schema(root.full(p), filesystem=root.fs) for p in ends]
-    return pa.unify_schemas(schemas, promote_options="permissive")
+    return pa.unify_schemas(file_schemas(root, ends), promote_options="permissive")
+
+
+FOOTERS_KEPT = 8192
+_footers: OrderedDict[tuple[str, int, int], pa.Schema] = OrderedDict()
+_footers_lock = threading.Lock()
+
+
+def file_schemas(root: StorageRoot, paths: Sequence[str]) -> list[pa.Schema]:
+    """Each file's schema. A local file's is kept, known by its path, size and modification
+    time (a table dropped and made again reuses paths); a remote one's is read each time."""
+    out = []
+    for path in paths:
+        full = root.full(path)
+        if not root.is_local:
+            out.append(pq.read_schema(full, filesystem=root.fs))
+            continue
+        facts = os.stat(full)
+        key = (full, facts.st_size, facts.st_mtime_ns)
+        with _footers_lock:
+            found = _footers.get(key)
+            if found is not None:
+                _footers.move_to_end(key)
+        if found is None:
+            found = pq.read_schema(full, filesystem=root.fs)
+            with _footers_lock:
+                _footers[key] = found
+                while len(_footers) > FOOTERS_KEPT:
+                    _footers.popitem(last=False)
+        out.append(found)
+    return out
+
+
+def file_view(job: ScanJob, memory: pa.Table | None = None) -> FileView:
+    """The view DuckDB reads `job`'s files through (`job.duckdb_reads` is set)."""
+    root = StorageRoot.parse(job.root_uri)
+    schema = job.duckdb_reads if job.duckdb_reads is not None else job.schema
+    columns = job.columns if job.columns is not None else tuple(job.schema.names)
+    return FileView(tuple(root.full(p) for p in job.paths), schema,
+                    tuple(c for c in columns if c in schema.names), job.retention_cutoff_us,
+                    job.replaced, memory)
 
 
 def read_columns(job: ScanJob) -> list[str] | None:
