@@ -1,10 +1,11 @@
-"""(d) of bench/tpch.py: a point query by record key on a table of many rows.
+"""(e) of bench/tpch.py: a point query by record key on a table of many rows.
 
-The table is loaded through the load path in parts, then compacted the way the scheduled
-compaction does (lakehouse.storage.maintenance): outputs sorted by data_id, cut near 128 MiB.
-Record keys rise in arrival order (time-ordered ids), so each compacted file holds one range of
-keys and its min/max statistics let the optimizer skip the others. Each row carries a ~19-byte
-payload so the table is several files at the target size, not one.
+The table is loaded with POST /data/load in parts, then compacted with POST /optimize/compact,
+which compacts every partition the way the scheduled compaction does: outputs sorted by
+data_id, cut near 128 MiB. Record keys rise in arrival order (time-ordered ids), so each
+compacted file holds one range of keys and its min/max statistics let the optimizer skip the
+others. Each row carries a ~19-byte payload so the table is several files at the target size,
+not one.
 """
 
 from __future__ import annotations
@@ -18,14 +19,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-
-from lakehouse.catalog.table_options import SqlTableOptions
-from lakehouse.compaction.planner import plan_compaction
-from lakehouse.compaction.policy import CompactionPolicy
-from lakehouse.config import Settings
-from lakehouse.load.loader import Loader, LoadRequest
-from lakehouse.load.sources import roots_for
-from lakehouse.storage.maintenance import compact_group, table_files
 
 TABLE = "events"
 FILES_TARGET, LATENCY_TARGET_MS = 2, 100.0
@@ -50,33 +43,29 @@ def source_rows(start: int, count: int, rng: np.random.Generator) -> pa.Table:
     })
 
 
-def build(bench: Any, settings: Settings, folder: Path, rows: int) -> None:
-    core = bench.core
+def write_sources(folder: Path, rows: int) -> None:
+    """The source files, written before the platform starts (its LOAD_ROOTS name the folder)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(5)
-    started = time.perf_counter()
     for first in range(0, rows, SOURCE_ROWS):
         pq.write_table(source_rows(first, min(SOURCE_ROWS, rows - first), rng),
                        folder / f"part-{first:010d}.parquet")
-    loader = Loader(core.catalog, core.storage, roots_for(settings), core.declarations)
-    loaded = loader.run(LoadRequest(bench.tenant, TABLE, str(folder)))
-    print(f"  loaded {loaded.rows:,} rows as {loaded.files} files "
-          f"({loaded.bytes / 2**20:.0f} MiB) in {time.perf_counter() - started:.1f} s")
+
+
+def build(bench: Any, folder: Path) -> None:
     started = time.perf_counter()
-    policy = CompactionPolicy(active_window_s=0.0)
-    plan = plan_compaction(table_files(core.catalog, SqlTableOptions(core.engine),
-                                       bench.tenant, TABLE), policy, time.time())
-    for group in plan.groups:
-        compact_group(core.catalog, core.storage, group, policy)
-    files = core.catalog.files(bench.tenant, TABLE)
-    print(f"  compacted into {len(files)} files "
-          f"({', '.join(f'{f.byte_size / 2**20:.0f}' for f in files)} MiB) "
+    loaded = bench.load(TABLE, folder).get("result") or {}
+    print(f"  loaded {loaded.get('rows', 0):,} rows as {loaded.get('files', '?')} files "
           f"in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    compacted = bench.compact(TABLE).get("result") or {}
+    print(f"  compacted ({compacted.get('files_before', '?')} files into "
+          f"{compacted.get('files_after', '?')}) in {time.perf_counter() - started:.1f} s")
 
 
-def run(bench: Any, settings: Settings, folder: Path, rows: int, runs: int) -> None:
-    print(f"\n(d) point query on a {rows:,}-row table")
-    build(bench, settings, folder, rows)
+def run(bench: Any, folder: Path, rows: int, runs: int) -> None:
+    print(f"\n(e) point query on a {rows:,}-row table")
+    build(bench, folder)
     sql = f"SELECT * FROM {TABLE} WHERE data_id = '{key(rows * 2 // 3 + 7)}'"  # noqa: S608
     [scan] = bench.optimize(sql)["plan"]["scans"]
     body = bench.ours(sql)
