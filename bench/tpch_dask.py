@@ -3,8 +3,9 @@
 They read the generator's original Parquet files, as DuckDB does, with Dask's default dtypes
 (pandas' Arrow-backed strings; Arrow's string views, which the generator writes, have no
 pyarrow-backed pandas dtype yet), on the threaded scheduler with 2 threads: the fastest way Dask
-runs on one machine (no pickling between processes), so the comparison favours Dask. Decimal columns become float64 right after the read
-(Dask's groupby cannot sum Arrow decimals); that cast is part of Dask's time.
+runs on one machine (no pickling between processes), so the comparison favours Dask. Decimal
+columns become float64 right after the read (Dask's groupby cannot sum Arrow decimals); that
+cast is part of Dask's time.
 """
 
 from __future__ import annotations

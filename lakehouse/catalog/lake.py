@@ -223,6 +223,10 @@ class Catalog(Protocol):
     def watermark(self, writer: str) -> int:
         """0 if never set."""
 
+    def pin_point(self, writer: str) -> tuple[int, int]:
+        """The current snapshot and `writer`'s watermark, read at one moment: the watermark is
+        the one the snapshot committed (a commit changes both at once)."""
+
     def stats(self) -> CatalogStats: ...
 
 

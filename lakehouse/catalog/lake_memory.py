@@ -159,6 +159,10 @@ class MemoryCatalog:
         with self._lock:
             return self._state.watermarks.get(writer, 0)
 
+    def pin_point(self, writer: str) -> tuple[int, int]:
+        with self._lock:
+            return len(self._state.snapshots), self._state.watermarks.get(writer, 0)
+
     def stats(self) -> CatalogStats:
         with self._lock:
             state = self._state

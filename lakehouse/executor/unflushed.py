@@ -3,8 +3,8 @@ snapshot they complete.
 
 A query pins a snapshot N and reads the log's entries above N's watermark (the highest sequence
 number flushed at N): together they hold every acknowledged row once. The pin reads the
-watermark, the snapshot, then the watermark again; a flush committing in between changes it, and
-the pin is taken again. The log is trimmed only after a flush commits, so entries above the
+snapshot and the watermark in one read of the catalog (a flush commits both at once), so no
+commit can fall between them. The log is trimmed only after a flush commits, so entries above the
 watermark of the newest snapshot are still there when read.
 """
 
@@ -21,8 +21,6 @@ from lakehouse.ingest.flush_rows import entries_table_sparing
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 
-PIN_ATTEMPTS = 20
-
 
 @dataclass(frozen=True, slots=True)
 class Pin:
@@ -34,12 +32,8 @@ class Pin:
 
 
 def pin(catalog: Catalog) -> Pin:
-    for _ in range(PIN_ATTEMPTS):
-        before = catalog.watermark(WAL_WRITER)
-        snapshot = catalog.current_snapshot()
-        if catalog.watermark(WAL_WRITER) == before:
-            return Pin(snapshot, before)
-    return Pin(catalog.current_snapshot(), catalog.watermark(WAL_WRITER))
+    snapshot, watermark = catalog.pin_point(WAL_WRITER)
+    return Pin(snapshot, watermark)
 
 
 class UnflushedRows:

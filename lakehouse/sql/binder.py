@@ -9,8 +9,10 @@ the qualified text it was given, not in the caller's query, so problems found he
 The database is in memory, holds only empty tables and never reads a file (external access is
 off): binding is a computation over the SchemaView, like the rest of the interpreter. Each
 distinct table shape is created once, in a schema named by its hash, and a query is bound with
-those schemas on its search path. Each thread has a database of its own: a query of ten
-thousand columns takes DuckDB a second to bind, and must not hold up another tenant's query.
+those schemas on its search path. A bind has a database to itself: a query of ten thousand
+columns takes DuckDB a second to bind, and must not hold up another tenant's query. Databases
+are kept between binds (opening one costs 35–60 ms, more than the rest of a small query; every
+query runs in a thread of its own, so a database per thread was a new one per query).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from sqlglot import exp
 from lakehouse.sql.problems import Problem
 from lakehouse.sql.schema_view import SchemaView, TableView
 
-_MAX_SHAPES = 128  # distinct table shapes a thread keeps; the least recently used is dropped
+_MAX_SHAPES = 128  # distinct table shapes a database keeps; the least recently used is dropped
+_KEPT = 4  # idle databases kept: about the binds running at once
 _MAX_MESSAGE = 300
 # Binder messages that are about types meeting (a cast, a comparison, an operator's or a
 # function's argument types), as opposed to a query's shape (GROUP BY, aggregates, windows).
@@ -57,7 +60,8 @@ class Bound:
 
 
 class _Shapes:
-    """One in-memory DuckDB database of empty tables, a schema per table shape (one thread's)."""
+    """One in-memory DuckDB database of empty tables, a schema per table shape (one bind's at a
+    time)."""
 
     def __init__(self) -> None:
         self._con: Any = None
@@ -102,8 +106,16 @@ class _Shapes:
                 return Bound()
             names, types = relation.columns, relation.types
         except duckdb.Error as exc:
+            if isinstance(exc, duckdb.FatalException | duckdb.InternalException):
+                self.broken = True
             return _refused(exc)
         return Bound(tuple(OutputColumn(n, str(t)) for n, t in zip(names, types, strict=True)))
+
+    broken = False  # an internal or fatal error: not given to another bind
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
 
 
 def _refused(exc: duckdb.Error) -> Bound:
@@ -128,17 +140,22 @@ def _column(name: str, kind: str) -> str:
     return f"NULL AS {_quote(name)}" if kind == "NULL" else f"NULL::{kind} AS {_quote(name)}"
 
 
-class _PerThread(threading.local):
-    shapes: _Shapes | None = None
-
-
-_THREADS = _PerThread()
+_idle: list[_Shapes] = []
+_idle_lock = threading.Lock()
 
 
 def bind_types(tree: exp.Expr, view: SchemaView) -> Bound:
     """DuckDB's judgement of a qualified tree (names resolved against `view`)."""
     names = {t.name.lower() for t in tree.find_all(exp.Table) if t.name}
     tables = [t for name in sorted(names) if (t := view.table(name)) is not None]
-    if _THREADS.shapes is None:
-        _THREADS.shapes = _Shapes()
-    return _THREADS.shapes.bind(tree.sql(dialect="duckdb"), tables)
+    with _idle_lock:
+        shapes = _idle.pop() if _idle else _Shapes()
+    bound = shapes.bind(tree.sql(dialect="duckdb"), tables)
+    # Not put back when the bind raised (interrupted midway: not trusted) or broke it.
+    with _idle_lock:
+        keep = not shapes.broken and len(_idle) < _KEPT
+        if keep:
+            _idle.append(shapes)
+    if not keep:
+        shapes.close()
+    return bound

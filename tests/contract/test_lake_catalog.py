@@ -305,6 +305,15 @@ def test_watermark_mismatch_conflicts_and_changes_nothing(catalog: Catalog) -> N
     assert (catalog.watermark("wal"), catalog.watermark("loader")) == (30, 7)
 
 
+def test_the_pin_point_is_the_snapshot_and_the_watermark_it_committed(catalog: Catalog) -> None:
+    assert catalog.pin_point("wal") == (0, 0)
+    _create(catalog, "acme", "events", _file("acme/events/a.parquet", (1, 10)))
+    assert catalog.pin_point("wal") == (catalog.current_snapshot(), 0)
+    catalog.commit(Commit("flush", (SetWatermark("wal", 10, 0),)))
+    assert catalog.pin_point("wal") == (catalog.current_snapshot(), 10)
+    assert catalog.pin_point("nobody") == (catalog.current_snapshot(), 0)
+
+
 def test_a_known_path_conflicts(catalog: Catalog) -> None:
     _create(catalog, "acme", "events", _file("acme/events/a.parquet", (1, 10)))
     _create(catalog, "acme", "other")
