@@ -131,6 +131,7 @@ class QueryRegistry:
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
         self._runs: OrderedDict[str, QueryRun] = OrderedDict()
+        self._spilled: set[str] = set()  # the runs whose result is in a file
         if self._limits.spill_dir is not None:
             # Files of an earlier process: their runs are gone with it.
             self._limits.spill_dir.mkdir(parents=True, exist_ok=True)
@@ -151,6 +152,8 @@ class QueryRegistry:
         if spill_dir is None or result.nbytes <= self._limits.spill_bytes:
             return result
         path = self._spill_path(run)
+        with self._lock:
+            self._spilled.add(run.query_id)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, result.schema) as out:
             out.write_table(result)
         return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
@@ -199,7 +202,8 @@ class QueryRegistry:
     def _forget(self, run: QueryRun) -> None:
         # The result itself goes when nobody holds the run any more (a sync answer being
         # written may); a mapped file stays readable after it is unlinked.
-        if self._limits.spill_dir is not None:
+        if run.query_id in self._spilled:  # the lock is held
+            self._spilled.discard(run.query_id)
             with contextlib.suppress(OSError):
                 self._spill_path(run).unlink(missing_ok=True)
 
