@@ -3,10 +3,10 @@
     .venv/bin/python bench/flush.py                # 1,000,000 rows (the issue's figure)
     .venv/bin/python bench/flush.py --rows 200000
 
-Both sides write the same rows, zstd, in the same process on the same disk: the reference is
-`pyarrow.parquet.write_table` of the rows already in one Arrow table; the flush reads them from a
-real RocksDB WAL, conforms, partitions, writes with statistics, commits to a SQLite catalog and
-trims the log. Target: the flush at >= 50% of the reference.
+Both sides write the same rows with the same codec (LZ4), in the same process on the same disk:
+the reference is `pyarrow.parquet.write_table` of the rows already in one Arrow table; the flush
+reads them from a real RocksDB WAL, conforms, partitions, writes with statistics, commits to a
+SQLite catalog and trims the log. Target: the flush at >= 50% of the reference.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from api.core import build_core
 from lakehouse.config import Settings
 from lakehouse.ingest.flush_rows import entries_table
 from lakehouse.ingest.keys import TableRef
+from lakehouse.storage.parquet_files import CODEC
 
 
 def main() -> None:
@@ -55,7 +56,7 @@ def main() -> None:
         rows = entries_table(work.entries, core.ingest.table_schema(TableRef("bench", "records"))
                              or work.schema)
         start = time.perf_counter()
-        pq.write_table(rows, str(root / "reference.parquet"), compression="zstd")
+        pq.write_table(rows, str(root / "reference.parquet"), compression=CODEC)
         reference = rows.num_rows / (time.perf_counter() - start)
 
         start = time.perf_counter()

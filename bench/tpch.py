@@ -194,7 +194,7 @@ def tpch_table(bench: Bench, runs: int, numbers: list[int]) -> dict[int, float]:
     print(f"geometric mean of ratios: {geomean:.2f} (target <= {GEOMEAN_TARGET:.1f}) "
           f"{verdict(geomean <= GEOMEAN_TARGET)}")
     print(f"worst ratio: {worst:.2f} on Q{numbers[ratios.index(worst)]} "
-          f"(target <= {WORST_TARGET:.0f}) {verdict(worst <= WORST_TARGET)}")
+          f"(target <= {WORST_TARGET:.1f}) {verdict(worst <= WORST_TARGET)}")
     return ours_ms
 
 

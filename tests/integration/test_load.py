@@ -1,4 +1,4 @@
-"""Bulk loads for real: files under DATA_DIR → zstd Parquet under the storage root → a SQLite
+"""Bulk loads for real: files under DATA_DIR → LZ4 Parquet under the storage root → a SQLite
 catalog snapshot; through the domain, the `load` flow (HTTP, on Prefect's temporary server),
 the CLI, and an in-process Dask cluster. Nothing is mocked."""
 

@@ -31,10 +31,13 @@ from tests.conftest import PASSWORD
 from tests.unit.sql_cases import HOSTILE
 
 
-@pytest.fixture
-def core(tmp_path: Path) -> Iterator[Core]:
+@pytest.fixture(params=["duckdb", "arrow"])
+def core(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Core]:
+    """Every test twice: DuckDB reading the files itself, and our pyarrow scan reading them
+    (QUERY_FILE_READER): the answers must not depend on who reads."""
     built = build_core(Settings.for_tests(tmp_path, query_on_dask=False,
-                                          query_max_concurrent_per_tenant=2), ingest=True)
+                                          query_max_concurrent_per_tenant=2,
+                                          query_file_reader=request.param), ingest=True)
     yield built
     built.close()
 
