@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Protocol
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, insert, select, text
 
 from lakehouse.catalog.options import NO_OPTIONS, TableOptions, parse_options
 from lakehouse.catalog.schema import table_options
@@ -47,6 +47,9 @@ class MemoryTableOptions:
             return dict(self._options)
 
 
+_GET = text("SELECT spec FROM table_options WHERE tenant = :tenant AND name = :name")
+
+
 class SqlTableOptions:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -61,9 +64,10 @@ class SqlTableOptions:
                     updated_at=int(time.time())))
 
     def get(self, tenant: str, name: str) -> TableOptions:
+        # Text made once: every query asks for each table it reads, and building and
+        # compiling the expression each time cost several times the read.
         with self._engine.connect() as conn:
-            spec = conn.execute(select(table_options.c.spec).where(
-                table_options.c.tenant == tenant, table_options.c.name == name)).scalar()
+            spec = conn.execute(_GET, {"tenant": tenant, "name": name}).scalar()
         return parse_options(json.loads(spec)) if spec is not None else NO_OPTIONS
 
     def all(self) -> dict[tuple[str, str], TableOptions]:
