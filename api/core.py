@@ -249,6 +249,7 @@ def _query_service(core: Core) -> QueryService:
                         track_threshold_s=settings.query_track_threshold_s,
                         client=core.dask_client if settings.query_on_dask else None,
                         track=track_query,
+                        learn_split=settings.optimizer_learn_split_threshold,
                         on_end=lambda run: core.metrics.observe_query(
                             run.state, (run.plan or {}).get("distribution", {}).get("strategy"),
                             run.elapsed_s, run.progress.bytes_scanned))

@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     optimizer_broadcast_threshold_mb: float = Field(default=64.0, ge=0)
     optimizer_target_fragment_mb: float = Field(default=32.0, gt=0)
     optimizer_single_node_threshold_mb: float = Field(default=512.0, ge=0)
+    optimizer_learn_split_threshold: bool = True
 
     health_timeout_s: float = Field(default=2.0, gt=0)
     alert_rules_file: str = ""  # empty: the shipped lakehouse/telemetry/alert_rules.yaml
@@ -258,6 +259,9 @@ class Settings(BaseSettings):
             "dask_scheduler_address": "tcp://127.0.0.1:9",
             # Generous: a loaded CI machine can take a while to hand the probe a thread.
             "health_timeout_s": 5.0,
+            # Plans must not change shape with the machine's speed mid-test; the tests of
+            # the learning turn it on.
+            "optimizer_learn_split_threshold": False,
         }
         values.update(overrides)
         return cls(_env_file=None, **values)  # type: ignore[call-arg]

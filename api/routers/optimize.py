@@ -64,9 +64,11 @@ class ConfigBody(StrictBody):
 
 @router.get("/config")
 async def get_config(core: CoreDep, caller: Reader) -> dict[str, Any]:
-    """The cost model: thresholds, fragment size, the rules that run, the plan mode."""
-    return {**service(core).model.to_json(), "rules_available": list(RULES),
-            "modes": list(MODES)}
+    """The cost model: thresholds, fragment size, the rules that run, the plan mode; and what
+    the single-node threshold learned from the queries that ran (`learned`, null before any)."""
+    found = service(core)
+    return {**found.model.to_json(), "rules_available": list(RULES), "modes": list(MODES),
+            "learned": found.learned.to_json() if found.learned is not None else None}
 
 
 @router.put("/config")

@@ -95,6 +95,9 @@ def allowing(con: duckdb.DuckDBPyConnection, threads: int,
         con.execute(f"SET memory_limit = '{int(_memory_limit_mb)}MB'")
     listed = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     con.execute(f"SET allowed_paths = [{listed}]")
+    # Kept for the next query of the same files: their footers need not be read again (DuckDB
+    # checks a file's modification time before it trusts what it kept).
+    con.execute("SET parquet_metadata_cache = true")
     con.execute("SET enable_external_access = false")
     con.execute("SET python_enable_replacements = false")
     con.execute("SET lock_configuration = true")

@@ -13,6 +13,7 @@ import contextvars
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,6 +23,7 @@ from lakehouse.executor.engine import Planned, QueryEngine
 from lakehouse.executor.queries import QueryRegistry, QueryRun
 from lakehouse.executor.run import Execution, Progress, Staged
 from lakehouse.optimizer.cost_model import CostModel
+from lakehouse.optimizer.split_learning import Learned, Run, learn
 from lakehouse.telemetry.optimizer_stats import OptimizerStats
 
 log = logging.getLogger(__name__)
@@ -39,18 +41,28 @@ class QueryRequest:
     user: str = ""  # who asks: shown in GET /queries
 
 
+LEARNING_WINDOW = 200  # the runs the single-node threshold is learned from
+
+
 class QueryService:
     def __init__(self, engine: QueryEngine, registry: QueryRegistry, model: CostModel, *,
                  max_bytes_scanned: int, timeout_s: float, track_threshold_s: float,
                  client: Callable[[], Any] | None = None,
                  on_end: Callable[[QueryRun], None] | None = None,
-                 track: Callable[[QueryService, QueryRun], None] | None = None) -> None:
+                 track: Callable[[QueryService, QueryRun], None] | None = None,
+                 learn_split: bool = False) -> None:
         """`track(service, run)` runs the query as a tracked run (the Prefect flow run named
         after it; without one the steps run here all the same); None: never tracked."""
         self.engine = engine
         self.registry = registry
         self.model = model
         self.stats = OptimizerStats()
+        # OPTIMIZER_LEARN_SPLIT_THRESHOLD: the single-node threshold follows what the runs
+        # measured (lakehouse/optimizer/split_learning.py); `learned` says what and why.
+        self.learn_split = learn_split
+        self.learned: Learned | None = None
+        self._runs: deque[Run] = deque(maxlen=LEARNING_WINDOW)
+        self._learning = threading.Lock()
         self.max_bytes_scanned = max_bytes_scanned
         self.timeout_s = timeout_s
         self.track_threshold_s = track_threshold_s
@@ -162,8 +174,32 @@ class QueryService:
 
     def finish_run(self, run: QueryRun, execution: Execution, staged: Staged) -> None:
         result = execution.merge(staged)
+        request = self._requests.get(run.query_id)
+        shaped_by_model = request is not None and (request.model or self.model).mode == "auto"
+        if self.learn_split and shaped_by_model:  # before the answer: the next query uses it
+            self._learn(Run(sum(s.bytes for s in execution.plan.scans),
+                            time.time() - (run.started_at or time.time()),
+                            execution.distributed))
         self.registry.finish(run, result)
         self.stats.measured(_estimates_vs_actual(execution, run.progress, result.num_rows))
+
+    def _learn(self, finished: Run) -> None:
+        """Only queries whose shape the model chose (no forced plan) teach it."""
+        with self._learning:
+            if self.model.mode != "auto":
+                return
+            self._runs.append(finished)
+            current = self.model.single_node_threshold_bytes
+            found = learn(list(self._runs), current)
+            # What was last concluded stays shown while new evidence gathers.
+            if found.speedup is not None or self.learned is None:
+                self.learned = found
+            if found.threshold_bytes != current:
+                self.model = replace(self.model,
+                                     single_node_threshold_bytes=found.threshold_bytes)
+                self._runs.clear()  # the evidence was of the old threshold
+                log.info("single-node threshold learned", extra={
+                    "from_mb": current / 2**20, **found.to_json()})
 
     def _tracked(self, run: QueryRun) -> None:
         if self._track is None:
