@@ -97,8 +97,9 @@ def view_sql(view: FileView, replaced: str | None, memory: str | None) -> str:
     tables of `view.replaced` and `view.memory` (None when there are none)."""
     files = ", ".join(_literal(p) for p in view.paths)
     # hive_partitioning off: a folder named day=2026-11-26 must not add a column `day`.
+    # union_by_name: a file may lack columns the others have (the schema grows).
     source = (f"read_parquet([{files}], hive_partitioning = false, union_by_name = "
-              f"{'true' if _differ(view) else 'false'}, filename = false)")
+              f"{'true' if len(view.paths) > 1 else 'false'}, filename = false)")
     shown = ", ".join(quote_name(c) for c in view.columns) or "*"
     conditions = []
     if view.retention_cutoff_us is not None and TIME_COLUMN in view.schema.names:
@@ -114,8 +115,3 @@ def view_sql(view: FileView, replaced: str | None, memory: str | None) -> str:
         sql += f" UNION ALL SELECT {shown} FROM {memory}"  # noqa: S608
     return sql
 
-
-def _differ(view: FileView) -> bool:
-    """True when the files may not all hold every column (union_by_name reads each footer
-    first; with one schema it is not needed)."""
-    return len(view.paths) > 1

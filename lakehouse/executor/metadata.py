@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
+from lakehouse.executor.scan import file_schemas
 from lakehouse.storage.location import StorageRoot
 
 SNAPSHOTS_KEPT = 16  # (tenant, snapshot) entries: the current snapshot of the busiest tenants
-SCHEMAS_KEPT = 4096  # data file footers (a file's schema never changes)
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,6 @@ class MetadataCache:
         self.storage = storage
         self._lock = threading.Lock()
         self._snapshots: OrderedDict[tuple[str, int], SnapshotMetadata] = OrderedDict()
-        self._schemas: OrderedDict[str, pa.Schema] = OrderedDict()
 
     def get(self, tenant: str, snapshot: int) -> SnapshotMetadata:
         key = (tenant, snapshot)
@@ -72,15 +70,7 @@ class MetadataCache:
         if not files:
             return None
         newest = max(files, key=lambda f: (f.snapshot_added or 0, f.path))
-        with self._lock:
-            found = self._schemas.get(newest.path)
-        if found is None:
-            found = pq.read_schema(self.storage.full(newest.path), filesystem=self.storage.fs)
-            with self._lock:
-                self._schemas[newest.path] = found
-                while len(self._schemas) > SCHEMAS_KEPT:
-                    self._schemas.popitem(last=False)
-        return found
+        return file_schemas(self.storage, [newest.path])[0]
 
     def derive(self, metadata: SnapshotMetadata, name: str, make: Callable[[], Any]) -> Any:
         """`make()` once per snapshot entry, kept beside it."""

@@ -64,16 +64,16 @@ _footers_lock = threading.Lock()
 
 
 def file_schemas(root: StorageRoot, paths: Sequence[str]) -> list[pa.Schema]:
-    """Each file's schema. A local file's is kept, known by its path, size and modification
-    time (a table dropped and made again reuses paths); a remote one's is read each time."""
+    """Each file's schema, read once and kept. A local file is known by its path, size and
+    modification time (a table dropped and made again reuses paths); an object in a store by
+    its path (written once, never changed: a stat would cost a request)."""
     out = []
     for path in paths:
         full = root.full(path)
-        if not root.is_local:
-            out.append(pq.read_schema(full, filesystem=root.fs))
-            continue
-        facts = os.stat(full)
-        key = (full, facts.st_size, facts.st_mtime_ns)
+        key = (full, -1, -1)
+        if root.is_local:
+            facts = os.stat(full)
+            key = (full, facts.st_size, facts.st_mtime_ns)
         with _footers_lock:
             found = _footers.get(key)
             if found is not None:

@@ -23,7 +23,7 @@ from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for
-from lakehouse.optimizer.split_learning import FLOOR_BYTES, MIB, MUCH, PAYS, learn
+from lakehouse.optimizer.split_learning import FLOOR_BYTES, MIB, MUCH, PAYS
 from tests.conftest import PASSWORD
 
 THRESHOLD_MB = 0.25
@@ -110,4 +110,3 @@ def test_the_threshold_is_learned_from_the_runs_and_used(core: Core) -> None:
         bytes_read = sum(s["bytes"] for s in again["plan"]["scans"])
         assert (again["plan"]["distribution"]["strategy"] == "single") == (
             bytes_read < learned.threshold_bytes)
-    assert learn([], before).threshold_bytes == before
