@@ -34,12 +34,20 @@ def test_the_22_queries_equal_duckdb(tpch_loaded: Platform,
 
 def test_a_large_query_runs_on_both_worker_hosts(tpch_loaded: Platform) -> None:
     """Q1 over lineitem's files, cut into fragments of 1 MiB (SF0.1 is small: at the default
-    32 MiB it would be one fragment)."""
+    32 MiB it would be one fragment). Dask places each fragment by its own estimate of the
+    workers' load, and lineitem's four files make four short fragments, which it may now and
+    then give to one worker; so the query may run three times to be seen on both hosts."""
+    want = {tpch_loaded.hosts["w1"].address, tpch_loaded.hosts["w2"].address}
+    seen = []
     with small_fragments(tpch_loaded):
-        body = run_query(tpch_loaded, query(1))
-    assert body["strategy"] == "partial_aggregate"
-    status = httpx.get(tpch_loaded.url(8081) + f"/query/{body['query_id']}",
-                       headers=tpch_loaded.headers, timeout=30).json()
-    ran_on = status["progress"]["workers"]
-    hosts = {address.split("://")[-1].rsplit(":", 1)[0] for address in ran_on}
-    assert hosts == {tpch_loaded.hosts["w1"].address, tpch_loaded.hosts["w2"].address}, status
+        for _ in range(3):
+            body = run_query(tpch_loaded, query(1))
+            assert body["strategy"] == "partial_aggregate"
+            status = httpx.get(tpch_loaded.url(8081) + f"/query/{body['query_id']}",
+                               headers=tpch_loaded.headers, timeout=30).json()
+            ran_on = status["progress"]["workers"]
+            hosts = {address.split("://")[-1].rsplit(":", 1)[0] for address in ran_on}
+            seen.append(status["progress"])
+            if hosts == want:
+                break
+    assert hosts == want, seen
