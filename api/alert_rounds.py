@@ -27,6 +27,7 @@ async def refresh_gauges(core: Core) -> None:
             usable = int(check.detail.get("workers", 0)) - int(
                 check.detail.get("workers_excluded", 0))
             metrics.dask_workers.set(max(0, usable))
+            metrics.observe_dask(check.detail)
     if core.ingest is not None:
         backlog = core.ingest.backlog()
         metrics.unflushed_bytes.set(backlog.unflushed_bytes)

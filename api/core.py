@@ -34,6 +34,7 @@ from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flush_trigger import FlushTrigger
 from lakehouse.ingest.flushed_records import ParquetRecords
 from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.meter import WriteMeter
 from lakehouse.ingest.reader import RecordReader
 from lakehouse.ingest.service import IngestLimits, IngestService
 from lakehouse.optimizer.cost_model import MIB, CostModel
@@ -74,6 +75,7 @@ class Core:
     metrics: Metrics = field(default_factory=Metrics)
     alerting: Alerting | None = None
     started_at: float = field(default_factory=time.time)
+    stop_observing_runs: Callable[[], None] = field(default=lambda: None)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
     _catalog_answered_at: float | None = None  # never: a silent catalog is down at once
 
@@ -135,13 +137,15 @@ class Core:
         return self.ingest, self.reader
 
     def close(self) -> None:
+        self.stop_observing_runs()
         if self.ingest is not None:
             self.ingest.close()
             self.ingest.wal.close()
         self.engine.dispose()
 
 
-def open_ingest(settings: Settings, declarations: TableDeclarations) -> IngestService:
+def open_ingest(settings: Settings, declarations: TableDeclarations,
+                meter: WriteMeter | None = None) -> IngestService:
     from lakehouse.wal.rocks import RocksWal
 
     wal = RocksWal.open(settings.wal_dir, sync=settings.wal_sync,
@@ -149,7 +153,7 @@ def open_ingest(settings: Settings, declarations: TableDeclarations) -> IngestSe
     limits = IngestLimits(
         BacklogLimits(settings.ingest_max_unflushed_bytes, settings.ingest_max_unflushed_age_s),
         settings.tenant_write_rate, settings.tenant_write_burst)
-    return IngestService(wal, limits, declarations=declarations)
+    return IngestService(wal, limits, declarations=declarations, meter=meter)
 
 
 def _catalog_schema(catalog: Catalog) -> Callable[[TableRef], FieldType | None]:
@@ -206,11 +210,14 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
                 catalog=catalog, storage=storage)
     core.metrics.registry.register(RestartsCollector(settings.run_dir))
+    from flows.runs import observe_runs  # Prefect loads with it: only where services run
+
+    core.stop_observing_runs = observe_runs(core.metrics.observe_run)
     core.alerting = Alerting(load_rules(Path(settings.alert_rules_file)
                                         if settings.alert_rules_file else None),
                              webhook_url=settings.alert_webhook_url)
     if ingest:
-        core.ingest = open_ingest(settings, SqlDeclarations(engine))
+        core.ingest = open_ingest(settings, SqlDeclarations(engine), core.metrics)
         flushed = ParquetRecords(catalog, storage)
         core.ingest.flushed_source = flushed
         core.ingest.catalog_schema = _catalog_schema(catalog)

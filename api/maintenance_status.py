@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
 from api.core import Core
@@ -65,6 +66,11 @@ async def _last_runs(core: Core, tenant: str | None) -> dict[str, Any]:
                     flow_run_filter=runs_filter(tags=tags), sort=FlowRunSort.START_TIME_DESC,
                     limit=1)
                 run = runs[0] if runs else None
+                succeeded = runs if run is not None and _completed(run) else \
+                    await client.read_flow_runs(
+                        flow_filter=FlowFilter(name=FlowFilterName(any_=[name])),
+                        flow_run_filter=runs_filter(StateType.COMPLETED, tags),
+                        sort=FlowRunSort.END_TIME_DESC, limit=1)
                 result = None if run is None else await run_result(client, run)
                 if run is not None and tenant is not None and SHARED_TAG in run.tags:
                     result = tenant_view(result, tenant, name)
@@ -74,7 +80,14 @@ async def _last_runs(core: Core, tenant: str | None) -> dict[str, Any]:
                     "started": run.start_time.isoformat() if run.start_time else None,
                     "ended": run.end_time.isoformat() if run.end_time else None,
                     "ended_at": run.end_time.timestamp() if run.end_time else None,
+                    "seconds": run.total_run_time.total_seconds(),
+                    "succeeded_at": succeeded[0].end_time.timestamp()
+                    if succeeded and succeeded[0].end_time else None,
                     "result": result}
     except Exception as exc:  # any failure of Prefect is reported, never raised
         return {"error": f"the Prefect API cannot be reached: {type(exc).__name__}"}
     return found
+
+
+def _completed(run: FlowRun) -> bool:
+    return run.state is not None and run.state.type is StateType.COMPLETED

@@ -28,7 +28,7 @@ def _rules(count: int) -> list:  # type: ignore[type-arg]
     for i in range(count - len(shipped)):
         kind = i % 3
         expr = ("increase(lakehouse_http_requests_total{status=\"500\"}[5m]) > 1" if kind == 0
-                else "max(lakehouse_http_request_seconds_sum) > 100" if kind == 1
+                else "max(lakehouse_http_request_duration_seconds_sum) > 100" if kind == 1
                 else f"rate(lakehouse_queries_total[{1 + i % 10}m]) > 5")
         extra.append({"name": f"Extra{i}", "expr": expr, "for": "1m"})
     return shipped + list(parse_rules({"rules": extra}))

@@ -162,6 +162,30 @@ class RunWatch:
 _lock = threading.Lock()
 _watches: OrderedDict[str, RunWatch] = OrderedDict()
 _live: dict[str, Any] = {}  # the one registry of live objects (jobs, contexts): key → object
+RunObserver = Callable[[str, str, float], None]  # kind, "completed" | "failed", seconds
+_observers: list[RunObserver] = []
+
+
+def observe_runs(observer: RunObserver) -> Callable[[], None]:
+    """Have `observer` told of each run `start` ran here once it ends; what stops that."""
+    with _lock:
+        _observers.append(observer)
+
+    def stop() -> None:
+        with _lock:
+            if observer in _observers:
+                _observers.remove(observer)
+    return stop
+
+
+def _ended(kind: str, outcome: str, seconds: float) -> None:
+    with _lock:
+        observers = list(_observers)
+    for observer in observers:
+        try:
+            observer(kind, outcome, seconds)
+        except Exception:  # a meter's fault is not the run's
+            log.exception("a run observer failed")
 
 
 def watch(run_id: str) -> RunWatch:
@@ -329,11 +353,13 @@ def run(job: Job[Any, Any, Any], flow: Flow[..., Any], *, name: str,
 
 def _run(mine: RunWatch, job: Job[Any, Any, Any], *, key: str, flow: Flow[..., Any],
          created: FlowRun | None, parameters: dict[str, Any]) -> None:
+    started, outcome = time.perf_counter(), "failed"
     try:
         if created is not None:
             result: Any = run_flow(flow, flow_run=created, parameters=parameters)
         else:
             result = run_steps(job, mine)
+        outcome = "completed"
         mine.finish(result)
     except BaseException as exc:  # the watch hands it to whoever waits
         if created is None:  # no Prefect run holds the error: this process tells it
@@ -344,3 +370,4 @@ def _run(mine: RunWatch, job: Job[Any, Any, Any], *, key: str, flow: Flow[..., A
         mine.finish(None, exc)
     finally:
         take_back(key)
+        _ended(job.kind, outcome, time.perf_counter() - started)

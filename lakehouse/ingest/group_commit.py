@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from lakehouse.ingest.meter import NoMeter, WriteMeter
 from lakehouse.wal.port import LogEntry, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class _Pending:
     width: int
     prepare: Prepare
     future: Future[int]
+    queued: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,10 @@ _STOP = object()
 
 
 class GroupCommitter:
-    def __init__(self, wal: WriteAheadLog, *, max_group_records: int = 100_000) -> None:
+    def __init__(self, wal: WriteAheadLog, *, max_group_records: int = 100_000,
+                 meter: WriteMeter | None = None) -> None:
         self._wal = wal
+        self._meter = meter or NoMeter()
         self._max_group_records = max_group_records
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._commits = self._requests = self._records = self._largest = 0
@@ -121,6 +125,7 @@ class GroupCommitter:
             next_seq += pending.width
         if not ready:
             return
+        started = time.perf_counter()
         try:
             self._wal.append(entries, index)
         except Exception as exc:  # nothing of the group is durable: every request hears why
@@ -132,5 +137,11 @@ class GroupCommitter:
         self._requests += len(ready)
         self._records += sum(p.width for p, _ in ready)
         self._largest = max(self._largest, len(ready))
+        ended = time.perf_counter()
+        try:
+            self._meter.committed(ended - started, ended - min(p.queued for p, _ in ready),
+                                  len(ready))
+        except Exception:  # a meter's fault must not fail durable writes
+            log.exception("the write meter failed")
         for pending, first_seq in ready:
             pending.future.set_result(first_seq)

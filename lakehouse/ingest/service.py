@@ -11,6 +11,7 @@ This module coordinates; the parts it holds the lock over are their own modules:
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +37,7 @@ from lakehouse.ingest.entries import (
 from lakehouse.ingest.group_commit import GroupCommitter, Prepared
 from lakehouse.ingest.inflight import InflightWrite, release, reserve
 from lakehouse.ingest.keys import TableRef, record_prefix, request_key, stats_key
+from lakehouse.ingest.meter import NoMeter, WriteMeter
 from lakehouse.ingest.plan import PendingWrite, RecordResult, WritePlan, render_answer
 from lakehouse.ingest.records import IncomingRecord, Rejected, check_records
 from lakehouse.ingest.recovery import recover
@@ -47,6 +49,8 @@ from lakehouse.schema import FieldType, evolve
 from lakehouse.schema.declared import DeclaredTable
 from lakehouse.wal.port import WriteAheadLog
 
+log = logging.getLogger(__name__)
+
 __all__ = ["REJECTS_TABLE", "FlushedSource", "IngestLimits", "IngestService", "WritePathSchema"]
 
 SETTLE_TIMEOUT_S = 5.0  # a read waits this long at most for a write being synced
@@ -55,8 +59,10 @@ SETTLE_TIMEOUT_S = 5.0  # a read waits this long at most for a write being synce
 class IngestService:
     def __init__(self, wal: WriteAheadLog, limits: IngestLimits,
                  clock: Callable[[], float] = time.time,
-                 declarations: TableDeclarations | None = None) -> None:
+                 declarations: TableDeclarations | None = None,
+                 meter: WriteMeter | None = None) -> None:
         self.wal = wal
+        self._meter = meter or NoMeter()
         # Where records trimmed from the log are read back (the Parquet files), once flushing.
         self.flushed_source: FlushedSource | None = None
         self._admission = Admission(limits, clock)
@@ -66,7 +72,7 @@ class IngestService:
         self._clock = clock
         self._lock = threading.RLock()  # a done-callback may run inline under it
         self._inflight: dict[bytes, InflightWrite] = {}  # record key → the write holding it
-        self.committer = GroupCommitter(wal)
+        self.committer = GroupCommitter(wal, meter=self._meter)
         recovered = recover(wal)
         self._tables: dict[TableRef, TableState] = recovered.tables
         self._durable_counts: dict[TableRef, TableState] = recovered.durable_counts
@@ -309,6 +315,15 @@ class IngestService:
                 self._table(ref)
             count_writes(plan, self._tables)
             count_events(plan, self._tables)
+        self._measure(plan)
+
+    def _measure(self, plan: WritePlan) -> None:
+        rejected = sum(1 for r in plan.results if r.status == "rejected")
+        try:
+            self._meter.written(plan.tenant, sum(len(r) for r in plan.writes.values()),
+                                sum(plan.sizes.values()), rejected)
+        except Exception:  # a meter's fault must not fail a durable write
+            log.exception("the write meter failed")
 
     # --- what readers and the flush need -----------------------------------------------------
     def unflushed_entries(self, ref: TableRef, before_seq: int | None) -> list[int]:

@@ -7,21 +7,44 @@ admins only (`GET /metrics/tenants`, a bearer token in the scrape config).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+# Per-tenant series stop naming new tenants past this many (the rest add to "_other"), so a
+# platform with many tenants cannot grow a scrape without bound.
+MAX_TENANT_LABELS = 500
+OTHER_TENANTS = "_other"
+_FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_RUNS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.tenant_registry = CollectorRegistry()
+        self._tenants: set[str] = set()
+        self._tenants_lock = threading.Lock()
+        # The standard process_*, python_info and python_gc_* series of this process.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.requests = Counter(
             "lakehouse_http_requests", "HTTP requests answered",
             ["service", "method", "route", "status"], registry=self.registry,
         )
         self.latency = Histogram(
-            "lakehouse_http_request_seconds", "Time to answer an HTTP request",
+            "lakehouse_http_request_duration_seconds", "Time to answer an HTTP request",
             ["service", "route"], registry=self.registry,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
@@ -33,12 +56,77 @@ class Metrics:
             "lakehouse_queries", "Queries by outcome and plan strategy", ["state", "strategy"],
             registry=self.registry)
         self.query_seconds = Histogram(
-            "lakehouse_query_seconds", "Time from a query's start to its answer", ["strategy"],
-            registry=self.registry,
+            "lakehouse_query_duration_seconds", "Time from a query's start to its answer",
+            ["strategy"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
         self.query_bytes = Counter(
             "lakehouse_query_scanned_bytes", "Bytes of data files queries read",
             registry=self.registry)
+
+        # The write path (lakehouse/ingest): what was made durable, and how long that took.
+        self.ingest_records = Counter(
+            "lakehouse_ingest_records", "Records made durable in the write-ahead log",
+            registry=self.registry)
+        self.ingest_bytes = Counter(
+            "lakehouse_ingest_bytes", "Bytes of records made durable in the write-ahead log",
+            registry=self.registry)
+        self.ingest_rejected = Counter(
+            "lakehouse_ingest_rejected_records", "Records refused one by one (bad JSON, "
+            "types that do not fit) and kept in the tenant's _rejects table",
+            registry=self.registry)
+        self.tenant_ingest_records = Counter(
+            "lakehouse_ingest_records", "Records made durable, per tenant", ["tenant"],
+            registry=self.tenant_registry)
+        self.tenant_ingest_bytes = Counter(
+            "lakehouse_ingest_bytes", "Bytes of records made durable, per tenant", ["tenant"],
+            registry=self.tenant_registry)
+        self.tenant_ingest_rejected = Counter(
+            "lakehouse_ingest_rejected_records", "Records refused one by one, per tenant",
+            ["tenant"], registry=self.tenant_registry)
+        self.wal_sync = Histogram(
+            "lakehouse_wal_sync_duration_seconds", "Time of one synced append to the "
+            "write-ahead log (a group commit's write and fsync)", registry=self.registry,
+            buckets=_FAST)
+        self.group_commit = Histogram(
+            "lakehouse_wal_group_commit_duration_seconds", "Time from the oldest request of "
+            "a group commit being queued to the group being durable (what a write waits)",
+            registry=self.registry, buckets=_FAST)
+        self.group_requests = Histogram(
+            "lakehouse_wal_group_commit_requests", "Write requests sharing one group commit",
+            registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+
+        # Runs of this process (flushes, loads, on-demand compaction: flows/runs.py) and the
+        # maintenance runs Prefect reports, wherever they ran.
+        self.run_seconds = Histogram(
+            "lakehouse_run_duration_seconds", "Time of a run of this process, by kind "
+            "(ingest: a flush; load; compaction) and outcome", ["kind", "outcome"],
+            registry=self.registry, buckets=_RUNS)
+        self.maintenance_seconds = Histogram(
+            "lakehouse_maintenance_run_duration_seconds", "Time of a maintenance flow's run, "
+            "as Prefect reports it once it ended", ["flow", "state"], registry=self.registry,
+            buckets=_RUNS)
+        self.maintenance_success = Gauge(
+            "lakehouse_maintenance_last_success_timestamp_seconds",
+            "When a maintenance flow's last completed run ended (kept while later runs fail)",
+            ["flow"], registry=self.registry)
+        self._maintenance_seen: dict[str, str] = {}  # flow → the last ended run observed
+
+        # The Dask cluster, as the scheduler lists it (refreshed with the alert gauges).
+        self.dask_threads = Gauge(
+            "lakehouse_dask_threads", "Threads of the Dask workers", registry=self.registry)
+        self.dask_memory = Gauge(
+            "lakehouse_dask_memory_bytes", "Memory the Dask workers' processes use",
+            registry=self.registry)
+        self.dask_memory_limit = Gauge(
+            "lakehouse_dask_memory_limit_bytes", "The Dask workers' memory limits, summed",
+            registry=self.registry)
+        self.dask_spilled = Gauge(
+            "lakehouse_dask_spilled_bytes", "Bytes the Dask workers spilled to disk",
+            registry=self.registry)
+        self.dask_tasks = Gauge(
+            "lakehouse_dask_tasks", "Tasks on the Dask workers by state (executing, ready, "
+            "memory, …)", ["state"], registry=self.registry)
+
         self.backlog_files = Gauge(
             "lakehouse_compaction_backlog_files", "Small data files waiting for compaction",
             registry=self.registry)
@@ -103,7 +191,45 @@ class Metrics:
 
     def observe_shed(self, pool: str, reason: str, tenant: str) -> None:
         self.shed.labels(pool, reason).inc()
-        self.tenant_shed.labels(pool, reason, tenant).inc()
+        self.tenant_shed.labels(pool, reason, self._tenant_label(tenant)).inc()
+
+    def _tenant_label(self, tenant: str) -> str:
+        with self._tenants_lock:
+            if tenant in self._tenants:
+                return tenant
+            if len(self._tenants) < MAX_TENANT_LABELS:
+                self._tenants.add(tenant)
+                return tenant
+        return OTHER_TENANTS
+
+    # The write path's meter (lakehouse/ingest/meter.py), called on the commit thread.
+    def committed(self, synced_s: float, waited_s: float, requests: int) -> None:
+        self.wal_sync.observe(synced_s)
+        self.group_commit.observe(waited_s)
+        self.group_requests.observe(requests)
+
+    def written(self, tenant: str, records: int, bytes_: int, rejected: int) -> None:
+        label = self._tenant_label(tenant)
+        self.ingest_records.inc(records)
+        self.ingest_bytes.inc(bytes_)
+        self.tenant_ingest_records.labels(label).inc(records)
+        self.tenant_ingest_bytes.labels(label).inc(bytes_)
+        if rejected:
+            self.ingest_rejected.inc(rejected)
+            self.tenant_ingest_rejected.labels(label).inc(rejected)
+
+    def observe_run(self, kind: str, outcome: str, seconds: float) -> None:
+        if kind != "query":  # queries have their own series
+            self.run_seconds.labels(kind, outcome).observe(seconds)
+
+    def observe_dask(self, detail: Mapping[str, Any]) -> None:
+        self.dask_threads.set(float(detail.get("threads", 0)))
+        self.dask_memory.set(float(detail.get("memory_bytes", 0)))
+        self.dask_memory_limit.set(float(detail.get("memory_limit_bytes", 0)))
+        self.dask_spilled.set(float(detail.get("spilled_bytes", 0)))
+        self.dask_tasks.clear()
+        for state, count in dict(detail.get("tasks", {})).items():
+            self.dask_tasks.labels(state).set(float(count))
 
     def observe_maintenance(self, backlog: dict[str, dict[str, int]],
                             last_runs: dict[str, Any]) -> None:
@@ -118,6 +244,13 @@ class Metrics:
         for flow, run in last_runs.items():
             if isinstance(run, dict) and run.get("ended_at") is not None:
                 self.maintenance_ended.labels(flow, str(run["state"])).set(run["ended_at"])
+                if self._maintenance_seen.get(flow) != run["id"]:
+                    self._maintenance_seen[flow] = run["id"]
+                    if run.get("seconds") is not None:
+                        self.maintenance_seconds.labels(flow, str(run["state"])).observe(
+                            float(run["seconds"]))
+            if isinstance(run, dict) and run.get("succeeded_at") is not None:
+                self.maintenance_success.labels(flow).set(run["succeeded_at"])
             if run is None or isinstance(run, dict):  # not {"error": …}: Prefect unreachable
                 failed = run is not None and str(run.get("state")) in ("FAILED", "CRASHED")
                 self.maintenance_failed.labels(flow).set(1 if failed else 0)

@@ -89,11 +89,27 @@ async def probe_dask(address: str, timeout_s: float) -> Check:
             "threads": sum(int(w.get("nthreads", 0)) for w in workers.values()),
             "workers_verified": sum(1 for w, v in verdicts.items() if w in workers and v.usable),
             "workers_excluded": len(excluded),
+            **_worker_load(workers.values()),
         }
         ok = not excluded
     except Exception as exc:  # unreachable scheduler
         ok, detail = False, {"address": address, "error": f"{type(exc).__name__}: {exc}"[:300]}
     return Check("dask", ok, False, (time.perf_counter() - start) * 1000, detail)
+
+
+def _worker_load(workers: Any) -> dict[str, Any]:
+    """The workers' memory and tasks, summed, from the metrics their heartbeats carry."""
+    memory = limit = spilled = 0
+    tasks: dict[str, int] = {}
+    for worker in workers:
+        metrics = worker.get("metrics") or {}
+        memory += int(metrics.get("memory") or 0)
+        limit += int(worker.get("memory_limit") or 0)
+        spilled += int((metrics.get("spilled_bytes") or {}).get("disk") or 0)
+        for state, count in (metrics.get("task_counts") or {}).items():
+            tasks[str(state)] = tasks.get(str(state), 0) + int(count)
+    return {"memory_bytes": memory, "memory_limit_bytes": limit, "spilled_bytes": spilled,
+            "tasks": tasks}
 
 
 def tolerating_slowness(check: Check, answered_at: float | None, now: float,

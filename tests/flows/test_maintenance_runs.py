@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Scheduled
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from api.core import build_core
@@ -49,7 +50,8 @@ def test_last_runs_and_run_list_skip_future_scheduled_runs(
     core.auth.create_user("root", PASSWORD, "acme", Role.ADMIN)
     headers = {"Authorization": f"Bearer {core.auth.login('root', PASSWORD).access_token}"}
     with TestClient(create_app(Service.CATALOG, core)) as catalog, \
-            TestClient(create_app(Service.OPERATION, core)) as operation:
+            TestClient(create_app(Service.OPERATION, core)) as operation, \
+            TestClient(create_app(Service.MONITORING, core)) as monitoring:
         last = catalog.get("/metadata/stats", headers=headers).json()["maintenance_last_runs"]
         assert last["cleanup"]["id"] == cleanup_id
         assert last["cleanup"]["state"] == "COMPLETED"
@@ -57,6 +59,14 @@ def test_last_runs_and_run_list_skip_future_scheduled_runs(
         assert last["cleanup"]["result"]["files_deleted"] == 0
         assert last["housekeeping"]["state"] == "COMPLETED"
         assert last["housekeeping"]["result"]["expired_tokens_purged"] == 0
+        assert last["cleanup"]["succeeded_at"] == last["cleanup"]["ended_at"]
+        metrics = {(s.name, s.labels.get("flow"), s.labels.get("state")): s.value
+                   for family in text_string_to_metric_families(monitoring.get("/metrics").text)
+                   for s in family.samples}
+        assert metrics["lakehouse_maintenance_run_duration_seconds_count", "cleanup",
+                       "COMPLETED"] == 1
+        assert metrics["lakehouse_maintenance_last_success_timestamp_seconds", "cleanup",
+                       None] == pytest.approx(last["cleanup"]["succeeded_at"])
 
         listed = operation.get("/runs", params={"flow": "cleanup"}, headers=headers).json()
         ids = [r["id"] for r in listed["runs"]]
