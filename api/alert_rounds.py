@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import time
 
 from fastapi.concurrency import run_in_threadpool
 
@@ -40,10 +41,15 @@ async def refresh_gauges(core: Core) -> None:
 async def evaluate_once(core: Core) -> None:
     assert core.alerting is not None  # noqa: S101 - build_core always sets it
     await refresh_gauges(core)
-    await run_in_threadpool(core.alerting.evaluate, core.metrics.samples())
+    samples = core.metrics.samples()
+    await run_in_threadpool(core.alerting.evaluate, samples)
     core.metrics.alerts.clear()
     for (state, severity), count in core.alerting.counts().items():
         core.metrics.alerts.labels(state, severity).set(count)
+    # The dashboard's point of this round, with the alerts just decided.
+    core.history.add(time.time(), {**samples, "lakehouse_alerts": [
+        ((("severity", severity), ("state", state)), float(count))
+        for (state, severity), count in core.alerting.counts().items()]})
 
 
 async def evaluate_forever(core: Core) -> None:

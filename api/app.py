@@ -17,6 +17,7 @@ from api.routers import (
     auth,
     catalog,
     compaction,
+    dashboard,
     data,
     interpreter,
     load,
@@ -38,7 +39,7 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.OPERATION: (runs.router, query.router),
     Service.CBO: (optimize.router, compaction.router),
     Service.CATALOG: (catalog.router, table_options.router),
-    Service.MONITORING: (monitoring.router,),
+    Service.MONITORING: (monitoring.router, dashboard.router),
     Service.INTERPRETER: (interpreter.router,),
 }
 

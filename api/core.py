@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from lakehouse.optimizer.cost_model import MIB, CostModel
 from lakehouse.schema import FieldType
 from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.alerting import Alerting, load_rules
+from lakehouse.telemetry.history import History
 from lakehouse.telemetry.metrics import Metrics
 from lakehouse.telemetry.probes import (
     Check,
@@ -53,6 +55,8 @@ from lakehouse.telemetry.processes import RestartsCollector, restarts_check
 
 log = logging.getLogger(__name__)
 
+HISTORY_S = 3600.0  # what the dashboard charts without an external Prometheus
+HISTORY_POINTS = 720  # an hour at the default alert interval (5 s)
 HEALTH_CACHE_S = 2.0
 # How long the catalog may be slow to answer the probe before health calls it down.
 CATALOG_SLOW_GRACE_S = 30.0
@@ -74,6 +78,7 @@ class Core:
     queries: QueryService | None = None
     metrics: Metrics = field(default_factory=Metrics)
     alerting: Alerting | None = None
+    history: History = field(default_factory=lambda: History(HISTORY_POINTS))
     started_at: float = field(default_factory=time.time)
     stop_observing_runs: Callable[[], None] = field(default=lambda: None)
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
@@ -209,6 +214,7 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
     core = Core(settings=settings, engine=engine, auth=auth,
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
                 catalog=catalog, storage=storage)
+    core.history = History(math.ceil(HISTORY_S / settings.alert_eval_interval_s))
     core.metrics.registry.register(RestartsCollector(settings.run_dir))
     from flows.runs import observe_runs  # Prefect loads with it: only where services run
 

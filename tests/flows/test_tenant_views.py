@@ -98,15 +98,25 @@ def test_another_tenants_own_runs_are_not_named(core: Core) -> None:
     context = maintenance_context_of(core.settings, core.catalog, core.storage,
                                      core.table_options)
     with tags(tenant_tag("globex")):  # as POST /optimize/compact by a globex writer tags it
-        compaction(tenant="globex", job=file(compaction_job(context, tenant="globex"), "test"))
+        theirs = compaction(tenant="globex",
+                            job=file(compaction_job(context, tenant="globex"), "test"))
     headers = _users(core)
     with TestClient(create_app(Service.OPERATION, core)) as operation, \
-            TestClient(create_app(Service.CATALOG, core)) as catalog:
-        for path, client in (("/runs", operation), ("/metadata/stats", catalog)):
+            TestClient(create_app(Service.CATALOG, core)) as catalog, \
+            TestClient(create_app(Service.MONITORING, core)) as monitoring:
+        for path, client in (("/runs", operation), ("/metadata/stats", catalog),
+                             ("/dashboard/data", monitoring)):
             answer = client.get(path, headers=headers["acme"])
             assert answer.status_code == 200
             assert "globex" not in answer.text and "secret_plans" not in answer.text, answer.text
         assert "globex" in operation.get("/runs", headers=headers["globex"]).text
+
+        def dashboard_runs(who: str) -> list[str]:
+            found = monitoring.get("/dashboard/data", headers=headers[who]).json()
+            return [r["id"] for r in found["runs"] if r["flow"] == "compaction"]
+        assert theirs["run_id"] not in dashboard_runs("acme")
+        assert theirs["run_id"] in dashboard_runs("globex")
+        assert theirs["run_id"] in dashboard_runs("ops")
 
 
 def test_runs_without_prefect_are_seen_by_whom_they_concern(core: Core) -> None:

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 ORDER: list[tuple[Service, str, str]] = [
     (Service.AUTH, "POST", "/auth/login"),
     (Service.AUTH, "POST", "/auth/validate"),
+    (Service.MONITORING, "POST", "/dashboard/login"),
     (Service.TENANT, "POST", "/data"),
     (Service.TENANT, "POST", "/data/store"),
     (Service.TENANT, "GET", "/data/retrieve"),
