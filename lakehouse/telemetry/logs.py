@@ -76,6 +76,7 @@ class RingBuffer(logging.Handler):
 
     def __init__(self, capacity: int = 2000) -> None:
         super().__init__()
+        self.capacity = capacity
         self._records: collections.deque[dict[str, Any]] = collections.deque(maxlen=capacity)
         self._guard = threading.Lock()
 

@@ -189,6 +189,27 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
                           follow_redirects=True)
     assert dashboard.status_code == 200
 
+    # Monitoring: alerts evaluated, the logs of every process, the dashboard page and its data.
+    monitoring = f"http://127.0.0.1:{ports['MONITORING_PORT']}"
+    alerts = _get(f"{monitoring}/alerts", headers=auth, params={"state": "all"}).json()
+    assert alerts["evaluated_at"] and {a["name"] for a in alerts["alerts"]} >= {
+        "FlushLagging", "DaskWorkersMissing", "MaintenanceRunFailed"}
+    logs = _get(f"{monitoring}/logs", headers=auth, params={"limit": 2000}).json()
+    assert set(logs["processes"]) >= {"control-plane", "dask-scheduler", "dask-workers",
+                                      "prefect-server", "prefect-worker"}, logs["processes"]
+    times = [entry["time"] for entry in logs["logs"]]
+    assert times == sorted(times, reverse=True) and logs["next"]
+    scheduler = _get(f"{monitoring}/logs", headers=auth, params={
+        "process": "dask-scheduler", "text": "scheduler at"}).json()
+    assert scheduler["logs"] and {e["process"] for e in scheduler["logs"]} == {"dask-scheduler"}
+    flush_lines = _get(f"{monitoring}/logs", headers=auth, params={
+        "process": "control-plane", "text": "flush jobs ran on the Dask cluster"}).json()
+    assert flush_lines["count"] >= 1
+    page = _get(f"{monitoring}/dashboard").text
+    assert "/dashboard/dashboard.js" in page and "cdn." not in page
+    board = _get(f"{monitoring}/dashboard/data", headers=auth).json()
+    assert board["history"]["at"] and any(r["flow"] == "ingest" for r in board["runs"]), board
+
     _stop_cleanly(system)
 
 
