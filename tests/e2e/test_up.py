@@ -194,11 +194,14 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
     alerts = _get(f"{monitoring}/alerts", headers=auth, params={"state": "all"}).json()
     assert alerts["evaluated_at"] and {a["name"] for a in alerts["alerts"]} >= {
         "FlushLagging", "DaskWorkersMissing", "MaintenanceRunFailed"}
-    logs = _get(f"{monitoring}/logs", headers=auth, params={"limit": 2000}).json()
+    logs = _get(f"{monitoring}/logs", headers=auth, params={"limit": 20}).json()
     assert set(logs["processes"]) >= {"control-plane", "dask-scheduler", "dask-workers",
                                       "prefect-server", "prefect-worker"}, logs["processes"]
     times = [entry["time"] for entry in logs["logs"]]
-    assert times == sorted(times, reverse=True) and logs["next"]
+    assert len(times) == 20 and times == sorted(times, reverse=True) and logs["next"]
+    after = _get(f"{monitoring}/logs", headers=auth, params={"limit": 20,
+                                                             "before": logs["next"]}).json()
+    assert after["logs"] and after["logs"][0]["time"] <= times[-1]
     scheduler = _get(f"{monitoring}/logs", headers=auth, params={
         "process": "dask-scheduler", "text": "scheduler at"}).json()
     assert scheduler["logs"] and {e["process"] for e in scheduler["logs"]} == {"dask-scheduler"}
