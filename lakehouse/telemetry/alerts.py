@@ -29,11 +29,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lakehouse.errors import InvalidInput
+from lakehouse.telemetry.alert_windows import Window
 
 Labels = tuple[tuple[str, str], ...]  # sorted (name, value) pairs: hashable and printable
 Samples = Mapping[str, Sequence[tuple[Labels, float]]]  # metric name → its series now
-# What a windowed expression kept of earlier rounds: (time, its matched series), oldest first.
-Window = Sequence[tuple[float, Mapping[Labels, float]]]
+# Earlier rounds of a windowed expression: (time, its matched series), oldest first.
+Rounds = Sequence[tuple[float, Mapping[Labels, float]]]
 
 SEVERITIES = ("info", "warning", "critical")
 RESOLVED_KEPT_S = 900.0  # a resolved alert stays listed this long (then it is dropped)
@@ -66,13 +67,13 @@ class Expression:
         return all((found.get(label, "") == value) == (op == "=")
                    for label, op, value in self.matchers)
 
-    def values(self, samples: Samples, past: Window = (), now: float = 0.0,
+    def values(self, samples: Samples, past: Rounds = (), now: float = 0.0,
                ) -> dict[Labels, float]:
         """The value of each series the expression yields now; `past`: what `matched` gave in
         earlier rounds (oldest first), which a windowed function reads."""
         return self.evaluate(self.matched(samples), past, now)
 
-    def evaluate(self, current: Mapping[Labels, float], past: Window = (), now: float = 0.0,
+    def evaluate(self, current: Mapping[Labels, float], past: Rounds = (), now: float = 0.0,
                  ) -> dict[Labels, float]:
         """`values`, given what the selector matches now (`matched`)."""
         if self.function in _FOLDS:
@@ -90,28 +91,12 @@ class Expression:
             return dict(series)
         return {labels: value for labels, value in series if self._matches(labels)}
 
-    def _windowed(self, past: Window, now: float,
+    def _windowed(self, past: Rounds, now: float,
                   current: Mapping[Labels, float]) -> dict[Labels, float]:
-        start = now - (self.window_s or 0.0)
-        first: dict[Labels, tuple[float, float]] = {}  # the first point in the window
-        last: dict[Labels, float] = {}
-        increase: dict[Labels, float] = dict.fromkeys(current, 0.0)
+        window = Window(self.window_s or 0.0)
         for at, seen in (*past, (now, current)):
-            if at < start:
-                continue
-            for labels, value in seen.items():
-                if labels not in increase:
-                    continue
-                before = last.get(labels)
-                if before is None:
-                    first[labels] = (at, value)
-                else:  # a counter that went down was reset: it counts from 0
-                    increase[labels] += value - before if value >= before else value
-                last[labels] = value
-        if self.function == "rate":
-            return {labels: total / (now - first[labels][0]) if now > first[labels][0] else 0.0
-                    for labels, total in increase.items()}
-        return increase
+            window = window.added(at, seen)
+        return window.values(current, now, self.function or "increase")
 
     def holds(self, value: float) -> bool:
         return _OPS[self.op](float(value), self.threshold)
@@ -217,10 +202,9 @@ class AlertBook:
 
     alerts: Mapping[tuple[str, Labels], Alert] = field(default_factory=dict)
     evaluated_at: float | None = None
-    # Per windowed rule, its matched series in the rounds its window still covers: a round
-    # reads the registry once per rule, not an hour of raw samples.
-    windows: Mapping[str, tuple[tuple[float, Mapping[Labels, float]], ...]] = field(
-        default_factory=dict)
+    # Per windowed rule, its matched series in the rounds its window still covers, with running
+    # sums (lakehouse/telemetry/alert_windows.py): a round costs the series a rule matches.
+    windows: Mapping[str, Window] = field(default_factory=dict)
 
 
 def decide(book: AlertBook, rules: Sequence[Rule], samples: Samples,
@@ -228,16 +212,17 @@ def decide(book: AlertBook, rules: Sequence[Rule], samples: Samples,
     """The alerts after evaluating `rules` over the `samples` taken at `now` (and what the book
     kept of earlier rounds), and the notified moves (to firing, to resolved)."""
     alerts: dict[tuple[str, Labels], Alert] = {}
-    windows: dict[str, tuple[tuple[float, Mapping[Labels, float]], ...]] = {}
+    windows: dict[str, Window] = {}
     moves: list[Transition] = []
     for rule in rules:
         expression = rule.expression
-        past = book.windows.get(rule.name, ())
         current = expression.matched(samples)
-        values = expression.evaluate(current, past, now)
         if expression.window_s is not None:
-            start = now - expression.window_s
-            windows[rule.name] = (*(p for p in past if p[0] >= start), (now, current))
+            window = book.windows.get(rule.name) or Window(expression.window_s)
+            windows[rule.name] = window = window.added(now, current)
+            values = window.values(current, now, expression.function or "increase")
+        else:
+            values = expression.evaluate(current)
         holding = {labels: v for labels, v in values.items() if expression.holds(v)}
         for series, value in holding.items():
             labels = tuple(sorted({**dict(series), **dict(rule.labels)}.items()))

@@ -243,11 +243,12 @@ class Metrics:
         self.maintenance_ended.clear()
         for flow, run in last_runs.items():
             if isinstance(run, dict) and run.get("ended_at") is not None:
-                self.maintenance_ended.labels(flow, str(run["state"])).set(run["ended_at"])
+                state = str(run["state"]).lower()  # label values are slugs
+                self.maintenance_ended.labels(flow, state).set(run["ended_at"])
                 if self._maintenance_seen.get(flow) != run["id"]:
                     self._maintenance_seen[flow] = run["id"]
                     if run.get("seconds") is not None:
-                        self.maintenance_seconds.labels(flow, str(run["state"])).observe(
+                        self.maintenance_seconds.labels(flow, state).observe(
                             float(run["seconds"]))
             if isinstance(run, dict) and run.get("succeeded_at") is not None:
                 self.maintenance_success.labels(flow).set(run["succeeded_at"])

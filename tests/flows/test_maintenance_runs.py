@@ -64,7 +64,7 @@ def test_last_runs_and_run_list_skip_future_scheduled_runs(
                    for family in text_string_to_metric_families(monitoring.get("/metrics").text)
                    for s in family.samples}
         assert metrics["lakehouse_maintenance_run_duration_seconds_count", "cleanup",
-                       "COMPLETED"] == 1
+                       "completed"] == 1
         assert metrics["lakehouse_maintenance_last_success_timestamp_seconds", "cleanup",
                        None] == pytest.approx(last["cleanup"]["succeeded_at"])
 

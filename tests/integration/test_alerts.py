@@ -30,8 +30,8 @@ from lakehouse.telemetry.metrics import Metrics
 from tests.conftest import logged_in
 
 RULES = {"rules": [
-    {"name": "Backlog", "expr": "lakehouse_unflushed_bytes > 0", "for": "0s",
-     "severity": "warning", "summary": "records wait to be flushed"},
+    {"name": "Backlog", "expr": "lakehouse_unflushed_bytes > 2000", "for": "0s",
+     "severity": "warning", "summary": "over 2000 bytes wait to be flushed"},
     {"name": "NoWorkers", "expr": "lakehouse_dask_workers < 1", "for": "0s",
      "severity": "critical", "summary": "no Dask worker", "labels": {"team": "ops"}},
     {"name": "Never", "expr": "lakehouse_data_dir_free_ratio < 0", "for": "1m",
@@ -99,6 +99,10 @@ def test_alerts_fire_show_and_resolve_with_their_notifications(
                 assert core.ingest is not None and core.flusher is not None
                 core.ingest.write("acme", [{"data_id": "a", "payload": {"x": 1}}]).answer(
                     timeout_s=10)
+                _round(core)
+                assert _states(client, headers)["Backlog"] == "inactive"  # under its limit
+                core.ingest.write("acme", [{"data_id": f"b{i}", "payload": {"x": "y" * 100}}
+                                           for i in range(30)]).answer(timeout_s=10)
                 [worker] = list(cluster.workers.values())
                 asyncio.run_coroutine_threadsafe(worker.close(), cluster.loop.asyncio_loop
                                                  ).result(30)
@@ -118,6 +122,9 @@ def test_alerts_fire_show_and_resolve_with_their_notifications(
                 metrics = client.get("/metrics").text
                 assert 'lakehouse_alerts{severity="critical",state="firing"} 1.0' in metrics
                 assert 'lakehouse_component_up{component="dask"}' in metrics
+                board = client.get("/dashboard/data", headers=headers).json()
+                assert {a["name"] for a in board["alerts"]} == {"Backlog", "NoWorkers"}
+                assert board["history"]["dask_workers"][-1] == 0
 
                 flush_here(core.flusher)
                 cluster.scale(1)
@@ -133,6 +140,7 @@ def test_alerts_fire_show_and_resolve_with_their_notifications(
                 assert {a["labels"]["alertname"]: a["status"] for a in resolved["alerts"]} == {
                     "Backlog": "resolved", "NoWorkers": "resolved"}
                 assert all(a["endsAt"] > a["startsAt"] for a in resolved["alerts"])
+                assert not client.get("/dashboard/data", headers=headers).json()["alerts"]
         finally:
             core.close()
 

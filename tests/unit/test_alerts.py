@@ -91,7 +91,7 @@ def test_a_window_keeps_only_the_rounds_it_covers() -> None:
     book = AlertBook()
     for at, failed in [(0, 0), (30, 1), (60, 2), (90, 5), (120, 6)]:
         book, _ = decide(book, [rule], _failed(failed), float(at))
-    assert [t for t, _ in book.windows["Failing"]] == [60.0, 90.0, 120.0]
+    assert [p.at for p in book.windows["Failing"].points] == [60.0, 90.0, 120.0]
     assert [a.value for a in book.alerts.values()] == [4.0]
 
 
