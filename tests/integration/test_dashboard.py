@@ -6,10 +6,8 @@ Nothing is mocked. A screenshot is kept in artifacts/dashboard.png."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +18,13 @@ import pytest
 import yaml
 from distributed import LocalCluster
 
-from api.alert_rounds import evaluate_forever
 from api.core import Core, build_core
-from api.server import build_servers
-from api.services import SPECS, Service
+from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
 from tests.integration.test_generated_client import _free_ports
+from tests.serving import serving
 
 pytestmark = pytest.mark.slow
 
@@ -66,25 +63,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str,
             query_on_dask=False, flush_on_dask=False, **ports), ingest=True)
         core.auth.create_user("watcher", PASSWORD, "acme", Role.READER)
         core.auth.create_user("writer", PASSWORD, "acme", Role.WRITER)
-        servers = build_servers(core, [Service.TENANT, Service.OPERATION, Service.MONITORING])
-
-        async def serve() -> None:
-            rounds = asyncio.create_task(evaluate_forever(core))
-            await asyncio.gather(*(server.serve() for server in servers))
-            rounds.cancel()
-
-        thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not all(s.started for s in servers):
-            assert time.monotonic() < deadline, "the services did not start in 30 s"
-            time.sleep(0.05)
         try:
-            yield core, {s: f"http://127.0.0.1:{SPECS[s].port(core.settings)}" for s in Service}
+            with serving(core, [Service.TENANT, Service.OPERATION, Service.MONITORING],
+                         alert_rounds=True) as urls:
+                yield core, urls
         finally:
-            for server in servers:
-                server.should_exit = True
-            thread.join(30)
             core.close()
 
 

@@ -10,14 +10,12 @@ temporary Prefect server for the load's flow run. Nothing is mocked.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -31,11 +29,11 @@ import pytest
 
 from api.app import create_app
 from api.core import Core, build_core
-from api.server import build_servers
-from api.services import SPECS, Service
+from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
+from tests.serving import serving
 
 GENERATOR = Path(sys.executable).parent.parent / "client-generator" / "bin"
 # What the generator cannot do, and says so: NDJSON bodies (the JSON form of the same
@@ -71,21 +69,8 @@ def core(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Iter
 @pytest.fixture(scope="module")
 def running(core: Core) -> Iterator[dict[Service, str]]:
     """Every service over real HTTP on loopback; their base URLs."""
-    servers = build_servers(core, list(Service))
-
-    async def serve() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not all(s.started for s in servers):
-        assert time.monotonic() < deadline, "the services did not start in 30 s"
-        time.sleep(0.05)
-    yield {s: f"http://127.0.0.1:{SPECS[s].port(core.settings)}" for s in Service}
-    for server in servers:
-        server.should_exit = True
-    thread.join(30)
+    with serving(core, list(Service)) as urls:
+        yield urls
 
 
 @pytest.fixture(scope="module")
