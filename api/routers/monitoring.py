@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -22,6 +23,11 @@ from lakehouse.telemetry.logs import ring_buffer
 router = APIRouter(tags=["monitoring"])
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATE_TIME = {"format": "date-time"}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_RFC3339 = re.compile(r"(?P<date>\d{4}-\d\d-\d\d)[Tt ](?P<hm>\d\d:\d\d):(?P<second>\d\d)"
+                      r"(?:\.(?P<fraction>\d+))?(?P<zone>[Zz]|[+-]\d\d:\d\d)")
+CURSOR_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,9})?~[A-Za-z0-9._-]{1,100}~[0-9]{1,15}$"
 
 
 @router.get("/metrics", response_class=Response)
@@ -67,15 +73,18 @@ async def logs(  # noqa: PLR0917 - one query parameter per filter
                                    "commas): control-plane, dask-scheduler, dask-workers, "
                                    "prefect-server, prefect-worker, … (`processes` in the "
                                    "answer lists those there are)")] = None,
-    since: Annotated[dt.datetime | None, Query(description="entries at or after (ISO 8601; "
-                                                           "UTC if no offset)")] = None,
-    until: Annotated[dt.datetime | None, Query(description="entries at or before")] = None,
+    since: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME,
+                                       description="entries at or after (RFC 3339, e.g. "
+                                                   "2026-12-06T03:05:00Z)")] = None,
+    until: Annotated[str | None, Query(max_length=64, json_schema_extra=DATE_TIME,
+                                       description="entries at or before")] = None,
     request_id: Annotated[str | None, Query(max_length=64)] = None,
     query_id: Annotated[str | None, Query(max_length=64)] = None,
     text: Annotated[str | None, Query(max_length=200, description="text the message holds "
                                                                   "(any case)")] = None,
-    before: Annotated[str | None, Query(max_length=200, description="the `next` cursor of "
-                                                                    "the page before")] = None,
+    before: Annotated[str | None, Query(max_length=200, pattern=CURSOR_PATTERN,
+                                        description="the `next` cursor of the page "
+                                                    "before")] = None,
 ) -> dict[str, Any]:
     """Log entries of every process `lakehouse up` runs on this host (the services, the Dask
     scheduler and workers, the Prefect server and worker), newest first, a page at a time
@@ -91,11 +100,9 @@ async def logs(  # noqa: PLR0917 - one query parameter per filter
     if unknown := sorted(asked - set(there)):
         raise InvalidInput("no such process logs here", code="invalid_process",
                            details={"process": unknown, "processes": there})
-    cursor = None
-    if before is not None and (cursor := parse_cursor(before)) is None:
-        raise InvalidInput("`before` is the `next` cursor a page of /logs answered",
-                           code="invalid_cursor", details={"before": before})
-    wanted = Wanted(frozenset(asked), numeric, _epoch(since), _epoch(until), request_id,
+    cursor = parse_cursor(before) if before is not None else None  # its pattern was checked
+    wanted = Wanted(frozenset(asked), numeric, _instant("since", since),
+                    _instant("until", until), request_id,
                     query_id, text, None if caller.is_admin else caller.tenant, cursor)
     found = await asyncio.to_thread(log_files.read, folder, wanted, limit + 1,
                                     ring_buffer().latest(ring_buffer().capacity))
@@ -111,7 +118,22 @@ async def logs(  # noqa: PLR0917 - one query parameter per filter
     return answer
 
 
-def _epoch(at: dt.datetime | None) -> float | None:
-    if at is None:
+def _instant(name: str, text: str | None) -> float | None:
+    """An RFC 3339 date-time in epoch seconds (fractions past microseconds dropped, a leap
+    second read as :59); a 400 naming the parameter for anything else."""
+    if text is None:
         return None
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
+    found = _RFC3339.fullmatch(text.strip())
+    try:
+        if found is None:
+            raise ValueError(text)
+        second = min(int(found["second"]), 59)
+        fraction = (found["fraction"] or "")[:6]
+        zone = found["zone"].upper()
+        at = dt.datetime.fromisoformat(
+            f"{found['date']}T{found['hm']}:{second:02d}{'.' + fraction if fraction else ''}"
+            f"{'+00:00' if zone == 'Z' else zone}")
+        return (at - _EPOCH).total_seconds()  # no overflow at the ends of the calendar
+    except ValueError:
+        raise InvalidInput(f"{name} is an RFC 3339 date-time, e.g. 2026-12-06T03:05:00Z",
+                           code="invalid_time", details={name: text[:64]}) from None

@@ -108,8 +108,11 @@ def test_every_process_newest_first_filtered_and_paged(core: Core) -> None:
         bad = client.get("/logs", headers=admin, params={"process": "nope"})
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_process"
         assert bad.json()["details"]["processes"] == every["processes"]
+        for since in ("0.5", "2026-12-06T03:05:30", "2026-13-01T00:00:00Z"):
+            late = client.get("/logs", headers=admin, params={"since": since})
+            assert late.status_code == 400 and late.json()["error"] == "invalid_time", since
         cursor_bad = client.get("/logs", headers=admin, params={"before": "yesterday"})
-        assert cursor_bad.status_code == 400 and cursor_bad.json()["error"] == "invalid_cursor"
+        assert cursor_bad.status_code == 422 and "before" in cursor_bad.text
 
         mine = client.get("/logs", headers=users["acme"], params={"level": "DEBUG"})
         assert mine.status_code == 200 and mine.json()["scope"] == "tenant"
