@@ -177,3 +177,12 @@ def tenant_client(ingest_core: Core) -> Iterator[TestClient]:
         pair = ingest_core.auth.login("writer", PASSWORD)
         client.headers["Authorization"] = f"Bearer {pair.access_token}"
         yield client
+
+
+@pytest.fixture(scope="session")
+def embedded_clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The embedded ClickHouse store (chDB) of this test process: chDB opens one folder per
+    process, so every test that needs it shares this one (each uses tenants of its own)."""
+    from lakehouse.serving.store import open_store
+
+    return open_store(f"chdb://{tmp_path_factory.mktemp('clickhouse')}")

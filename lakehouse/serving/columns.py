@@ -1,0 +1,91 @@
+"""ClickHouse columns and tables for a mirrored table (pure: Arrow schema in, DDL out).
+
+A mirror is a ReplacingMergeTree ordered by `data_id` with the log sequence `_seq` as its
+version: read with FINAL, an upserted record is its newest version, as in our own scans.
+Insert deduplication tokens need `non_replicated_deduplication_window` on a table that is not
+replicated; each insert carries a token of what it copies, so a repeated insert (a catch-up
+after a crash) adds nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+from lakehouse.errors import InvalidInput
+
+DEDUP_WINDOW = 10_000  # inserts remembered per table for their tokens
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+_INTS = {8: "Int8", 16: "Int16", 32: "Int32", 64: "Int64"}
+_UINTS = {8: "UInt8", 16: "UInt16", 32: "UInt32", 64: "UInt64"}
+KEY_COLUMNS = ("data_id", "_seq", "_timestamp")
+
+
+class NotServable(InvalidInput):
+    """A table ClickHouse cannot hold as we read it (a type with no faithful column)."""
+
+
+def quote(name: str) -> str:
+    """A ClickHouse identifier; names are checked, never escaped, so none can carry SQL."""
+    if not _IDENTIFIER.match(name):
+        raise InvalidInput(f"{name!r} cannot name a ClickHouse column or table",
+                           code="not_servable", details={"name": name})
+    return f"`{name}`"
+
+
+def database_of(tenant: str) -> str:
+    """Each tenant's own database: no query of one tenant names another's."""
+    return f"lakehouse_{tenant}"
+
+
+def column_type(field_type: pa.DataType, nullable: bool = True) -> str:
+    inner = _inner(field_type)
+    composite = inner.startswith(("Array(", "Tuple(", "Map("))
+    return f"Nullable({inner})" if nullable and not composite else inner
+
+
+def _inner(t: pa.DataType) -> str:  # noqa: PLR0911 - one answer per Arrow type family
+    if pa.types.is_boolean(t):
+        return "Bool"
+    if pa.types.is_signed_integer(t):
+        return _INTS[t.bit_width]
+    if pa.types.is_unsigned_integer(t):
+        return _UINTS[t.bit_width]
+    if pa.types.is_float32(t):
+        return "Float32"
+    if pa.types.is_floating(t):
+        return "Float64"
+    if pa.types.is_decimal(t):
+        return f"Decimal({t.precision}, {t.scale})"
+    if (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+            or pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+        return "String"
+    if pa.types.is_date32(t):
+        return "Date32"
+    if pa.types.is_timestamp(t):
+        zone = t.tz or "UTC"
+        if not re.match(r"^[A-Za-z0-9_+\-/]{1,64}$", zone):
+            raise NotServable(f"time zone {zone!r}", code="not_servable")
+        return f"DateTime64(6, '{zone}')"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"Array({column_type(t.value_type)})"
+    raise NotServable(f"ClickHouse holds no faithful column for {t}", code="not_servable",
+                      details={"type": str(t)})
+
+
+def create_table(tenant: str, table: str, schema: pa.Schema) -> str:
+    """The mirror's CREATE TABLE (if it is not there yet)."""
+    missing = [c for c in KEY_COLUMNS if c not in schema.names]
+    if missing:
+        raise NotServable("a mirrored table has data_id, _seq and _timestamp",
+                          code="not_servable", details={"missing": missing})
+    columns = []
+    for field in schema:
+        kind = ("String" if field.name == "data_id" else "UInt64" if field.name == "_seq"
+                else "DateTime64(6, 'UTC')" if field.name == "_timestamp"
+                else column_type(field.type, field.nullable))
+        columns.append(f"{quote(field.name)} {kind}")
+    return (f"CREATE TABLE IF NOT EXISTS {quote(database_of(tenant))}.{quote(table)} "
+            f"({', '.join(columns)}) ENGINE = ReplacingMergeTree(`_seq`) ORDER BY `data_id` "
+            f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}")

@@ -1,0 +1,111 @@
+"""The serving store's contract, run against the real ClickHouse engine embedded through
+clickhouse-connect's chDB backend. The `http://` backend (a ClickHouse server) takes the same
+class and client API; no current ClickHouse server can be installed on this machine (no
+package in the registries it reaches), so that path is not run here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from lakehouse.errors import ConfigurationError
+from lakehouse.serving.columns import NotServable, column_type, create_table
+from lakehouse.serving.store import open_store
+
+UTC = dt.UTC
+
+
+def _rows(ids: list[str], seqs: list[int], amounts: list[float | None]) -> pa.Table:
+    at = dt.datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    return pa.table({
+        "data_id": pa.array(ids, pa.string()),
+        "_seq": pa.array(seqs, pa.uint64()),
+        "_timestamp": pa.array([at] * len(ids), pa.timestamp("us", tz="UTC")),
+        "amount": pa.array(amounts, pa.float64()),
+    })
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def test_a_mirror_folds_upserts_and_takes_each_token_once(embedded_clickhouse: Any,
+                                                         tenant: str) -> None:
+    store = embedded_clickhouse
+    first = _rows(["a", "b"], [1, 2], [1.5, None])
+    store.ensure_table(tenant, "events", first.schema)
+    store.ensure_table(tenant, "events", first.schema)  # again: nothing changes
+    assert store.tables(tenant) == ["events"]
+    store.insert(tenant, "events", first, "snapshot-1")
+    store.insert(tenant, "events", first, "snapshot-1")  # a catch-up repeating it
+    assert store.count(tenant, "events") == 2
+    store.insert(tenant, "events", _rows(["a"], [3], [9.0]), "snapshot-2")  # an upsert of a
+    assert store.count(tenant, "events") == 2
+    got = store.read("SELECT data_id, _seq, _timestamp, amount "  # noqa: S608 - a test's own
+                     f"FROM lakehouse_{tenant}.events FINAL ORDER BY data_id")
+    assert got.column("data_id").to_pylist() == ["a", "b"]
+    assert got.column("_seq").to_pylist() == [3, 2]
+    assert got.column("amount").to_pylist() == [9.0, None]
+    assert got.schema.field("_timestamp").type == pa.timestamp("us", tz="UTC")
+    assert got.column("_timestamp")[0].as_py() == dt.datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+
+
+def test_tenants_have_databases_of_their_own(embedded_clickhouse: Any, tenant: str) -> None:
+    other = tenant + "x"
+    embedded_clickhouse.ensure_table(tenant, "orders", _rows([], [], []).schema)
+    assert embedded_clickhouse.tables(other) == []
+    assert embedded_clickhouse.count(other, "orders") == 0
+    embedded_clickhouse.drop_table(tenant, "orders")
+    assert embedded_clickhouse.tables(tenant) == []
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO system.one VALUES (1)",
+    "CREATE TABLE x (a Int8) ENGINE = Memory",
+    "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV')",
+    "SELECT * FROM remote('127.0.0.1:9000', system.one)",
+    "SELECT 1 SETTINGS max_threads = 64",
+])
+def test_reads_are_read_only(embedded_clickhouse: Any, sql: str) -> None:
+    with pytest.raises(Exception, match=r"(?i)readonly|read-only|Cannot modify"):
+        embedded_clickhouse.read(sql)
+
+
+@pytest.mark.parametrize(("arrow", "clickhouse"), [
+    (pa.int32(), "Nullable(Int32)"),
+    (pa.uint8(), "Nullable(UInt8)"),
+    (pa.float32(), "Nullable(Float32)"),
+    (pa.bool_(), "Nullable(Bool)"),
+    (pa.decimal128(12, 2), "Nullable(Decimal(12, 2))"),
+    (pa.string_view(), "Nullable(String)"),
+    (pa.date32(), "Nullable(Date32)"),
+    (pa.timestamp("us", tz="Europe/Oslo"), "Nullable(DateTime64(6, 'Europe/Oslo'))"),
+    (pa.timestamp("us"), "Nullable(DateTime64(6, 'UTC'))"),
+    (pa.list_(pa.int64()), "Array(Nullable(Int64))"),
+])
+def test_columns_of_each_type(arrow: pa.DataType, clickhouse: str) -> None:
+    assert column_type(arrow) == clickhouse
+
+
+def test_what_clickhouse_cannot_hold_is_refused_by_name() -> None:
+    with pytest.raises(NotServable, match="struct"):
+        column_type(pa.struct([("a", pa.int8())]))
+    with pytest.raises(NotServable, match="data_id"):
+        create_table("acme", "t", pa.schema([("x", pa.int8())]))
+    schema = _rows([], [], []).schema.append(pa.field("bad`name", pa.int8()))
+    with pytest.raises(Exception, match="cannot name"):
+        create_table("acme", "t", schema)
+
+
+def test_a_dsn_is_embedded_or_a_server_and_one_embedded_folder_a_process(
+        embedded_clickhouse: Any, tmp_path: Any) -> None:
+    with pytest.raises(ConfigurationError, match="chdb:///path"):
+        open_store("mysql://x")
+    with pytest.raises(ConfigurationError, match="one folder per process"):
+        open_store(f"chdb://{tmp_path}/other")
