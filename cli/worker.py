@@ -15,6 +15,7 @@ command (its parent-death signal).
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ import typer
 from cli.common import EXIT_USAGE, err, fail
 from cli.restart_policy import GiveUp, decide_restart
 from cli.supervisor import dying_with_me
+from lakehouse.cluster import WORKER_ENV
 from lakehouse.config import Settings
 from lakehouse.storage.location import StorageRoot
 
@@ -92,7 +94,8 @@ def run_restarting(command: list[str]) -> int:
         signal.signal(sig, on_signal)
     exits: list[float] = []
     while not stop.is_set():
-        child = subprocess.Popen(dying_with_me(command))  # noqa: S603 (our own console script)
+        child = subprocess.Popen(dying_with_me(command),  # noqa: S603 (our own console script)
+                                 env={**WORKER_ENV, **os.environ})
         running[:] = [child]
         code = child.wait()
         if stop.is_set():

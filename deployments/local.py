@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from dotenv import dotenv_values
 
+from lakehouse.cluster import WORKER_ENV
 from lakehouse.config import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -99,6 +100,7 @@ def dask_workers(settings: Settings) -> ProcessSpec:
          "--name", "lakehouse-worker",
          "--host", settings.bind_host,
          "--dashboard-address", f"{settings.bind_host}:0"],
+        extra_env=dict(WORKER_ENV),
     )
 
 

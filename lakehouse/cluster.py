@@ -38,6 +38,16 @@ from lakehouse.worker_storage import Verdict, WorkerStorage
 
 log = logging.getLogger(__name__)
 
+# Every Dask worker of the platform runs without Dask's statistical profiler. Every 10 ms it
+# calls sys._current_frames(), which in CPython 3.11 holds the interpreter's thread-list lock
+# while it makes frame objects; a garbage collection there runs Dask's gc callback (Python
+# code), which can hand the GIL to a thread that is ending and waits for that same lock: the
+# whole process deadlocks (seen in a concurrent distributed test: every thread in take_gil, a
+# thread ending in tstate_delete_common, the worker's IO loop in trigger_profile's gc
+# callback). The price is an empty "profile" page in the Dask dashboard.
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+WORKER_ENV = {"DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 5

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
 import pytest
 from fastapi.testclient import TestClient
 
@@ -15,11 +16,16 @@ from api.app import create_app
 from api.core import Core, build_core
 from api.services import Service
 from lakehouse.auth.identity import Role
+from lakehouse.cluster import WORKER_CONFIG
 from lakehouse.config import Settings
 
 # Tests never read a developer's `.env` nor reach a running instance by accident.
 for _name in ("DATA_DIR", "ENVIRONMENT", "JWT_SECRET", "CATALOG_URL", "PREFECT_API_URL"):
     os.environ.pop(_name, None)
+
+# The in-process Dask workers of the tests run as the platform's do (lakehouse/cluster.py
+# WORKER_CONFIG: no statistical profiler, whose sys._current_frames() can deadlock the process).
+dask.config.set(WORKER_CONFIG)
 
 PASSWORD = "correct horse battery"
 
