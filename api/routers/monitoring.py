@@ -105,7 +105,7 @@ async def logs(  # noqa: PLR0917 - one query parameter per filter
                     _instant("until", until), request_id,
                     query_id, text, None if caller.is_admin else caller.tenant, cursor)
     found = await asyncio.to_thread(log_files.read, folder, wanted, limit + 1,
-                                    ring_buffer().latest(ring_buffer().capacity))
+                                    lambda: ring_buffer().latest(ring_buffer().capacity))
     page = found[:limit]
     answer: dict[str, Any] = {
         "count": len(page), "logs": [e.to_json() for e in page],

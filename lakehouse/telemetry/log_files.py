@@ -6,11 +6,11 @@ own recent lines (the ring buffer) stand in for it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from lakehouse.telemetry.log_lines import Entry, Wanted, parse
+from lakehouse.telemetry.log_lines import Entry, Wanted, from_record, parse
 
 TAIL_BYTES = 4 * 1024 * 1024  # per file: what a page can reach back through
 MAX_FILES = 64
@@ -42,10 +42,11 @@ def processes(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.log"))[:MAX_FILES]
 
 
-def read(folder: Path, wanted: Wanted, limit: int, own: Sequence[dict[str, Any]] = (),
+def read(folder: Path, wanted: Wanted, limit: int,
+         own: Callable[[], Sequence[dict[str, Any]]] = tuple,
          tail_bytes: int = TAIL_BYTES) -> list[Entry]:
     """Up to `limit` entries `wanted` keeps, newest first: from the files in `folder`, or
-    from `own` (this process's ring buffer, oldest first) when there are none."""
+    from `own()` (this process's ring buffer, oldest first) when there are none."""
     found: list[Entry] = []
     names = processes(folder)
     for name in names:
@@ -57,17 +58,7 @@ def read(folder: Path, wanted: Wanted, limit: int, own: Sequence[dict[str, Any]]
         except OSError:  # rotated or removed while read: the others still answer
             continue
     if not names:
-        found.extend(e for e in _own(own) if wanted.keeps(e))
+        entries = (from_record(r, OWN_PROCESS, i) for i, r in enumerate(own()))
+        found.extend(e for e in entries if e is not None and wanted.keeps(e))
     found.sort(key=lambda e: e.key, reverse=True)
     return found[:limit]
-
-
-def _own(own: Sequence[dict[str, Any]]) -> Iterator[Entry]:
-    import orjson
-
-    for index, record in enumerate(own):
-        entry = next(parse([(index, orjson.dumps(record, default=str).decode())],
-                           OWN_PROCESS, 0.0), None)
-        if entry is not None:
-            entry.offset = index
-            yield entry

@@ -68,7 +68,13 @@ def _json_entry(text: str, process: str, offset: int) -> Entry | None:
         found = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(found, dict) or "time" not in found or "message" not in found:
+    return from_record(found, process, offset) if isinstance(found, dict) else None
+
+
+def from_record(record: dict[str, Any], process: str, offset: int) -> Entry | None:
+    """An entry of one of our JSON log records (a line read back, or the ring buffer's)."""
+    found = dict(record)
+    if "time" not in found or "message" not in found:
         return None
     try:
         at = dt.datetime.fromisoformat(str(found.pop("time"))).timestamp()
