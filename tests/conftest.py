@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dask
 import pytest
@@ -192,3 +196,34 @@ def embedded_clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from lakehouse.serving.store import open_store
 
     return open_store(f"chdb://{tmp_path_factory.mktemp('clickhouse')}")
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """An alert webhook receiver: keeps what it is sent."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on loopback: its URL, and the notifications it got."""
+    _Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.received
+    server.shutdown()
+
+
+def wait_for_notifications(received: list[dict[str, Any]], count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(received) < count and time.monotonic() < deadline:
+        time.sleep(0.05)

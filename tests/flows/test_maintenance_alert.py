@@ -26,8 +26,7 @@ from flows.cleanup import cleanup
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.telemetry.alerting import DEFAULT_RULES_FILE
-from tests.conftest import logged_in
-from tests.integration.test_alerts import _wait_for, receiver  # noqa: F401 - the fixture
+from tests.conftest import logged_in, wait_for_notifications
 
 
 @pytest.fixture
@@ -54,7 +53,7 @@ def _last_success(client: TestClient) -> float | None:
 
 
 @pytest.fixture
-def core(tmp_path: Path, rules: Path, receiver: tuple[str, list[dict[str, Any]]],  # noqa: F811
+def core(tmp_path: Path, rules: Path, receiver: tuple[str, list[dict[str, Any]]],
          monkeypatch: pytest.MonkeyPatch) -> Iterator[Core]:
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "worker"))  # the flow's own settings
     monkeypatch.setenv("ENVIRONMENT", "test")
@@ -66,7 +65,7 @@ def core(tmp_path: Path, rules: Path, receiver: tuple[str, list[dict[str, Any]]]
 
 
 def test_a_failed_maintenance_run_fires_until_a_run_succeeds(
-        core: Core, receiver: tuple[str, list[dict[str, Any]]],  # noqa: F811
+        core: Core, receiver: tuple[str, list[dict[str, Any]]],
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _, received = receiver
     headers = logged_in(core, {"acme": ("watcher", Role.READER)})["acme"]
@@ -85,7 +84,7 @@ def test_a_failed_maintenance_run_fires_until_a_run_succeeds(
         board = monitoring.get("/dashboard/data", headers=headers).json()
         assert [a["name"] for a in board["alerts"]] == ["MaintenanceRunFailed"]
         assert _last_success(monitoring) == succeeded  # kept through the failure
-        _wait_for(received, 1)
+        wait_for_notifications(received, 1)
         assert [(a["labels"]["alertname"], a["status"]) for a in received[0]["alerts"]] == [
             ("MaintenanceRunFailed", "firing")]
 
@@ -97,6 +96,6 @@ def test_a_failed_maintenance_run_fires_until_a_run_succeeds(
                                                               "resolved")]
         assert not monitoring.get("/dashboard/data", headers=headers).json()["alerts"]
         assert (_last_success(monitoring) or 0) > succeeded
-        _wait_for(received, 2)
+        wait_for_notifications(received, 2)
         assert [(a["labels"]["alertname"], a["status"]) for a in received[1]["alerts"]] == [
             ("MaintenanceRunFailed", "resolved")]

@@ -5,15 +5,10 @@ the receiver gets Alertmanager-shaped notifications of both moves."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-import pytest
 import yaml
 from distributed import LocalCluster
 from fastapi.testclient import TestClient
@@ -27,7 +22,7 @@ from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.telemetry.alerting import DEFAULT_RULES_FILE, load_rules
 from lakehouse.telemetry.metrics import Metrics
-from tests.conftest import logged_in
+from tests.conftest import logged_in, wait_for_notifications
 
 RULES = {"rules": [
     {"name": "Backlog", "expr": "lakehouse_unflushed_bytes > 2000", "for": "0s",
@@ -39,28 +34,6 @@ RULES = {"rules": [
 ]}
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", _Receiver.received
-    server.shutdown()
-
-
 def _round(core: Core) -> None:
     core._checks.clear()  # health probes are cached for 2 s; a round here must see now
     asyncio.run(evaluate_once(core))
@@ -70,12 +43,6 @@ def _states(client: TestClient, headers: dict[str, str]) -> dict[str, str]:
     answer = client.get("/alerts", params={"state": "all"}, headers=headers)
     assert answer.status_code == 200, answer.text
     return {a["name"]: a["state"] for a in answer.json()["alerts"]}
-
-
-def _wait_for(received: list[dict[str, Any]], count: int) -> None:
-    deadline = time.monotonic() + 10
-    while len(received) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 def test_alerts_fire_show_and_resolve_with_their_notifications(
@@ -116,7 +83,7 @@ def test_alerts_fire_show_and_resolve_with_their_notifications(
                 assert firing["NoWorkers"]["labels"] == {"team": "ops"}
                 assert firing["NoWorkers"]["value"] == 0
                 assert firing["Backlog"]["value"] > 0 and listed["evaluated_at"]
-                _wait_for(received, 1)
+                wait_for_notifications(received, 1)
                 assert {a["labels"]["alertname"]: a["status"] for a in received[0]["alerts"]} == {
                     "Backlog": "firing", "NoWorkers": "firing"}
                 metrics = client.get("/metrics").text
@@ -134,7 +101,7 @@ def test_alerts_fire_show_and_resolve_with_their_notifications(
                 _round(core)
                 assert _states(client, headers) == {
                     "Backlog": "resolved", "NoWorkers": "resolved", "Never": "inactive"}
-                _wait_for(received, 2)
+                wait_for_notifications(received, 2)
                 resolved = received[1]
                 assert resolved["status"] == "resolved" and resolved["version"] == "4"
                 assert {a["labels"]["alertname"]: a["status"] for a in resolved["alerts"]} == {
