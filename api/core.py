@@ -40,6 +40,8 @@ from lakehouse.ingest.reader import RecordReader
 from lakehouse.ingest.service import IngestLimits, IngestService
 from lakehouse.optimizer.cost_model import MIB, CostModel
 from lakehouse.schema import FieldType
+from lakehouse.serving.keeper import MirrorKeeper
+from lakehouse.serving.store import ServingStore, open_store
 from lakehouse.storage.location import StorageRoot
 from lakehouse.telemetry.alerting import Alerting, load_rules
 from lakehouse.telemetry.history import History
@@ -58,6 +60,7 @@ log = logging.getLogger(__name__)
 HISTORY_S = 3600.0  # what the dashboard charts without an external Prometheus
 HISTORY_POINTS = 720  # an hour at the default alert interval (5 s)
 HEALTH_CACHE_S = 2.0
+ADDS_FILES = ("ingest", "load", "compaction")  # runs after which a mirror may lag
 # How long the catalog may be slow to answer the probe before health calls it down.
 CATALOG_SLOW_GRACE_S = 30.0
 
@@ -81,6 +84,8 @@ class Core:
     history: History = field(default_factory=lambda: History(HISTORY_POINTS))
     started_at: float = field(default_factory=time.time)
     stop_observing_runs: Callable[[], None] = field(default=lambda: None)
+    mirror_keeper: MirrorKeeper | None = None  # in the process that flushes
+    _serving: ServingStore | None = None
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
     _catalog_answered_at: float | None = None  # never: a silent catalog is down at once
 
@@ -135,6 +140,14 @@ class Core:
 
         return dask_client(self.settings.dask_scheduler_address, self.settings.storage_root)
 
+    def serving_store(self) -> ServingStore:
+        """The ClickHouse serving store (CLICKHOUSE_DSN), opened on first use: most platforms
+        serve no table. ConfigurationError or Unavailable when it cannot be opened here."""
+        if self._serving is None:
+            self._serving = open_store(self.settings.clickhouse_dsn,
+                                       self.settings.clickhouse_database_prefix)
+        return self._serving
+
     def require_ingest(self) -> tuple[IngestService, RecordReader]:
         if self.ingest is None or self.reader is None:
             raise NotServed("this process does not serve the Tenant Node's write path",
@@ -143,6 +156,8 @@ class Core:
 
     def close(self) -> None:
         self.stop_observing_runs()
+        if self.mirror_keeper is not None:
+            self.mirror_keeper.stop()
         if self.ingest is not None:
             self.ingest.close()
             self.ingest.wal.close()
@@ -231,8 +246,32 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         core.flusher = Flusher(core.ingest, catalog, storage)
         # A crash between a flush's commit and its trim left flushed entries in the log.
         core.flusher.recover()
+        core.mirror_keeper = _mirror_keeper(core)
     core.queries = _query_service(core)
     return core
+
+
+def _mirror_keeper(core: Core) -> MirrorKeeper:
+    """The keeper of the served tables' mirrors, woken when a run of this process that adds
+    files ends (started by `lakehouse serve` with the flush trigger)."""
+    from flows.runs import observe_runs
+
+    assert core.catalog and core.storage and core.table_options  # noqa: S101
+    keeper = MirrorKeeper(core.catalog, core.storage, core.table_options, core.serving_store,
+                          core.settings.serving_catch_up_interval_s)
+
+    def woken(kind: str, outcome: str, _seconds: float) -> None:
+        if kind in ADDS_FILES and outcome == "completed":
+            keeper.wake()
+
+    stop_metering, stop_waking = core.stop_observing_runs, observe_runs(woken)
+
+    def stop() -> None:
+        stop_metering()
+        stop_waking()
+
+    core.stop_observing_runs = stop
+    return keeper
 
 
 def cost_model_from(settings: Settings) -> CostModel:

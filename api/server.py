@@ -72,6 +72,8 @@ def start_flushing(core: Core) -> FlushTrigger | None:
 async def serve(core: Core, services: Sequence[Service]) -> None:
     servers = build_servers(core, services)
     trigger = start_flushing(core)
+    if core.mirror_keeper is not None:
+        core.mirror_keeper.start()  # core.close() stops it
     loop = asyncio.get_running_loop()
     # The process serving the Monitoring service evaluates the alert rules (one evaluator).
     rounds = (asyncio.create_task(evaluate_forever(core), name="alert-rounds")

@@ -21,6 +21,8 @@ When the Prefect API cannot be reached, one policy per kind of run:
 | compaction | refused: 503 prefect_unavailable | it changes no answer and can wait: the       |
 |            |                                | schedule runs it again, and a rewrite nobody   |
 |            |                                | can follow or list is worse than a late one    |
+| mirror     | runs here, id `local-…`        | a table marked for serving must reach its      |
+|            |                                | mirror; the keeper copies the rest anyway      |
 
 Live objects (a flusher, a loader, a query service) reach a flow run through the one registry
 here: `start` files the job under a key the flow gets as its `job` parameter, and takes it back
@@ -73,6 +75,7 @@ POLICY: dict[str, WhenPrefectIsDown] = {
     "load": WhenPrefectIsDown.RUN_HERE,
     "query": WhenPrefectIsDown.RUN_HERE,
     "compaction": WhenPrefectIsDown.REFUSE,
+    "mirror": WhenPrefectIsDown.RUN_HERE,
 }
 
 MAX_WATCHES = 1000

@@ -6,8 +6,14 @@ instance is a second `DATA_DIR` (and other ports).
 
 from __future__ import annotations
 
+import atexit
 import enum
 import ipaddress
+import os
+import shutil
+import tempfile
+import uuid
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +26,14 @@ from lakehouse.errors import ConfigurationError
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-before-production-0000"
 MIN_JWT_SECRET_BYTES = 32
 DEVELOPMENT_ADMIN_PASSWORD = "password"  # the public default: refused off loopback
+
+
+@cache
+def tests_clickhouse_dsn() -> str:
+    """The embedded ClickHouse folder the tests of this process share, removed at its exit."""
+    folder = Path(tempfile.gettempdir()) / f"lakehouse-tests-clickhouse-{os.getpid()}"
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return f"chdb://{folder}"
 
 
 def is_loopback(host: str) -> bool:
@@ -76,6 +90,13 @@ class Settings(BaseSettings):
     catalog_url: str = ""  # default: sqlite:///{data_dir}/catalog.db
     storage_root: str = ""  # default: file://{data_dir}/warehouse
     clickhouse_dsn: str = ""  # default: chdb:///{data_dir}/clickhouse
+    # The ClickHouse databases of this platform are {prefix}{tenant}: platforms sharing one
+    # ClickHouse server keep apart by their prefixes.
+    clickhouse_database_prefix: str = Field(default="lakehouse_",
+                                            pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+    # How often the control plane looks for served tables whose mirror lags (a flush, a load
+    # or a compaction of this process wakes it at once).
+    serving_catch_up_interval_s: float = Field(default=5.0, gt=0)
 
     jwt_secret: str = DEVELOPMENT_JWT_SECRET
     access_token_ttl_s: int = Field(default=900, ge=10)
@@ -262,6 +283,10 @@ class Settings(BaseSettings):
             # Plans must not change shape with the machine's speed mid-test; the tests of
             # the learning turn it on.
             "optimizer_learn_split_threshold": False,
+            # chDB holds one folder per process: the tests of a process share it, each
+            # Settings with databases of its own.
+            "clickhouse_dsn": tests_clickhouse_dsn(),
+            "clickhouse_database_prefix": f"t{uuid.uuid4().hex[:10]}_",
         }
         values.update(overrides)
         return cls(_env_file=None, **values)  # type: ignore[call-arg]

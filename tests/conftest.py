@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -190,12 +191,14 @@ def tenant_client(ingest_core: Core) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def embedded_clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def embedded_clickhouse() -> Any:
     """The embedded ClickHouse store (chDB) of this test process: chDB opens one folder per
-    process, so every test that needs it shares this one (each uses tenants of its own)."""
+    process, so every test that needs it shares this one (the one `Settings.for_tests` names),
+    each with tenants or a database prefix of its own."""
+    from lakehouse.config import tests_clickhouse_dsn
     from lakehouse.serving.store import open_store
 
-    return open_store(f"chdb://{tmp_path_factory.mktemp('clickhouse')}")
+    return open_store(tests_clickhouse_dsn(), f"s{uuid.uuid4().hex[:10]}_")
 
 
 class _Receiver(BaseHTTPRequestHandler):

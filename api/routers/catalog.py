@@ -20,7 +20,7 @@ from lakehouse.auth.identity import Caller, Role
 from lakehouse.catalog import declare
 from lakehouse.catalog.lake import Catalog, DataFile, TableInfo
 from lakehouse.catalog.time_travel import one_snapshot, require_snapshot
-from lakehouse.errors import Conflict, NotFound, NotServed, Unavailable
+from lakehouse.errors import Conflict, LakehouseError, NotFound, NotServed, Unavailable
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
 from lakehouse.optimizer.pruning import may_match, parse_filter
@@ -28,6 +28,8 @@ from lakehouse.schema import STRING_TYPE, FieldType
 from lakehouse.schema.declared import TYPE_NAMES, parse_declaration
 from lakehouse.schema.names import NAME_PATTERN, check_table_name
 from lakehouse.schema.types import timestamp_type
+from lakehouse.serving.keeper import served
+from lakehouse.serving.mirror import state_of
 from lakehouse.sql.schema_view import KEY_COLUMN, system_columns
 from lakehouse.storage.type_repair import REPAIR_KIND, quarantined_files
 
@@ -137,6 +139,23 @@ def _table_json(core: Core, table: TableInfo, snapshot: int | None,
     }
 
 
+def _mirror_states(core: Core, tenant: str | None,
+                   current: int) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each served table's mirror: rows, the snapshot it has reached, its lag (now: a query
+    routed there reads the newest rows whatever snapshot the listing describes)."""
+    if core.table_options is None:
+        return {}
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for key in served(core.table_options, tenant):
+        try:
+            state = state_of(_catalog(core), core.serving_store(), *key, now=time.time())
+            found[key] = {**state.to_json(), "behind_snapshots": max(0, current - state.snapshot)
+                          if not state.current else 0}
+        except LakehouseError as exc:  # the store is not reachable from this process
+            found[key] = {"store": "clickhouse", "error": exc.message}
+    return found
+
+
 def _repairs(core: Core) -> list[tuple[int, dict[str, Any]]]:
     """The summaries of recent repair snapshots (see lakehouse/storage/type_repair.py)."""
     return [(s.snapshot_id, dict(s.summary)) for s in _catalog(core).snapshots(
@@ -165,7 +184,9 @@ async def list_tables(
                  for t in tables]
     unflushed = {(s["tenant"], s["table"]): s["unflushed_records"]
                  for s in (core.ingest.table_stats(tenant) if core.ingest else [])}
+    mirrors = await run_in_threadpool(_mirror_states, core, tenant, current)
     for entry in described:
+        entry["serving"] = mirrors.get((entry["tenant"], entry["table"]))
         entry["unflushed_rows"] = unflushed.get((entry["tenant"], entry["table"]), 0)
         if entry["unflushed_rows"]:  # records in the log carry keys: queries show data_id
             for column in entry["columns"]:

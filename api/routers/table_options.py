@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
@@ -11,13 +11,26 @@ from pydantic import ConfigDict, Field
 from api.bodies import TABLE_NAME, TABLE_NAME_RULE, StrictBody
 from api.core import Core
 from api.deps import CoreDep, require_role
+from flows.mirror import MirrorContext, start_backfill
 from lakehouse.auth.identity import Caller, Role
-from lakehouse.catalog.options import MIN_FILES, RETENTION_DAYS, TARGET_FILE_MB, parse_options
+from lakehouse.catalog.options import (
+    MIN_FILES,
+    RETENTION_DAYS,
+    TARGET_FILE_MB,
+    TableOptions,
+    parse_options,
+)
 from lakehouse.catalog.table_options import TableOptionsStore
 from lakehouse.errors import NotFound, NotServed
+from lakehouse.executor.scan import file_schemas
 from lakehouse.schema.names import check_table_name
+from lakehouse.serving.columns import check_servable
+from lakehouse.serving.keeper import table_lock
+from lakehouse.serving.mirror import forget
 
 router = APIRouter(prefix="/metadata", tags=["catalog"])
+SCHEMAS_CHECKED = 50  # the newest files' schemas checked before a table is marked for serving
+PLAN_WAIT_S = 10.0  # the answer says how many files the backfill copies, once it knows
 
 
 class OptionsBody(StrictBody):
@@ -34,6 +47,11 @@ class OptionsBody(StrictBody):
     min_files: int | None = Field(default=None, ge=MIN_FILES[0], le=MIN_FILES[1], description=(
         "Small files a partition needs before compaction merges them; null: "
         "COMPACTION_MIN_FILES"))
+    serving: Literal["clickhouse"] | None = Field(default=None, description=(
+        "\"clickhouse\": mirror the table into the ClickHouse serving store (a backfill run "
+        "copies it, then every flush, load and compaction keeps it in step) so queries may "
+        "run there (`\"engine\": \"clickhouse\"`); null: no mirror (an existing one is "
+        "dropped)"))
 
 
 def _store(core: Core) -> TableOptionsStore:
@@ -68,8 +86,35 @@ async def get_options(table: TablePath, core: CoreDep,
 async def put_options(table: TablePath, body: OptionsBody, core: CoreDep,
                       caller: Annotated[Caller, Depends(require_role(Role.WRITER))],
                       ) -> dict[str, Any]:
-    """Replace the table's options; a retention period hides older rows from the next read on."""
+    """Replace the table's options; a retention period hides older rows from the next read on.
+    Marking it for serving starts the backfill run (its id in `mirror.run_id`); unmarking drops
+    the mirror."""
     await _check_table(core, caller.tenant, table)
     options = parse_options(body.model_dump())
-    await run_in_threadpool(_store(core).put, caller.tenant, table, options)
-    return {"tenant": caller.tenant, "table": table, **options.to_json()}
+    mirror = await run_in_threadpool(_apply, core, caller.tenant, table, options)
+    return {"tenant": caller.tenant, "table": table, **options.to_json(),
+            **({"mirror": mirror} if mirror else {})}
+
+
+def _apply(core: Core, tenant: str, table: str, options: TableOptions) -> dict[str, Any]:
+    """Store the options; start or drop the mirror when `serving` changes."""
+    store = _store(core)
+    before = store.get(tenant, table)
+    assert core.catalog is not None and core.storage is not None  # noqa: S101 - _check_table
+    if options.serving == before.serving:
+        store.put(tenant, table, options)
+        return {}
+    if options.serving is None:
+        with table_lock(tenant, table):
+            store.put(tenant, table, options)
+            forget(core.catalog, core.serving_store(), tenant, table)
+        return {"dropped": True}
+    serving = core.serving_store()  # 503 before anything is stored when it cannot open
+    newest = sorted(core.catalog.files(tenant, table), key=lambda f: -(f.snapshot_added or 0))
+    for schema in file_schemas(core.storage, [f.path for f in newest[:SCHEMAS_CHECKED]]):
+        check_servable(schema)
+    store.put(tenant, table, options)
+    watch = start_backfill(MirrorContext(core.catalog, core.storage, store, serving), tenant,
+                           table)
+    watch.wait_planned(timeout_s=PLAN_WAIT_S)
+    return {"run_id": watch.run_id, "files": watch.total, "state": "backfilling"}

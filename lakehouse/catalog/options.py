@@ -1,4 +1,4 @@
-"""A table's maintenance options: its retention period and its compaction overrides.
+"""A table's options: its retention period, its compaction overrides and its serving store.
 
 Pure: options are parsed from their JSON form here, stored by lakehouse/catalog/table_options.py,
 and applied by compaction (lakehouse/compaction/policy.py) and by queries (retention hides rows).
@@ -18,6 +18,7 @@ DAY_S = 86_400.0
 RETENTION_DAYS = (1 / 1440, 365_000.0)  # a minute to a thousand years
 TARGET_FILE_MB = (1.0, 4096.0)
 MIN_FILES = (2, 10_000)
+SERVING_STORES = ("clickhouse",)  # where a table may be mirrored for serving
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class TableOptions:
     retention_s: float | None = None  # rows older than this are hidden, then dropped
     target_file_bytes: int | None = None
     min_files: int | None = None
+    serving: str | None = None  # "clickhouse": mirrored there (lakehouse/serving/)
 
     def retention_cutoff_us(self, now: float) -> int | None:
         """Rows with `_timestamp` below this (microseconds since the epoch) are expired."""
@@ -37,19 +39,24 @@ class TableOptions:
                 else self.retention_s / DAY_S,
                 "target_file_mb": None if self.target_file_bytes is None
                 else self.target_file_bytes / MIB,
-                "min_files": self.min_files}
+                "min_files": self.min_files, "serving": self.serving}
 
 
 NO_OPTIONS = TableOptions()
 
 
 def parse_options(spec: Mapping[str, Any]) -> TableOptions:
-    """Options from their JSON form (`retention_days`, `target_file_mb`, `min_files`; null
-    clears one); InvalidInput naming what is wrong."""
-    unknown = sorted(set(spec) - {"retention_days", "target_file_mb", "min_files"})
+    """Options from their JSON form (`retention_days`, `target_file_mb`, `min_files`,
+    `serving`; null clears one); InvalidInput naming what is wrong."""
+    unknown = sorted(set(spec) - {"retention_days", "target_file_mb", "min_files", "serving"})
     if unknown:
         raise InvalidInput("unknown table options; known: retention_days, target_file_mb, "
-                           "min_files", code="invalid_options", details={"unknown": unknown})
+                           "min_files, serving", code="invalid_options",
+                           details={"unknown": unknown})
+    serving = spec.get("serving")
+    if serving is not None and serving not in SERVING_STORES:
+        raise InvalidInput(f"serving is one of {', '.join(SERVING_STORES)}, or null",
+                           code="invalid_options", details={"serving": str(serving)[:40]})
     retention = _number(spec.get("retention_days"), "retention_days", *RETENTION_DAYS)
     target = _number(spec.get("target_file_mb"), "target_file_mb", *TARGET_FILE_MB)
     min_files = spec.get("min_files")
@@ -58,7 +65,7 @@ def parse_options(spec: Mapping[str, Any]) -> TableOptions:
         raise InvalidInput(f"min_files is a whole number from {MIN_FILES[0]} to {MIN_FILES[1]}",
                            code="invalid_options", details={"min_files": str(min_files)[:40]})
     return TableOptions(None if retention is None else retention * DAY_S,
-                        None if target is None else int(target * MIB), min_files)
+                        None if target is None else int(target * MIB), min_files, serving)
 
 
 def _number(value: Any, name: str, low: float, high: float) -> float | None:

@@ -20,6 +20,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
 _INTS = {8: "Int8", 16: "Int16", 32: "Int32", 64: "Int64"}
 _UINTS = {8: "UInt8", 16: "UInt16", 32: "UInt32", 64: "UInt64"}
 KEY_COLUMNS = ("data_id", "_seq", "_timestamp")
+DEFAULT_PREFIX = "lakehouse_"
 
 
 class NotServable(InvalidInput):
@@ -34,9 +35,9 @@ def quote(name: str) -> str:
     return f"`{name}`"
 
 
-def database_of(tenant: str) -> str:
+def database_of(tenant: str, prefix: str = DEFAULT_PREFIX) -> str:
     """Each tenant's own database: no query of one tenant names another's."""
-    return f"lakehouse_{tenant}"
+    return f"{prefix}{tenant}"
 
 
 def column_type(field_type: pa.DataType, nullable: bool = True) -> str:
@@ -74,7 +75,22 @@ def _inner(t: pa.DataType) -> str:  # noqa: PLR0911 - one answer per Arrow type 
                       details={"type": str(t)})
 
 
-def create_table(tenant: str, table: str, schema: pa.Schema) -> str:
+def check_servable(schema: pa.Schema) -> None:
+    """NotServable naming the first column ClickHouse cannot hold as we read it."""
+    for field in schema:
+        if field.name not in KEY_COLUMNS:
+            quote(field.name)
+            try:
+                column_type(field.type, field.nullable)
+            except NotServable as exc:
+                raise NotServable(f"column {field.name!r}: {exc.message}; only tables of "
+                                  "scalar and list columns can be served by ClickHouse",
+                                  code="not_servable",
+                                  details={"column": field.name, "type": str(field.type)}
+                                  ) from exc
+
+
+def create_table(database: str, table: str, schema: pa.Schema) -> str:
     """The mirror's CREATE TABLE (if it is not there yet)."""
     missing = [c for c in KEY_COLUMNS if c not in schema.names]
     if missing:
@@ -86,6 +102,6 @@ def create_table(tenant: str, table: str, schema: pa.Schema) -> str:
                 else "DateTime64(6, 'UTC')" if field.name == "_timestamp"
                 else column_type(field.type, field.nullable))
         columns.append(f"{quote(field.name)} {kind}")
-    return (f"CREATE TABLE IF NOT EXISTS {quote(database_of(tenant))}.{quote(table)} "
+    return (f"CREATE TABLE IF NOT EXISTS {quote(database)}.{quote(table)} "
             f"({', '.join(columns)}) ENGINE = ReplacingMergeTree(`_seq`) ORDER BY `data_id` "
             f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}")

@@ -12,17 +12,21 @@ same `_seq`): the ReplacingMergeTree folds them, so what a query sees does not c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.catalog.lake import Catalog, Commit, DataFile, SetWatermark
+from lakehouse.errors import Conflict
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import read_file
 
 MIRROR_KIND = "mirror"
+ADVANCE_ATTEMPTS = 5
 
 
 def writer_of(tenant: str, table: str) -> str:
@@ -40,27 +44,90 @@ def catch_up(catalog: Catalog, storage: StorageRoot, store: ServingStore, tenant
              table: str) -> CaughtUp:
     """Copy what the mirror lacks of the table's current snapshot."""
     files = lacking(catalog, tenant, table)
-    reached = catalog.watermark(writer_of(tenant, table))
     if not files:
-        return CaughtUp(reached, 0, 0)
-    rows = 0
-    for data_file in files:
-        found = mirrored(read_file(storage, data_file.path))
-        store.ensure_table(tenant, table, found.schema)
-        store.insert(tenant, table, found, token=f"file-{data_file.file_id}")
-        rows += found.num_rows
-    newest = max(f.snapshot_added or 0 for f in files)
-    catalog.commit(Commit(MIRROR_KIND, (SetWatermark(writer_of(tenant, table), newest,
-                                                     reached),),
-                          {"tenant": tenant, "table": table, "files": len(files)},
-                          data_change=False))
-    return CaughtUp(newest, len(files), rows)
+        return CaughtUp(catalog.watermark(writer_of(tenant, table)), 0, 0)
+    rows = sum(copy_file(storage, store, tenant, table, f) for f in files)
+    return CaughtUp(advance(catalog, tenant, table, files), len(files), rows)
 
 
 def lacking(catalog: Catalog, tenant: str, table: str) -> list[DataFile]:
     """The table's live files the mirror does not hold yet (none: it is current)."""
     reached = catalog.watermark(writer_of(tenant, table))
     return [f for f in catalog.files(tenant, table) if (f.snapshot_added or 0) > reached]
+
+
+def copy_file(storage: StorageRoot, store: ServingStore, tenant: str, table: str,
+              data_file: DataFile) -> int:
+    """One data file's rows into the mirror (again: nothing added); the rows copied."""
+    found = mirrored(read_file(storage, data_file.path))
+    store.ensure_table(tenant, table, found.schema)
+    store.insert(tenant, table, found, token=f"file-{data_file.file_id}")
+    rows: int = found.num_rows
+    return rows
+
+
+def advance(catalog: Catalog, tenant: str, table: str, copied: Sequence[DataFile]) -> int:
+    """Move the watermark to the newest file copied, unless another catch-up moved it there
+    first; the snapshot the mirror has reached.
+
+    Every live file added at or before the newest copied one was live when they were listed
+    (files never come back), so it was copied too: the watermark may move there."""
+    newest = max(f.snapshot_added or 0 for f in copied)
+    for _ in range(ADVANCE_ATTEMPTS):
+        reached = catalog.watermark(writer_of(tenant, table))
+        if reached >= newest:
+            return reached
+        try:
+            catalog.commit(Commit(MIRROR_KIND, (SetWatermark(writer_of(tenant, table), newest,
+                                                             reached),),
+                                  {"tenant": tenant, "table": table, "files": len(copied)},
+                                  data_change=False))
+            return newest
+        except Conflict:  # another catch-up or a drop moved it meanwhile: look again
+            continue
+    raise Conflict(f"the mirror watermark of {tenant}/{table} keeps moving",
+                   details={"tenant": tenant, "table": table})
+
+
+def forget(catalog: Catalog, store: ServingStore, tenant: str, table: str) -> None:
+    """Drop the mirror and its watermark: marked again, the table is copied from the start."""
+    store.drop_table(tenant, table)
+    reached = catalog.watermark(writer_of(tenant, table))
+    if reached:
+        catalog.commit(Commit(MIRROR_KIND, (SetWatermark(writer_of(tenant, table), 0,
+                                                         reached),),
+                              {"tenant": tenant, "table": table, "dropped": True},
+                              data_change=False))
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorState:
+    """What GET /metadata/tables shows of a served table's mirror."""
+
+    rows: int  # what a query there sees (upserts folded)
+    snapshot: int  # the newest snapshot whose files it holds (0: none yet)
+    lagging_files: int  # live files it does not hold yet
+    lag_s: float  # how long the oldest of them has waited (0: current)
+
+    @property
+    def current(self) -> bool:
+        return self.lagging_files == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": "clickhouse", "rows": self.rows, "snapshot": self.snapshot,
+                "lagging_files": self.lagging_files, "lag_s": round(self.lag_s, 3),
+                "current": self.current}
+
+
+def state_of(catalog: Catalog, store: ServingStore, tenant: str, table: str,
+             now: float) -> MirrorState:
+    reached = catalog.watermark(writer_of(tenant, table))
+    behind = lacking(catalog, tenant, table)
+    lag = 0.0
+    if behind:
+        oldest = catalog.snapshot(min(f.snapshot_added or 0 for f in behind))
+        lag = max(0.0, now - oldest.created_at) if oldest is not None else 0.0
+    return MirrorState(store.count(tenant, table), reached, len(behind), lag)
 
 
 def mirrored(rows: pa.Table) -> pa.Table:

@@ -3,9 +3,12 @@ ClickHouse engine in this process (chDB), `http(s)://host:8123` talks to a serve
 serves both: clickhouse-connect gives them one client API.
 
 chDB holds one data folder per process, and one process per folder (it locks it): `open_store`
-keeps one store per DSN for the process and refuses a second embedded folder with a clear
-error. Reads run with `readonly=1` (no INSERT, DDL, settings, or the `file`, `url`, `s3`,
-`remote` table functions); they only ever see SQL the platform wrote from a guarded query.
+keeps one connection per DSN for the process and refuses a second embedded folder with a clear
+error; each store on it is bound to a database prefix (CLICKHOUSE_DATABASE_PREFIX).
+
+Reads run with `readonly=1` (no INSERT, DDL or settings); that does not stop the scalar
+`file()` function or `INTO OUTFILE`, so reads only ever run SQL the platform wrote from a
+guarded query (lakehouse/serving/route.py refuses any function it does not know).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from lakehouse.errors import ConfigurationError, Unavailable
-from lakehouse.serving.columns import create_table, database_of, quote
+from lakehouse.serving.columns import DEFAULT_PREFIX, create_table, database_of, quote
 
 READ_SETTINGS = {"readonly": 1}
 
 
 class ServingStore(Protocol):
+    def database(self, tenant: str) -> str:
+        """The tenant's own database (its name unquoted)."""
+
     def ensure_table(self, tenant: str, table: str, schema: pa.Schema) -> None:
         """The tenant's database and the table's mirror, made if missing."""
 
@@ -41,27 +47,38 @@ class ServingStore(Protocol):
     def drop_table(self, tenant: str, table: str) -> None: ...
 
 
-class ClickHouseStore:
+class Connection:
     """`writer` makes tables and inserts; `reader` answers queries and is read-only for good
     (a client of its own: `readonly` set on a session cannot be taken back there)."""
 
     def __init__(self, writer: Any, reader: Any) -> None:
-        self._client = writer
-        self._reader = reader
-        self._lock = threading.Lock()  # chDB's embedded sessions share one engine
+        self.writer = writer
+        self.reader = reader
+        self.lock = threading.Lock()  # chDB's embedded sessions share one engine
+
+
+class ClickHouseStore:
+    def __init__(self, connection: Connection, prefix: str = DEFAULT_PREFIX) -> None:
+        self._connection = connection
+        self._client = connection.writer
+        self._reader = connection.reader
+        self.prefix = prefix
 
     def _run(self, call: Callable[[], Any]) -> Any:
-        with self._lock:
+        with self._connection.lock:
             return call()
 
+    def database(self, tenant: str) -> str:
+        return database_of(tenant, self.prefix)
+
     def ensure_table(self, tenant: str, table: str, schema: pa.Schema) -> None:
-        ddl = create_table(tenant, table, schema)
+        ddl = create_table(self.database(tenant), table, schema)
         self._run(lambda: self._client.command(
-            f"CREATE DATABASE IF NOT EXISTS {quote(database_of(tenant))}"))
+            f"CREATE DATABASE IF NOT EXISTS {quote(self.database(tenant))}"))
         self._run(lambda: self._client.command(ddl))
 
     def insert(self, tenant: str, table: str, rows: pa.Table, token: str) -> None:
-        target = f"{quote(database_of(tenant))}.{quote(table)}"
+        target = f"{quote(self.database(tenant))}.{quote(table)}"
         self._run(lambda: self._client.insert_arrow(
             target, rows, settings={"insert_deduplication_token": token}))
 
@@ -72,40 +89,46 @@ class ClickHouseStore:
     def count(self, tenant: str, table: str) -> int:
         if table not in self.tables(tenant):
             return 0
-        found = self.read(f"SELECT count() AS n FROM {quote(database_of(tenant))}."  # noqa: S608
+        found = self.read(f"SELECT count() AS n FROM {quote(self.database(tenant))}."  # noqa: S608
                           f"{quote(table)} FINAL")
         return int(found.column("n")[0].as_py())
 
     def tables(self, tenant: str) -> list[str]:
         found = self._run(lambda: self._reader.query(
             "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
-            parameters={"db": database_of(tenant)}))
+            parameters={"db": self.database(tenant)}))
         return [row[0] for row in found.result_rows]
 
     def drop_table(self, tenant: str, table: str) -> None:
         self._run(lambda: self._client.command(
-            f"DROP TABLE IF EXISTS {quote(database_of(tenant))}.{quote(table)}"))
+            f"DROP TABLE IF EXISTS {quote(self.database(tenant))}.{quote(table)}"))
 
 
-_stores: dict[str, ClickHouseStore] = {}
+_connections: dict[str, Connection] = {}
 _opening = threading.Lock()
 
 
-def open_store(dsn: str) -> ClickHouseStore:
-    """The store `dsn` names, one per DSN in this process."""
+def open_store(dsn: str, prefix: str = DEFAULT_PREFIX) -> ClickHouseStore:
+    """The store `dsn` names with databases `{prefix}{tenant}` (one connection per DSN in this
+    process)."""
+    return ClickHouseStore(_connection(dsn), prefix)
+
+
+def _connection(dsn: str) -> Connection:
     scheme = urlsplit(dsn).scheme
     if scheme not in ("chdb", "http", "https"):
         raise ConfigurationError(f"CLICKHOUSE_DSN {dsn!r}: chdb:///path (embedded) or "
                                  "http(s)://host:8123 (a server)")
     with _opening:
-        found = _stores.get(dsn)
+        found = _connections.get(dsn)
         if found is not None:
             return found
-        embedded = [d for d in _stores if d.startswith("chdb:")]
+        embedded = [d for d in _connections if d.startswith("chdb:")]
         if scheme == "chdb" and embedded:
             raise ConfigurationError(
                 f"CLICKHOUSE_DSN {dsn!r}: this process already holds the embedded store "
-                f"{embedded[0]!r}, and chDB opens one folder per process")
+                f"{embedded[0]!r}, and chDB opens one folder per process; services in "
+                "separate processes share a ClickHouse server (http://host:8123)")
         import clickhouse_connect  # heavy: only where the store is used
 
         try:
@@ -115,7 +138,7 @@ def open_store(dsn: str) -> ClickHouseStore:
             raise Unavailable(f"the ClickHouse store at {_safe(dsn)} cannot be opened: "
                               f"{type(exc).__name__}: {exc}"[:500],
                               code="clickhouse_unavailable") from exc
-        found = _stores[dsn] = ClickHouseStore(writer, reader)
+        found = _connections[dsn] = Connection(writer, reader)
         return found
 
 

@@ -47,7 +47,7 @@ def test_a_mirror_folds_upserts_and_takes_each_token_once(embedded_clickhouse: A
     store.insert(tenant, "events", _rows(["a"], [3], [9.0]), "snapshot-2")  # an upsert of a
     assert store.count(tenant, "events") == 2
     got = store.read("SELECT data_id, _seq, _timestamp, amount "  # noqa: S608 - a test's own
-                     f"FROM lakehouse_{tenant}.events FINAL ORDER BY data_id")
+                     f"FROM {store.database(tenant)}.events FINAL ORDER BY data_id")
     assert got.column("data_id").to_pylist() == ["a", "b"]
     assert got.column("_seq").to_pylist() == [3, 2]
     assert got.column("amount").to_pylist() == [9.0, None]

@@ -49,7 +49,8 @@ def _job(kind: str, parts: int = 3, failures: dict[int, int] | None = None,
 def test_the_policy_names_every_kind_of_run() -> None:
     assert POLICY == {"ingest": WhenPrefectIsDown.RUN_HERE, "load": WhenPrefectIsDown.RUN_HERE,
                       "query": WhenPrefectIsDown.RUN_HERE,
-                      "compaction": WhenPrefectIsDown.REFUSE}
+                      "compaction": WhenPrefectIsDown.REFUSE,
+                      "mirror": WhenPrefectIsDown.RUN_HERE}
 
 
 def test_under_prefect_each_step_is_a_task_and_the_run_is_named() -> None:

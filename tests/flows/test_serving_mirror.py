@@ -39,8 +39,8 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
     assert core.catalog and core.storage and core.table_options
     tenant = "mirrored"
     headers = logged_in(core, {tenant: ("ada", Role.READER)})[tenant]
-    mirror_sql = ("SELECT data_id, amount, note FROM lakehouse_mirrored.events FINAL "
-                  "ORDER BY data_id")
+    mirror_sql = (f"SELECT data_id, amount, note FROM {store.database(tenant)}.events "  # noqa: S608
+                  "FINAL ORDER BY data_id")
 
     def ours() -> list[list[Any]]:
         with TestClient(create_app(Service.OPERATION, core)) as operation:
@@ -72,7 +72,7 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
     assert store.count(tenant, "events") == 4
     assert mirror() == ours() == [["a", 10.0, "x2"], ["b", 2.0, "y"], ["c", 3.0, "z"],
                                   ["d", 4.0, "w"]]
-    raw = store.read("SELECT count() AS n FROM lakehouse_mirrored.events")  # no FINAL
+    raw = store.read(f"SELECT count() AS n FROM {store.database(tenant)}.events")  # noqa: S608
     assert raw.column("n")[0].as_py() <= 5  # the repeated insert was dropped, not kept
 
     context = maintenance_context_of(core.settings, core.catalog, core.storage,

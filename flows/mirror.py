@@ -1,0 +1,93 @@
+"""The backfill of a table marked for the serving store: its current snapshot's files copied
+into its ClickHouse mirror, one task per file (the Prefect UI counts them: "3/8 files copied"),
+then the mirror's watermark moved. After it, the control plane's keeper
+(lakehouse/serving/keeper.py) copies what each flush, load and compaction adds.
+
+It runs in the process that holds the serving store (the control plane), as the load does;
+when Prefect cannot be reached it runs here all the same (the run shell's policy): a table
+marked for serving must reach its mirror. A crash mid-way leaves the watermark where it was;
+the keeper, or marking the table again, copies the files again and ClickHouse drops the
+inserts it has seen (deduplication tokens), or folds their rows (same `data_id`, same `_seq`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.run_results import tenant_tag
+from flows.runs import Job, RunWatch, StepNames, filed, run_steps, start
+from lakehouse.catalog.lake import Catalog, DataFile
+from lakehouse.catalog.table_options import TableOptionsStore
+from lakehouse.serving.keeper import SERVED_BY, table_lock
+from lakehouse.serving.mirror import advance, copy_file, forget, lacking
+from lakehouse.serving.store import ServingStore
+from lakehouse.storage.location import StorageRoot
+
+COPY_TASKS = 2  # files copied at once: the inserts queue on the store's one engine anyway
+
+
+@dataclass(frozen=True)
+class MirrorContext:
+    catalog: Catalog
+    storage: StorageRoot
+    options: TableOptionsStore
+    store: ServingStore
+
+
+def _finish(context: MirrorContext, tenant: str, table: str, files: list[DataFile],
+            rows: list[int]) -> dict[str, Any]:
+    with table_lock(tenant, table):
+        if context.options.get(tenant, table).serving != SERVED_BY:
+            # Unmarked while it ran: what it copied goes with the mirror.
+            forget(context.catalog, context.store, tenant, table)
+            return {"tenant": tenant, "table": table, "files": 0, "rows": 0,
+                    "unmarked": True}
+        reached = advance(context.catalog, tenant, table, files)
+    return {"tenant": tenant, "table": table, "files": len(files), "rows": sum(rows),
+            "snapshot": reached}
+
+
+def backfill_job(context: MirrorContext, tenant: str, table: str) -> Job[Any, Any, Any]:
+    where = f"{tenant}/{table}"
+
+    def plan() -> list[DataFile] | None:
+        return lacking(context.catalog, tenant, table) or None
+
+    return Job(
+        kind="mirror",
+        names=StepNames("plan-mirror", "copy-file", "advance-mirror",
+                        plan_run=f"plan mirror of {where}",
+                        finish_run=f"advance mirror of {where}"),
+        plan=plan, parts=lambda files: files,
+        run_part=lambda data_file: copy_file(context.storage, context.store, tenant, table,
+                                             data_file),
+        finish=lambda files, rows: _finish(context, tenant, table, files, rows),
+        nothing=lambda: {"tenant": tenant, "table": table, "files": 0, "rows": 0},
+        part_label=lambda data_file: f"copy {data_file.path.rpartition('/')[2]}",
+        counted="files copied", parallel=COPY_TASKS, retries=2)
+
+
+def run_name(tenant: str, table: str) -> str:
+    return f"mirror {tenant}/{table} into ClickHouse"
+
+
+# (The ignore: Prefect's annotations cannot infer a fresh runner's future type.)
+@flow(name="mirror", flow_run_name="mirror {tenant}/{table} into ClickHouse",
+      task_runner=ThreadPoolTaskRunner(max_workers=COPY_TASKS),  # type: ignore[arg-type]
+      description="Copy a served table's files into its ClickHouse mirror.")
+def mirror(job: str, tenant: str, table: str) -> dict[str, Any]:
+    found = filed(job)
+    if found is None:
+        raise LookupError(f"no mirror run {job!r} in this process: the process holding the "
+                          "serving store (the control plane) runs it")
+    return run_steps(found)
+
+
+def start_backfill(context: MirrorContext, tenant: str, table: str) -> RunWatch:
+    """Copy the table's current snapshot into its mirror, in a thread of this process."""
+    return start(backfill_job(context, tenant, table), mirror, name=run_name(tenant, table),
+                 parameters={"tenant": tenant, "table": table}, tags=[tenant_tag(tenant)])

@@ -1,0 +1,115 @@
+"""Keeping every served table's ClickHouse mirror in step, in the process that flushes.
+
+A flush, a load or a compaction commits files the mirror lacks; the keeper copies them
+(`catch_up`) after each run of this process ends (`wake`) and every SERVING_CATCH_UP_INTERVAL_S,
+which also covers runs of other processes (a scheduled compaction in the Prefect worker) and a
+crash between a commit and its copy. One catch-up per table at a time (`table_lock`): the
+backfill run, the keeper and an unmarking take the same lock, so an unmarked table is not
+copied again after its mirror was dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lakehouse.catalog.lake import Catalog
+from lakehouse.catalog.table_options import TableOptionsStore
+from lakehouse.serving.mirror import CaughtUp, catch_up
+from lakehouse.serving.store import ServingStore
+from lakehouse.storage.location import StorageRoot
+
+log = logging.getLogger(__name__)
+
+SERVED_BY = "clickhouse"
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def table_lock(tenant: str, table: str) -> threading.Lock:
+    """The one lock of a table's mirror in this process."""
+    with _locks_guard:
+        return _locks.setdefault((tenant, table), threading.Lock())
+
+
+def served(options: TableOptionsStore, tenant: str | None = None) -> list[tuple[str, str]]:
+    """The (tenant, table) pairs marked for the serving store (of one tenant, or all)."""
+    return sorted(key for key, found in options.all().items()
+                  if found.serving == SERVED_BY and (tenant is None or key[0] == tenant))
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    caught_up: dict[tuple[str, str], CaughtUp]
+    failed: dict[tuple[str, str], str]
+
+
+class MirrorKeeper:
+    def __init__(self, catalog: Catalog, storage: StorageRoot, options: TableOptionsStore,
+                 store: Callable[[], ServingStore], interval_s: float) -> None:
+        self._catalog = catalog
+        self._storage = storage
+        self._options = options
+        self._store = store  # opened on first need: most platforms serve no table
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+
+    def catch_up_one(self, tenant: str, table: str) -> CaughtUp | None:
+        """Copy what the table's mirror lacks; None when it is not served (any more)."""
+        with table_lock(tenant, table):
+            if self._options.get(tenant, table).serving != SERVED_BY:
+                return None
+            return catch_up(self._catalog, self._storage, self._store(), tenant, table)
+
+    def run_round(self) -> Round:
+        caught: dict[tuple[str, str], CaughtUp] = {}
+        failed: dict[tuple[str, str], str] = {}
+        for tenant, table in served(self._options):
+            try:
+                found = self.catch_up_one(tenant, table)
+            except Exception as exc:  # one table's trouble must not stop the others'
+                failed[(tenant, table)] = f"{type(exc).__name__}: {exc}"[:300]
+                log.warning("a mirror catch-up failed; the next round tries again",
+                            extra={"tenant": tenant, "table": table,
+                                   "error": failed[(tenant, table)]})
+                continue
+            if found is not None:
+                caught[(tenant, table)] = found
+                if found.files:
+                    log.info("mirror caught up", extra={
+                        "tenant": tenant, "table": table, "snapshot": found.snapshot,
+                        "files": found.files, "rows": found.rows})
+        self.rounds += 1
+        return Round(caught, failed)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="mirror-keeper",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.run_round()
+            except Exception:  # the catalog away a moment: the next round tries again
+                log.exception("a mirror round failed")

@@ -1,0 +1,115 @@
+"""Marking a table for the ClickHouse serving store through the Metadata Catalog's API: the
+backfill is a named Prefect run (the test harness's server) that copies the table's files; the
+keeper copies what later flushes add; GET /metadata/tables shows rows, the snapshot reached and
+the lag; unmarking drops the mirror. The store is the real ClickHouse engine, embedded (chDB).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.core import Core
+from api.services import Service
+from flows.ingest import flush_here
+from lakehouse.auth.identity import Role
+from lakehouse.serving.mirror import writer_of
+from tests.conftest import logged_in
+
+
+def _write(core: Core, tenant: str, first: int, count: int, table: str = "events") -> None:
+    assert core.ingest is not None and core.flusher is not None
+    core.ingest.write(tenant, [{"data_id": f"r{i}", "table": table,
+                                "payload": {"amount": i * 1.5, "note": f"n{i}"}}
+                               for i in range(first, first + count)]).answer(timeout_s=10)
+    flush_here(core.flusher)
+
+
+def _served(catalog: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    answer = catalog.get("/metadata/tables", params={"table": "events"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    [entry] = answer.json()["tables"]
+    return dict(entry["serving"] or {})
+
+
+def test_a_marked_table_is_backfilled_kept_in_step_and_dropped_when_unmarked(
+        maintained_core: Core) -> None:
+    core = maintained_core
+    assert core.catalog and core.mirror_keeper and core.table_options
+    tenant = "served"
+    headers = logged_in(core, {tenant: ("ada", Role.WRITER), "other": ("bob", Role.WRITER)})
+    store = core.serving_store()
+    _write(core, tenant, 0, 30)
+    _write(core, tenant, 30, 20)
+    with TestClient(create_app(Service.CATALOG, core)) as catalog:
+        assert _served(catalog, headers[tenant]) == {}
+        answer = catalog.put("/metadata/tables/events/options", json={"serving": "clickhouse"},
+                             headers=headers[tenant])
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["serving"] == "clickhouse"
+        run_id = body["mirror"]["run_id"]
+        assert not run_id.startswith("local-")  # a Prefect run: named, with a task per file
+        assert body["mirror"]["files"] == 2
+
+        from flows.runs import watch
+
+        done = watch(run_id).wait(timeout_s=120)
+        assert (done["files"], done["rows"]) == (2, 50)
+        state = _served(catalog, headers[tenant])
+        assert state["rows"] == 50 and state["current"] and state["lagging_files"] == 0
+        assert state["snapshot"] == core.catalog.current_snapshot() - 1  # the mirror's commit
+        # The other tenant neither sees it nor has a database of its own.
+        assert store.tables("other") == []
+
+        _write(core, tenant, 40, 25)  # 10 upserted by id, 15 new
+        lagging = _served(catalog, headers[tenant])
+        assert lagging["lagging_files"] == 1 and not lagging["current"]
+        assert lagging["lag_s"] >= 0 and lagging["behind_snapshots"] >= 1
+        found = core.mirror_keeper.run_round()
+        assert found.failed == {}
+        assert found.caught_up[(tenant, "events")].files == 1
+        state = _served(catalog, headers[tenant])
+        assert state["rows"] == 65 and state["current"]
+
+        # Other options may change without touching the mirror.
+        answer = catalog.put("/metadata/tables/events/options",
+                             json={"serving": "clickhouse", "retention_days": 30},
+                             headers=headers[tenant])
+        assert answer.status_code == 200 and "mirror" not in answer.json()
+        assert store.count(tenant, "events") == 65
+
+        answer = catalog.put("/metadata/tables/events/options", json={"retention_days": 30},
+                             headers=headers[tenant])
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["mirror"] == {"dropped": True}
+        assert store.tables(tenant) == []
+        assert core.catalog.watermark(writer_of(tenant, "events")) == 0
+        assert _served(catalog, headers[tenant]) == {}
+        assert core.mirror_keeper.run_round().caught_up == {}  # no longer kept
+
+
+def test_what_cannot_be_served_is_refused_and_changes_nothing(maintained_core: Core) -> None:
+    core = maintained_core
+    assert core.ingest is not None and core.flusher is not None and core.table_options
+    tenant = "nested"
+    headers = logged_in(core, {tenant: ("ada", Role.WRITER)})[tenant]
+    core.ingest.write(tenant, [{"data_id": "a", "table": "events",
+                                "payload": {"where": {"city": "Oslo"}}}]).answer(timeout_s=10)
+    flush_here(core.flusher)
+    with TestClient(create_app(Service.CATALOG, core)) as catalog:
+        answer = catalog.put("/metadata/tables/events/options", json={"serving": "duckdb"},
+                             headers=headers)
+        assert answer.status_code == 422, answer.text
+        answer = catalog.put("/metadata/tables/events/options", json={"serving": "clickhouse"},
+                             headers=headers)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == "not_servable"
+        assert answer.json()["details"]["column"] == "where"
+        assert core.table_options.get(tenant, "events").serving is None
+        assert core.serving_store().tables(tenant) == []
+        answer = catalog.put("/metadata/tables/missing/options", json={"serving": "clickhouse"},
+                             headers=headers)
+        assert answer.status_code == 404
