@@ -30,6 +30,7 @@ from lakehouse.executor.engine import QueryEngine
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
 from lakehouse.executor.sandbox import set_memory_limit
 from lakehouse.executor.service import QueryService
+from lakehouse.executor.serving_route import read_limits
 from lakehouse.ingest.admission import BacklogLimits
 from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flush_trigger import FlushTrigger
@@ -144,8 +145,12 @@ class Core:
         """The ClickHouse serving store (CLICKHOUSE_DSN), opened on first use: most platforms
         serve no table. ConfigurationError or Unavailable when it cannot be opened here."""
         if self._serving is None:
-            self._serving = open_store(self.settings.clickhouse_dsn,
-                                       self.settings.clickhouse_database_prefix)
+            settings = self.settings
+            self._serving = open_store(
+                settings.clickhouse_dsn, settings.clickhouse_database_prefix, read_limits(
+                    timeout_s=settings.query_timeout_s,
+                    threads=self.queries.engine.threads if self.queries is not None else 2,
+                    memory_bytes=settings.query_memory_limit_mb * 1024 * 1024 or None))
         return self._serving
 
     def require_ingest(self) -> tuple[IngestService, RecordReader]:
@@ -302,6 +307,7 @@ def _query_service(core: Core) -> QueryService:
                         client=core.dask_client if settings.query_on_dask else None,
                         track=track_query,
                         learn_split=settings.optimizer_learn_split_threshold,
+                        serving=core.serving_store,
                         on_end=lambda run: core.metrics.observe_query(
                             run.state, (run.plan or {}).get("distribution", {}).get("strategy"),
                             run.elapsed_s, run.progress.bytes_scanned))

@@ -41,12 +41,15 @@ class MirrorContext:
 def _finish(context: MirrorContext, tenant: str, table: str, files: list[DataFile],
             rows: list[int]) -> dict[str, Any]:
     with table_lock(tenant, table):
-        if context.options.get(tenant, table).serving != SERVED_BY:
+        options = context.options.get(tenant, table)
+        if options.serving != SERVED_BY:
             # Unmarked while it ran: what it copied goes with the mirror.
             forget(context.catalog, context.store, tenant, table)
             return {"tenant": tenant, "table": table, "files": 0, "rows": 0,
                     "unmarked": True}
         reached = advance(context.catalog, tenant, table, files)
+        if options.retention_s is not None:
+            context.store.set_retention(tenant, table, options.retention_s)
     return {"tenant": tenant, "table": table, "files": len(files), "rows": sum(rows),
             "snapshot": reached}
 

@@ -95,6 +95,11 @@ class ExecuteBody(StrictBody):
     plan: Literal["auto", "single", "distributed"] | None = Field(
         default=None, description="Force a single-node or distributed plan")
     snapshot: int | None = snapshot_field()
+    engine: Literal["auto", "default", "clickhouse"] = Field(default="auto", description=(
+        "Which engine answers: \"clickhouse\" the ClickHouse serving store (a 4xx says why "
+        "when the query cannot go there: a table not served, a mirror behind, rows not "
+        "flushed); \"default\" DuckDB fragments (on Dask when large); \"auto\" the "
+        "optimizer's choice (EXPLAIN shows it and why)"))
 
     @model_validator(mode="after")
     def _one_query(self) -> ExecuteBody:
@@ -117,7 +122,7 @@ def request_of(body: ExecuteBody, core: Core, caller: Caller,
         body.dsl.to_domain())  # type: ignore[union-attr]
     return QueryRequest(query, body.dialect, body.mode, body.track, body.timeout_s,
                         with_mode(found.model, mode or body.plan), body.snapshot,
-                        caller.user)
+                        caller.user, None if body.engine == "auto" else body.engine)
 
 
 async def run_to_end(found: QueryService, tenant: str, request: QueryRequest) -> QueryRun:
@@ -149,6 +154,7 @@ def _finished_body(run: QueryRun, limit: int, offset: int = 0,
                          f"&limit={min(limit, PAGE_MAX)}" if end < total else None),
             "elapsed_s": run.elapsed_s, "bytes_scanned": run.progress.bytes_scanned,
             "strategy": (run.plan or {}).get("distribution", {}).get("strategy"),
+            "engine": (run.plan or {}).get("route", {}).get("engine", "default"),
             "planning_ms": run.planning_ms, "snapshot": run.snapshot}
 
 
@@ -237,8 +243,9 @@ async def explain(body: ExecuteBody, core: Core, caller: Caller, *,
     tenant = caller.tenant
     planned = await run_in_threadpool(found.plan, tenant, request)
     plan = planned.optimized.plan.to_json()
+    route = await run_in_threadpool(found.route, planned, request)
     out: dict[str, Any] = {"plan": plan, "planning_ms": round(planned.planning_ms, 3),
-                           "snapshot": planned.pin.snapshot}
+                           "snapshot": planned.pin.snapshot, "route": route.to_json()}
     if analyze:
         run = await run_to_end(found, tenant, request)
         if run.state != "finished":

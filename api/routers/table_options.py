@@ -103,6 +103,9 @@ def _apply(core: Core, tenant: str, table: str, options: TableOptions) -> dict[s
     assert core.catalog is not None and core.storage is not None  # noqa: S101 - _check_table
     if options.serving == before.serving:
         store.put(tenant, table, options)
+        if options.serving is not None and options.retention_s != before.retention_s:
+            with table_lock(tenant, table):
+                core.serving_store().set_retention(tenant, table, options.retention_s)
         return {}
     if options.serving is None:
         with table_lock(tenant, table):

@@ -51,6 +51,7 @@ class Planned:
     view: SchemaView
     retention_cutoffs: dict[str, int] = field(default_factory=dict)
     planning_ms: float = 0.0
+    served: frozenset[str] = frozenset()  # its tables marked for the serving store
 
 
 class QueryEngine:
@@ -128,12 +129,16 @@ class QueryEngine:
                                  snapshot=pinned.snapshot, model=model)
         now = time.time()
         cutoffs = {}
+        served = set()
         for spec in optimized.plan.scans:
-            cutoff = self.options.get(tenant, spec.table).retention_cutoff_us(now)
+            options = self.options.get(tenant, spec.table)
+            cutoff = options.retention_cutoff_us(now)
             if cutoff is not None:
                 cutoffs[spec.relation] = cutoff
+            if options.serving is not None:
+                served.add(spec.table)
         return Planned(tenant, found, optimized, pinned, view, cutoffs,
-                       (time.perf_counter() - started) * 1000)
+                       (time.perf_counter() - started) * 1000, frozenset(served))
 
     # Running -----------------------------------------------------------------------------
 

@@ -22,8 +22,16 @@ from lakehouse.errors import InvalidInput, LakehouseError, QueryTimeout
 from lakehouse.executor.engine import Planned, QueryEngine
 from lakehouse.executor.queries import QueryRegistry, QueryRun
 from lakehouse.executor.run import Execution, Progress, Staged
+from lakehouse.executor.serving_route import (
+    RoutePlan,
+    clickhouse_failure,
+    plan_route,
+    run_on_clickhouse,
+)
 from lakehouse.optimizer.cost_model import CostModel
+from lakehouse.optimizer.route import CLICKHOUSE, DEFAULT, Route
 from lakehouse.optimizer.split_learning import Learned, Run, learn
+from lakehouse.serving.store import ServingStore
 from lakehouse.telemetry.optimizer_stats import OptimizerStats
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,7 @@ class QueryRequest:
     model: CostModel | None = None  # None: the service's current cost model
     snapshot: int | None = None  # read exactly this snapshot; None: the newest and the log
     user: str = ""  # who asks: shown in GET /queries
+    engine: str | None = None  # "default", "clickhouse"; None: the optimizer's choice
 
 
 LEARNING_WINDOW = 200  # the runs the single-node threshold is learned from
@@ -50,7 +59,8 @@ class QueryService:
                  client: Callable[[], Any] | None = None,
                  on_end: Callable[[QueryRun], None] | None = None,
                  track: Callable[[QueryService, QueryRun], None] | None = None,
-                 learn_split: bool = False) -> None:
+                 learn_split: bool = False,
+                 serving: Callable[[], ServingStore] | None = None) -> None:
         """`track(service, run)` runs the query as a tracked run (the Prefect flow run named
         after it; without one the steps run here all the same); None: never tracked."""
         self.engine = engine
@@ -71,6 +81,9 @@ class QueryService:
         self._track = track
         self._requests: dict[str, QueryRequest] = {}
         self._planned_executions: dict[str, Execution] = {}
+        # The ClickHouse serving store (opened on first use), and what a query there may use.
+        self._serving = serving
+        self._routed: dict[str, tuple[Planned, RoutePlan]] = {}
 
     # Planning alone (EXPLAIN, the CBO Engine) -------------------------------------------
 
@@ -82,6 +95,10 @@ class QueryService:
                            sum(s.files_total for s in plan.scans),
                            sum(len(s.files) for s in plan.scans), plan.distribution.strategy)
         return planned
+
+    def route(self, planned: Planned, request: QueryRequest) -> RoutePlan:
+        """Which engine answers: ClickHouse only where every table is served and current."""
+        return plan_route(self.engine, planned, request.engine, self._serving)
 
     # Running --------------------------------------------------------------------------------
 
@@ -112,7 +129,9 @@ class QueryService:
         request = self._requests[run.query_id]
         try:
             run.started_at = time.time()
-            if request.mode == "async" or request.track:
+            if self._on_clickhouse(run, request):
+                pass
+            elif request.mode == "async" or request.track:
                 self._tracked(run)
             else:
                 execution = self.plan_run(run)
@@ -144,6 +163,49 @@ class QueryService:
                 self._on_end(run)
             self._requests.pop(run.query_id, None)
             self._planned_executions.pop(run.query_id, None)
+            self._routed.pop(run.query_id, None)
+
+    def _on_clickhouse(self, run: QueryRun, request: QueryRequest) -> bool:
+        """Route the query; True when ClickHouse answered it. Planned here, the plan is kept
+        for the default engine's steps."""
+        if request.engine == DEFAULT or (self._serving is None and request.engine is None):
+            return False
+        run.state = "planning"
+        planned = self.plan(run.tenant, request)
+        chosen = self.route(planned, request)
+        self._routed[run.query_id] = (planned, chosen)
+        if chosen.route.refused:
+            raise chosen.refusal()
+        if chosen.sql is None or self._serving is None:
+            return False
+        self._describe(run, planned, chosen)
+        run.state = "running"
+        started = time.perf_counter()
+        try:
+            result = run_on_clickhouse(self._serving(), chosen.sql,
+                                       planned.interpretation.outputs)
+        except LakehouseError:
+            raise
+        except Exception as exc:
+            failure = clickhouse_failure(exc, self.time_limit(request))
+            if request.engine == CLICKHOUSE or isinstance(failure, QueryTimeout):
+                raise failure from exc
+            log.warning("ClickHouse failed a query the optimizer sent there; it runs on the "
+                        "default engine", extra={"query_id": run.query_id,
+                                                 "error": failure.message})
+            self._routed[run.query_id] = (planned, RoutePlan(Route(
+                DEFAULT, f"ClickHouse failed it: {failure.details.get('error', '')}")))
+            return False
+        run.progress.step("clickhouse", result.num_rows, started)
+        self.registry.finish(run, result)
+        return True
+
+    def _describe(self, run: QueryRun, planned: Planned, chosen: RoutePlan) -> None:
+        plan = planned.optimized.plan
+        run.plan = {**plan.to_json(), "route": chosen.to_json()}
+        run.snapshot = planned.pin.snapshot
+        run.planning_ms = round(planned.planning_ms, 3)
+        run.estimated_rows = plan.estimated_rows
 
     def plan_run(self, run: QueryRun) -> Execution:
         """Plan (once) and check the limits; the execution is ready to stage."""
@@ -152,12 +214,15 @@ class QueryService:
             return found
         run.state = "planning"
         request = self._requests[run.query_id]
-        planned = self.plan(run.tenant, request)
+        routed = self._routed.get(run.query_id)
+        if routed is None:
+            planned = self.plan(run.tenant, request)
+            chosen = RoutePlan(Route(DEFAULT, "no table is served by ClickHouse"
+                                     if request.engine is None else "asked for"))
+        else:
+            planned, chosen = routed
         plan = planned.optimized.plan
-        run.plan = plan.to_json()
-        run.snapshot = planned.pin.snapshot
-        run.planning_ms = round(planned.planning_ms, 3)
-        run.estimated_rows = plan.estimated_rows
+        self._describe(run, planned, chosen)
         scanned = sum(s.bytes for s in plan.scans)
         if scanned > self.max_bytes_scanned:
             raise InvalidInput(

@@ -6,15 +6,16 @@ chDB holds one data folder per process, and one process per folder (it locks it)
 keeps one connection per DSN for the process and refuses a second embedded folder with a clear
 error; each store on it is bound to a database prefix (CLICKHOUSE_DATABASE_PREFIX).
 
-Reads run with `readonly=1` (no INSERT, DDL or settings); that does not stop the scalar
-`file()` function or `INTO OUTFILE`, so reads only ever run SQL the platform wrote from a
-guarded query (lakehouse/serving/route.py refuses any function it does not know).
+Reads run with `readonly=1` (no INSERT, DDL, settings or table functions); that does not
+stop the scalar `file()` function or `INTO OUTFILE`, so reads only ever run SQL the platform
+wrote from a guarded query (lakehouse/serving/dialect.py refuses any function it does not
+know, and checks what it wrote).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -22,8 +23,11 @@ import pyarrow as pa
 
 from lakehouse.errors import ConfigurationError, Unavailable
 from lakehouse.serving.columns import DEFAULT_PREFIX, create_table, database_of, quote
+from lakehouse.serving.dialect import READ_SETTINGS
 
-READ_SETTINGS = {"readonly": 1}
+# The reader's settings are fixed when it opens, `readonly=1` last: from then on no query can
+# change a setting, insert, make or drop a table, or call a table function (`readonly=2`
+# would allow `file()` and `url()` as tables).
 
 
 class ServingStore(Protocol):
@@ -43,6 +47,10 @@ class ServingStore(Protocol):
         """The rows a query sees (upserts folded), 0 with no mirror."""
 
     def tables(self, tenant: str) -> list[str]: ...
+
+    def set_retention(self, tenant: str, table: str, seconds: float | None) -> None:
+        """Rows older than `seconds` are removed as ClickHouse merges (a TTL; queries filter
+        them at once); None: kept."""
 
     def drop_table(self, tenant: str, table: str) -> None: ...
 
@@ -99,6 +107,14 @@ class ClickHouseStore:
             parameters={"db": self.database(tenant)}))
         return [row[0] for row in found.result_rows]
 
+    def set_retention(self, tenant: str, table: str, seconds: float | None) -> None:
+        if table not in self.tables(tenant):
+            return
+        target = f"{quote(self.database(tenant))}.{quote(table)}"
+        change = ("REMOVE TTL" if seconds is None else
+                  f"MODIFY TTL `_timestamp` + INTERVAL {max(1, int(seconds))} SECOND")
+        self._run(lambda: self._client.command(f"ALTER TABLE {target} {change}"))
+
     def drop_table(self, tenant: str, table: str) -> None:
         self._run(lambda: self._client.command(
             f"DROP TABLE IF EXISTS {quote(self.database(tenant))}.{quote(table)}"))
@@ -108,13 +124,15 @@ _connections: dict[str, Connection] = {}
 _opening = threading.Lock()
 
 
-def open_store(dsn: str, prefix: str = DEFAULT_PREFIX) -> ClickHouseStore:
+def open_store(dsn: str, prefix: str = DEFAULT_PREFIX,
+               limits: Mapping[str, int | str] | None = None) -> ClickHouseStore:
     """The store `dsn` names with databases `{prefix}{tenant}` (one connection per DSN in this
-    process)."""
-    return ClickHouseStore(_connection(dsn), prefix)
+    process). Every read runs with the route's semantics (READ_SETTINGS) and `limits` (a
+    query's time, memory and threads; the first opening's count)."""
+    return ClickHouseStore(_connection(dsn, {**(limits or {}), **READ_SETTINGS}), prefix)
 
 
-def _connection(dsn: str) -> Connection:
+def _connection(dsn: str, read_settings: Mapping[str, int | str]) -> Connection:
     scheme = urlsplit(dsn).scheme
     if scheme not in ("chdb", "http", "https"):
         raise ConfigurationError(f"CLICKHOUSE_DSN {dsn!r}: chdb:///path (embedded) or "
@@ -133,7 +151,9 @@ def _connection(dsn: str) -> Connection:
 
         try:
             writer = clickhouse_connect.get_client(dsn=dsn)
-            reader = clickhouse_connect.get_client(dsn=dsn, settings=READ_SETTINGS)
+            # (Settings are applied in order: `readonly` must come last.)
+            reader = clickhouse_connect.get_client(
+                dsn=dsn, settings={**read_settings, "readonly": 1})
         except Exception as exc:
             raise Unavailable(f"the ClickHouse store at {_safe(dsn)} cannot be opened: "
                               f"{type(exc).__name__}: {exc}"[:500],

@@ -70,7 +70,7 @@ def test_tenants_have_databases_of_their_own(embedded_clickhouse: Any, tenant: s
     "SELECT * FROM file('/etc/passwd', 'LineAsString')",
     "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV')",
     "SELECT * FROM remote('127.0.0.1:9000', system.one)",
-    "SELECT 1 SETTINGS max_threads = 64",
+    "SELECT 1 SETTINGS readonly = 0",
 ])
 def test_reads_are_read_only(embedded_clickhouse: Any, sql: str) -> None:
     with pytest.raises(Exception, match=r"(?i)readonly|read-only|Cannot modify"):

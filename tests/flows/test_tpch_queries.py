@@ -9,24 +9,17 @@ table's data files: in order when the query orders, numbers to 1e-9 relative.
 
 from __future__ import annotations
 
-import math
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 from prefect.settings import PREFECT_API_URL
 
 from api.app import create_app
 from api.core import build_core
-from api.query_results import json_bytes, rows_json
 from api.services import Service
 from flows.load import start_load
 from lakehouse.auth.identity import Role
@@ -36,16 +29,9 @@ from lakehouse.load.loader import Loader, LoadRequest
 from lakehouse.load.sources import roots_for
 from lakehouse.optimizer.cost_model import RULES
 from tests.conftest import PASSWORD
+from tests.tpch_answers import TABLES, UNORDERED, generate, normal, query, same
 
-QUERIES = Path(__file__).resolve().parents[1] / "golden" / "tpch"
 SCALE = "0.01"
-TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
-UNORDERED = {6, 14, 17, 19}  # one-row answers
-REL_TOL = 1e-9
-
-
-def query(n: int) -> str:
-    return (QUERIES / f"q{n:02d}.sql").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +39,7 @@ def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from distributed import Client, LocalCluster
 
     root = tmp_path_factory.mktemp("tpch")
-    generated = root / "generated"
-    tool = shutil.which("tpchgen-cli") or str(Path(sys.executable).parent / "tpchgen-cli")
-    subprocess.run([tool, "parquet", "--scale-factor", SCALE, "--output-dir", str(generated),
-                    "--quiet"], check=True)
+    generated = generate(SCALE, root / "generated")
     settings = Settings.for_tests(root / "data", prefect_api_url=PREFECT_API_URL.value(),
                                   load_roots=str(generated), load_on_dask=False)
     core = build_core(settings, ingest=True)
@@ -82,35 +65,13 @@ def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     core.close()
 
 
-def _normal(table: Any) -> list[list[Any]]:
-    """Rows as the HTTP answer gives them (decimals as strings, dates ISO)."""
-    return orjson.loads(json_bytes({"rows": rows_json(table)}))["rows"]  # type: ignore[no-any-return]
-
-
-def _same_cell(a: Any, b: Any) -> bool:
-    try:
-        x, y = float(a), float(b)
-    except (TypeError, ValueError):
-        return bool(a == b)
-    return math.isclose(x, y, rel_tol=REL_TOL, abs_tol=1e-12)
-
-
-def _same(got: list[list[Any]], want: list[list[Any]], ordered: bool) -> bool:
-    if len(got) != len(want):
-        return False
-    if not ordered:
-        got, want = sorted(got, key=str), sorted(want, key=str)
-    return all(len(g) == len(w) and all(_same_cell(a, b) for a, b in zip(g, w, strict=True))
-               for g, w in zip(got, want, strict=True))
-
-
 def _check(tpch: dict[str, Any], n: int, plan: str) -> dict[str, Any]:
     response = tpch["client"].post("/query/execute", headers=tpch["headers"],
                                    json={"query": query(n), "plan": plan})
     assert response.status_code == 200, (n, response.text)
     body: dict[str, Any] = response.json()
-    want = _normal(tpch["oracle"].sql(query(n)).to_arrow_table())
-    assert _same(body["rows"], want, ordered=n not in UNORDERED), (n, plan, body["rows"][:3],
+    want = normal(tpch["oracle"].sql(query(n)).to_arrow_table())
+    assert same(body["rows"], want, ordered=n not in UNORDERED), (n, plan, body["rows"][:3],
                                                                    want[:3])
     return body
 

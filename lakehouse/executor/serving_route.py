@@ -1,0 +1,161 @@
+"""A planned query's route (lakehouse/optimizer/route.py) from what the catalog, the write-ahead
+log and the serving store say now; and a query answered by the ClickHouse serving store, typed
+as the default engine types it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from lakehouse.errors import Conflict, InvalidInput, LakehouseError, QueryTimeout
+from lakehouse.executor.engine import Planned, QueryEngine
+from lakehouse.executor.sandbox import run_sql
+from lakehouse.optimizer.route import (
+    CLICKHOUSE,
+    Route,
+    RouteFacts,
+    ServedTable,
+    choose_route,
+    key_lookup,
+)
+from lakehouse.serving.dialect import NotRoutable, to_clickhouse
+from lakehouse.serving.mirror import writer_of
+from lakehouse.serving.store import ServingStore
+from lakehouse.sql.bind import tenant_schema
+from lakehouse.sql.binder import OutputColumn
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    route: Route
+    sql: str | None = None  # the ClickHouse SQL, when it goes there
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.route.to_json(), **({"sql": self.sql} if self.sql else {})}
+
+    def refusal(self) -> LakehouseError:
+        details = {"engine": CLICKHOUSE, "reason": self.route.reason}
+        message = (f"the query cannot run on ClickHouse: {self.route.reason}; without "
+                   "\"engine\": \"clickhouse\" it runs on the default engine")
+        if self.route.code == "mirror_behind":
+            return Conflict(message, code="mirror_behind", details=details)
+        return InvalidInput(message, code="not_routable", details=details)
+
+
+def plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
+               store: Callable[[], ServingStore] | None) -> RoutePlan:
+    tenant = planned.tenant
+    tables = sorted({b.table for b in planned.interpretation.bindings})
+    if asked != CLICKHOUSE and (not tables or not planned.served.issuperset(tables)):
+        # The usual case: nothing to ask the store.
+        return RoutePlan(choose_route(RouteFacts(asked, tuple(
+            ServedTable(t, t in planned.served) for t in tables))))
+    if store is None:
+        raise InvalidInput("this process has no ClickHouse serving store",
+                           code="not_routable", details={"engine": CLICKHOUSE})
+    opened = store() if planned.served else None
+    unflushed = _unflushed(engine, planned)
+    facts_of = []
+    for table in tables:
+        if table not in planned.served or opened is None:
+            facts_of.append(ServedTable(table, False))
+            continue
+        reached = engine.catalog.watermark(writer_of(tenant, table))
+        lagging = [f for f in engine.catalog.files(tenant, table, planned.pin.snapshot)
+                   if (f.snapshot_added or 0) > reached]
+        facts_of.append(ServedTable(table, True, table in opened.tables(tenant), len(lagging),
+                                    unflushed.get(table, 0)))
+    sql, why = None, None
+    if opened is not None:
+        try:
+            sql = to_clickhouse(planned.interpretation.tree, tenant_schema(tenant),
+                                opened.database(tenant), _cutoffs(planned))
+        except NotRoutable as exc:
+            why = str(exc.details.get("reason", exc.message))
+    facts = RouteFacts(asked, tuple(facts_of), time_travel=planned.pin.watermark is None,
+                       untranslatable=why, key_lookup=key_lookup(planned.interpretation.tree))
+    route = choose_route(facts)
+    return RoutePlan(route, sql if route.engine == CLICKHOUSE and not route.refused else None)
+
+
+def _unflushed(engine: QueryEngine, planned: Planned) -> dict[str, int]:
+    if engine.ingest is None or planned.pin.watermark is None:
+        return {}
+    return {s["table"]: int(s["unflushed_records"])
+            for s in engine.ingest.table_stats(planned.tenant) if s["unflushed_records"]}
+
+
+def _cutoffs(planned: Planned) -> dict[str, int]:
+    """Retention per table (the planner keeps it per relation)."""
+    by_relation = {spec.relation: spec.table for spec in planned.optimized.plan.scans}
+    return {by_relation[r]: c for r, c in planned.retention_cutoffs.items() if r in by_relation}
+
+
+def clickhouse_failure(exc: BaseException, timeout_s: float) -> LakehouseError:
+    """What a ClickHouse error says to the caller (its first line, no stack)."""
+    text = str(exc)
+    first = next((line.strip() for line in text.splitlines() if "DB::Exception" in line),
+                 text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
+    first = first[first.find("DB::Exception"):] if "DB::Exception" in first else first
+    if "TIMEOUT_EXCEEDED" in text:
+        return QueryTimeout(f"the query ran longer than its time limit of {timeout_s:g} s on "
+                            "ClickHouse", details={"timeout_s": timeout_s})
+    if "MEMORY_LIMIT_EXCEEDED" in text:
+        return InvalidInput("the query needs more memory on ClickHouse than a query may use "
+                            "(QUERY_MEMORY_LIMIT_MB); narrow it", code="query_too_large",
+                            details={"engine": CLICKHOUSE, "error": first[:300]})
+    return InvalidInput(f"ClickHouse could not run the query: {first[:300]}; without "
+                        "\"engine\": \"clickhouse\" it runs on the default engine",
+                        code="not_routable", details={"engine": CLICKHOUSE,
+                                                      "error": first[:300]})
+
+
+def read_limits(*, timeout_s: float, threads: int,
+                memory_bytes: int | None) -> dict[str, int | str]:
+    """The platform's limits of a query, as every read of the serving store runs with them
+    (fixed when the store opens: the reader is read-only)."""
+    found: dict[str, int | str] = {"max_threads": threads,
+                                   "max_execution_time": max(1, round(timeout_s))}
+    if memory_bytes:
+        found["max_memory_usage"] = memory_bytes
+    return found
+
+
+def run_on_clickhouse(store: ServingStore, sql: str,
+                      outputs: tuple[OutputColumn, ...]) -> pa.Table:
+    """The rows ClickHouse answers, named and typed as the default engine answers them."""
+    found = store.read(sql)
+    if not outputs:
+        return found
+    return typed(found, outputs)
+
+
+def typed(found: pa.Table, outputs: tuple[OutputColumn, ...]) -> pa.Table:
+    target = output_schema(outputs)
+    columns = []
+    for index, field in enumerate(target):
+        column = found.column(index)
+        if pa.types.is_binary(column.type) and pa.types.is_string(field.type):
+            column = column.cast(pa.string())
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+_schemas: dict[tuple[str, ...], pa.Schema] = {}
+
+
+def output_schema(outputs: tuple[OutputColumn, ...]) -> pa.Schema:
+    """The Arrow types DuckDB gives the outputs' types (its types are the view's own text and
+    the aliases numbers: nothing a caller wrote reaches this SQL)."""
+    key = tuple(o.type for o in outputs)
+    found = _schemas.get(key)
+    if found is None:
+        casts = ", ".join(f"CAST(NULL AS {o.type}) AS c{i}" for i, o in enumerate(outputs))
+        found = run_sql({}, f"SELECT {casts} LIMIT 0", 1).schema
+        if len(_schemas) < 4096:
+            _schemas[key] = found
+    return pa.schema([f.with_name(o.name) for f, o in zip(found, outputs, strict=True)])
+

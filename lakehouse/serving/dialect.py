@@ -1,0 +1,176 @@
+"""A guarded, tenant-bound query as ClickHouse SQL over the tenant's mirrors (pure).
+
+The interpreter's tree names each table as `tenant_<tenant>.<table>`; here each becomes the
+mirror `<prefix><tenant>.<table>` (read with FINAL: the query's settings say so, see
+READ_SETTINGS), wrapped in a subquery when the table's retention hides old rows. sqlglot writes
+the ClickHouse dialect. What ClickHouse would answer differently is refused with the reason
+(`NotRoutable`): the caller runs the query on the default engine instead, or, when ClickHouse
+was asked for, answers 400 with the reason.
+
+Then the SQL is read back and checked: only the mirrors of the query's own tables, no table
+function, no SETTINGS, FORMAT or INTO OUTFILE — the reader is read-only, but `readonly` does not
+stop the scalar `file()` function, so nothing reaches ClickHouse that this module did not write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sqlglot
+from sqlglot import exp
+
+from lakehouse.errors import InvalidInput
+from lakehouse.serving.columns import quote
+
+DIALECT = "clickhouse"
+
+# The semantics the default engine has, asked of ClickHouse: outer joins fill with NULL (not a
+# type's default), an aggregate of no rows is NULL (count stays 0), every mirror is read FINAL
+# (one row per data_id, the newest), and a column's own name wins over an output alias.
+READ_SETTINGS: dict[str, int | str] = {
+    "join_use_nulls": 1,
+    "aggregate_functions_null_for_empty": 1,
+    "final": 1,
+    "prefer_column_name_to_alias": 1,
+    "union_default_mode": "DISTINCT",
+    "cast_keep_nullable": 1,
+}
+
+# Functions whose ClickHouse counterpart sqlglot writes with other semantics.
+_DIFFERENT: dict[type[exp.Expr], str] = {
+    exp.Lower: "lower() changes only ASCII letters in ClickHouse",
+    exp.Upper: "upper() changes only ASCII letters in ClickHouse",
+    exp.IntDiv: "integer division rounds otherwise in ClickHouse",
+}
+
+
+class NotRoutable(InvalidInput):
+    """A query the ClickHouse route would answer differently, or cannot run."""
+
+
+def not_routable(reason: str, **details: object) -> NotRoutable:
+    return NotRoutable(f"the query cannot run on ClickHouse: {reason}; without "
+                       "\"engine\": \"clickhouse\" it runs on the default engine",
+                       code="not_routable", details={"reason": reason, **details})
+
+
+def to_clickhouse(tree: exp.Expr, schema: str, database: str,
+                  cutoffs: Mapping[str, int] | None = None) -> str:
+    """`tree` (bound to `schema`) as ClickHouse SQL over the mirrors in `database`; `cutoffs`:
+    table → the oldest `_timestamp` (microseconds) its retention keeps."""
+    cutoffs = cutoffs or {}
+    tree = tree.copy()
+    _refuse_what_differs(tree)
+    for node in list(tree.find_all(exp.Not)):
+        if isinstance(node.this, exp.In):
+            node.replace(_not_in(node.this))
+    for div in list(tree.find_all(exp.Div)):
+        # `/` is a DOUBLE division in DuckDB, decimals included; ClickHouse keeps a decimal
+        # dividend's scale.
+        for side in ("this", "expression"):
+            operand = div.args[side]
+            div.set(side, exp.cast(operand.copy(), exp.DataType.build("DOUBLE")))
+    tables: set[str] = set()
+    for table in list(tree.find_all(exp.Table)):
+        if table.db != schema:
+            continue  # a CTE's name
+        tables.add(table.name)
+        alias = table.alias_or_name
+        mirror = exp.to_table(f"{quote(database)}.{quote(table.name)}", dialect=DIALECT)
+        cutoff = cutoffs.get(table.name)
+        if cutoff is None:
+            table.replace(mirror.as_(alias, quoted=True))
+            continue
+        kept = exp.select("*").from_(mirror).where(
+            f"`_timestamp` >= fromUnixTimestamp64Micro(toInt64({int(cutoff)}), 'UTC')",
+            dialect=DIALECT)
+        table.replace(kept.subquery(exp.to_identifier(alias, quoted=True)))
+    sql = tree.sql(dialect=DIALECT)
+    check_written(sql, database, tables)
+    return sql
+
+
+def _refuse_what_differs(tree: exp.Expr) -> None:
+    for node in tree.walk():
+        if isinstance(node, exp.Anonymous):
+            raise not_routable(f"{node.name}() has no ClickHouse counterpart here",
+                               function=node.name)
+        for kind, reason in _DIFFERENT.items():
+            if isinstance(node, kind):
+                raise not_routable(reason)
+        if isinstance(node, exp.In) and not _filters_only(node) and not _negated_filter(node):
+            # x IN (…, NULL) is NULL in SQL, false in ClickHouse: equal only where a NULL
+            # and a false both drop the row.
+            raise not_routable("IN as a value answers otherwise for NULLs in ClickHouse")
+
+
+def _filters_only(node: exp.Expr) -> bool:
+    """True when `node` only decides whether a row is kept: it is a WHERE, HAVING or join
+    condition, or part of one through AND and OR only."""
+    child = node
+    parent = node.parent
+    while isinstance(parent, exp.And | exp.Or | exp.Paren):
+        child, parent = parent, parent.parent
+    return isinstance(parent, exp.Where | exp.Having | exp.Join) and (
+        not isinstance(parent, exp.Join) or child is parent.args.get("on"))
+
+
+def _negated_filter(node: exp.In) -> bool:
+    """NOT (x IN …) in a filter, over a subquery or a list of literals: `_not_in` writes it."""
+    parent = node.parent
+    if not (isinstance(parent, exp.Not) and _filters_only(parent)):
+        return False
+    query = node.args.get("query")
+    if query is not None:
+        return _one_column(query) is not None
+    return all(isinstance(e, exp.Literal | exp.Null) for e in node.expressions)
+
+
+def _one_column(query: exp.Expr) -> str | None:
+    inner = query.this if isinstance(query, exp.Subquery) else query
+    if isinstance(inner, exp.Select) and len(inner.expressions) == 1:
+        return inner.expressions[0].alias_or_name or None
+    return None
+
+
+def _not_in(node: exp.In) -> exp.Expr:
+    """NOT (x IN s) with SQL's NULLs, in a filter: kept when s is empty, or when x is not NULL,
+    matches nothing and s holds no NULL (ClickHouse alone would keep a row of x when s holds
+    a NULL, and drop a NULL x when s is empty)."""
+    value = node.this
+    query = node.args.get("query")
+    if query is None:  # literals: a NULL among them keeps nothing
+        if any(isinstance(e, exp.Null) for e in node.expressions):
+            return exp.false()
+        return exp.and_(exp.not_(node.copy()), exp.Is(this=value.copy(), expression=exp.null()
+                                                       ).not_())
+    inner = query.this if isinstance(query, exp.Subquery) else query
+    column = _one_column(query)
+    source = inner.copy().subquery("_s")
+    empty = exp.Exists(this=exp.select("1").from_(source.copy())).not_()
+    holds_null = exp.Exists(this=exp.select("1").from_(source.copy()).where(
+        exp.column(str(column), "_s", quoted=True).is_(exp.null())))
+    present = exp.and_(exp.not_(node.copy()), exp.Is(this=value.copy(), expression=exp.null()
+                                                       ).not_())
+    return exp.paren(exp.and_(exp.or_(exp.paren(present), empty), holds_null.not_()))
+
+
+def check_written(sql: str, database: str, tables: set[str]) -> None:
+    """The ClickHouse SQL reads only the mirrors of `tables` in `database`."""
+    try:
+        written = sqlglot.parse_one(sql, read=DIALECT)
+    except sqlglot.errors.ParseError as exc:
+        raise not_routable("its ClickHouse form could not be checked") from exc
+    ctes = {cte.alias_or_name for cte in written.find_all(exp.CTE)}
+    for table in written.find_all(exp.Table):
+        if isinstance(table.this, exp.Func):
+            raise not_routable("it reads a table function")
+        if table.db == database and table.name in tables:
+            continue
+        if not table.db and table.name in ctes:
+            continue
+        raise not_routable("it names a table outside the tenant's mirrors",
+                           table=table.sql(dialect=DIALECT)[:100])
+    if written.args.get("settings") or written.args.get("format") or any(
+            isinstance(n, exp.Into) for n in written.walk()):
+        raise not_routable("its ClickHouse form carries settings or an output clause")
