@@ -68,8 +68,8 @@ def plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
                    if (f.snapshot_added or 0) > reached]
         facts_of.append(ServedTable(table, True, table in opened.tables(tenant), len(lagging),
                                     unflushed.get(table, 0)))
-    sql, why = None, None
-    if opened is not None:
+    sql, why = None, _list_columns(planned)
+    if opened is not None and why is None:
         try:
             sql = to_clickhouse(planned.interpretation.tree, tenant_schema(tenant),
                                 opened.database(tenant), _cutoffs(planned))
@@ -79,6 +79,18 @@ def plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
                        untranslatable=why, key_lookup=key_lookup(planned.interpretation.tree))
     route = choose_route(facts)
     return RoutePlan(route, sql if route.engine == CLICKHOUSE and not route.refused else None)
+
+
+def _list_columns(planned: Planned) -> str | None:
+    """ClickHouse holds no NULL list (an Array is never Nullable): a NULL list would read as
+    an empty one, so a query of a list column stays on the default engine."""
+    for use in planned.interpretation.columns:
+        table = planned.view.table(use.table)
+        column = next((c for c in table.columns if c.name == use.column), None) if table else None
+        if column is not None and column.type.endswith("]"):
+            return (f"column {use.column!r} of {use.table!r} is a list, and ClickHouse reads a "
+                    "NULL list as an empty one")
+    return None
 
 
 def _unflushed(engine: QueryEngine, planned: Planned) -> dict[str, int]:
@@ -135,13 +147,22 @@ def run_on_clickhouse(store: ServingStore, sql: str,
 
 def typed(found: pa.Table, outputs: tuple[OutputColumn, ...]) -> pa.Table:
     target = output_schema(outputs)
+    if found.num_columns != len(target):
+        raise _otherwise(f"{found.num_columns} columns for {len(target)}")
     columns = []
     for index, field in enumerate(target):
-        column = found.column(index)
-        if pa.types.is_binary(column.type) and pa.types.is_string(field.type):
-            column = column.cast(pa.string())
-        columns.append(column.cast(field.type))
+        try:
+            columns.append(found.column(index).cast(field.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _otherwise(f"column {field.name!r}: {exc}"[:300]) from exc
     return pa.Table.from_arrays(columns, schema=target)
+
+
+def _otherwise(what: str) -> InvalidInput:
+    return InvalidInput("ClickHouse answered what the default engine would not "
+                        f"({what}); without \"engine\": \"clickhouse\" it runs on the "
+                        "default engine", code="not_routable",
+                        details={"engine": CLICKHOUSE, "error": what})
 
 
 _schemas: dict[tuple[str, ...], pa.Schema] = {}

@@ -34,13 +34,36 @@ READ_SETTINGS: dict[str, int | str] = {
     "prefer_column_name_to_alias": 1,
     "union_default_mode": "DISTINCT",
     "cast_keep_nullable": 1,
+    # Mixed types find a common type or fail (ClickHouse would answer a union of types).
+    "use_variant_as_common_type": 0,
 }
 
-# Functions whose ClickHouse counterpart sqlglot writes with other semantics.
+# The functions whose ClickHouse form answers as DuckDB does (checked by
+# tests/flows/test_clickhouse_route.py); any other is refused. Connectives and CASE are
+# functions to sqlglot.
+_SAME: tuple[type[exp.Expr], ...] = (
+    exp.And, exp.Or, exp.Xor, exp.Case, exp.If, exp.Coalesce, exp.Nullif, exp.Cast,
+    exp.Count, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.Exists,
+    exp.Abs, exp.Floor, exp.Ceil, exp.Sqrt, exp.Ln, exp.Exp,
+    exp.Concat, exp.Length, exp.Substring, exp.Trim,
+    exp.Extract, exp.Year, exp.Month, exp.Day, exp.TimestampTrunc, exp.DateTrunc,
+    exp.Rank, exp.DenseRank, exp.RowNumber,
+)
+_WIDER = {
+    exp.DataType.Type.DATE: "Date32",
+    exp.DataType.Type.TIMESTAMP: "DateTime64(6)",
+    exp.DataType.Type.DATETIME: "DateTime64(6)",
+    exp.DataType.Type.TIMESTAMPNTZ: "DateTime64(6)",
+    exp.DataType.Type.TIMESTAMP_MS: "DateTime64(3)",
+    exp.DataType.Type.TIMESTAMP_S: "DateTime64(0)",
+    exp.DataType.Type.TIMESTAMP_NS: "DateTime64(9)",
+    exp.DataType.Type.TIMESTAMPTZ: "DateTime64(6, 'UTC')",
+}
+# Known to answer otherwise: said by name.
 _DIFFERENT: dict[type[exp.Expr], str] = {
     exp.Lower: "lower() changes only ASCII letters in ClickHouse",
     exp.Upper: "upper() changes only ASCII letters in ClickHouse",
-    exp.IntDiv: "integer division rounds otherwise in ClickHouse",
+    exp.Round: "round() rounds halves to even in ClickHouse",
 }
 
 
@@ -64,6 +87,15 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
     for node in list(tree.find_all(exp.Not)):
         if isinstance(node.this, exp.In):
             node.replace(_not_in(node.this))
+    for select in tree.find_all(exp.Select):
+        _unique_aliases(select)
+    for cut in list(tree.find_all(exp.Substring)):  # characters, not bytes
+        cut.replace(exp.Anonymous(this="substringUTF8", expressions=[
+            a.copy() for a in (cut.this, cut.args.get("start"), cut.args.get("length")) if a]))
+    for cast in tree.find_all(exp.Cast):
+        wider = _WIDER.get(cast.to.this)
+        if wider is not None:  # Date is 1970-2149 and DateTime whole seconds in ClickHouse
+            cast.set("to", exp.DataType.build(wider, dialect=DIALECT))
     for div in list(tree.find_all(exp.Div)):
         # `/` is a DOUBLE division in DuckDB, decimals included; ClickHouse keeps a decimal
         # dividend's scale.
@@ -90,14 +122,28 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
     return sql
 
 
+def _unique_aliases(select: exp.Select) -> None:
+    """ClickHouse refuses one alias for two expressions (`p.id AS id, o.id AS id`); the answer
+    is named by the query's outputs, by position, so a repeated alias can take another name."""
+    seen: set[str] = set()
+    for index, projection in enumerate(select.expressions):
+        name = projection.alias_or_name
+        if name in seen and isinstance(projection, exp.Alias):
+            projection.set("alias", exp.to_identifier(f"_output_{index}", quoted=True))
+        seen.add(name)
+
+
 def _refuse_what_differs(tree: exp.Expr) -> None:
     for node in tree.walk():
-        if isinstance(node, exp.Anonymous):
-            raise not_routable(f"{node.name}() has no ClickHouse counterpart here",
-                               function=node.name)
         for kind, reason in _DIFFERENT.items():
             if isinstance(node, kind):
                 raise not_routable(reason)
+        if isinstance(node, exp.IntDiv):
+            raise not_routable("integer division rounds otherwise in ClickHouse")
+        if isinstance(node, exp.Func) and not isinstance(node, _SAME):
+            name = node.sql_name() if not isinstance(node, exp.Anonymous) else node.name
+            raise not_routable(f"{name.lower()}() is not known to answer the same in "
+                               "ClickHouse", function=name.lower())
         if isinstance(node, exp.In) and not _filters_only(node) and not _negated_filter(node):
             # x IN (…, NULL) is NULL in SQL, false in ClickHouse: equal only where a NULL
             # and a false both drop the row.

@@ -1,0 +1,105 @@
+"""The route decision (which engine answers) as a table of cases, and the ClickHouse SQL the
+route writes: what it reads, and what it refuses to write."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+
+from lakehouse.optimizer.route import (
+    CLICKHOUSE,
+    DEFAULT,
+    RouteFacts,
+    ServedTable,
+    choose_route,
+    key_lookup,
+)
+from lakehouse.serving.dialect import NotRoutable, check_written, to_clickhouse
+from lakehouse.sql.interpret import interpret
+from lakehouse.sql.schema_view import SchemaView
+
+CURRENT = ServedTable("orders", served=True, mirrored=True)
+NOT_SERVED = ServedTable("visits", served=False)
+LAGGING = ServedTable("orders", served=True, mirrored=True, lagging_files=2)
+UNFLUSHED = ServedTable("orders", served=True, mirrored=True, unflushed_rows=5)
+NO_MIRROR = ServedTable("orders", served=True)
+
+CASES = [
+    # asked, tables, extra facts → engine, refused, code, words of the reason
+    ("default", (CURRENT,), {}, DEFAULT, False, "", "asked for"),
+    ("clickhouse", (CURRENT,), {}, CLICKHOUSE, False, "", "asked for"),
+    ("clickhouse", (CURRENT, NOT_SERVED), {}, CLICKHOUSE, True, "not_routable",
+     "'visits' is not served"),
+    ("clickhouse", (LAGGING,), {}, CLICKHOUSE, True, "mirror_behind", "lacks 2"),
+    ("clickhouse", (NO_MIRROR,), {}, CLICKHOUSE, True, "mirror_behind", "lacks all"),
+    ("clickhouse", (UNFLUSHED,), {}, CLICKHOUSE, True, "mirror_behind", "5 rows"),
+    ("clickhouse", (CURRENT,), {"time_travel": True}, CLICKHOUSE, True, "not_routable",
+     "older snapshot"),
+    ("clickhouse", (LAGGING,), {"untranslatable": "round() differs"}, CLICKHOUSE, True,
+     "not_routable", "round() differs"),  # what no wait mends comes first
+    ("clickhouse", (), {}, CLICKHOUSE, True, "not_routable", "no table"),
+    (None, (CURRENT,), {"key_lookup": True}, CLICKHOUSE, False, "", "lookup by data_id"),
+    (None, (CURRENT,), {}, DEFAULT, False, "", "measured faster"),
+    (None, (LAGGING,), {"key_lookup": True}, DEFAULT, False, "", "lacks 2"),
+    (None, (NOT_SERVED,), {"key_lookup": True}, DEFAULT, False, "", "not served"),
+    (None, (), {}, DEFAULT, False, "", "no table"),
+]
+
+
+@pytest.mark.parametrize(("asked", "tables", "extra", "engine", "refused", "code", "words"),
+                         CASES)
+def test_the_route_of_each_case(asked: str | None, tables: tuple[ServedTable, ...],
+                                extra: dict[str, object], engine: str, refused: bool,
+                                code: str, words: str) -> None:
+    route = choose_route(RouteFacts(asked, tables, **extra))  # type: ignore[arg-type]
+    assert (route.engine, route.refused, route.code) == (engine, refused, code)
+    assert words in route.reason
+
+
+@pytest.mark.parametrize(("sql", "lookup"), [
+    ("SELECT * FROM t WHERE data_id = 'a'", True),
+    ("SELECT * FROM t WHERE x > 1 AND data_id IN ('a', 'b')", True),
+    ("SELECT * FROM t WHERE data_id IN (SELECT y FROM u)", False),
+    ("SELECT * FROM t WHERE data_id = 'a' OR x > 1", False),
+    ("SELECT * FROM t JOIN u ON t.x = u.x WHERE t.data_id = 'a'", False),
+    ("SELECT * FROM t WHERE data_id > 'a'", False),
+    ("SELECT * FROM t", False),
+])
+def test_key_lookups(sql: str, lookup: bool) -> None:
+    assert key_lookup(sqlglot.parse_one(sql, read="duckdb")) is lookup
+
+
+def _view() -> SchemaView:
+    return SchemaView.from_schemas("acme", {
+        "t": {"type": "struct", "fields": [{"name": "a", "type": "int64"},
+                                           {"name": "b", "type": "string"}]}})
+
+
+def _clickhouse(sql: str, cutoffs: dict[str, int] | None = None) -> str:
+    return to_clickhouse(interpret(sql, None, _view()).tree, "tenant_acme", "lh_acme", cutoffs)
+
+
+def test_tables_become_the_tenants_mirrors_with_retention_as_a_filter() -> None:
+    assert _clickhouse("SELECT a FROM t") == 'SELECT "t"."a" AS "a" FROM "lh_acme"."t" AS "t"'
+    kept = _clickhouse("SELECT a FROM t", {"t": 1_700_000_000_000_000})
+    assert ('FROM (SELECT * FROM "lh_acme"."t" WHERE "_timestamp" >= '
+            "fromUnixTimestamp64Micro(toInt64(1700000000000000), 'UTC')) AS \"t\"") in kept
+    assert "CAST(\"t\".\"a\" AS Nullable(Float64)) / CAST(2 AS Nullable(Float64))" in \
+        _clickhouse("SELECT a / 2 AS h FROM t")
+    assert "substringUTF8(" in _clickhouse("SELECT substring(b, 2, 1) AS s FROM t")
+    assert "Date32" in _clickhouse("SELECT CAST(b AS DATE) AS d FROM t")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV')",
+    "SELECT * FROM other_tenant.t",
+    "SELECT * FROM lh_acme.u",
+    "SELECT * FROM lh_acme.t INTO OUTFILE '/tmp/x'",
+    "SELECT * FROM lh_acme.t SETTINGS readonly = 0",
+    "SELECT * FROM lh_acme.t FORMAT JSON",
+])
+def test_written_sql_reads_only_the_querys_mirrors(sql: str) -> None:
+    with pytest.raises(NotRoutable):
+        check_written(sql, "lh_acme", {"t"})
+    check_written('SELECT "a" FROM "lh_acme"."t"', "lh_acme", {"t"})
