@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from lakehouse.catalog.lake import Catalog, Commit, DataFile, SetWatermark
 from lakehouse.errors import Conflict
+from lakehouse.faults import crash_point
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import read_file
@@ -62,6 +63,7 @@ def copy_file(storage: StorageRoot, store: ServingStore, tenant: str, table: str
     found = mirrored(read_file(storage, data_file.path))
     store.ensure_table(tenant, table, found.schema)
     store.insert(tenant, table, found, token=f"file-{data_file.file_id}")
+    crash_point("mirror:after_insert")  # copied, the watermark not moved: the crash tests
     rows: int = found.num_rows
     return rows
 

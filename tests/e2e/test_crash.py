@@ -36,21 +36,26 @@ def _free_port() -> int:
 class Server:
     """`lakehouse serve` for the Auth Gateway and the Tenant Node, restartable on its ports."""
 
-    def __init__(self, data_dir: Path, **settings: str) -> None:
-        self.auth_port, self.tenant_port = _free_port(), _free_port()
+    def __init__(self, data_dir: Path, services: tuple[str, ...] = ("auth", "tenant"),
+                 **settings: str) -> None:
+        self.services = services
+        self.ports = {service: _free_port() for service in services}
+        self.auth_port, self.tenant_port = self.ports["auth"], self.ports["tenant"]
         self.env = {**{k: v for k, v in os.environ.items()
                        if k not in ("DATA_DIR", "LAKEHOUSE_CRASH_AT")},
                     "DATA_DIR": str(data_dir), "ENVIRONMENT": "development",
-                    "AUTH_PORT": str(self.auth_port), "TENANT_PORT": str(self.tenant_port),
+                    **{f"{service.upper()}_PORT": str(port)
+                       for service, port in self.ports.items()},
                     "PREFECT_API_URL": "http://127.0.0.1:9/api", "LOG_LEVEL": "WARNING",
                     **settings}
         self.log = (data_dir / "server.log").open("ab")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        services = [part for service in self.services for part in ("-s", service)]
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "lakehouse"), "serve", "-s", "auth", "-s",
-             "tenant"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+            [str(Path(sys.executable).parent / "lakehouse"), "serve", *services], env=self.env,
+            stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, "the server exited while starting"
