@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pyarrow as pa
 
@@ -58,16 +59,20 @@ def plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
                            code="not_routable", details={"engine": CLICKHOUSE})
     opened = store() if planned.served else None
     unflushed = _unflushed(engine, planned)
+    meta = engine.metadata.get(tenant, planned.pin.snapshot)
     facts_of = []
     for table in tables:
         if table not in planned.served or opened is None:
             facts_of.append(ServedTable(table, False))
             continue
-        reached = engine.catalog.watermark(writer_of(tenant, table))
-        lagging = [f for f in engine.catalog.files(tenant, table, planned.pin.snapshot)
-                   if (f.snapshot_added or 0) > reached]
-        facts_of.append(ServedTable(table, True, table in opened.tables(tenant), len(lagging),
-                                    unflushed.get(table, 0)))
+        # Kept per snapshot: a mirror's watermark only moves on with new snapshots (a catch-up
+        # commits one), so a value read later is at least as far on.
+        reached = engine.metadata.derive(meta, f"mirror:{table}", partial(
+            engine.catalog.watermark, writer_of(tenant, table)))
+        lagging = sum(1 for f in meta.files.get(table, ()) if (f.snapshot_added or 0) > reached)
+        # The backfill makes the mirror before its first watermark: a watermark says it is
+        # there.
+        facts_of.append(ServedTable(table, True, reached > 0, lagging, unflushed.get(table, 0)))
     sql, why = None, _list_columns(planned)
     if opened is not None and why is None:
         try:
