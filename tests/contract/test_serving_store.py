@@ -1,7 +1,11 @@
 """The serving store's contract, run against the real ClickHouse engine embedded through
 clickhouse-connect's chDB backend. The `http://` backend (a ClickHouse server) takes the same
-class and client API; no current ClickHouse server can be installed on this machine (no
-package in the registries it reaches), so that path is not run here."""
+class and client API, and is not run here: no current ClickHouse server can be installed on
+this machine — Debian's `clickhouse-server` is 18.16 (2018), older than what a mirror uses
+(DateTime64, Date32, insert deduplication tokens), and PyPI and npm ship no server. The
+embedded backend runs the same engine (ClickHouse 26.9) and the same SQL; what only the
+server path has — the HTTP transport and its settings handling in clickhouse-connect — is
+what stays untested."""
 
 from __future__ import annotations
 
