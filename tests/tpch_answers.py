@@ -9,9 +9,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
+from prefect.settings import PREFECT_API_URL
 
+from api.core import Core, build_core
 from api.query_results import json_bytes, rows_json
+from flows.load import start_load
+from lakehouse.auth.identity import Role
+from lakehouse.config import Settings
+from lakehouse.load.loader import Loader, LoadRequest
+from lakehouse.load.sources import roots_for
 
 QUERIES = Path(__file__).resolve().parent / "golden" / "tpch"
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
@@ -21,6 +29,38 @@ REL_TOL = 1e-9
 
 def query(n: int) -> str:
     return (QUERIES / f"q{n:02d}.sql").read_text()
+
+
+PASSWORD = "analyst-password-1"
+
+
+def loaded(root: Path, scale: str, role: Role, **settings: Any) -> tuple[Core, dict[str, str]]:
+    """A core (write path open, Prefect the harness's) whose tenant `acme` has the 8 tables at
+    `scale`, loaded by `load` flow runs; an analyst's headers."""
+    generated = generate(scale, root / "generated")
+    found = Settings.for_tests(root / "data", prefect_api_url=PREFECT_API_URL.value(),
+                               load_roots=str(generated), load_on_dask=False, **settings)
+    core = build_core(found, ingest=True)
+    assert core.catalog and core.storage and core.declarations
+    loader = Loader(core.catalog, core.storage, roots_for(found), core.declarations)
+    for table in TABLES:
+        watch = start_load(LoadRequest("acme", table, str(generated / f"{table}.parquet")),
+                           loader)
+        assert not watch.run_id.startswith("local-")
+        watch.wait(timeout_s=300)
+    core.auth.create_user("analyst", PASSWORD, "acme", role)
+    token = core.auth.login("analyst", PASSWORD).access_token
+    return core, {"Authorization": f"Bearer {token}"}
+
+
+def oracle(core: Core) -> duckdb.DuckDBPyConnection:
+    """DuckDB over each table's data files."""
+    assert core.catalog and core.storage
+    found = duckdb.connect()
+    for table in TABLES:
+        paths = [core.storage.full(f.path) for f in core.catalog.files("acme", table)]
+        found.read_parquet(paths).create_view(table)
+    return found
 
 
 def generate(scale: str, folder: Path) -> Path:

@@ -13,7 +13,7 @@ import re
 
 import pyarrow as pa
 
-from lakehouse.errors import InvalidInput
+from lakehouse.errors import Conflict
 
 DEDUP_WINDOW = 10_000  # inserts remembered per table for their tokens
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
@@ -23,15 +23,16 @@ KEY_COLUMNS = ("data_id", "_seq", "_timestamp")
 DEFAULT_PREFIX = "lakehouse_"
 
 
-class NotServable(InvalidInput):
-    """A table ClickHouse cannot hold as we read it (a type with no faithful column)."""
+class NotServable(Conflict, code="not_servable", retryable=False):
+    """A table ClickHouse cannot hold as we read it (a type with no faithful column): the
+    table's state, not the request, is in the way, and a retry will not help."""
 
 
 def quote(name: str) -> str:
     """A ClickHouse identifier; names are checked, never escaped, so none can carry SQL."""
     if not _IDENTIFIER.match(name):
-        raise InvalidInput(f"{name!r} cannot name a ClickHouse column or table",
-                           code="not_servable", details={"name": name})
+        raise NotServable(f"{name!r} cannot name a ClickHouse column or table",
+                          code="not_servable", details={"name": name})
     return f"`{name}`"
 
 

@@ -167,6 +167,26 @@ def test_whole_system_up_then_clean_shutdown(system: dict[str, Any]) -> None:
     control_log = (system["data_dir"] / "logs" / "control-plane.log").read_text()
     assert "flush jobs ran on the Dask cluster" in control_log
 
+    # The embedded ClickHouse store works with no other step: the table is mirrored by a named
+    # backfill run, and a lookup answers on the ClickHouse route.
+    catalog = f"http://127.0.0.1:{ports['CATALOG_PORT']}"
+    marked = httpx.put(f"{catalog}/metadata/tables/records/options", headers=auth, timeout=60,
+                       json={"serving": "clickhouse"})
+    assert marked.status_code == 200, marked.text
+    assert not marked.json()["mirror"]["run_id"].startswith("local-")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mirror = _get(f"{catalog}/metadata/tables", headers=auth,
+                      params={"table": "records"}).json()["tables"][0]["serving"]
+        if mirror.get("current") and mirror.get("rows") == 5:
+            break
+        time.sleep(0.5)
+    assert mirror.get("current") and mirror.get("rows") == 5, mirror
+    looked_up = _post(f"http://127.0.0.1:{ports['OPERATION_PORT']}/query/execute", headers=auth,
+                      json={"query": "SELECT i FROM records WHERE data_id = 'e2e-3'"}).json()
+    assert looked_up["engine"] == "clickhouse" and looked_up["rows"] == [[3]], looked_up
+    assert (system["data_dir"] / "clickhouse").is_dir()
+
     # Docs work offline: the page loads its assets from the service itself.
     docs = _get(f"http://127.0.0.1:{ports['CATALOG_PORT']}/docs").text
     assert "cdn." not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs

@@ -105,7 +105,7 @@ def test_what_cannot_be_served_is_refused_and_changes_nothing(maintained_core: C
         assert answer.status_code == 422, answer.text
         answer = catalog.put("/metadata/tables/events/options", json={"serving": "clickhouse"},
                              headers=headers)
-        assert answer.status_code == 400, answer.text
+        assert answer.status_code == 409, answer.text
         assert answer.json()["error"] == "not_servable"
         assert answer.json()["details"]["column"] == "where"
         assert core.table_options.get(tenant, "events").serving is None

@@ -14,23 +14,15 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 import pytest
 from fastapi.testclient import TestClient
-from prefect.settings import PREFECT_API_URL
 
 from api.app import create_app
-from api.core import build_core
 from api.services import Service
 from flows.ingest import flush_here
-from flows.load import start_load
 from flows.runs import watch
 from lakehouse.auth.identity import Role
-from lakehouse.config import Settings
-from lakehouse.load.loader import Loader, LoadRequest
-from lakehouse.load.sources import roots_for
-from tests.conftest import PASSWORD
-from tests.tpch_answers import TABLES, UNORDERED, generate, normal, query, same
+from tests.tpch_answers import TABLES, UNORDERED, loaded, normal, oracle, query, same
 
 pytestmark = pytest.mark.slow
 SCALE = "0.1"
@@ -38,19 +30,8 @@ SCALE = "0.1"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("tpch-clickhouse")
-    generated = generate(SCALE, root / "generated")
-    settings = Settings.for_tests(root / "data", prefect_api_url=PREFECT_API_URL.value(),
-                                  load_roots=str(generated), load_on_dask=False,
-                                  query_on_dask=False)
-    core = build_core(settings, ingest=True)
-    assert core.catalog and core.storage and core.declarations
-    loader = Loader(core.catalog, core.storage, roots_for(settings), core.declarations)
-    for table in TABLES:
-        start_load(LoadRequest("acme", table, str(generated / f"{table}.parquet")),
-                   loader).wait(timeout_s=300)
-    core.auth.create_user("analyst", PASSWORD, "acme", Role.WRITER)
-    headers = {"Authorization": f"Bearer {core.auth.login('analyst', PASSWORD).access_token}"}
+    core, headers = loaded(tmp_path_factory.mktemp("tpch-clickhouse"), SCALE, Role.WRITER,
+                           query_on_dask=False)
     with TestClient(create_app(Service.CATALOG, core)) as catalog:
         runs = []
         for table in TABLES:
@@ -60,12 +41,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             runs.append(answer.json()["mirror"]["run_id"])
         for run_id in runs:
             watch(run_id).wait(timeout_s=600)
-    oracle = duckdb.connect()
-    for table in TABLES:
-        paths = [core.storage.full(f.path) for f in core.catalog.files("acme", table)]
-        oracle.read_parquet(paths).create_view(table)
     with TestClient(create_app(Service.OPERATION, core)) as operation:
-        yield {"core": core, "client": operation, "headers": headers, "oracle": oracle}
+        yield {"core": core, "client": operation, "headers": headers, "oracle": oracle(core)}
     core.close()
 
 

@@ -13,23 +13,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import duckdb
 import pytest
 from fastapi.testclient import TestClient
-from prefect.settings import PREFECT_API_URL
 
 from api.app import create_app
-from api.core import build_core
 from api.services import Service
-from flows.load import start_load
 from lakehouse.auth.identity import Role
-from lakehouse.config import Settings
 from lakehouse.executor.service import QueryService
-from lakehouse.load.loader import Loader, LoadRequest
-from lakehouse.load.sources import roots_for
 from lakehouse.optimizer.cost_model import RULES
-from tests.conftest import PASSWORD
-from tests.tpch_answers import TABLES, UNORDERED, generate, normal, query, same
+from tests.tpch_answers import UNORDERED, loaded, normal, oracle, query, same
 
 SCALE = "0.01"
 
@@ -38,30 +30,14 @@ SCALE = "0.01"
 def tpch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from distributed import Client, LocalCluster
 
-    root = tmp_path_factory.mktemp("tpch")
-    generated = generate(SCALE, root / "generated")
-    settings = Settings.for_tests(root / "data", prefect_api_url=PREFECT_API_URL.value(),
-                                  load_roots=str(generated), load_on_dask=False)
-    core = build_core(settings, ingest=True)
-    assert core.catalog and core.storage and core.declarations
-    loader = Loader(core.catalog, core.storage, roots_for(settings), core.declarations)
-    for table in TABLES:
-        watch = start_load(LoadRequest("acme", table, str(generated / f"{table}.parquet")),
-                           loader)
-        assert not watch.run_id.startswith("local-")
-        watch.wait(timeout_s=120)
-    core.auth.create_user("analyst", PASSWORD, "acme", Role.READER)
-    headers = {"Authorization": f"Bearer {core.auth.login('analyst', PASSWORD).access_token}"}
-    oracle = duckdb.connect()
-    for table in TABLES:
-        paths = [core.storage.full(f.path) for f in core.catalog.files("acme", table)]
-        oracle.read_parquet(paths).create_view(table)
+    core, headers = loaded(tmp_path_factory.mktemp("tpch"), SCALE, Role.READER)
+    duck = oracle(core)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster, Client(cluster) as client:
         assert isinstance(core.queries, QueryService)
         core.queries._client = lambda: client  # the in-process cluster stands for the real one
         with TestClient(create_app(Service.OPERATION, core)) as operation:
-            yield {"core": core, "client": operation, "headers": headers, "oracle": oracle}
+            yield {"core": core, "client": operation, "headers": headers, "oracle": duck}
     core.close()
 
 

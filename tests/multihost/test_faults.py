@@ -16,8 +16,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.flows.test_tpch_queries import UNORDERED, _normal, _same, query
 from tests.multihost.platform import BIN, Platform, small_fragments
+from tests.tpch_answers import UNORDERED, normal, query, same
 
 BATCH = 500
 
@@ -70,7 +70,7 @@ def test_a_worker_host_killed_during_queries(tpch_loaded: Platform,
     """Queries run without pause while a worker host dies: each answer is DuckDB's, or a
     retryable 503; never a wrong one."""
     platform = tpch_loaded
-    wanted = {n: _normal(oracle.sql(query(n)).to_arrow_table()) for n in (1, 3, 5, 9, 18)}
+    wanted = {n: normal(oracle.sql(query(n)).to_arrow_table()) for n in (1, 3, 5, 9, 18)}
     outcomes: dict[str, int] = {"right": 0, "503": 0, "wrong": 0}
     wrong: list[Any] = []
     spans: list[tuple[float, float]] = []  # when each answered query started and ended
@@ -91,7 +91,7 @@ def test_a_worker_host_killed_during_queries(tpch_loaded: Platform,
                 spans.append((started, time.monotonic()))
                 if response.status_code == 503:
                     outcomes["503"] += 1
-                elif response.status_code == 200 and _same(
+                elif response.status_code == 200 and same(
                         response.json()["rows"], want, ordered=n not in UNORDERED):
                     outcomes["right"] += 1
                 else:

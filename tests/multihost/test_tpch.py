@@ -9,8 +9,8 @@ from typing import Any
 import duckdb
 import httpx
 
-from tests.flows.test_tpch_queries import UNORDERED, _normal, _same, query
 from tests.multihost.platform import Platform, small_fragments
+from tests.tpch_answers import UNORDERED, normal, query, same
 
 
 def run_query(platform: Platform, sql: str) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def test_the_22_queries_equal_duckdb(tpch_loaded: Platform,
     wrong = []
     for n in range(1, 23):
         body = run_query(tpch_loaded, query(n))
-        want = _normal(oracle.sql(query(n)).to_arrow_table())
-        if not _same(body["rows"], want, ordered=n not in UNORDERED):
+        want = normal(oracle.sql(query(n)).to_arrow_table())
+        if not same(body["rows"], want, ordered=n not in UNORDERED):
             wrong.append((n, body["rows"][:2], want[:2]))
     assert not wrong
 
