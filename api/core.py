@@ -262,8 +262,13 @@ def _mirror_keeper(core: Core) -> MirrorKeeper:
     from flows.runs import observe_runs
 
     assert core.catalog and core.storage and core.table_options  # noqa: S101
-    keeper = MirrorKeeper(core.catalog, core.storage, core.table_options, core.serving_store,
-                          core.settings.serving_catch_up_interval_s)
+    metrics = core.metrics
+    keeper = MirrorKeeper(
+        core.catalog, core.storage, core.table_options, core.serving_store,
+        core.settings.serving_catch_up_interval_s, on_round=lambda done: metrics.observe_mirrors(
+            len(done.caught_up) + len(done.failed), len(done.failed),
+            sum(c.files for c in done.caught_up.values()),
+            sum(c.rows for c in done.caught_up.values())))
 
     def woken(kind: str, outcome: str, _seconds: float) -> None:
         if kind in ADDS_FILES and outcome == "completed":

@@ -49,12 +49,15 @@ class Round:
 
 class MirrorKeeper:
     def __init__(self, catalog: Catalog, storage: StorageRoot, options: TableOptionsStore,
-                 store: Callable[[], ServingStore], interval_s: float) -> None:
+                 store: Callable[[], ServingStore], interval_s: float, *,
+                 on_round: Callable[[Round], None] | None = None) -> None:
+        """`on_round`: told what each round did (the metrics)."""
         self._catalog = catalog
         self._storage = storage
         self._options = options
         self._store = store  # opened on first need: most platforms serve no table
         self._interval_s = interval_s
+        self._on_round = on_round
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,7 +89,10 @@ class MirrorKeeper:
                         "tenant": tenant, "table": table, "snapshot": found.snapshot,
                         "files": found.files, "rows": found.rows})
         self.rounds += 1
-        return Round(caught, failed)
+        done = Round(caught, failed)
+        if self._on_round is not None:
+            self._on_round(done)
+        return done
 
     def wake(self) -> None:
         self._wake.set()

@@ -111,6 +111,20 @@ class Metrics:
             ["flow"], registry=self.registry)
         self._maintenance_seen: dict[str, str] = {}  # flow → the last ended run observed
 
+        # The ClickHouse serving store's mirrors, as the keeper's last round found them.
+        self.mirror_tables = Gauge(
+            "lakehouse_mirror_tables", "Tables marked for the ClickHouse serving store",
+            registry=self.registry)
+        self.mirror_failing = Gauge(
+            "lakehouse_mirror_failing_tables",
+            "Served tables whose mirror's last catch-up failed", registry=self.registry)
+        self.mirror_files = Counter(
+            "lakehouse_mirror_files_copied", "Data files copied into ClickHouse mirrors",
+            registry=self.registry)
+        self.mirror_rows = Counter(
+            "lakehouse_mirror_rows_copied", "Rows copied into ClickHouse mirrors (repeats "
+            "included: ClickHouse folds them)", registry=self.registry)
+
         # The Dask cluster, as the scheduler lists it (refreshed with the alert gauges).
         self.dask_threads = Gauge(
             "lakehouse_dask_threads", "Threads of the Dask workers", registry=self.registry)
@@ -221,6 +235,12 @@ class Metrics:
     def observe_run(self, kind: str, outcome: str, seconds: float) -> None:
         if kind != "query":  # queries have their own series
             self.run_seconds.labels(kind, outcome).observe(seconds)
+
+    def observe_mirrors(self, tables: int, failing: int, files: int, rows: int) -> None:
+        self.mirror_tables.set(tables)
+        self.mirror_failing.set(failing)
+        self.mirror_files.inc(files)
+        self.mirror_rows.inc(rows)
 
     def observe_dask(self, detail: Mapping[str, Any]) -> None:
         self.dask_threads.set(float(detail.get("threads", 0)))

@@ -64,13 +64,18 @@ def test_a_marked_table_is_backfilled_kept_in_step_and_dropped_when_unmarked(
         # The other tenant neither sees it nor has a database of its own.
         assert store.tables("other") == []
 
-        _write(core, tenant, 40, 25)  # 10 upserted by id, 15 new
+        _write(core, tenant, 40, 25)  # 10 repeated ids (dropped as duplicates), 15 new
         lagging = _served(catalog, headers[tenant])
         assert lagging["lagging_files"] == 1 and not lagging["current"]
         assert lagging["lag_s"] >= 0 and lagging["behind_snapshots"] >= 1
         found = core.mirror_keeper.run_round()
         assert found.failed == {}
         assert found.caught_up[(tenant, "events")].files == 1
+        sample = core.metrics.registry.get_sample_value
+        assert sample("lakehouse_mirror_tables") == 1
+        assert sample("lakehouse_mirror_failing_tables") == 0
+        assert sample("lakehouse_mirror_files_copied_total") == 1
+        assert sample("lakehouse_mirror_rows_copied_total") == 15
         state = _served(catalog, headers[tenant])
         assert state["rows"] == 65 and state["current"]
 
