@@ -25,7 +25,7 @@ from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.lake_sql import SqlCatalog
 from lakehouse.catalog.table_options import SqlTableOptions, TableOptionsStore
 from lakehouse.config import Settings
-from lakehouse.errors import NotServed
+from lakehouse.errors import ConfigurationError, NotServed
 from lakehouse.executor.engine import QueryEngine
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
 from lakehouse.executor.sandbox import set_memory_limit
@@ -143,15 +143,22 @@ class Core:
 
     def serving_store(self) -> ServingStore:
         """The ClickHouse serving store (CLICKHOUSE_DSN), opened on first use: most platforms
-        serve no table. ConfigurationError or Unavailable when it cannot be opened here."""
+        serve no table. NotServed or Unavailable (503) when it cannot be opened here."""
         if self._serving is None:
             settings = self.settings
-            self._serving = open_store(
-                settings.clickhouse_dsn, settings.clickhouse_database_prefix, read_limits(
-                    timeout_s=settings.query_timeout_s,
-                    threads=self.queries.engine.threads if self.queries is not None else 2,
-                    memory_bytes=settings.query_memory_limit_mb * 1024 * 1024 or None))
+            try:
+                self._serving = self._open_store(settings)
+            except ConfigurationError as exc:  # a request's answer: 503, not a crash
+                raise NotServed(f"the ClickHouse serving store cannot be used here: "
+                                f"{exc.message}", code="clickhouse_unavailable") from exc
         return self._serving
+
+    def _open_store(self, settings: Settings) -> ServingStore:
+        return open_store(
+            settings.clickhouse_dsn, settings.clickhouse_database_prefix, read_limits(
+                timeout_s=settings.query_timeout_s,
+                threads=self.queries.engine.threads if self.queries is not None else 2,
+                memory_bytes=settings.query_memory_limit_mb * 1024 * 1024 or None))
 
     def require_ingest(self) -> tuple[IngestService, RecordReader]:
         if self.ingest is None or self.reader is None:

@@ -108,8 +108,14 @@ class ClickHouseStore:
         return [row[0] for row in found.result_rows]
 
     def set_retention(self, tenant: str, table: str, seconds: float | None) -> None:
-        if table not in self.tables(tenant):
-            return
+        found = self._run(lambda: self._reader.query(
+            "SELECT engine_full FROM system.tables WHERE database = {db:String} AND "
+            "name = {table:String}", parameters={"db": self.database(tenant), "table": table}))
+        if not found.result_rows:
+            return  # no mirror yet: the backfill sets it at its end
+        has_ttl = " TTL " in f" {found.result_rows[0][0]} "
+        if seconds is None and not has_ttl:
+            return  # ClickHouse refuses to remove a TTL a table does not have
         target = f"{quote(self.database(tenant))}.{quote(table)}"
         change = ("REMOVE TTL" if seconds is None else
                   f"MODIFY TTL `_timestamp` + INTERVAL {max(1, int(seconds))} SECOND")

@@ -113,3 +113,22 @@ def test_a_dsn_is_embedded_or_a_server_and_one_embedded_folder_a_process(
         open_store("mysql://x")
     with pytest.raises(ConfigurationError, match="one folder per process"):
         open_store(f"chdb://{tmp_path}/other")
+
+
+def test_retention_becomes_a_ttl_and_goes_again(embedded_clickhouse: Any, tenant: str) -> None:
+    store = embedded_clickhouse
+    store.set_retention(tenant, "kept", 86_400)  # no mirror yet: nothing to do
+    store.ensure_table(tenant, "kept", _rows([], [], []).schema)
+    store.set_retention(tenant, "kept", None)  # none to remove: nothing to do
+
+    def ddl() -> str:
+        found = store.read("SELECT create_table_query AS q FROM system.tables "  # noqa: S608
+                           f"WHERE database = '{store.database(tenant)}' AND name = 'kept'")
+        return str(found.column("q")[0].as_py())
+
+    store.set_retention(tenant, "kept", 86_400)
+    assert "TTL _timestamp + toIntervalSecond(86400)" in ddl()
+    store.set_retention(tenant, "kept", 3_600)
+    assert "toIntervalSecond(3600)" in ddl()
+    store.set_retention(tenant, "kept", None)
+    assert " TTL " not in ddl()

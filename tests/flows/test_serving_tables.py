@@ -118,3 +118,29 @@ def test_what_cannot_be_served_is_refused_and_changes_nothing(maintained_core: C
         answer = catalog.put("/metadata/tables/missing/options", json={"serving": "clickhouse"},
                              headers=headers)
         assert answer.status_code == 404
+
+
+def test_a_store_this_process_cannot_open_answers_503(tmp_path: Any,
+                                                      embedded_clickhouse: Any) -> None:
+    """A second embedded folder in one process (chDB opens one; the tests' own is open): the
+    request that needs it is told so with a 503, and nothing is stored."""
+    from api.core import build_core
+    from lakehouse.config import Settings
+
+    core = build_core(Settings.for_tests(tmp_path, clickhouse_dsn=f"chdb://{tmp_path}/other"),
+                      ingest=True)
+    try:
+        assert core.ingest is not None and core.flusher is not None and core.table_options
+        core.ingest.write("lonely", [{"data_id": "a", "table": "events", "payload": {"x": 1}}]
+                          ).answer(timeout_s=10)
+        flush_here(core.flusher)
+        headers = logged_in(core, {"lonely": ("ada", Role.WRITER)})["lonely"]
+        with TestClient(create_app(Service.CATALOG, core)) as catalog:
+            answer = catalog.put("/metadata/tables/events/options",
+                                 json={"serving": "clickhouse"}, headers=headers)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"] == "clickhouse_unavailable"
+        assert "one folder per process" in answer.json()["message"]
+        assert core.table_options.get("lonely", "events").serving is None
+    finally:
+        core.close()
