@@ -14,6 +14,7 @@ stop the scalar `file()` function, so nothing reaches ClickHouse that this modul
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import sqlglot
@@ -26,12 +27,11 @@ DIALECT = "clickhouse"
 
 # The semantics the default engine has, asked of ClickHouse: outer joins fill with NULL (not a
 # type's default), an aggregate of no rows is NULL (count stays 0), every mirror is read FINAL
-# (one row per data_id, the newest), and a column's own name wins over an output alias.
+# (one row per data_id, the newest).
 READ_SETTINGS: dict[str, int | str] = {
     "join_use_nulls": 1,
     "aggregate_functions_null_for_empty": 1,
     "final": 1,
-    "prefer_column_name_to_alias": 1,
     "union_default_mode": "DISTINCT",
     "cast_keep_nullable": 1,
     # Mixed types find a common type or fail (ClickHouse would answer a union of types).
@@ -109,13 +109,14 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
         tables.add(table.name)
         alias = table.alias_or_name
         mirror = exp.to_table(f"{quote(database)}.{quote(table.name)}", dialect=DIALECT)
+        # Always a subquery: ClickHouse lets a table be named by its own name beside its alias,
+        # so a correlated reference to the outer `t` would bind to an inner `t AS u`.
+        kept = exp.select("*").from_(mirror)
         cutoff = cutoffs.get(table.name)
-        if cutoff is None:
-            table.replace(mirror.as_(alias, quoted=True))
-            continue
-        kept = exp.select("*").from_(mirror).where(
-            f"`_timestamp` >= fromUnixTimestamp64Micro(toInt64({int(cutoff)}), 'UTC')",
-            dialect=DIALECT)
+        if cutoff is not None:
+            kept = kept.where(
+                f"`_timestamp` >= fromUnixTimestamp64Micro(toInt64({int(cutoff)}), 'UTC')",
+                dialect=DIALECT)
         table.replace(kept.subquery(exp.to_identifier(alias, quoted=True)))
     sql = tree.sql(dialect=DIALECT)
     check_written(sql, database, tables)
@@ -140,14 +141,81 @@ def _refuse_what_differs(tree: exp.Expr) -> None:
                 raise not_routable(reason)
         if isinstance(node, exp.IntDiv):
             raise not_routable("integer division rounds otherwise in ClickHouse")
-        if isinstance(node, exp.Func) and not isinstance(node, _SAME):
+        if isinstance(node, exp.Func) and type(node) not in _SAME:  # a subclass may differ
             name = node.sql_name() if not isinstance(node, exp.Anonymous) else node.name
             raise not_routable(f"{name.lower()}() is not known to answer the same in "
                                "ClickHouse", function=name.lower())
+        why = _differs(node)
+        if why is not None:
+            raise not_routable(why)
         if isinstance(node, exp.In) and not _filters_only(node) and not _negated_filter(node):
             # x IN (…, NULL) is NULL in SQL, false in ClickHouse: equal only where a NULL
             # and a false both drop the row.
             raise not_routable("IN as a value answers otherwise for NULLs in ClickHouse")
+
+
+_CASTS_KEPT = {exp.DataType.Type.DATE, exp.DataType.Type.DATE32, exp.DataType.Type.TIMESTAMP,
+               exp.DataType.Type.TIMESTAMPNTZ, exp.DataType.Type.TIMESTAMPTZ,
+               exp.DataType.Type.DATETIME, exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
+_EXTRACTS_KEPT = {"YEAR", "MONTH", "DAY"}
+
+
+def _differs(node: exp.Expr) -> str | None:  # noqa: PLR0911 - one reason per construct
+    """Why this node would answer otherwise in ClickHouse (None: it answers the same)."""
+    if isinstance(node, exp.Cast):
+        return _cast_differs(node)
+    if isinstance(node, exp.Extract) and node.this.name.upper() not in _EXTRACTS_KEPT:
+        return f"extract({node.this.name.lower()}) answers otherwise in ClickHouse"
+    if isinstance(node, exp.Mod):
+        return "% keeps a decimal's scale otherwise in ClickHouse"
+    if isinstance(node, exp.Like | exp.ILike) and "\\" in node.expression.sql():
+        return "a backslash in a LIKE pattern escapes in ClickHouse"
+    if isinstance(node, exp.Substring):
+        length = node.args.get("length")
+        if length is not None and not (isinstance(length, exp.Literal) and length.is_int
+                                       and int(length.name) >= 0):
+            return "substring() with a length that may be negative answers otherwise"
+    if isinstance(node, exp.Count) and _correlated(node):
+        return "count() of a correlated subquery with no rows is NULL in ClickHouse, not 0"
+    return None
+
+
+def _cast_differs(node: exp.Cast) -> str | None:
+    """Casts to integers and decimals truncate in ClickHouse where DuckDB rounds, text that is
+    no number or date is NULL or another day there where DuckDB fails, and numbers are written
+    as text otherwise: kept are casts to DOUBLE of what is no text literal, and casts to dates
+    and timestamps of a date or timestamp, or of a literal that is one."""
+    target, source = node.to.this, node.this
+    if target in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+        if not (isinstance(source, exp.Literal) and source.is_string):
+            return None
+    elif target in _CASTS_KEPT:
+        if isinstance(source, exp.Literal) and source.is_string and _iso_time(source.name):
+            return None
+        if isinstance(source, exp.Cast) and source.to.this in _CASTS_KEPT - {
+                exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}:
+            return None
+    return f"a cast to {node.to.sql(dialect='duckdb')} converts otherwise in ClickHouse"
+
+
+def _iso_time(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _correlated(node: exp.Expr) -> bool:
+    """`node` is inside a subquery that names a table alias defined outside it."""
+    query = node.find_ancestor(exp.Select)
+    while query is not None and query.parent is not None:
+        inner = {t.alias_or_name for t in query.find_all(exp.Table)} | {
+            s.alias_or_name for s in query.find_all(exp.Subquery) if s.alias_or_name}
+        if any(c.table and c.table not in inner for c in query.find_all(exp.Column)):
+            return True
+        query = query.parent.find_ancestor(exp.Select)
+    return False
 
 
 def _filters_only(node: exp.Expr) -> bool:

@@ -76,8 +76,14 @@ SAME = [
     " ORDER BY name",
     "SELECT name FROM people WHERE NOT EXISTS (SELECT 1 FROM orders "
     "WHERE person = people.data_id) ORDER BY name NULLS LAST",
-    "SELECT name, age / 2 AS half, age * 2 AS twice, age - 10 AS less, age % 3 AS rest "
+    "SELECT name, age / 2 AS half, age * 2 AS twice, age - 10 AS less "
     "FROM people ORDER BY data_id",
+    "SELECT year(DATE '1967-07-14') AS y, month(DATE '2026-12-06') AS m, "
+    "date_trunc('month', DATE '1955-03-09') AS first, DATE '1960-02-27' + INTERVAL 3 DAY AS "
+    "later, count(*) AS n FROM people WHERE DATE '2000-01-01' < DATE '2001-01-01'",
+    "SELECT name FROM people p WHERE EXISTS (SELECT 1 FROM people q WHERE q.city = p.city "
+    "AND q.data_id <> p.data_id) ORDER BY name",
+    "SELECT -age AS age FROM people ORDER BY age NULLS LAST",
     "SELECT name, score / 0 AS inf FROM people WHERE score > 0 ORDER BY data_id",
     "SELECT coalesce(city, 'nowhere') AS city, CASE WHEN age < 0 THEN 'odd' WHEN age IS NULL "
     "THEN 'unknown' ELSE 'ok' END AS verdict FROM people ORDER BY data_id",
@@ -87,14 +93,7 @@ SAME = [
     "SELECT substring(name, 2, 2) AS middle FROM people ORDER BY data_id",
     "SELECT name FROM people WHERE name LIKE '%o%' ORDER BY name",
     "SELECT name FROM people WHERE name ILIKE '%o%' ORDER BY name",
-    "SELECT CAST(born AS DATE) AS born, year(CAST(born AS DATE)) AS y, "
-    "month(CAST(born AS DATE)) AS m FROM people ORDER BY data_id",
-    "SELECT count(*) AS n FROM people WHERE CAST(born AS DATE) >= DATE '2000-01-01'",
-    "SELECT date_trunc('month', CAST(born AS DATE)) AS month FROM people ORDER BY data_id",
-    "SELECT CAST(born AS DATE) + INTERVAL 3 DAY AS later FROM people ORDER BY data_id",
     "SELECT abs(age) AS a, floor(score) AS f, ceil(score) AS c FROM people ORDER BY data_id",
-    "SELECT CAST(age AS VARCHAR) AS text, CAST(score AS INTEGER) AS whole FROM people "
-    "ORDER BY data_id",
     "SELECT city FROM people UNION SELECT 'Rome' ORDER BY city NULLS FIRST",
     "SELECT city FROM people UNION ALL SELECT city FROM people ORDER BY city NULLS FIRST",
     "SELECT city FROM people INTERSECT SELECT 'Oslo' ORDER BY city",
@@ -127,6 +126,13 @@ REFUSED = {
     "SELECT strpos(name, 'o') AS at FROM people ORDER BY data_id": "not known to answer",
     "SELECT greatest(age, 10) AS g FROM people ORDER BY data_id": "not known to answer",
     "SELECT coalesce(age, score, 0) AS any FROM people ORDER BY data_id": "could not run",
+    "SELECT count(*) AS n FROM people WHERE CAST(born AS DATE) >= DATE '2000-01-01'":
+        "a cast to DATE",
+    "SELECT CAST(age AS VARCHAR) AS text FROM people ORDER BY data_id": "a cast to",
+    "SELECT CAST(score AS INTEGER) AS whole FROM people ORDER BY data_id": "a cast to",
+    "SELECT age % 3 AS rest FROM people ORDER BY data_id": "%",
+    "SELECT name FROM people p WHERE (SELECT count(*) FROM people q "
+    "WHERE q.age < p.age) = 0 ORDER BY name": "count()",
 }
 
 

@@ -3,6 +3,8 @@ route writes: what it reads, and what it refuses to write."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlglot
 
@@ -80,14 +82,31 @@ def _clickhouse(sql: str, cutoffs: dict[str, int] | None = None) -> str:
 
 
 def test_tables_become_the_tenants_mirrors_with_retention_as_a_filter() -> None:
-    assert _clickhouse("SELECT a FROM t") == 'SELECT "t"."a" AS "a" FROM "lh_acme"."t" AS "t"'
+    assert _clickhouse("SELECT a FROM t") == ('SELECT "t"."a" AS "a" FROM '
+                                              '(SELECT * FROM "lh_acme"."t") AS "t"')
     kept = _clickhouse("SELECT a FROM t", {"t": 1_700_000_000_000_000})
     assert ('FROM (SELECT * FROM "lh_acme"."t" WHERE "_timestamp" >= '
             "fromUnixTimestamp64Micro(toInt64(1700000000000000), 'UTC')) AS \"t\"") in kept
     assert "CAST(\"t\".\"a\" AS Nullable(Float64)) / CAST(2 AS Nullable(Float64))" in \
         _clickhouse("SELECT a / 2 AS h FROM t")
     assert "substringUTF8(" in _clickhouse("SELECT substring(b, 2, 1) AS s FROM t")
-    assert "Date32" in _clickhouse("SELECT CAST(b AS DATE) AS d FROM t")
+    assert "Date32" in _clickhouse("SELECT DATE '1960-01-02' AS d FROM t")
+
+
+@pytest.mark.parametrize(("sql", "reason"), [
+    ("SELECT CAST(b AS DATE) AS d FROM t", "a cast to DATE"),
+    ("SELECT CAST(a AS INTEGER) AS i FROM t", "a cast to INT"),
+    ("SELECT CAST(DATE '2020-02-30' AS TIMESTAMP) AS x FROM t", "a cast to DATE"),
+    ("SELECT a % 2 AS m FROM t", "%"),
+    ("SELECT concat_ws('-', b, 'z') AS c FROM t", "concat_ws"),
+    ("SELECT extract(epoch FROM DATE '2020-01-01') AS e FROM t", "extract(epoch)"),
+    ("SELECT b FROM t WHERE b LIKE '%\\%'", "backslash"),
+    ("SELECT substring(b, 2, -1) AS s FROM t", "negative"),
+    ("SELECT a FROM t WHERE (SELECT count(*) FROM t u WHERE u.a < t.a) = 0", "count()"),
+])
+def test_what_answers_otherwise_is_refused(sql: str, reason: str) -> None:
+    with pytest.raises(NotRoutable, match=re.escape(reason)):
+        _clickhouse(sql)
 
 
 @pytest.mark.parametrize("sql", [
