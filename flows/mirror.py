@@ -22,8 +22,8 @@ from flows.run_results import tenant_tag
 from flows.runs import Job, RunWatch, StepNames, filed, run_steps, start
 from lakehouse.catalog.lake import Catalog, DataFile
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.serving.keeper import SERVED_BY, table_lock
-from lakehouse.serving.mirror import advance, copy_file, forget, lacking
+from lakehouse.serving.keeper import SERVED_BY, epoch_of, table_lock
+from lakehouse.serving.mirror import advance, copy_file, lacking
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 
@@ -38,39 +38,61 @@ class MirrorContext:
     store: ServingStore
 
 
-def _finish(context: MirrorContext, tenant: str, table: str, files: list[DataFile],
-            rows: list[int]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BackfillPlan:
+    files: list[DataFile]
+    epoch: int  # the mirror's epoch when planned: an unmarking since makes the plan void
+
+
+def _copy(context: MirrorContext, tenant: str, table: str, epoch: int,
+          data_file: DataFile) -> int | None:
+    """One file copied while the mirror is the one planned for; None: it is not any more (the
+    table was unmarked since), so nothing is copied into a mirror that was dropped."""
+    with table_lock(tenant, table):
+        if epoch_of(tenant, table) != epoch or (
+                context.options.get(tenant, table).serving != SERVED_BY):
+            return None
+        return copy_file(context.storage, context.store, tenant, table, data_file)
+
+
+def _finish(context: MirrorContext, tenant: str, table: str, plan: BackfillPlan,
+            rows: list[int | None]) -> dict[str, Any]:
     with table_lock(tenant, table):
         options = context.options.get(tenant, table)
-        if options.serving != SERVED_BY:
-            # Unmarked while it ran: what it copied goes with the mirror.
-            forget(context.catalog, context.store, tenant, table)
+        if epoch_of(tenant, table) != plan.epoch or None in rows:
+            # Unmarked (and perhaps marked again) while it ran: its copies went with the old
+            # mirror, so the watermark stays; a new backfill or the keeper copies afresh.
+            return {"tenant": tenant, "table": table, "files": 0, "rows": 0,
+                    "superseded": True}
+        if options.serving != SERVED_BY:  # pragma: no cover - unmarking moves the epoch
             return {"tenant": tenant, "table": table, "files": 0, "rows": 0,
                     "unmarked": True}
-        reached = advance(context.catalog, tenant, table, files)
+        reached = advance(context.catalog, tenant, table, plan.files)
         if options.retention_s is not None:
             context.store.set_retention(tenant, table, options.retention_s)
-    return {"tenant": tenant, "table": table, "files": len(files), "rows": sum(rows),
-            "snapshot": reached}
+    return {"tenant": tenant, "table": table, "files": len(plan.files),
+            "rows": sum(r or 0 for r in rows), "snapshot": reached}
 
 
 def backfill_job(context: MirrorContext, tenant: str, table: str) -> Job[Any, Any, Any]:
     where = f"{tenant}/{table}"
 
-    def plan() -> list[DataFile] | None:
-        return lacking(context.catalog, tenant, table) or None
+    def plan() -> BackfillPlan | None:
+        with table_lock(tenant, table):
+            epoch = epoch_of(tenant, table)
+            files = lacking(context.catalog, tenant, table)
+        return BackfillPlan(files, epoch) if files else None
 
     return Job(
         kind="mirror",
         names=StepNames("plan-mirror", "copy-file", "advance-mirror",
                         plan_run=f"plan mirror of {where}",
                         finish_run=f"advance mirror of {where}"),
-        plan=plan, parts=lambda files: files,
-        run_part=lambda data_file: copy_file(context.storage, context.store, tenant, table,
-                                             data_file),
-        finish=lambda files, rows: _finish(context, tenant, table, files, rows),
+        plan=plan, parts=lambda planned: [(planned.epoch, f) for f in planned.files],
+        run_part=lambda part: _copy(context, tenant, table, *part),
+        finish=lambda planned, rows: _finish(context, tenant, table, planned, rows),
         nothing=lambda: {"tenant": tenant, "table": table, "files": 0, "rows": 0},
-        part_label=lambda data_file: f"copy {data_file.path.rpartition('/')[2]}",
+        part_label=lambda part: f"copy {part[1].path.rpartition('/')[2]}",
         counted="files copied", parallel=COPY_TASKS, retries=2)
 
 

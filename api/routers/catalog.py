@@ -3,6 +3,7 @@ table declarations (schema, checks, partitioning, sort key)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
@@ -33,6 +34,7 @@ from lakehouse.serving.mirror import state_of
 from lakehouse.sql.schema_view import KEY_COLUMN, system_columns
 from lakehouse.storage.type_repair import REPAIR_KIND, quarantined_files
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/metadata", tags=["catalog"])
 REPAIRS_LISTED = 1000  # snapshots searched for the quarantines of type repairs
 _SYSTEM_TYPES = {"data_id": STRING_TYPE.describe(), "_timestamp": timestamp_type("UTC").describe()}
@@ -153,6 +155,11 @@ def _mirror_states(core: Core, tenant: str | None,
                           if not state.current else 0}
         except LakehouseError as exc:  # the store is not reachable from this process
             found[key] = {"store": "clickhouse", "error": exc.message}
+        except Exception as exc:  # the store failed: the listing still answers
+            log.warning("a mirror's state could not be read", extra={
+                "tenant": key[0], "table": key[1], "error": f"{type(exc).__name__}: {exc}"})
+            found[key] = {"store": "clickhouse", "error": "the ClickHouse serving store "
+                          f"failed: {type(exc).__name__}"}
     return found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
@@ -21,11 +22,11 @@ from lakehouse.catalog.options import (
     parse_options,
 )
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.errors import NotFound, NotServed
+from lakehouse.errors import LakehouseError, NotFound, NotServed, Unavailable
 from lakehouse.executor.scan import file_schemas
 from lakehouse.schema.names import check_table_name
 from lakehouse.serving.columns import check_servable
-from lakehouse.serving.keeper import table_lock
+from lakehouse.serving.keeper import next_epoch, table_lock
 from lakehouse.serving.mirror import forget
 
 router = APIRouter(prefix="/metadata", tags=["catalog"])
@@ -96,6 +97,18 @@ async def put_options(table: TablePath, body: OptionsBody, core: CoreDep,
             **({"mirror": mirror} if mirror else {})}
 
 
+def _on_store(call: Callable[[], None]) -> None:
+    """A ClickHouse call; its failure answers 503 (the store is away), never a 500."""
+    try:
+        call()
+    except LakehouseError:
+        raise
+    except Exception as exc:
+        raise Unavailable(f"the ClickHouse serving store failed: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}"[:400],
+                          code="clickhouse_unavailable") from exc
+
+
 def _apply(core: Core, tenant: str, table: str, options: TableOptions) -> dict[str, Any]:
     """Store the options; start or drop the mirror when `serving` changes."""
     store = _store(core)
@@ -105,12 +118,15 @@ def _apply(core: Core, tenant: str, table: str, options: TableOptions) -> dict[s
         store.put(tenant, table, options)
         if options.serving is not None and options.retention_s != before.retention_s:
             with table_lock(tenant, table):
-                core.serving_store().set_retention(tenant, table, options.retention_s)
+                _on_store(lambda: core.serving_store().set_retention(tenant, table,
+                                                                     options.retention_s))
         return {}
     if options.serving is None:
-        with table_lock(tenant, table):
+        catalog = core.catalog
+        with table_lock(tenant, table):  # dropped first: a failure leaves it served, whole
+            _on_store(lambda: forget(catalog, core.serving_store(), tenant, table))
+            next_epoch(tenant, table)
             store.put(tenant, table, options)
-            forget(core.catalog, core.serving_store(), tenant, table)
         return {"dropped": True}
     serving = core.serving_store()  # 503 before anything is stored when it cannot open
     newest = sorted(core.catalog.files(tenant, table), key=lambda f: -(f.snapshot_added or 0))

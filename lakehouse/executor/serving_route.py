@@ -16,6 +16,7 @@ from lakehouse.executor.engine import Planned, QueryEngine
 from lakehouse.executor.sandbox import run_sql
 from lakehouse.optimizer.route import (
     CLICKHOUSE,
+    DEFAULT,
     Route,
     RouteFacts,
     ServedTable,
@@ -48,6 +49,17 @@ class RoutePlan:
 
 def plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
                store: Callable[[], ServingStore] | None) -> RoutePlan:
+    try:
+        return _plan_route(engine, planned, asked, store)
+    except LakehouseError as exc:
+        if asked == CLICKHOUSE:
+            raise
+        # The store cannot be reached or used from here: the default engine answers.
+        return RoutePlan(Route(DEFAULT, f"the serving store cannot be used: {exc.message}"))
+
+
+def _plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
+                store: Callable[[], ServingStore] | None) -> RoutePlan:
     tenant = planned.tenant
     tables = sorted({b.table for b in planned.interpretation.bindings})
     if asked != CLICKHOUSE and (not tables or not planned.served.issuperset(tables)):
@@ -72,7 +84,9 @@ def plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
         lagging = sum(1 for f in meta.files.get(table, ()) if (f.snapshot_added or 0) > reached)
         # The backfill makes the mirror before its first watermark: a watermark says it is
         # there.
-        facts_of.append(ServedTable(table, True, reached > 0, lagging, unflushed.get(table, 0)))
+        loaded = any(f.seq_min is None for f in meta.files.get(table, ()))
+        facts_of.append(ServedTable(table, True, reached > 0, lagging, unflushed.get(table, 0),
+                                    loaded))
     sql, why = None, _list_columns(planned)
     if opened is not None and why is None:
         try:

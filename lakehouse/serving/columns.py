@@ -17,6 +17,8 @@ from lakehouse.errors import Conflict
 
 DEDUP_WINDOW = 10_000  # inserts remembered per table for their tokens
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,126}$")
+# A database is the prefix and a tenant name, which may hold '-' (backticks quote it).
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,126}$")
 _INTS = {8: "Int8", 16: "Int16", 32: "Int32", 64: "Int64"}
 _UINTS = {8: "UInt8", 16: "UInt16", 32: "UInt32", 64: "UInt64"}
 KEY_COLUMNS = ("data_id", "_seq", "_timestamp")
@@ -28,9 +30,9 @@ class NotServable(Conflict, code="not_servable", retryable=False):
     table's state, not the request, is in the way, and a retry will not help."""
 
 
-def quote(name: str) -> str:
+def quote(name: str, *, database: bool = False) -> str:
     """A ClickHouse identifier; names are checked, never escaped, so none can carry SQL."""
-    if not _IDENTIFIER.match(name):
+    if not (_DATABASE if database else _IDENTIFIER).match(name):
         raise NotServable(f"{name!r} cannot name a ClickHouse column or table",
                           code="not_servable", details={"name": name})
     return f"`{name}`"
@@ -91,18 +93,45 @@ def check_servable(schema: pa.Schema) -> None:
                                   ) from exc
 
 
+def mirror_type(field: pa.Field) -> str:
+    """The ClickHouse type of a data file's column in a mirror."""
+    if field.name == "data_id":
+        return "String"
+    if field.name == "_seq":
+        return "UInt64"
+    if field.name == "_timestamp":
+        return "DateTime64(6, 'UTC')"
+    return column_type(field.type, field.nullable)
+
+
+def _bare(kind: str) -> str:
+    return kind[len("Nullable("):-1] if kind.startswith("Nullable(") else kind
+
+
+def changed_columns(have: dict[str, str], schema: pa.Schema) -> tuple[list[pa.Field],
+                                                                      list[str]]:
+    """The file's columns the mirror lacks, and why others cannot go into it: a column whose
+    type changed would be converted on insert (2.5 into an Int64 is 2), so it is refused; an
+    integer into a Float64 the mirror already has is exact."""
+    missing, changed = [], []
+    for field in schema:
+        want = mirror_type(field)
+        if field.name not in have:
+            missing.append(field)
+            continue
+        old, new = _bare(have[field.name]), _bare(want)
+        if old != new and not (old == "Float64" and new.startswith(("Int", "UInt"))):
+            changed.append(f"{field.name}: {old} → {new}")
+    return missing, changed
+
+
 def create_table(database: str, table: str, schema: pa.Schema) -> str:
     """The mirror's CREATE TABLE (if it is not there yet)."""
     missing = [c for c in KEY_COLUMNS if c not in schema.names]
     if missing:
         raise NotServable("a mirrored table has data_id, _seq and _timestamp",
                           code="not_servable", details={"missing": missing})
-    columns = []
-    for field in schema:
-        kind = ("String" if field.name == "data_id" else "UInt64" if field.name == "_seq"
-                else "DateTime64(6, 'UTC')" if field.name == "_timestamp"
-                else column_type(field.type, field.nullable))
-        columns.append(f"{quote(field.name)} {kind}")
-    return (f"CREATE TABLE IF NOT EXISTS {quote(database)}.{quote(table)} "
+    columns = [f"{quote(field.name)} {mirror_type(field)}" for field in schema]
+    return (f"CREATE TABLE IF NOT EXISTS {quote(database, database=True)}.{quote(table)} "
             f"({', '.join(columns)}) ENGINE = ReplacingMergeTree(`_seq`) ORDER BY `data_id` "
             f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}")

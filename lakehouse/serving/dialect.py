@@ -108,7 +108,8 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
             continue  # a CTE's name
         tables.add(table.name)
         alias = table.alias_or_name
-        mirror = exp.to_table(f"{quote(database)}.{quote(table.name)}", dialect=DIALECT)
+        mirror = exp.to_table(f"{quote(database, database=True)}.{quote(table.name)}",
+                              dialect=DIALECT)
         # Always a subquery: ClickHouse lets a table be named by its own name beside its alias,
         # so a correlated reference to the outer `t` would bind to an inner `t AS u`.
         kept = exp.select("*").from_(mirror)

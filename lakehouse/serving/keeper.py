@@ -35,6 +35,21 @@ def table_lock(tenant: str, table: str) -> threading.Lock:
         return _locks.setdefault((tenant, table), threading.Lock())
 
 
+_epochs: dict[tuple[str, str], int] = {}
+
+
+def epoch_of(tenant: str, table: str) -> int:
+    """How many times the table's mirror was dropped in this process: a backfill planned in
+    one epoch copies nothing in the next (read and moved under `table_lock`)."""
+    with _locks_guard:
+        return _epochs.get((tenant, table), 0)
+
+
+def next_epoch(tenant: str, table: str) -> None:
+    with _locks_guard:
+        _epochs[(tenant, table)] = _epochs.get((tenant, table), 0) + 1
+
+
 def served(options: TableOptionsStore, tenant: str | None = None) -> list[tuple[str, str]]:
     """The (tenant, table) pairs marked for the serving store (of one tenant, or all)."""
     return sorted(key for key, found in options.all().items()

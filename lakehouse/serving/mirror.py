@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from lakehouse.catalog.lake import Catalog, Commit, DataFile, SetWatermark
 from lakehouse.errors import Conflict
 from lakehouse.faults import crash_point
+from lakehouse.serving.columns import NotServable, changed_columns
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import read_file
@@ -62,6 +63,15 @@ def copy_file(storage: StorageRoot, store: ServingStore, tenant: str, table: str
     """One data file's rows into the mirror (again: nothing added); the rows copied."""
     found = mirrored(read_file(storage, data_file.path))
     store.ensure_table(tenant, table, found.schema)
+    missing, changed = changed_columns(store.columns(tenant, table), found.schema)
+    if changed:
+        raise NotServable(
+            f"the mirror of {table!r} cannot take {data_file.path}: columns changed type "
+            f"({'; '.join(changed)}); mark the table again (\"serving\": null, then "
+            "\"clickhouse\") to copy it afresh", code="not_servable",
+            details={"table": table, "changed": changed})
+    for field in missing:  # a column added to the table since
+        store.add_column(tenant, table, field)
     store.insert(tenant, table, found, token=f"file-{data_file.file_id}")
     crash_point("mirror:after_insert")  # copied, the watermark not moved: the crash tests
     rows: int = found.num_rows

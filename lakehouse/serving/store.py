@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from lakehouse.errors import ConfigurationError, Unavailable
-from lakehouse.serving.columns import DEFAULT_PREFIX, create_table, database_of, quote
+from lakehouse.serving.columns import (
+    DEFAULT_PREFIX,
+    create_table,
+    database_of,
+    mirror_type,
+    quote,
+)
 from lakehouse.serving.dialect import READ_SETTINGS
 
 # The reader's settings are fixed when it opens, `readonly=1` last: from then on no query can
@@ -47,6 +53,11 @@ class ServingStore(Protocol):
         """The rows a query sees (upserts folded), 0 with no mirror."""
 
     def tables(self, tenant: str) -> list[str]: ...
+
+    def columns(self, tenant: str, table: str) -> dict[str, str]:
+        """The mirror's columns and their ClickHouse types (empty: no mirror)."""
+
+    def add_column(self, tenant: str, table: str, field: pa.Field) -> None: ...
 
     def set_retention(self, tenant: str, table: str, seconds: float | None) -> None:
         """Rows older than `seconds` are removed as ClickHouse merges (a TTL; queries filter
@@ -79,14 +90,17 @@ class ClickHouseStore:
     def database(self, tenant: str) -> str:
         return database_of(tenant, self.prefix)
 
+    def _target(self, tenant: str, table: str) -> str:
+        return f"{quote(self.database(tenant), database=True)}.{quote(table)}"
+
     def ensure_table(self, tenant: str, table: str, schema: pa.Schema) -> None:
         ddl = create_table(self.database(tenant), table, schema)
         self._run(lambda: self._client.command(
-            f"CREATE DATABASE IF NOT EXISTS {quote(self.database(tenant))}"))
+            f"CREATE DATABASE IF NOT EXISTS {quote(self.database(tenant), database=True)}"))
         self._run(lambda: self._client.command(ddl))
 
     def insert(self, tenant: str, table: str, rows: pa.Table, token: str) -> None:
-        target = f"{quote(self.database(tenant))}.{quote(table)}"
+        target = self._target(tenant, table)
         self._run(lambda: self._client.insert_arrow(
             target, rows, settings={"insert_deduplication_token": token}))
 
@@ -97,8 +111,7 @@ class ClickHouseStore:
     def count(self, tenant: str, table: str) -> int:
         if table not in self.tables(tenant):
             return 0
-        found = self.read(f"SELECT count() AS n FROM {quote(self.database(tenant))}."  # noqa: S608
-                          f"{quote(table)} FINAL")
+        found = self.read(f"SELECT count() AS n FROM {self._target(tenant, table)} FINAL")  # noqa: S608
         return int(found.column("n")[0].as_py())
 
     def tables(self, tenant: str) -> list[str]:
@@ -106,6 +119,18 @@ class ClickHouseStore:
             "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
             parameters={"db": self.database(tenant)}))
         return [row[0] for row in found.result_rows]
+
+    def columns(self, tenant: str, table: str) -> dict[str, str]:
+        found = self._run(lambda: self._reader.query(
+            "SELECT name, type FROM system.columns WHERE database = {db:String} AND "
+            "table = {table:String}", parameters={"db": self.database(tenant), "table": table}))
+        return {str(name): str(kind) for name, kind in found.result_rows}
+
+    def add_column(self, tenant: str, table: str, field: pa.Field) -> None:
+        target = self._target(tenant, table)
+        self._run(lambda: self._client.command(
+            f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {quote(field.name)} "
+            f"{mirror_type(field)}"))
 
     def set_retention(self, tenant: str, table: str, seconds: float | None) -> None:
         found = self._run(lambda: self._reader.query(
@@ -116,14 +141,14 @@ class ClickHouseStore:
         has_ttl = " TTL " in f" {found.result_rows[0][0]} "
         if seconds is None and not has_ttl:
             return  # ClickHouse refuses to remove a TTL a table does not have
-        target = f"{quote(self.database(tenant))}.{quote(table)}"
+        target = self._target(tenant, table)
         change = ("REMOVE TTL" if seconds is None else
                   f"MODIFY TTL `_timestamp` + INTERVAL {max(1, int(seconds))} SECOND")
         self._run(lambda: self._client.command(f"ALTER TABLE {target} {change}"))
 
     def drop_table(self, tenant: str, table: str) -> None:
         self._run(lambda: self._client.command(
-            f"DROP TABLE IF EXISTS {quote(self.database(tenant))}.{quote(table)}"))
+            f"DROP TABLE IF EXISTS {self._target(tenant, table)}"))
 
 
 _connections: dict[str, Connection] = {}

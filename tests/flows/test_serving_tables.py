@@ -144,3 +144,96 @@ def test_a_store_this_process_cannot_open_answers_503(tmp_path: Any,
         assert core.table_options.get("lonely", "events").serving is None
     finally:
         core.close()
+
+
+def test_a_column_added_joins_the_mirror_and_a_type_changed_stops_it(
+        maintained_core: Core) -> None:
+    core = maintained_core
+    assert core.ingest is not None and core.flusher is not None and core.mirror_keeper
+    tenant = "evolving"
+    headers = logged_in(core, {tenant: ("ada", Role.WRITER)})[tenant]
+
+    def write(data_id: str, payload: dict[str, Any]) -> None:
+        assert core.ingest is not None and core.flusher is not None
+        core.ingest.write(tenant, [{"data_id": data_id, "table": "events",
+                                    "payload": payload}]).answer(timeout_s=10)
+        flush_here(core.flusher)
+
+    def ask(sql: str, engine: str) -> Any:
+        with TestClient(create_app(Service.OPERATION, core)) as operation:
+            return operation.post("/query/execute", headers=headers,
+                                  json={"query": sql, "engine": engine})
+
+    write("a", {"v": 1})
+    with TestClient(create_app(Service.CATALOG, core)) as catalog:
+        answer = catalog.put("/metadata/tables/events/options", json={"serving": "clickhouse"},
+                             headers=headers)
+        from flows.runs import watch
+
+        watch(answer.json()["mirror"]["run_id"]).wait(timeout_s=120)
+        write("b", {"v": 2, "w": "new"})
+        assert core.mirror_keeper.run_round().failed == {}
+        sql = "SELECT data_id, v, w FROM events ORDER BY data_id"
+        served = ask(sql, "clickhouse")
+        assert served.status_code == 200, served.text
+        assert served.json()["rows"] == ask(sql, "default").json()["rows"] == [
+            ["a", 1, None], ["b", 2, "new"]]
+        write("c", {"v": 2.5})  # v becomes a float: the mirror would truncate it
+        failed = core.mirror_keeper.run_round().failed
+        assert "columns changed type" in failed[(tenant, "events")]
+        assert core.metrics.registry.get_sample_value("lakehouse_mirror_failing_tables") == 1
+        refused = ask("SELECT v FROM events WHERE data_id = 'c'", "clickhouse")
+        assert refused.status_code == 409 and refused.json()["error"] == "mirror_behind"
+        auto = ask("SELECT v FROM events WHERE data_id = 'c'", "auto")
+        assert auto.json()["engine"] == "default" and auto.json()["rows"] == [[2.5]]
+        listed = catalog.get("/metadata/tables", params={"table": "events"},
+                             headers=headers).json()["tables"][0]["serving"]
+        assert listed["current"] is False and listed["lagging_files"] == 1
+
+
+def test_a_backfill_overtaken_by_an_unmarking_copies_and_moves_nothing_more(
+        maintained_core: Core) -> None:
+    """A backfill copies a file, the table is unmarked (its mirror dropped) and marked again
+    (a second backfill), and only then does the first one go on: it copies nothing into the
+    new mirror and leaves the watermark, so the mirror ends with every row once."""
+    from flows.mirror import MirrorContext, backfill_job
+    from flows.runs import watch
+
+    core = maintained_core
+    assert core.catalog and core.storage and core.table_options
+    tenant = "raced"
+    headers = logged_in(core, {tenant: ("ada", Role.WRITER)})[tenant]
+    for first in (0, 10, 20):
+        _write(core, tenant, first, 10)  # three files
+    store = core.serving_store()
+    context = MirrorContext(core.catalog, core.storage, core.table_options, store)
+    with TestClient(create_app(Service.CATALOG, core)) as catalog:
+        def mark(serving: str | None) -> dict[str, Any]:
+            answer = catalog.put("/metadata/tables/events/options", json={"serving": serving},
+                                 headers=headers)
+            assert answer.status_code == 200, answer.text
+            return dict(answer.json())
+
+        first_run = mark("clickhouse")
+        watch(first_run["mirror"]["run_id"]).wait(timeout_s=120)
+        mark(None)
+        # Marked again with a backfill of its own, driven step by step.
+        from lakehouse.catalog.options import TableOptions
+
+        core.table_options.put(tenant, "events", TableOptions(serving="clickhouse"))
+        job = backfill_job(context, tenant, "events")
+        planned = job.plan()
+        assert planned is not None and len(planned.files) == 3
+        parts = list(job.parts(planned))
+        copied = [job.run_part(parts[0])]
+        assert copied == [10]
+        mark(None)  # drops the mirror: the next epoch
+        copied.append(job.run_part(parts[1]))
+        assert copied[-1] is None and store.tables(tenant) == []  # not made again
+        again = mark("clickhouse")
+        watch(again["mirror"]["run_id"]).wait(timeout_s=120)
+        copied.append(job.run_part(parts[2]))
+        summary = job.finish(planned, copied)
+        assert summary.get("superseded") is True
+        state = _served(catalog, headers)
+        assert state["rows"] == 30 and state["current"], state

@@ -25,6 +25,7 @@ NOT_SERVED = ServedTable("visits", served=False)
 LAGGING = ServedTable("orders", served=True, mirrored=True, lagging_files=2)
 UNFLUSHED = ServedTable("orders", served=True, mirrored=True, unflushed_rows=5)
 NO_MIRROR = ServedTable("orders", served=True)
+LOADED = ServedTable("orders", served=True, mirrored=True, loaded=True)
 
 CASES = [
     # asked, tables, extra facts → engine, refused, code, words of the reason
@@ -42,6 +43,8 @@ CASES = [
     ("clickhouse", (), {}, CLICKHOUSE, True, "not_routable", "no table"),
     (None, (CURRENT,), {"key_lookup": True}, CLICKHOUSE, False, "", "lookup by data_id"),
     (None, (CURRENT,), {}, DEFAULT, False, "", "measured faster"),
+    (None, (LOADED,), {"key_lookup": True}, DEFAULT, False, "", "keys may repeat"),
+    ("clickhouse", (LOADED,), {}, CLICKHOUSE, False, "", "asked for"),
     (None, (LAGGING,), {"key_lookup": True}, DEFAULT, False, "", "lacks 2"),
     (None, (NOT_SERVED,), {"key_lookup": True}, DEFAULT, False, "", "not served"),
     (None, (), {}, DEFAULT, False, "", "no table"),
