@@ -89,6 +89,8 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
             node.replace(_not_in(node.this))
     for select in tree.find_all(exp.Select):
         _unique_aliases(select)
+    for number in list(tree.find_all(exp.Literal)):
+        _exact_number(number)
     for cut in list(tree.find_all(exp.Substring)):  # characters, not bytes
         cut.replace(exp.Anonymous(this="substringUTF8", expressions=[
             a.copy() for a in (cut.this, cut.args.get("start"), cut.args.get("length")) if a]))
@@ -122,6 +124,31 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
     sql = tree.sql(dialect=DIALECT)
     check_written(sql, database, tables)
     return sql
+
+
+INT64_MAX = 2**63 - 1
+DECIMAL_DIGITS = 38
+
+
+def _exact_number(literal: exp.Literal) -> None:
+    """Number literals typed as DuckDB types them: ClickHouse reads `0.06` and any integer past
+    64 bits as a Float64, so `0.06 - 0.01` is not 0.05 there. A decimal literal becomes the
+    DECIMAL DuckDB makes of it; an integer too large for 64 bits is refused."""
+    if literal.is_string or not literal.is_number:
+        return
+    text = literal.name.lstrip("+-")
+    if "e" in text.lower():
+        return  # DOUBLE in both
+    if "." not in text:
+        if int(text) > INT64_MAX:
+            raise not_routable("an integer past 64 bits is a float in ClickHouse")
+        return
+    whole, _, fraction = text.partition(".")
+    digits = len(whole.lstrip("0")) + len(fraction)
+    if digits > DECIMAL_DIGITS:
+        raise not_routable("a decimal number of more than 38 digits has no exact type")
+    literal.replace(exp.cast(exp.Literal.string(literal.name), exp.DataType.build(
+        f"DECIMAL({max(digits, len(fraction), 1)}, {len(fraction)})")))
 
 
 def _unique_aliases(select: exp.Select) -> None:

@@ -108,6 +108,8 @@ SAME = [
     "SELECT o.qty * o.amount AS value FROM orders o ORDER BY o.data_id",
     "SELECT sum(qty) / count(*) AS ratio FROM orders",
     "SELECT max(amount) - min(amount) AS spread FROM orders",
+    "SELECT 0.06 - 0.01 AS exact, 1.1 + 2.2 AS sum, -1.50 * 2 AS twice, 1e2 AS hundred, "
+    "9223372036854775807 AS top FROM orders WHERE data_id = 'o1'",
     "SELECT sum(age) FILTER (WHERE city = 'Oslo') AS oslo, count(*) AS n FROM people",
     "SELECT trim('  ' || name || '  ') AS trimmed FROM people ORDER BY data_id",
     "SELECT nullif(city, 'Oslo') AS other, coalesce(age, 0) AS any FROM people "
@@ -131,6 +133,8 @@ REFUSED = {
     "SELECT CAST(age AS VARCHAR) AS text FROM people ORDER BY data_id": "a cast to",
     "SELECT CAST(score AS INTEGER) AS whole FROM people ORDER BY data_id": "a cast to",
     "SELECT age % 3 AS rest FROM people ORDER BY data_id": "%",
+    "SELECT 99999999999999999999999999999999999 AS n FROM people WHERE data_id = 'p1'":
+        "past 64 bits",
     "SELECT name FROM people p WHERE (SELECT count(*) FROM people q "
     "WHERE q.age < p.age) = 0 ORDER BY name": "count()",
 }

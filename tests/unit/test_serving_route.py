@@ -94,6 +94,9 @@ def test_tables_become_the_tenants_mirrors_with_retention_as_a_filter() -> None:
         _clickhouse("SELECT a / 2 AS h FROM t")
     assert "substringUTF8(" in _clickhouse("SELECT substring(b, 2, 1) AS s FROM t")
     assert "Date32" in _clickhouse("SELECT DATE '1960-01-02' AS d FROM t")
+    # 0.06 - 0.01 is 0.05 only in decimals: ClickHouse reads 0.06 as a Float64.
+    assert "CAST('0.06' AS Nullable(Decimal(2, 2)))" in _clickhouse(
+        "SELECT a FROM t WHERE a > 0.06 - 0.01")
 
 
 @pytest.mark.parametrize(("sql", "reason"), [
@@ -106,6 +109,7 @@ def test_tables_become_the_tenants_mirrors_with_retention_as_a_filter() -> None:
     ("SELECT b FROM t WHERE b LIKE '%\\%'", "backslash"),
     ("SELECT substring(b, 2, -1) AS s FROM t", "negative"),
     ("SELECT a FROM t WHERE (SELECT count(*) FROM t u WHERE u.a < t.a) = 0", "count()"),
+    ("SELECT 99999999999999999999999 AS n FROM t", "past 64 bits"),
 ])
 def test_what_answers_otherwise_is_refused(sql: str, reason: str) -> None:
     with pytest.raises(NotRoutable, match=re.escape(reason)):
