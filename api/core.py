@@ -272,7 +272,9 @@ def _mirror_keeper(core: Core) -> MirrorKeeper:
     metrics = core.metrics
     keeper = MirrorKeeper(
         core.catalog, core.storage, core.table_options, core.serving_store,
-        core.settings.serving_catch_up_interval_s, on_round=lambda done: metrics.observe_mirrors(
+        core.settings.serving_catch_up_interval_s,
+        prune_after_s=core.settings.query_timeout_s + core.settings.serving_catch_up_interval_s,
+        on_round=lambda done: metrics.observe_mirrors(
             len(done.caught_up) + len(done.failed), len(done.failed),
             sum(c.files for c in done.caught_up.values()),
             sum(c.rows for c in done.caught_up.values())))

@@ -7,7 +7,7 @@ It runs in the process that holds the serving store (the control plane), as the 
 when Prefect cannot be reached it runs here all the same (the run shell's policy): a table
 marked for serving must reach its mirror. A crash mid-way leaves the watermark where it was;
 the keeper, or marking the table again, copies the files again and ClickHouse drops the
-inserts it has seen (deduplication tokens), or folds their rows (same `data_id`, same `_seq`).
+inserts it has seen (deduplication tokens).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from flows.run_results import tenant_tag
 from flows.runs import Job, RunWatch, StepNames, filed, run_steps, start
 from lakehouse.catalog.lake import Catalog, DataFile
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.serving.keeper import SERVED_BY, epoch_of, table_lock
-from lakehouse.serving.mirror import advance, copy_file, lacking
+from lakehouse.serving.keeper import SERVED_BY, epoch_of, next_epoch, table_lock
+from lakehouse.serving.mirror import advance, copy_file, lacking, renew_outdated
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 
@@ -79,6 +79,8 @@ def backfill_job(context: MirrorContext, tenant: str, table: str) -> Job[Any, An
 
     def plan() -> BackfillPlan | None:
         with table_lock(tenant, table):
+            if renew_outdated(context.catalog, context.store, tenant, table):
+                next_epoch(tenant, table)
             epoch = epoch_of(tenant, table)
             files = lacking(context.catalog, tenant, table)
         return BackfillPlan(files, epoch) if files else None

@@ -24,7 +24,7 @@ from lakehouse.optimizer.route import (
     key_lookup,
 )
 from lakehouse.serving.dialect import NotRoutable, to_clickhouse
-from lakehouse.serving.mirror import writer_of
+from lakehouse.serving.mirror import view_of, writer_of
 from lakehouse.serving.store import ServingStore
 from lakehouse.sql.bind import tenant_schema
 from lakehouse.sql.binder import OutputColumn
@@ -84,14 +84,14 @@ def _plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
         lagging = sum(1 for f in meta.files.get(table, ()) if (f.snapshot_added or 0) > reached)
         # The backfill makes the mirror before its first watermark: a watermark says it is
         # there.
-        loaded = any(f.seq_min is None for f in meta.files.get(table, ()))
-        facts_of.append(ServedTable(table, True, reached > 0, lagging, unflushed.get(table, 0),
-                                    loaded))
+        facts_of.append(ServedTable(table, True, reached > 0, lagging, unflushed.get(table, 0)))
     sql, why = None, _list_columns(planned)
     if opened is not None and why is None:
+        cutoffs = _cutoffs(planned)
+        views = {t: view_of(meta.files.get(t, ()), cutoffs.get(t)) for t in tables}
         try:
             sql = to_clickhouse(planned.interpretation.tree, tenant_schema(tenant),
-                                opened.database(tenant), _cutoffs(planned))
+                                opened.database(tenant), views)
         except NotRoutable as exc:
             why = str(exc.details.get("reason", exc.message))
     facts = RouteFacts(asked, tuple(facts_of), time_travel=planned.pin.watermark is None,

@@ -9,9 +9,7 @@ cannot go there is refused with the reason; not asked, it runs on the default en
 
 Without a choice of the caller, a query goes to ClickHouse only where it measured faster
 (bench/clickhouse.py, quoted in the README): lookups of a few `data_id`s, which the mirror's
-sort key finds without reading the table, of tables written through the write path (whose
-keys never repeat without an upsert; a bulk load may repeat one, which a mirror would fold).
-Everything else stays on the default engine.
+sort key finds without reading the table. Everything else stays on the default engine.
 """
 
 from __future__ import annotations
@@ -33,7 +31,6 @@ class ServedTable:
     mirrored: bool = False  # its mirror exists
     lagging_files: int = 0  # files of the query's snapshot the mirror lacks
     unflushed_rows: int = 0  # rows in the write-ahead log the query would read
-    loaded: bool = False  # it holds bulk-loaded rows, whose keys may repeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +95,6 @@ def choose_route(facts: RouteFacts) -> Route:  # noqa: PLR0911 - one answer per 
         return Route(CLICKHOUSE, "asked for")
     if found:
         return Route(DEFAULT, found[0][1])
-    loaded = [t.table for t in facts.tables if t.loaded]
-    if loaded:
-        # A mirror keeps one row per data_id; a load may repeat a key (no upsert), which our
-        # engine answers as two rows. Only a caller who asks sends such a table there.
-        return Route(DEFAULT, f"{loaded[0]!r} holds loaded rows whose keys may repeat, and "
-                     "its mirror keeps one row per key")
     if facts.key_lookup:
         return Route(CLICKHOUSE, "a lookup by data_id: the mirror's sort key finds the rows")
     return Route(DEFAULT, "the default engine measured faster for queries that scan "

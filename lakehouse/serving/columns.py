@@ -1,10 +1,13 @@
 """ClickHouse columns and tables for a mirrored table (pure: Arrow schema in, DDL out).
 
-A mirror is a ReplacingMergeTree ordered by `data_id` with the log sequence `_seq` as its
-version: read with FINAL, an upserted record is its newest version, as in our own scans.
-Insert deduplication tokens need `non_replicated_deduplication_window` on a table that is not
-replicated; each insert carries a token of what it copies, so a repeated insert (a catch-up
-after a crash) adds nothing.
+A mirror is a MergeTree ordered by `data_id` holding every row of every file it copied, each
+with the id of its file (`_mirror_file`). A query reads the rows of the files live at its
+snapshot and drops the versions an upsert replaced, as our own scans do
+(lakehouse/serving/dialect.py `visible`): rows are never folded by key, since a bulk load may
+repeat a `data_id` and a compaction's output repeats the rows of the files it replaced, until
+those files' rows are deleted (lakehouse/serving/prune.py). Insert deduplication tokens need
+`non_replicated_deduplication_window` on a table that is not replicated; each insert carries a
+token of the file it copies, so a repeated insert (a catch-up after a crash) adds nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ _DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,126}$")
 _INTS = {8: "Int8", 16: "Int16", 32: "Int32", 64: "Int64"}
 _UINTS = {8: "UInt8", 16: "UInt16", 32: "UInt32", 64: "UInt64"}
 KEY_COLUMNS = ("data_id", "_seq", "_timestamp")
+# The file a mirror row came from (user column names start with a letter: no clash).
+MIRROR_FILE = "_mirror_file"
 DEFAULT_PREFIX = "lakehouse_"
 
 
@@ -97,7 +102,7 @@ def mirror_type(field: pa.Field) -> str:
     """The ClickHouse type of a data file's column in a mirror."""
     if field.name == "data_id":
         return "String"
-    if field.name == "_seq":
+    if field.name in ("_seq", MIRROR_FILE):
         return "UInt64"
     if field.name == "_timestamp":
         return "DateTime64(6, 'UTC')"
@@ -131,7 +136,15 @@ def create_table(database: str, table: str, schema: pa.Schema) -> str:
     if missing:
         raise NotServable("a mirrored table has data_id, _seq and _timestamp",
                           code="not_servable", details={"missing": missing})
-    columns = [f"{quote(field.name)} {mirror_type(field)}" for field in schema]
+    columns = [f"{quote(field.name)} {mirror_type(field)}" for field in schema
+               if field.name != MIRROR_FILE]
+    columns.append(f"{quote(MIRROR_FILE)} UInt64")
     return (f"CREATE TABLE IF NOT EXISTS {quote(database, database=True)}.{quote(table)} "
-            f"({', '.join(columns)}) ENGINE = ReplacingMergeTree(`_seq`) ORDER BY `data_id` "
+            f"({', '.join(columns)}) ENGINE = MergeTree ORDER BY `data_id` "
             f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}")
+
+
+def outdated(columns: dict[str, str]) -> bool:
+    """A mirror made before rows carried their file (one row per key, folded): it is made
+    afresh."""
+    return bool(columns) and MIRROR_FILE not in columns

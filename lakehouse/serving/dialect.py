@@ -1,11 +1,11 @@
 """A guarded, tenant-bound query as ClickHouse SQL over the tenant's mirrors (pure).
 
-The interpreter's tree names each table as `tenant_<tenant>.<table>`; here each becomes the
-mirror `<prefix><tenant>.<table>` (read with FINAL: the query's settings say so, see
-READ_SETTINGS), wrapped in a subquery when the table's retention hides old rows. sqlglot writes
-the ClickHouse dialect. What ClickHouse would answer differently is refused with the reason
-(`NotRoutable`): the caller runs the query on the default engine instead, or, when ClickHouse
-was asked for, answers 400 with the reason.
+The interpreter's tree names each table as `tenant_<tenant>.<table>`; here each becomes a
+subquery of the rows of its mirror `<prefix><tenant>.<table>` the query sees (`visible`): those
+of the files live at the query's snapshot, without the versions an upsert replaced and the rows
+the table's retention hides. sqlglot writes the ClickHouse dialect. What ClickHouse would
+answer differently is refused with the reason (`NotRoutable`): the caller runs the query on the
+default engine instead, or, when ClickHouse was asked for, answers 400 with the reason.
 
 Then the SQL is read back and checked: only the mirrors of the query's own tables, no table
 function, no SETTINGS, FORMAT or INTO OUTFILE — the reader is read-only, but `readonly` does not
@@ -16,22 +16,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 
 from lakehouse.errors import InvalidInput
-from lakehouse.serving.columns import quote
+from lakehouse.serving.columns import MIRROR_FILE, quote
 
 DIALECT = "clickhouse"
 
 # The semantics the default engine has, asked of ClickHouse: outer joins fill with NULL (not a
-# type's default), an aggregate of no rows is NULL (count stays 0), every mirror is read FINAL
-# (one row per data_id, the newest).
+# type's default), an aggregate of no rows is NULL (count stays 0).
 READ_SETTINGS: dict[str, int | str] = {
     "join_use_nulls": 1,
     "aggregate_functions_null_for_empty": 1,
-    "final": 1,
     "union_default_mode": "DISTINCT",
     "cast_keep_nullable": 1,
     # Mixed types find a common type or fail (ClickHouse would answer a union of types).
@@ -77,11 +76,44 @@ def not_routable(reason: str, **details: object) -> NotRoutable:
                        code="not_routable", details={"reason": reason, **details})
 
 
+@dataclass(frozen=True, slots=True)
+class MirrorView:
+    """What a query at one snapshot sees of a table's mirror."""
+
+    files: tuple[int, ...]  # the ids of the files live at the snapshot
+    upserts: bool = False  # some of them hold an upsert: it replaces older versions
+    cutoff: int | None = None  # retention: the oldest `_timestamp` (microseconds) kept
+
+
+def visible(database: str, table: str, view: MirrorView) -> exp.Select:
+    """The mirror's rows a query sees, as our own scans see the table's files
+    (lakehouse/storage/versions.py): a row of an upserted data_id only as its newest version;
+    the rows of files a compaction replaced (kept until pruned) not at all."""
+    mirror = f"{quote(database, database=True)}.{quote(table)}"
+    held = (exp.column(MIRROR_FILE, quoted=True).isin(*(exp.Literal.number(int(f))
+                                                         for f in view.files))
+            if view.files else exp.false())
+    kept = exp.select("*").from_(mirror, dialect=DIALECT).where(held)
+    if view.cutoff is not None:
+        kept = kept.where(
+            f"`_timestamp` >= fromUnixTimestamp64Micro(toInt64({int(view.cutoff)}), 'UTC')",
+            dialect=DIALECT)
+    if view.upserts:
+        def upserted(what: str) -> exp.Select:
+            return (exp.select(what, dialect=DIALECT).from_(mirror, dialect=DIALECT)
+                    .where(held.copy()).where("`_upsert`", dialect=DIALECT))
+
+        newest = upserted("max(`_seq`)").group_by("`data_id`", dialect=DIALECT)
+        kept = kept.where(exp.paren(exp.or_(
+            exp.not_(exp.column("data_id", quoted=True).isin(query=upserted("`data_id`"))),
+            exp.column("_seq", quoted=True).isin(query=newest))))
+    return kept
+
+
 def to_clickhouse(tree: exp.Expr, schema: str, database: str,
-                  cutoffs: Mapping[str, int] | None = None) -> str:
-    """`tree` (bound to `schema`) as ClickHouse SQL over the mirrors in `database`; `cutoffs`:
-    table → the oldest `_timestamp` (microseconds) its retention keeps."""
-    cutoffs = cutoffs or {}
+                  views: Mapping[str, MirrorView]) -> str:
+    """`tree` (bound to `schema`) as ClickHouse SQL over the mirrors in `database`, each table
+    seen as `views` says (a table not there: no rows)."""
     tree = tree.copy()
     _refuse_what_differs(tree)
     for node in list(tree.find_all(exp.Not)):
@@ -109,18 +141,10 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
         if table.db != schema:
             continue  # a CTE's name
         tables.add(table.name)
-        alias = table.alias_or_name
-        mirror = exp.to_table(f"{quote(database, database=True)}.{quote(table.name)}",
-                              dialect=DIALECT)
         # Always a subquery: ClickHouse lets a table be named by its own name beside its alias,
         # so a correlated reference to the outer `t` would bind to an inner `t AS u`.
-        kept = exp.select("*").from_(mirror)
-        cutoff = cutoffs.get(table.name)
-        if cutoff is not None:
-            kept = kept.where(
-                f"`_timestamp` >= fromUnixTimestamp64Micro(toInt64({int(cutoff)}), 'UTC')",
-                dialect=DIALECT)
-        table.replace(kept.subquery(exp.to_identifier(alias, quoted=True)))
+        kept = visible(database, table.name, views.get(table.name, MirrorView(())))
+        table.replace(kept.subquery(exp.to_identifier(table.alias_or_name, quoted=True)))
     sql = tree.sql(dialect=DIALECT)
     check_written(sql, database, tables)
     return sql

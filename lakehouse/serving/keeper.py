@@ -5,19 +5,22 @@ A flush, a load or a compaction commits files the mirror lacks; the keeper copie
 which also covers runs of other processes (a scheduled compaction in the Prefect worker) and a
 crash between a commit and its copy. One catch-up per table at a time (`table_lock`): the
 backfill run, the keeper and an unmarking take the same lock, so an unmarked table is not
-copied again after its mirror was dropped.
+copied again after its mirror was dropped. After a catch-up it deletes the mirror's rows of
+files replaced long enough ago (lakehouse/serving/prune.py).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from lakehouse.catalog.lake import Catalog
 from lakehouse.catalog.table_options import TableOptionsStore
-from lakehouse.serving.mirror import CaughtUp, catch_up
+from lakehouse.serving.mirror import CaughtUp, catch_up, renew_outdated
+from lakehouse.serving.prune import PruneState, prune
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 
@@ -65,13 +68,17 @@ class Round:
 class MirrorKeeper:
     def __init__(self, catalog: Catalog, storage: StorageRoot, options: TableOptionsStore,
                  store: Callable[[], ServingStore], interval_s: float, *,
+                 prune_after_s: float = 300.0,
                  on_round: Callable[[Round], None] | None = None) -> None:
-        """`on_round`: told what each round did (the metrics)."""
+        """`prune_after_s`: how long a query may read a replaced file's rows (its time
+        limit); `on_round`: told what each round did (the metrics)."""
         self._catalog = catalog
         self._storage = storage
         self._options = options
         self._store = store  # opened on first need: most platforms serve no table
         self._interval_s = interval_s
+        self._prune_after_s = prune_after_s
+        self._pruning: dict[tuple[str, str], tuple[int, PruneState]] = {}  # by epoch
         self._on_round = on_round
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -83,7 +90,26 @@ class MirrorKeeper:
         with table_lock(tenant, table):
             if self._options.get(tenant, table).serving != SERVED_BY:
                 return None
-            return catch_up(self._catalog, self._storage, self._store(), tenant, table)
+            store = self._store()
+            if renew_outdated(self._catalog, store, tenant, table):
+                next_epoch(tenant, table)
+            found = catch_up(self._catalog, self._storage, store, tenant, table)
+            self._prune(store, tenant, table, found.live)
+            return found
+
+    def _prune(self, store: ServingStore, tenant: str, table: str,
+               live: frozenset[int]) -> None:
+        epoch = epoch_of(tenant, table)
+        seen_epoch, state = self._pruning.get((tenant, table), (epoch, PruneState()))
+        if seen_epoch != epoch:  # the mirror was dropped since: what it held went with it
+            state = PruneState()
+        held = store.held_files(tenant, table) if state.live is None else None
+        step = prune(state, live, time.monotonic(), self._prune_after_s, held)
+        if step.delete:
+            store.delete_files(tenant, table, step.delete)
+            log.info("mirror rows of replaced files deleted", extra={
+                "tenant": tenant, "table": table, "files": len(step.delete)})
+        self._pruning[(tenant, table)] = (epoch, step.state)
 
     def run_round(self) -> Round:
         caught: dict[tuple[str, str], CaughtUp] = {}

@@ -6,8 +6,9 @@ catch-up copies the live files added after it, each insert carrying the file's i
 deduplication token, then moves the watermark to the newest of them (a catch-up with nothing
 to copy commits nothing, so it makes no snapshot of its own). A crash
 between the inserts and the watermark repeats the inserts at the next catch-up, and ClickHouse
-drops them (same tokens). Files a compaction wrote hold rows the mirror has (same `data_id`,
-same `_seq`): the ReplacingMergeTree folds them, so what a query sees does not change.
+drops them (same tokens). Files a compaction wrote hold rows the mirror has: a query reads
+only the rows of the files live at its snapshot (`view_of`), and the keeper deletes the rows
+of replaced files once no query can read them (lakehouse/serving/prune.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.catalog.lake import Catalog, Commit, DataFile, SetWatermark
 from lakehouse.errors import Conflict
 from lakehouse.faults import crash_point
-from lakehouse.serving.columns import NotServable, changed_columns
+from lakehouse.optimizer.pruning import has_upserts
+from lakehouse.serving.columns import MIRROR_FILE, NotServable, changed_columns, outdated
+from lakehouse.serving.dialect import MirrorView
 from lakehouse.serving.store import ServingStore
 from lakehouse.storage.location import StorageRoot
 from lakehouse.storage.parquet_files import read_file
@@ -39,29 +43,54 @@ def writer_of(tenant: str, table: str) -> str:
 class CaughtUp:
     snapshot: int  # the snapshot the mirror has reached
     files: int  # files copied now
-    rows: int  # rows copied now (before ClickHouse folds repeats)
+    rows: int  # rows copied now
+    live: frozenset[int] = frozenset()  # the ids of the table's live files
 
 
 def catch_up(catalog: Catalog, storage: StorageRoot, store: ServingStore, tenant: str,
              table: str) -> CaughtUp:
     """Copy what the mirror lacks of the table's current snapshot."""
-    files = lacking(catalog, tenant, table)
+    live = catalog.files(tenant, table)
+    files = _lacking(catalog, tenant, table, live)
+    ids = frozenset(f.file_id for f in live if f.file_id is not None)
     if not files:
-        return CaughtUp(catalog.watermark(writer_of(tenant, table)), 0, 0)
+        return CaughtUp(catalog.watermark(writer_of(tenant, table)), 0, 0, ids)
     rows = sum(copy_file(storage, store, tenant, table, f) for f in files)
-    return CaughtUp(advance(catalog, tenant, table, files), len(files), rows)
+    return CaughtUp(advance(catalog, tenant, table, files), len(files), rows, ids)
+
+
+def renew_outdated(catalog: Catalog, store: ServingStore, tenant: str, table: str) -> bool:
+    """Drop a mirror of an older layout (see lakehouse/serving/columns.py `outdated`), so the
+    next catch-up copies the table afresh; whether it did."""
+    if not outdated(store.columns(tenant, table)):
+        return False
+    forget(catalog, store, tenant, table)
+    return True
 
 
 def lacking(catalog: Catalog, tenant: str, table: str) -> list[DataFile]:
     """The table's live files the mirror does not hold yet (none: it is current)."""
+    return _lacking(catalog, tenant, table, catalog.files(tenant, table))
+
+
+def _lacking(catalog: Catalog, tenant: str, table: str,
+             live: Sequence[DataFile]) -> list[DataFile]:
     reached = catalog.watermark(writer_of(tenant, table))
-    return [f for f in catalog.files(tenant, table) if (f.snapshot_added or 0) > reached]
+    return [f for f in live if (f.snapshot_added or 0) > reached]
+
+
+def view_of(files: Sequence[DataFile], cutoff: int | None = None) -> MirrorView:
+    """What a query sees of a mirror at the snapshot whose live files are `files`."""
+    return MirrorView(tuple(sorted(f.file_id for f in files if f.file_id is not None)),
+                      any(has_upserts(f) for f in files), cutoff)
 
 
 def copy_file(storage: StorageRoot, store: ServingStore, tenant: str, table: str,
               data_file: DataFile) -> int:
     """One data file's rows into the mirror (again: nothing added); the rows copied."""
-    found = mirrored(read_file(storage, data_file.path))
+    if data_file.file_id is None:  # pragma: no cover - the catalog's files have ids
+        raise ValueError(f"{data_file.path} has no file id")
+    found = mirrored(read_file(storage, data_file.path), data_file.file_id)
     store.ensure_table(tenant, table, found.schema)
     missing, changed = changed_columns(store.columns(tenant, table), found.schema)
     if changed:
@@ -116,7 +145,7 @@ def forget(catalog: Catalog, store: ServingStore, tenant: str, table: str) -> No
 class MirrorState:
     """What GET /metadata/tables shows of a served table's mirror."""
 
-    rows: int  # what a query there sees (upserts folded)
+    rows: int  # what a query there sees (replaced versions and files left out)
     snapshot: int  # the newest snapshot whose files it holds (0: none yet)
     lagging_files: int  # live files it does not hold yet
     lag_s: float  # how long the oldest of them has waited (0: current)
@@ -134,19 +163,23 @@ class MirrorState:
 def state_of(catalog: Catalog, store: ServingStore, tenant: str, table: str,
              now: float) -> MirrorState:
     reached = catalog.watermark(writer_of(tenant, table))
-    behind = lacking(catalog, tenant, table)
+    live = catalog.files(tenant, table)
+    behind = [f for f in live if (f.snapshot_added or 0) > reached]
     lag = 0.0
     if behind:
         oldest = catalog.snapshot(min(f.snapshot_added or 0 for f in behind))
         lag = max(0.0, now - oldest.created_at) if oldest is not None else 0.0
-    return MirrorState(store.count(tenant, table), reached, len(behind), lag)
+    held = [f for f in live if (f.snapshot_added or 0) <= reached]
+    return MirrorState(store.count(tenant, table, view_of(held)) if reached else 0, reached,
+                       len(behind), lag)
 
 
-def mirrored(rows: pa.Table) -> pa.Table:
-    """A data file's rows as the mirror holds them: a loaded file's rows have no log sequence
-    (`_seq` null): they are version 0, older than any write."""
+def mirrored(rows: pa.Table, file_id: int) -> pa.Table:
+    """A data file's rows as the mirror holds them: with their file's id; a loaded file's rows
+    have no log sequence (`_seq` null): they are version 0, older than any write."""
     if "_seq" in rows.column_names:
         index = rows.column_names.index("_seq")
         seq = pc.fill_null(rows.column("_seq").cast(pa.uint64()), 0)
         rows = rows.set_column(index, pa.field("_seq", pa.uint64(), nullable=False), seq)
-    return rows
+    return rows.append_column(pa.field(MIRROR_FILE, pa.uint64(), nullable=False),
+                              pa.array(np.full(rows.num_rows, file_id, dtype=np.uint64)))

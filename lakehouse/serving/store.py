@@ -15,21 +15,23 @@ know, and checks what it wrote).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+from sqlglot import exp
 
 from lakehouse.errors import ConfigurationError, Unavailable
 from lakehouse.serving.columns import (
     DEFAULT_PREFIX,
+    MIRROR_FILE,
     create_table,
     database_of,
     mirror_type,
     quote,
 )
-from lakehouse.serving.dialect import READ_SETTINGS
+from lakehouse.serving.dialect import DIALECT, READ_SETTINGS, MirrorView, visible
 
 # The reader's settings are fixed when it opens, `readonly=1` last: from then on no query can
 # change a setting, insert, make or drop a table, or call a table function (`readonly=2`
@@ -49,8 +51,14 @@ class ServingStore(Protocol):
     def read(self, sql: str) -> pa.Table:
         """A read-only query's rows."""
 
-    def count(self, tenant: str, table: str) -> int:
-        """The rows a query sees (upserts folded), 0 with no mirror."""
+    def count(self, tenant: str, table: str, view: MirrorView) -> int:
+        """The rows a query sees through `view`, 0 with no mirror."""
+
+    def held_files(self, tenant: str, table: str) -> frozenset[int]:
+        """The ids of the files whose rows the mirror holds (none: no mirror)."""
+
+    def delete_files(self, tenant: str, table: str, file_ids: Sequence[int]) -> None:
+        """Delete the rows of those files (replaced ones no query reads any more)."""
 
     def tables(self, tenant: str) -> list[str]: ...
 
@@ -108,11 +116,27 @@ class ClickHouseStore:
         found: pa.Table = self._run(lambda: self._reader.query_arrow(sql))
         return found
 
-    def count(self, tenant: str, table: str) -> int:
+    def count(self, tenant: str, table: str, view: MirrorView) -> int:
         if table not in self.tables(tenant):
             return 0
-        found = self.read(f"SELECT count() AS n FROM {self._target(tenant, table)} FINAL")  # noqa: S608
+        rows = visible(self.database(tenant), table, view).subquery("v")
+        found = self.read(exp.select("count() AS n").from_(rows).sql(dialect=DIALECT))
         return int(found.column("n")[0].as_py())
+
+    def held_files(self, tenant: str, table: str) -> frozenset[int]:
+        if table not in self.tables(tenant):
+            return frozenset()
+        found = self.read(f"SELECT DISTINCT {quote(MIRROR_FILE)} AS f FROM "  # noqa: S608
+                          f"{self._target(tenant, table)}")
+        return frozenset(int(f) for f in found.column("f").to_pylist())
+
+    def delete_files(self, tenant: str, table: str, file_ids: Sequence[int]) -> None:
+        if not file_ids:
+            return
+        ids = ", ".join(str(int(f)) for f in file_ids)
+        target = self._target(tenant, table)
+        self._run(lambda: self._client.command(
+            f"DELETE FROM {target} WHERE {quote(MIRROR_FILE)} IN ({ids})"))  # noqa: S608 - ints
 
     def tables(self, tenant: str) -> list[str]:
         found = self._run(lambda: self._reader.query(

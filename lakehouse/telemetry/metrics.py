@@ -122,8 +122,8 @@ class Metrics:
             "lakehouse_mirror_files_copied", "Data files copied into ClickHouse mirrors",
             registry=self.registry)
         self.mirror_rows = Counter(
-            "lakehouse_mirror_rows_copied", "Rows copied into ClickHouse mirrors (repeats "
-            "included: ClickHouse folds them)", registry=self.registry)
+            "lakehouse_mirror_rows_copied", "Rows copied into ClickHouse mirrors (a "
+            "repeated copy included: ClickHouse drops it by its token)", registry=self.registry)
 
         # The Dask cluster, as the scheduler lists it (refreshed with the alert gauges).
         self.dask_threads = Gauge(

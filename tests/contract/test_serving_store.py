@@ -15,20 +15,25 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from sqlglot import exp
 
 from lakehouse.errors import ConfigurationError
 from lakehouse.serving.columns import NotServable, column_type, create_table
+from lakehouse.serving.dialect import MirrorView, visible
+from lakehouse.serving.mirror import mirrored
 from lakehouse.serving.store import open_store
 
 UTC = dt.UTC
 
 
-def _rows(ids: list[str], seqs: list[int], amounts: list[float | None]) -> pa.Table:
+def _rows(ids: list[str], seqs: list[int], amounts: list[float | None],
+          upserts: list[bool] | None = None) -> pa.Table:
     at = dt.datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
     return pa.table({
         "data_id": pa.array(ids, pa.string()),
         "_seq": pa.array(seqs, pa.uint64()),
         "_timestamp": pa.array([at] * len(ids), pa.timestamp("us", tz="UTC")),
+        "_upsert": pa.array(upserts or [False] * len(ids), pa.bool_()),
         "amount": pa.array(amounts, pa.float64()),
     })
 
@@ -38,32 +43,47 @@ def tenant() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
-def test_a_mirror_folds_upserts_and_takes_each_token_once(embedded_clickhouse: Any,
-                                                         tenant: str) -> None:
+def test_a_mirror_keeps_every_row_once_and_shows_the_newest_versions(
+        embedded_clickhouse: Any, tenant: str) -> None:
     store = embedded_clickhouse
-    first = _rows(["a", "b"], [1, 2], [1.5, None])
+    # A bulk load's rows: no log sequence, and a key repeated (no upsert): both are rows.
+    first = mirrored(_rows(["a", "b", "b"], [0, 0, 0], [1.5, None, 2.0]), 1)
     store.ensure_table(tenant, "events", first.schema)
     store.ensure_table(tenant, "events", first.schema)  # again: nothing changes
     assert store.tables(tenant) == ["events"]
-    store.insert(tenant, "events", first, "snapshot-1")
-    store.insert(tenant, "events", first, "snapshot-1")  # a catch-up repeating it
-    assert store.count(tenant, "events") == 2
-    store.insert(tenant, "events", _rows(["a"], [3], [9.0]), "snapshot-2")  # an upsert of a
-    assert store.count(tenant, "events") == 2
-    got = store.read("SELECT data_id, _seq, _timestamp, amount "  # noqa: S608 - a test's own
-                     f"FROM {store.database(tenant)}.events FINAL ORDER BY data_id")
-    assert got.column("data_id").to_pylist() == ["a", "b"]
-    assert got.column("_seq").to_pylist() == [3, 2]
-    assert got.column("amount").to_pylist() == [9.0, None]
+    store.insert(tenant, "events", first, "file-1")
+    store.insert(tenant, "events", first, "file-1")  # a catch-up repeating it
+    assert store.count(tenant, "events", MirrorView((1,))) == 3
+    # An upsert of a: the loaded version goes.
+    store.insert(tenant, "events", mirrored(_rows(["a"], [3], [9.0], [True]), 2), "file-2")
+    assert store.count(tenant, "events", MirrorView((1, 2))) == 4  # (not told of the upsert)
+    newest = MirrorView((1, 2), upserts=True)
+    assert store.count(tenant, "events", newest) == 3
+    assert store.held_files(tenant, "events") == {1, 2}
+    rows = visible(store.database(tenant), "events", newest).subquery("v")
+    got = store.read(exp.select("data_id", "_seq", "_timestamp", "amount").from_(rows)
+                     .order_by("data_id", "amount").sql(dialect="clickhouse"))
+    assert got.column("data_id").to_pylist() == ["a", "b", "b"]
+    assert got.column("_seq").to_pylist() == [3, 0, 0]
+    assert sorted(got.column("amount").to_pylist(), key=str) == [2.0, 9.0, None]
     assert got.schema.field("_timestamp").type == pa.timestamp("us", tz="UTC")
     assert got.column("_timestamp")[0].as_py() == dt.datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    # A compaction's output of both files: the old files' rows go once no query reads them.
+    compacted = mirrored(_rows(["a", "b", "b"], [3, 0, 0], [9.0, 2.0, None], [True, False,
+                                                                             False]), 3)
+    store.insert(tenant, "events", compacted, "file-3")
+    assert store.count(tenant, "events", MirrorView((3,), upserts=True)) == 3
+    store.delete_files(tenant, "events", [1, 2])
+    assert store.held_files(tenant, "events") == {3}
+    assert store.count(tenant, "events", MirrorView((1, 2, 3))) == 3
 
 
 def test_tenants_have_databases_of_their_own(embedded_clickhouse: Any, tenant: str) -> None:
     other = tenant + "x"
     embedded_clickhouse.ensure_table(tenant, "orders", _rows([], [], []).schema)
     assert embedded_clickhouse.tables(other) == []
-    assert embedded_clickhouse.count(other, "orders") == 0
+    assert embedded_clickhouse.count(other, "orders", MirrorView((1,))) == 0
+    assert embedded_clickhouse.held_files(other, "orders") == frozenset()
     embedded_clickhouse.drop_table(tenant, "orders")
     assert embedded_clickhouse.tables(tenant) == []
 

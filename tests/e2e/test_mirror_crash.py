@@ -6,8 +6,9 @@ and embedded ClickHouse folder. `LAKEHOUSE_CRASH_AT` makes the process exit at o
 would): right after the first file's rows reach ClickHouse during the backfill, before the
 mirror's watermark moves; after a flush's Parquet commit, before the keeper copies it; and
 after the keeper's insert, before its watermark. Prefect is not reachable here, so the backfill
-runs in the process as the run shell's policy says. "No row doubled" is read without FINAL,
-in a process of its own once the server is gone (chDB opens a folder in one process at once).
+runs in the process as the run shell's policy says. "No row doubled" is the mirror's raw row
+count, read in a process of its own once the server is gone (chDB opens a folder in one process
+at once).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _wait_current(server: Server, headers: dict[str, str], rows: int) -> None:
 
 
 def _raw_rows(data_dir: Path) -> int:
-    """Rows the mirror holds, repeats included (no FINAL), read by a process of its own."""
+    """Rows the mirror holds, repeats included, read by a process of its own."""
     script = ("import json, sys, clickhouse_connect; c = clickhouse_connect.get_client("
               "dsn='chdb://' + sys.argv[1]); print(json.dumps(c.query("
               "'SELECT count() FROM lakehouse_default.records').result_rows[0][0]))")

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,8 +22,11 @@ from api.app import create_app
 from api.core import Core
 from api.services import Service
 from flows.ingest import flush_here
+from flows.load import start_load
 from flows.runs import watch
 from lakehouse.auth.identity import Role
+from lakehouse.load.loader import Loader, LoadRequest
+from lakehouse.load.sources import roots_for
 from tests.conftest import logged_in
 
 TENANT = "routed"
@@ -44,6 +49,10 @@ ORDERS = [
     {"data_id": "o4", "person": "p9", "amount": 5.0, "qty": 2},
     {"data_id": "o5", "person": None, "amount": 1.0, "qty": 7},
 ]
+
+# A bulk load's keys may repeat without an upsert: both rows are rows, on either route.
+STOCK = pa.table({"data_id": ["s1", "s2", "s1", "s3"], "item": ["nut", "bolt", "nut", "gear"],
+                  "n": [5, 7, 2, None]})
 
 SAME = [
     "SELECT * EXCLUDE (tags) FROM people ORDER BY data_id",
@@ -154,8 +163,11 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     from api.core import build_core
     from lakehouse.config import Settings
 
+    sources = tmp_path_factory.mktemp("sources")
+    pq.write_table(STOCK, sources / "stock.parquet")
     settings = Settings.for_tests(tmp_path_factory.mktemp("routed"),
-                                  prefect_api_url=PREFECT_API_URL.value(), query_on_dask=False)
+                                  prefect_api_url=PREFECT_API_URL.value(), query_on_dask=False,
+                                  load_roots=str(sources), load_on_dask=False)
     core = build_core(settings, ingest=True)
     _write(core, "people", PEOPLE)
     _write(core, "orders", ORDERS)
@@ -167,7 +179,8 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                                  json={"serving": "clickhouse"}, headers=headers)
             assert answer.status_code == 200, answer.text
             watch(answer.json()["mirror"]["run_id"]).wait(timeout_s=120)
-        yield {"core": core, "query": operation, "catalog": catalog, "headers": headers}
+        yield {"core": core, "query": operation, "catalog": catalog, "headers": headers,
+               "stock": str(sources / "stock.parquet")}
     core.close()
 
 
@@ -249,6 +262,39 @@ def test_what_may_not_go_there_is_refused_and_says_what_to_do(routed: dict[str, 
     assert refused.status_code == 409 and "lacks 1 of its files" in refused.json()["message"]
     core.mirror_keeper.run_round()
     assert _ask(routed, lookup, "clickhouse").json()["rows"] == [["Nils"]]
+
+
+def test_a_loaded_table_whose_keys_repeat_answers_as_the_default_engine(
+        routed: dict[str, Any]) -> None:
+    core = routed["core"]
+    assert core.catalog and core.storage and core.declarations and core.mirror_keeper
+    assert core.ingest is not None and core.flusher is not None
+    loader = Loader(core.catalog, core.storage, roots_for(core.settings), core.declarations)
+    start_load(LoadRequest(TENANT, "stock", routed["stock"]), loader).wait(timeout_s=120)
+    answer = routed["catalog"].put("/metadata/tables/stock/options",
+                                   json={"serving": "clickhouse"}, headers=routed["headers"])
+    assert answer.status_code == 200, answer.text
+    watch(answer.json()["mirror"]["run_id"]).wait(timeout_s=120)
+
+    def both(sql: str, rows: list[list[Any]]) -> None:
+        default, served = _ask(routed, sql, "default"), _ask(routed, sql, "clickhouse")
+        assert default.status_code == served.status_code == 200, served.text
+        assert served.json()["rows"] == default.json()["rows"] == rows
+
+    everything = "SELECT data_id, item, n FROM stock ORDER BY data_id, n"
+    both(everything, [["s1", "nut", 2], ["s1", "nut", 5], ["s2", "bolt", 7], ["s3", "gear", None]])
+    both("SELECT count(*) AS n, count(DISTINCT data_id) AS ids FROM stock", [[4, 3]])
+    lookup = "SELECT item, n FROM stock WHERE data_id = 's1' ORDER BY n"
+    auto = _ask(routed, lookup, "auto")
+    assert auto.json()["engine"] == "clickhouse" and auto.json()["rows"] == [["nut", 2],
+                                                                             ["nut", 5]]
+    # An upsert of s1 replaces both loaded versions, on both routes.
+    core.ingest.write(TENANT, [{"data_id": "s1", "table": "stock", "upsert": True,
+                                "payload": {"item": "nut", "n": 9}}]).answer(timeout_s=10)
+    flush_here(core.flusher)
+    core.mirror_keeper.run_round()
+    both(everything, [["s1", "nut", 9], ["s2", "bolt", 7], ["s3", "gear", None]])
+    assert _ask(routed, lookup, "auto").json()["rows"] == [["nut", 9]]
 
 
 def test_another_tenant_reaches_none_of_these_mirrors(routed: dict[str, Any]) -> None:

@@ -1,13 +1,16 @@
 """A table's ClickHouse mirror (the real engine, embedded through chDB) kept in step with its
 snapshots: after flushes, an upsert, a catch-up that crashed before its watermark, and a
-compaction, the mirror read with FINAL answers what the platform's own query answers, and no
-row is lost or doubled. Prefect is the test harness's (the compaction runs as a flow)."""
+compaction, the mirror read as a query sees it (the live files' rows, replaced versions left
+out) answers what the platform's own query answers, no row is lost or doubled, and the keeper
+deletes the replaced files' rows once their grace has passed. Prefect is the test harness's
+(the compaction runs as a flow)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlglot import exp
 
 from api.app import create_app
 from api.core import Core
@@ -16,7 +19,10 @@ from flows.compaction import compaction, compaction_job
 from flows.ingest import flush_here
 from flows.runs import file
 from lakehouse.auth.identity import Role
-from lakehouse.serving.mirror import catch_up, lacking, mirrored
+from lakehouse.catalog.options import TableOptions
+from lakehouse.serving.dialect import MirrorView, visible
+from lakehouse.serving.keeper import SERVED_BY, MirrorKeeper
+from lakehouse.serving.mirror import catch_up, lacking, mirrored, view_of
 from lakehouse.storage.parquet_files import read_file
 from tasks.maintenance import maintenance_context_of
 from tests.conftest import logged_in
@@ -39,8 +45,6 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
     assert core.catalog and core.storage and core.table_options
     tenant = "mirrored"
     headers = logged_in(core, {tenant: ("ada", Role.READER)})[tenant]
-    mirror_sql = (f"SELECT data_id, amount, note FROM {store.database(tenant)}.events "  # noqa: S608
-                  "FINAL ORDER BY data_id")
 
     def ours() -> list[list[Any]]:
         with TestClient(create_app(Service.OPERATION, core)) as operation:
@@ -49,9 +53,19 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
         rows: list[list[Any]] = answer.json()["rows"]
         return [[r[0], float(r[1]), r[2]] for r in rows]
 
+    def seen() -> MirrorView:
+        assert core.catalog
+        return view_of(core.catalog.files(tenant, "events"))
+
     def mirror() -> list[list[Any]]:
-        table = store.read(mirror_sql)
+        rows = visible(store.database(tenant), "events", seen()).subquery("v")
+        table = store.read(exp.select("data_id", "amount", "note").from_(rows)
+                           .order_by("data_id").sql(dialect="clickhouse"))
         return [list(r.values()) for r in table.to_pylist()]
+
+    def raw() -> int:
+        found = store.read(f"SELECT count() AS n FROM {store.database(tenant)}.events")  # noqa: S608
+        return int(found.column("n")[0].as_py())
 
     _write(core, tenant, [("a", 1.0, "x"), ("b", 2.0, "y"), ("c", 3.0, "z")])
     first = catch_up(core.catalog, core.storage, store, tenant, "events")
@@ -65,22 +79,34 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
     _write(core, tenant, [("a", 10.0, "x2"), ("d", 4.0, "w")], upsert=True)
     # A catch-up that crashed after its inserts, before its watermark moved:
     [pending] = lacking(core.catalog, tenant, "events")
-    store.insert(tenant, "events", mirrored(read_file(core.storage, pending.path)),
-                 token=f"file-{pending.file_id}")
+    assert pending.file_id is not None
+    store.insert(tenant, "events", mirrored(read_file(core.storage, pending.path),
+                                            pending.file_id), token=f"file-{pending.file_id}")
     again = catch_up(core.catalog, core.storage, store, tenant, "events")
     assert again.files == 1
-    assert store.count(tenant, "events") == 4
+    assert store.count(tenant, "events", seen()) == 4
     assert mirror() == ours() == [["a", 10.0, "x2"], ["b", 2.0, "y"], ["c", 3.0, "z"],
                                   ["d", 4.0, "w"]]
-    raw = store.read(f"SELECT count() AS n FROM {store.database(tenant)}.events")  # noqa: S608
-    assert raw.column("n")[0].as_py() <= 5  # the repeated insert was dropped, not kept
+    assert raw() == 5  # the repeated insert was dropped, not kept
 
     context = maintenance_context_of(core.settings, core.catalog, core.storage,
                                      core.table_options)
     compacted = compaction(tenant=tenant, job=file(compaction_job(context, tenant=tenant),
                                                    "test"))
     assert compacted["files_before"] >= 2, compacted
-    after = catch_up(core.catalog, core.storage, store, tenant, "events")
-    assert after.files == 1  # the merged file: rows the mirror holds already
-    assert store.count(tenant, "events") == 4
+    core.table_options.put(tenant, "events", TableOptions(serving=SERVED_BY))
+    keeper = MirrorKeeper(core.catalog, core.storage, core.table_options, lambda: store, 60,
+                          prune_after_s=0)
+    after = keeper.catch_up_one(tenant, "events")
+    assert after is not None and after.files == 1  # the merged file: rows the mirror holds
+    # The replaced files' rows are gone (no grace here), and the mirror holds each row once.
+    assert store.held_files(tenant, "events") == after.live
+    assert store.count(tenant, "events", seen()) == 4
     assert mirror() == ours()
+    assert raw() == 4
+
+    # A mirror of the layout before rows carried their file (one row per key) is made afresh.
+    store._client.command(f"ALTER TABLE {store.database(tenant)}.events DROP COLUMN _mirror_file")
+    renewed = keeper.catch_up_one(tenant, "events")
+    assert renewed is not None and renewed.files == len(after.live)
+    assert mirror() == ours() and raw() == 4

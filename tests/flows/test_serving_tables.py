@@ -15,7 +15,7 @@ from api.core import Core
 from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
-from lakehouse.serving.mirror import writer_of
+from lakehouse.serving.mirror import view_of, writer_of
 from tests.conftest import logged_in
 
 
@@ -84,7 +84,7 @@ def test_a_marked_table_is_backfilled_kept_in_step_and_dropped_when_unmarked(
                              json={"serving": "clickhouse", "retention_days": 30},
                              headers=headers[tenant])
         assert answer.status_code == 200 and "mirror" not in answer.json()
-        assert store.count(tenant, "events") == 65
+        assert store.count(tenant, "events", view_of(core.catalog.files(tenant, "events"))) == 65
 
         answer = catalog.put("/metadata/tables/events/options", json={"retention_days": 30},
                              headers=headers[tenant])

@@ -16,7 +16,7 @@ from lakehouse.optimizer.route import (
     choose_route,
     key_lookup,
 )
-from lakehouse.serving.dialect import NotRoutable, check_written, to_clickhouse
+from lakehouse.serving.dialect import MirrorView, NotRoutable, check_written, to_clickhouse
 from lakehouse.sql.interpret import interpret
 from lakehouse.sql.schema_view import SchemaView
 
@@ -25,7 +25,6 @@ NOT_SERVED = ServedTable("visits", served=False)
 LAGGING = ServedTable("orders", served=True, mirrored=True, lagging_files=2)
 UNFLUSHED = ServedTable("orders", served=True, mirrored=True, unflushed_rows=5)
 NO_MIRROR = ServedTable("orders", served=True)
-LOADED = ServedTable("orders", served=True, mirrored=True, loaded=True)
 
 CASES = [
     # asked, tables, extra facts → engine, refused, code, words of the reason
@@ -43,8 +42,6 @@ CASES = [
     ("clickhouse", (), {}, CLICKHOUSE, True, "not_routable", "no table"),
     (None, (CURRENT,), {"key_lookup": True}, CLICKHOUSE, False, "", "lookup by data_id"),
     (None, (CURRENT,), {}, DEFAULT, False, "", "measured faster"),
-    (None, (LOADED,), {"key_lookup": True}, DEFAULT, False, "", "keys may repeat"),
-    ("clickhouse", (LOADED,), {}, CLICKHOUSE, False, "", "asked for"),
     (None, (LAGGING,), {"key_lookup": True}, DEFAULT, False, "", "lacks 2"),
     (None, (NOT_SERVED,), {"key_lookup": True}, DEFAULT, False, "", "not served"),
     (None, (), {}, DEFAULT, False, "", "no table"),
@@ -80,16 +77,24 @@ def _view() -> SchemaView:
                                            {"name": "b", "type": "string"}]}})
 
 
-def _clickhouse(sql: str, cutoffs: dict[str, int] | None = None) -> str:
-    return to_clickhouse(interpret(sql, None, _view()).tree, "tenant_acme", "lh_acme", cutoffs)
+def _clickhouse(sql: str, view: MirrorView | None = None) -> str:
+    return to_clickhouse(interpret(sql, None, _view()).tree, "tenant_acme", "lh_acme",
+                         {"t": view or MirrorView((1, 2))})
 
 
-def test_tables_become_the_tenants_mirrors_with_retention_as_a_filter() -> None:
-    assert _clickhouse("SELECT a FROM t") == ('SELECT "t"."a" AS "a" FROM '
-                                              '(SELECT * FROM "lh_acme"."t") AS "t"')
-    kept = _clickhouse("SELECT a FROM t", {"t": 1_700_000_000_000_000})
-    assert ('FROM (SELECT * FROM "lh_acme"."t" WHERE "_timestamp" >= '
+def test_tables_become_the_rows_of_the_tenants_mirrors_a_query_sees() -> None:
+    assert _clickhouse("SELECT a FROM t") == (
+        'SELECT "t"."a" AS "a" FROM (SELECT * FROM "lh_acme"."t" WHERE "_mirror_file" IN '
+        '(1, 2)) AS "t"')
+    # Retention is a filter; no live file, no row.
+    kept = _clickhouse("SELECT a FROM t", MirrorView((3,), cutoff=1_700_000_000_000_000))
+    assert ('FROM (SELECT * FROM "lh_acme"."t" WHERE "_mirror_file" IN (3) AND "_timestamp" >= '
             "fromUnixTimestamp64Micro(toInt64(1700000000000000), 'UTC')) AS \"t\"") in kept
+    assert "WHERE FALSE" in _clickhouse("SELECT a FROM t", MirrorView(()))
+    # Upserts among the live files: the versions they replaced are left out.
+    newest = _clickhouse("SELECT a FROM t", MirrorView((1,), upserts=True))
+    assert ('NOT ("data_id" IN (SELECT "data_id" FROM "lh_acme"."t" WHERE "_mirror_file" IN (1) '
+            'AND "_upsert")) OR "_seq" IN (SELECT MAX("_seq")') in newest.replace("max(", "MAX(")
     assert "CAST(\"t\".\"a\" AS Nullable(Float64)) / CAST(2 AS Nullable(Float64))" in \
         _clickhouse("SELECT a / 2 AS h FROM t")
     assert "substringUTF8(" in _clickhouse("SELECT substring(b, 2, 1) AS s FROM t")
