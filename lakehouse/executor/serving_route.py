@@ -91,7 +91,8 @@ def _plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
         views = {t: view_of(meta.files.get(t, ()), cutoffs.get(t)) for t in tables}
         try:
             sql = to_clickhouse(planned.interpretation.tree, tenant_schema(tenant),
-                                opened.database(tenant), views)
+                                opened.database(tenant), views,
+                                planned.view.mapping_schema("duckdb"))
         except NotRoutable as exc:
             why = str(exc.details.get("reason", exc.message))
     facts = RouteFacts(asked, tuple(facts_of), time_travel=planned.pin.watermark is None,

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.schema import MappingSchema
 
 from lakehouse.errors import InvalidInput
 from lakehouse.serving.columns import MIRROR_FILE, quote
@@ -111,11 +113,13 @@ def visible(database: str, table: str, view: MirrorView) -> exp.Select:
 
 
 def to_clickhouse(tree: exp.Expr, schema: str, database: str,
-                  views: Mapping[str, MirrorView]) -> str:
+                  views: Mapping[str, MirrorView], types: MappingSchema) -> str:
     """`tree` (bound to `schema`) as ClickHouse SQL over the mirrors in `database`, each table
-    seen as `views` says (a table not there: no rows)."""
+    seen as `views` says (a table not there: no rows); `types`: its tables' columns and DuckDB
+    types (SchemaView.mapping_schema)."""
     tree = tree.copy()
     _refuse_what_differs(tree)
+    _exact_integers(tree, types)
     for node in list(tree.find_all(exp.Not)):
         if isinstance(node.this, exp.In):
             node.replace(_not_in(node.this))
@@ -148,6 +152,51 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
     sql = tree.sql(dialect=DIALECT)
     check_written(sql, database, tables)
     return sql
+
+
+_WIDE_SUM = "Decimal(38, 0)"
+_CHECKED = {exp.DataType.Type.BIGINT: "Nullable(Int64)",
+            exp.DataType.Type.UBIGINT: "Nullable(UInt64)"}
+
+
+def _exact_integers(tree: exp.Expr, types: MappingSchema) -> None:
+    """ClickHouse wraps 64-bit integers around where DuckDB is exact or fails: a sum or mean of
+    integers is taken over Decimal(38, 0) here (exact, as DuckDB's HUGEINT sum), and `+ - *` of
+    64-bit integers is worked out in Int128 and cast back with a check, so an overflow fails as
+    it does in DuckDB. Text cast to DOUBLE is refused (NULL in ClickHouse where DuckDB fails).
+    The types are sqlglot's over the tables' columns; a sum or mean of what has no known type
+    is refused rather than guessed."""
+    try:
+        annotate_types(tree, schema=types, dialect="duckdb")
+    except Exception as exc:  # sqlglot raises several types; any means: not known
+        raise not_routable("the types of its expressions could not be worked out") from exc
+    for cast in tree.find_all(exp.Cast):
+        if cast.to.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT) and (
+                cast.this.type is not None and cast.this.type.this in exp.DataType.TEXT_TYPES):
+            raise not_routable("text cast to DOUBLE is NULL in ClickHouse where it is no "
+                               "number, and an error in DuckDB")
+    for aggregate in list(tree.find_all(exp.Sum, exp.Avg)):
+        argument = aggregate.this
+        for value in list(argument.expressions if isinstance(argument, exp.Distinct)
+                          else [argument]):
+            kind = value.type.this if value.type is not None else exp.DataType.Type.UNKNOWN
+            if kind in exp.DataType.INTEGER_TYPES:
+                value.replace(exp.cast(value.copy(), exp.DataType.build(_WIDE_SUM,
+                                                                        dialect=DIALECT)))
+            elif kind in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
+                raise not_routable(f"the type of {aggregate.key}()'s argument is not known, "
+                                   "and ClickHouse wraps 64-bit integer sums around")
+    # Deepest first: an outer operation copies its operands once they are rewritten.
+    for operation in reversed(list(tree.find_all(exp.Add, exp.Sub, exp.Mul))):
+        target = _CHECKED.get(operation.type.this) if operation.type is not None else None
+        if target is None:
+            continue
+        wide = operation.__class__(
+            this=exp.Anonymous(this="toInt128", expressions=[operation.this.copy()]),
+            expression=exp.Anonymous(this="toInt128",
+                                     expressions=[operation.expression.copy()]))
+        operation.replace(exp.Anonymous(this="accurateCast", expressions=[
+            exp.paren(wide), exp.Literal.string(target)]))
 
 
 INT64_MAX = 2**63 - 1

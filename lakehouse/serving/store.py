@@ -14,6 +14,7 @@ know, and checks what it wrote).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -95,6 +96,18 @@ class ClickHouseStore:
         with self._connection.lock:
             return call()
 
+    def _read(self, call: Callable[[], Any]) -> Any:
+        """A call of the reader. chDB hands what was left of a query that failed midway (an
+        overflow, a time limit) to the next Arrow answer, which then fails ("Invalid
+        flatbuffers message"): a throwaway query takes it, so the next caller's does not."""
+        with self._connection.lock:
+            try:
+                return call()
+            except Exception:
+                with contextlib.suppress(Exception):
+                    self._reader.query_arrow("SELECT 1")
+                raise
+
     def database(self, tenant: str) -> str:
         return database_of(tenant, self.prefix)
 
@@ -113,7 +126,7 @@ class ClickHouseStore:
             target, rows, settings={"insert_deduplication_token": token}))
 
     def read(self, sql: str) -> pa.Table:
-        found: pa.Table = self._run(lambda: self._reader.query_arrow(sql))
+        found: pa.Table = self._read(lambda: self._reader.query_arrow(sql))
         return found
 
     def count(self, tenant: str, table: str, view: MirrorView) -> int:
@@ -139,13 +152,13 @@ class ClickHouseStore:
             f"DELETE FROM {target} WHERE {quote(MIRROR_FILE)} IN ({ids})"))  # noqa: S608 - ints
 
     def tables(self, tenant: str) -> list[str]:
-        found = self._run(lambda: self._reader.query(
+        found = self._read(lambda: self._reader.query(
             "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
             parameters={"db": self.database(tenant)}))
         return [row[0] for row in found.result_rows]
 
     def columns(self, tenant: str, table: str) -> dict[str, str]:
-        found = self._run(lambda: self._reader.query(
+        found = self._read(lambda: self._reader.query(
             "SELECT name, type FROM system.columns WHERE database = {db:String} AND "
             "table = {table:String}", parameters={"db": self.database(tenant), "table": table}))
         return {str(name): str(kind) for name, kind in found.result_rows}
@@ -157,7 +170,7 @@ class ClickHouseStore:
             f"{mirror_type(field)}"))
 
     def set_retention(self, tenant: str, table: str, seconds: float | None) -> None:
-        found = self._run(lambda: self._reader.query(
+        found = self._read(lambda: self._reader.query(
             "SELECT engine_full FROM system.tables WHERE database = {db:String} AND "
             "name = {table:String}", parameters={"db": self.database(tenant), "table": table}))
         if not found.result_rows:

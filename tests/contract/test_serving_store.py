@@ -152,3 +152,21 @@ def test_retention_becomes_a_ttl_and_goes_again(embedded_clickhouse: Any, tenant
     assert "toIntervalSecond(3600)" in ddl()
     store.set_retention(tenant, "kept", None)
     assert " TTL " not in ddl()
+
+
+def test_a_read_that_fails_midway_leaves_the_next_read_whole(embedded_clickhouse: Any,
+                                                             tenant: str) -> None:
+    """chDB hands the remains of a failed query's Arrow answer to the next one; the store
+    takes them away, so the next caller gets its own answer."""
+    store = embedded_clickhouse
+    rows = mirrored(_rows(["a", "b", "c"], [1, 2, 3], [1.0, 2.0, None]), 1)
+    store.ensure_table(tenant, "events", rows.schema)
+    store.insert(tenant, "events", rows, "file-1")
+    target = f"`{store.database(tenant)}`.events"
+    overflow = (f"SELECT accurateCast(toInt128(_seq) * toInt128({2**62}), "  # noqa: S608
+                f"'Nullable(Int64)') AS x FROM {target}")
+    for _ in range(2):
+        with pytest.raises(Exception, match="cannot be safely converted"):
+            store.read(overflow)
+        found = store.read(f"SELECT data_id FROM {target} ORDER BY data_id")  # noqa: S608
+        assert found.column("data_id").to_pylist() == ["a", "b", "c"]

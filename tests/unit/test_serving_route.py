@@ -79,7 +79,7 @@ def _view() -> SchemaView:
 
 def _clickhouse(sql: str, view: MirrorView | None = None) -> str:
     return to_clickhouse(interpret(sql, None, _view()).tree, "tenant_acme", "lh_acme",
-                         {"t": view or MirrorView((1, 2))})
+                         {"t": view or MirrorView((1, 2))}, _view().mapping_schema("duckdb"))
 
 
 def test_tables_become_the_rows_of_the_tenants_mirrors_a_query_sees() -> None:
@@ -104,7 +104,25 @@ def test_tables_become_the_rows_of_the_tenants_mirrors_a_query_sees() -> None:
         "SELECT a FROM t WHERE a > 0.06 - 0.01")
 
 
+@pytest.mark.parametrize(("sql", "written"), [
+    # ClickHouse wraps 64-bit integers around: sums and means over Decimal(38, 0) (exact, as
+    # DuckDB's HUGEINT), + - * in Int128 cast back with a check (an overflow fails).
+    ("SELECT sum(a) AS s FROM t", 'SUM(CAST("t"."a" AS Decimal(38, 0)))'),
+    ("SELECT avg(DISTINCT a) AS m FROM t", 'AVG(DISTINCT CAST("t"."a" AS Decimal(38, 0)))'),
+    ("SELECT sum(a) FILTER (WHERE a > 1) AS s FROM t",
+     'SUM(CAST("t"."a" AS Decimal(38, 0))) FILTER('),
+    ("SELECT avg(a) OVER () AS m FROM t", 'AVG(CAST("t"."a" AS Decimal(38, 0))) OVER ()'),
+    ("SELECT a * 2 + a AS x FROM t", "ACCURATECAST((TOINT128(ACCURATECAST((TOINT128(\"T\".\"A\") * "
+     "TOINT128(2)), 'NULLABLE(INT64)')) + TOINT128(\"T\".\"A\")), 'NULLABLE(INT64)')"),
+    ("SELECT sum(a * 1.5) AS s FROM t", 'SUM("t"."a" * CAST('),  # a decimal: exact already
+])
+def test_integers_are_exact_or_fail_as_in_duckdb(sql: str, written: str) -> None:
+    found = _clickhouse(sql)
+    assert written in (found.upper() if written.isupper() else found), found
+
+
 @pytest.mark.parametrize(("sql", "reason"), [
+    ("SELECT CAST(b AS DOUBLE) AS d FROM t", "text cast to DOUBLE"),
     ("SELECT CAST(b AS DATE) AS d FROM t", "a cast to DATE"),
     ("SELECT CAST(a AS INTEGER) AS i FROM t", "a cast to INT"),
     ("SELECT CAST(DATE '2020-02-30' AS TIMESTAMP) AS x FROM t", "a cast to DATE"),
