@@ -5,7 +5,9 @@ with the id of its file (`_mirror_file`). A query reads the rows of the files li
 snapshot and drops the versions an upsert replaced, as our own scans do
 (lakehouse/serving/dialect.py `visible`): rows are never folded by key, since a bulk load may
 repeat a `data_id` and a compaction's output repeats the rows of the files it replaced, until
-those files' rows are deleted (lakehouse/serving/prune.py). Insert deduplication tokens need
+those files' rows are dropped (lakehouse/serving/prune.py). A file is a partition: dropping
+one changes metadata only, where deleting rows is a mutation that rewrites parts while the
+store waits, and a query's list of files prunes partitions. Insert deduplication tokens need
 `non_replicated_deduplication_window` on a table that is not replicated; each insert carries a
 token of the file it copies, so a repeated insert (a catch-up after a crash) adds nothing.
 """
@@ -140,7 +142,8 @@ def create_table(database: str, table: str, schema: pa.Schema) -> str:
                if field.name != MIRROR_FILE]
     columns.append(f"{quote(MIRROR_FILE)} UInt64")
     return (f"CREATE TABLE IF NOT EXISTS {quote(database, database=True)}.{quote(table)} "
-            f"({', '.join(columns)}) ENGINE = MergeTree ORDER BY `data_id` "
+            f"({', '.join(columns)}) ENGINE = MergeTree PARTITION BY {quote(MIRROR_FILE)} "
+            "ORDER BY `data_id` "
             f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}")
 
 

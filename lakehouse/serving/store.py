@@ -26,7 +26,6 @@ from sqlglot import exp
 from lakehouse.errors import ConfigurationError, Unavailable
 from lakehouse.serving.columns import (
     DEFAULT_PREFIX,
-    MIRROR_FILE,
     create_table,
     database_of,
     mirror_type,
@@ -137,19 +136,19 @@ class ClickHouseStore:
         return int(found.column("n")[0].as_py())
 
     def held_files(self, tenant: str, table: str) -> frozenset[int]:
-        if table not in self.tables(tenant):
-            return frozenset()
-        found = self.read(f"SELECT DISTINCT {quote(MIRROR_FILE)} AS f FROM "  # noqa: S608
-                          f"{self._target(tenant, table)}")
-        return frozenset(int(f) for f in found.column("f").to_pylist())
+        # A file is a partition (lakehouse/serving/columns.py): no row is read.
+        found = self._read(lambda: self._reader.query(
+            "SELECT DISTINCT partition_id FROM system.parts WHERE database = {db:String} AND "
+            "table = {table:String} AND active",
+            parameters={"db": self.database(tenant), "table": table}))
+        return frozenset(int(row[0]) for row in found.result_rows)
 
     def delete_files(self, tenant: str, table: str, file_ids: Sequence[int]) -> None:
         if not file_ids:
             return
-        ids = ", ".join(str(int(f)) for f in file_ids)
+        drops = ", ".join(f"DROP PARTITION ID '{int(f)}'" for f in file_ids)
         target = self._target(tenant, table)
-        self._run(lambda: self._client.command(
-            f"DELETE FROM {target} WHERE {quote(MIRROR_FILE)} IN ({ids})"))  # noqa: S608 - ints
+        self._run(lambda: self._client.command(f"ALTER TABLE {target} {drops}"))
 
     def tables(self, tenant: str) -> list[str]:
         found = self._read(lambda: self._reader.query(

@@ -106,7 +106,9 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
     assert raw() == 4
 
     # A mirror of the layout before rows carried their file (one row per key) is made afresh.
-    store._client.command(f"ALTER TABLE {store.database(tenant)}.events DROP COLUMN _mirror_file")
+    store.drop_table(tenant, "events")
+    store._client.command(f"CREATE TABLE {store.database(tenant)}.events (data_id String, "
+                          "_seq UInt64) ENGINE = ReplacingMergeTree(_seq) ORDER BY data_id")
     renewed = keeper.catch_up_one(tenant, "events")
     assert renewed is not None and renewed.files == len(after.live)
     assert mirror() == ours() and raw() == 4
