@@ -31,7 +31,7 @@ from lakehouse.executor.serving_route import (
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.route import CLICKHOUSE, DEFAULT, Route
 from lakehouse.optimizer.split_learning import Learned, Run, learn
-from lakehouse.serving.store import ServingStore
+from lakehouse.serving.store import ServingStore, StoreBusy
 from lakehouse.telemetry.optimizer_stats import OptimizerStats
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class QueryRequest:
     engine: str | None = None  # "default", "clickhouse"; None: the optimizer's choice
 
 
+AUTO_WAIT_S = 0.25  # how long a query the optimizer sent to ClickHouse waits for the store
 LEARNING_WINDOW = 200  # the runs the single-node threshold is learned from
 
 
@@ -181,11 +182,30 @@ class QueryService:
         self._describe(run, planned, chosen)
         run.state = "running"
         started = time.perf_counter()
+        forced = request.engine == CLICKHOUSE
+        limit = self.time_limit(request)
+        # A forced query waits for the store while its time lasts (a moment kept back, so
+        # the answer says what it waited for rather than only that time ran out).
+        left = limit - (time.time() - (run.started_at or run.created_at)) - 0.25
         try:
+            # The store runs one call at a time: a query the optimizer sent there waits only
+            # a moment for it, then runs on the default engine, so one tenant's long
+            # ClickHouse queries do not hold up another's lookups.
             result = run_on_clickhouse(self._serving(), chosen.sql,
-                                       planned.interpretation.outputs)
+                                       planned.interpretation.outputs,
+                                       max(0.0, left) if forced else AUTO_WAIT_S)
         except LakehouseError:
             raise
+        except StoreBusy as exc:
+            if forced:
+                raise QueryTimeout(
+                    f"the query waited its time limit of {limit:g} s for the ClickHouse "
+                    "store, busy with other queries; try again, or without \"engine\": "
+                    "\"clickhouse\"", details={"query_id": run.query_id, "timeout_s": limit}
+                ) from exc
+            self._routed[run.query_id] = (planned, RoutePlan(Route(
+                DEFAULT, "the ClickHouse store was busy with other queries")))
+            return False
         except Exception as exc:
             failure = clickhouse_failure(exc, self.time_limit(request))
             if request.engine == CLICKHOUSE or isinstance(failure, QueryTimeout):

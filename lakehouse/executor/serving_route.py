@@ -156,10 +156,11 @@ def read_limits(*, timeout_s: float, threads: int,
     return found
 
 
-def run_on_clickhouse(store: ServingStore, sql: str,
-                      outputs: tuple[OutputColumn, ...]) -> pa.Table:
-    """The rows ClickHouse answers, named and typed as the default engine answers them."""
-    found = store.read(sql)
+def run_on_clickhouse(store: ServingStore, sql: str, outputs: tuple[OutputColumn, ...],
+                      wait_s: float | None = None) -> pa.Table:
+    """The rows ClickHouse answers, named and typed as the default engine answers them
+    (StoreBusy: the store stayed busy for `wait_s`)."""
+    found = store.read(sql, wait_s)
     if not outputs:
         return found
     return typed(found, outputs)

@@ -48,8 +48,9 @@ class ServingStore(Protocol):
     def insert(self, tenant: str, table: str, rows: pa.Table, token: str) -> None:
         """Add `rows`; an insert with a token seen before adds nothing (exactly once)."""
 
-    def read(self, sql: str) -> pa.Table:
-        """A read-only query's rows."""
+    def read(self, sql: str, wait_s: float | None = None) -> pa.Table:
+        """A read-only query's rows; StoreBusy when the store is still busy with other calls
+        after `wait_s` (None: wait)."""
 
     def count(self, tenant: str, table: str, view: MirrorView) -> int:
         """The rows a query sees through `view`, 0 with no mirror."""
@@ -74,6 +75,10 @@ class ServingStore(Protocol):
     def drop_table(self, tenant: str, table: str) -> None: ...
 
 
+class StoreBusy(Exception):
+    """The store's one engine stayed busy with other calls for as long as a caller waits."""
+
+
 class Connection:
     """`writer` makes tables and inserts; `reader` answers queries and is read-only for good
     (a client of its own: `readonly` set on a session cannot be taken back there)."""
@@ -95,17 +100,21 @@ class ClickHouseStore:
         with self._connection.lock:
             return call()
 
-    def _read(self, call: Callable[[], Any]) -> Any:
+    def _read(self, call: Callable[[], Any], wait_s: float | None = None) -> Any:
         """A call of the reader. chDB hands what was left of a query that failed midway (an
         overflow, a time limit) to the next Arrow answer, which then fails ("Invalid
         flatbuffers message"): a throwaway query takes it, so the next caller's does not."""
-        with self._connection.lock:
-            try:
-                return call()
-            except Exception:
-                with contextlib.suppress(Exception):
-                    self._reader.query_arrow("SELECT 1")
-                raise
+        lock = self._connection.lock
+        if not lock.acquire(timeout=-1 if wait_s is None else max(0.0, wait_s)):
+            raise StoreBusy(f"the serving store was busy for {wait_s:g} s")
+        try:
+            return call()
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._reader.query_arrow("SELECT 1")
+            raise
+        finally:
+            lock.release()
 
     def database(self, tenant: str) -> str:
         return database_of(tenant, self.prefix)
@@ -124,8 +133,8 @@ class ClickHouseStore:
         self._run(lambda: self._client.insert_arrow(
             target, rows, settings={"insert_deduplication_token": token}))
 
-    def read(self, sql: str) -> pa.Table:
-        found: pa.Table = self._read(lambda: self._reader.query_arrow(sql))
+    def read(self, sql: str, wait_s: float | None = None) -> pa.Table:
+        found: pa.Table = self._read(lambda: self._reader.query_arrow(sql), wait_s)
         return found
 
     def count(self, tenant: str, table: str, view: MirrorView) -> int:

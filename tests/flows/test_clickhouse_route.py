@@ -316,6 +316,24 @@ def test_a_loaded_table_whose_keys_repeat_answers_as_the_default_engine(
     assert _ask(routed, lookup, "auto").json()["rows"] == [["nut", 9]]
 
 
+def test_a_busy_store_holds_up_no_query_the_optimizer_sent_there(
+        routed: dict[str, Any]) -> None:
+    """While the store's one engine is busy (here: its lock held, as a long query of another
+    tenant holds it), a lookup the optimizer would send there runs on the default engine after
+    a moment; a query that asks for ClickHouse waits its time limit, then says so."""
+    store = routed["core"].serving_store()
+    lookup = "SELECT name FROM people WHERE data_id = 'p1'"
+    assert _ask(routed, lookup, "auto").json()["engine"] == "clickhouse"
+    with store._connection.lock:
+        auto = _ask(routed, lookup, "auto")
+        assert auto.status_code == 200 and auto.json()["engine"] == "default"
+        assert auto.json()["rows"] == [["Åsa"]]
+        forced = _ask(routed, lookup, "clickhouse", timeout_s=1)
+        assert forced.status_code == 408, forced.text
+        assert "busy" in forced.json()["message"]
+    assert _ask(routed, lookup, "auto").json()["engine"] == "clickhouse"
+
+
 def test_another_tenant_reaches_none_of_these_mirrors(routed: dict[str, Any]) -> None:
     core = routed["core"]
     other = logged_in(core, {"outsider": ("eve", Role.WRITER)})["outsider"]
