@@ -6,8 +6,8 @@ then the mirror's watermark moved. After it, the control plane's keeper
 It runs in the process that holds the serving store (the control plane), as the load does;
 when Prefect cannot be reached it runs here all the same (the run shell's policy): a table
 marked for serving must reach its mirror. A crash mid-way leaves the watermark where it was;
-the keeper, or marking the table again, copies the files again and ClickHouse drops the
-inserts it has seen (deduplication tokens).
+the keeper, or marking the table again, copies the files again, each replacing its earlier
+attempt (lakehouse/serving/mirror.py `copy_file`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def _copy(context: MirrorContext, tenant: str, table: str, epoch: int,
         if epoch_of(tenant, table) != epoch or (
                 context.options.get(tenant, table).serving != SERVED_BY):
             return None
-        return copy_file(context.storage, context.store, tenant, table, data_file)
+        return copy_file(context.catalog, context.storage, context.store, tenant, table,
+                         data_file=data_file)
 
 
 def _finish(context: MirrorContext, tenant: str, table: str, plan: BackfillPlan,

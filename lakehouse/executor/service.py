@@ -191,7 +191,7 @@ class QueryService:
             # The store runs one call at a time: a query the optimizer sent there waits only
             # a moment for it, then runs on the default engine, so one tenant's long
             # ClickHouse queries do not hold up another's lookups.
-            result = run_on_clickhouse(self._serving(), chosen.sql,
+            result = run_on_clickhouse(self._serving(), chosen,
                                        planned.interpretation.outputs,
                                        max(0.0, left) if forced else AUTO_WAIT_S)
         except LakehouseError:

@@ -34,6 +34,7 @@ from lakehouse.sql.binder import OutputColumn
 class RoutePlan:
     route: Route
     sql: str | None = None  # the ClickHouse SQL, when it goes there
+    parameters: dict[str, list[int]] | None = None  # its values (the lists of files)
 
     def to_json(self) -> dict[str, object]:
         return {**self.route.to_json(), **({"sql": self.sql} if self.sql else {})}
@@ -85,20 +86,24 @@ def _plan_route(engine: QueryEngine, planned: Planned, asked: str | None,
         # The backfill makes the mirror before its first watermark: a watermark says it is
         # there.
         facts_of.append(ServedTable(table, True, reached > 0, lagging, unflushed.get(table, 0)))
-    sql, why = None, _list_columns(planned)
-    if opened is not None and why is None:
+    written, why = None, _list_columns(planned)
+    lookup = key_lookup(planned.interpretation.tree)
+    # Written only for a query that may go there: the optimizer sends it lookups alone.
+    if opened is not None and why is None and (asked == CLICKHOUSE or lookup):
         cutoffs = _cutoffs(planned)
         views = {t: view_of(meta.files.get(t, ()), cutoffs.get(t)) for t in tables}
         try:
-            sql = to_clickhouse(planned.interpretation.tree, tenant_schema(tenant),
+            written = to_clickhouse(planned.interpretation.tree, tenant_schema(tenant),
                                 opened.database(tenant), views,
                                 planned.view.mapping_schema("duckdb"))
         except NotRoutable as exc:
             why = str(exc.details.get("reason", exc.message))
     facts = RouteFacts(asked, tuple(facts_of), time_travel=planned.pin.watermark is None,
-                       untranslatable=why, key_lookup=key_lookup(planned.interpretation.tree))
+                       untranslatable=why, key_lookup=lookup)
     route = choose_route(facts)
-    return RoutePlan(route, sql if route.engine == CLICKHOUSE and not route.refused else None)
+    if written is None or route.engine != CLICKHOUSE or route.refused:
+        return RoutePlan(route)
+    return RoutePlan(route, written.sql, written.parameters)
 
 
 def _list_columns(planned: Planned) -> str | None:
@@ -156,11 +161,12 @@ def read_limits(*, timeout_s: float, threads: int,
     return found
 
 
-def run_on_clickhouse(store: ServingStore, sql: str, outputs: tuple[OutputColumn, ...],
+def run_on_clickhouse(store: ServingStore, chosen: RoutePlan, outputs: tuple[OutputColumn, ...],
                       wait_s: float | None = None) -> pa.Table:
     """The rows ClickHouse answers, named and typed as the default engine answers them
     (StoreBusy: the store stayed busy for `wait_s`)."""
-    found = store.read(sql, wait_s)
+    assert chosen.sql is not None  # noqa: S101 - only a route to ClickHouse comes here
+    found = store.read(chosen.sql, wait_s, chosen.parameters)
     if not outputs:
         return found
     return typed(found, outputs)

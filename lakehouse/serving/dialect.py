@@ -87,14 +87,16 @@ class MirrorView:
     cutoff: int | None = None  # retention: the oldest `_timestamp` (microseconds) kept
 
 
-def visible(database: str, table: str, view: MirrorView) -> exp.Select:
+def visible(database: str, table: str, view: MirrorView, files: str = "files") -> exp.Select:
     """The mirror's rows a query sees, as our own scans see the table's files
     (lakehouse/storage/versions.py): a row of an upserted data_id only as its newest version;
-    the rows of files a compaction replaced (kept until pruned) not at all."""
+    the rows of files a compaction replaced (kept until pruned) not at all. The ids of the
+    live files are the query parameter `files` (`view.files`): a table of thousands of files
+    is not written into the SQL, to be parsed again and again."""
     mirror = f"{quote(database, database=True)}.{quote(table)}"
-    held = (exp.column(MIRROR_FILE, quoted=True).isin(*(exp.Literal.number(int(f))
-                                                         for f in view.files))
-            if view.files else exp.false())
+    live = exp.Placeholder(this=exp.var(files),
+                           kind=exp.DataType.build("Array(UInt64)", dialect=DIALECT))
+    held = exp.func("has", live, exp.column(MIRROR_FILE, quoted=True), dialect=DIALECT)
     kept = exp.select("*").from_(mirror, dialect=DIALECT).where(held)
     if view.cutoff is not None:
         kept = kept.where(
@@ -112,8 +114,16 @@ def visible(database: str, table: str, view: MirrorView) -> exp.Select:
     return kept
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A query as ClickHouse SQL and the values of its parameters."""
+
+    sql: str
+    parameters: dict[str, list[int]]
+
+
 def to_clickhouse(tree: exp.Expr, schema: str, database: str,
-                  views: Mapping[str, MirrorView], types: MappingSchema) -> str:
+                  views: Mapping[str, MirrorView], types: MappingSchema) -> Written:
     """`tree` (bound to `schema`) as ClickHouse SQL over the mirrors in `database`, each table
     seen as `views` says (a table not there: no rows); `types`: its tables' columns and DuckDB
     types (SchemaView.mapping_schema)."""
@@ -140,18 +150,19 @@ def to_clickhouse(tree: exp.Expr, schema: str, database: str,
         for side in ("this", "expression"):
             operand = div.args[side]
             div.set(side, exp.cast(operand.copy(), exp.DataType.build("DOUBLE")))
-    tables: set[str] = set()
+    tables: dict[str, str] = {}  # table → the parameter of its files
     for table in list(tree.find_all(exp.Table)):
         if table.db != schema:
             continue  # a CTE's name
-        tables.add(table.name)
+        files = tables.setdefault(table.name, f"files_{len(tables)}")
         # Always a subquery: ClickHouse lets a table be named by its own name beside its alias,
         # so a correlated reference to the outer `t` would bind to an inner `t AS u`.
-        kept = visible(database, table.name, views.get(table.name, MirrorView(())))
+        kept = visible(database, table.name, views.get(table.name, MirrorView(())), files)
         table.replace(kept.subquery(exp.to_identifier(table.alias_or_name, quoted=True)))
     sql = tree.sql(dialect=DIALECT)
-    check_written(sql, database, tables)
-    return sql
+    check_written(sql, database, set(tables))
+    return Written(sql, {files: [int(f) for f in views.get(name, MirrorView(())).files]
+                         for name, files in tables.items()})
 
 
 _WIDE_SUM = "Decimal(38, 0)"
@@ -166,10 +177,7 @@ def _exact_integers(tree: exp.Expr, types: MappingSchema) -> None:
     it does in DuckDB. Text cast to DOUBLE is refused (NULL in ClickHouse where DuckDB fails).
     The types are sqlglot's over the tables' columns; a sum or mean of what has no known type
     is refused rather than guessed."""
-    try:
-        annotate_types(tree, schema=types, dialect="duckdb")
-    except Exception as exc:  # sqlglot raises several types; any means: not known
-        raise not_routable("the types of its expressions could not be worked out") from exc
+    _annotate(tree, types)
     for cast in tree.find_all(exp.Cast):
         if cast.to.this in (exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT) and (
                 cast.this.type is not None and cast.this.type.this in exp.DataType.TEXT_TYPES):
@@ -186,6 +194,9 @@ def _exact_integers(tree: exp.Expr, types: MappingSchema) -> None:
             elif kind in (exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
                 raise not_routable(f"the type of {aggregate.key}()'s argument is not known, "
                                    "and ClickHouse wraps 64-bit integer sums around")
+    # Typed again: a sum of integers is a DECIMAL now (DuckDB's HUGEINT), so arithmetic on it
+    # is not checked as 64-bit.
+    _annotate(tree, types)
     # Deepest first: an outer operation copies its operands once they are rewritten.
     for operation in reversed(list(tree.find_all(exp.Add, exp.Sub, exp.Mul))):
         target = _CHECKED.get(operation.type.this) if operation.type is not None else None
@@ -197,6 +208,13 @@ def _exact_integers(tree: exp.Expr, types: MappingSchema) -> None:
                                      expressions=[operation.expression.copy()]))
         operation.replace(exp.Anonymous(this="accurateCast", expressions=[
             exp.paren(wide), exp.Literal.string(target)]))
+
+
+def _annotate(tree: exp.Expr, types: MappingSchema) -> None:
+    try:
+        annotate_types(tree, schema=types, dialect="duckdb")
+    except Exception as exc:  # sqlglot raises several types; any means: not known
+        raise not_routable("the types of its expressions could not be worked out") from exc
 
 
 INT64_MAX = 2**63 - 1
@@ -371,11 +389,16 @@ def _not_in(node: exp.In) -> exp.Expr:
 
 
 def check_written(sql: str, database: str, tables: set[str]) -> None:
-    """The ClickHouse SQL reads only the mirrors of `tables` in `database`."""
+    """The ClickHouse SQL reads only the mirrors of `tables` in `database`, and its only
+    parameters are the lists of their files."""
     try:
         written = sqlglot.parse_one(sql, read=DIALECT)
     except sqlglot.errors.ParseError as exc:
         raise not_routable("its ClickHouse form could not be checked") from exc
+    ours = {f"files_{n}" for n in range(len(tables))}
+    for placeholder in written.find_all(exp.Placeholder):
+        if placeholder.name not in ours:
+            raise not_routable("it holds a query parameter")
     ctes = {cte.alias_or_name for cte in written.find_all(exp.CTE)}
     for table in written.find_all(exp.Table):
         if isinstance(table.this, exp.Func):

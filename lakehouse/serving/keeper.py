@@ -103,8 +103,8 @@ class MirrorKeeper:
         seen_epoch, state = self._pruning.get((tenant, table), (epoch, PruneState()))
         if seen_epoch != epoch:  # the mirror was dropped since: what it held went with it
             state = PruneState()
-        held = store.held_files(tenant, table) if state.live is None else None
-        step = prune(state, live, time.monotonic(), self._prune_after_s, held)
+        step = prune(state, live, store.held_files(tenant, table), time.monotonic(),
+                     self._prune_after_s)
         if step.delete:
             store.delete_files(tenant, table, step.delete)
             log.info("mirror rows of replaced files deleted", extra={

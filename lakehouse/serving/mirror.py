@@ -4,11 +4,12 @@ The mirror's watermark is the newest snapshot whose files it holds, kept in the 
 watermark of the writer `mirror:{tenant}/{table}` (a compare-and-set, like the flush's). A
 catch-up copies the live files added after it, each insert carrying the file's id as its
 deduplication token, then moves the watermark to the newest of them (a catch-up with nothing
-to copy commits nothing, so it makes no snapshot of its own). A crash
-between the inserts and the watermark repeats the inserts at the next catch-up, and ClickHouse
-drops them (same tokens). Files a compaction wrote hold rows the mirror has: a query reads
-only the rows of the files live at its snapshot (`view_of`), and the keeper deletes the rows
-of replaced files once no query can read them (lakehouse/serving/prune.py).
+to copy commits nothing, so it makes no snapshot of its own). A crash between the inserts and
+the watermark repeats the copies at the next catch-up, each replacing its earlier attempt (a
+file is a partition of the mirror, dropped before it is copied). Files a compaction wrote hold
+rows the mirror has: a query reads only the rows of the files live at its snapshot
+(`view_of`), and the keeper drops the replaced files once no query can read them
+(lakehouse/serving/prune.py).
 """
 
 from __future__ import annotations
@@ -55,16 +56,17 @@ def catch_up(catalog: Catalog, storage: StorageRoot, store: ServingStore, tenant
     ids = frozenset(f.file_id for f in live if f.file_id is not None)
     if not files:
         return CaughtUp(catalog.watermark(writer_of(tenant, table)), 0, 0, ids)
-    rows = sum(copy_file(storage, store, tenant, table, f) for f in files)
+    rows = sum(copy_file(catalog, storage, store, tenant, table, data_file=f) for f in files)
     return CaughtUp(advance(catalog, tenant, table, files), len(files), rows, ids)
 
 
 def renew_outdated(catalog: Catalog, store: ServingStore, tenant: str, table: str) -> bool:
     """Drop a mirror of an older layout (see lakehouse/serving/columns.py `outdated`), so the
-    next catch-up copies the table afresh; whether it did."""
+    next catch-up copies the table afresh; whether it did. The watermark goes first: from
+    then on no query goes there until the copy is whole again."""
     if not outdated(store.columns(tenant, table)):
         return False
-    forget(catalog, store, tenant, table)
+    forget(catalog, store, tenant, table, watermark_first=True)
     return True
 
 
@@ -85,11 +87,19 @@ def view_of(files: Sequence[DataFile], cutoff: int | None = None) -> MirrorView:
                       any(has_upserts(f) for f in files), cutoff)
 
 
-def copy_file(storage: StorageRoot, store: ServingStore, tenant: str, table: str,
-              data_file: DataFile) -> int:
-    """One data file's rows into the mirror (again: nothing added); the rows copied."""
+def copy_file(catalog: Catalog, storage: StorageRoot, store: ServingStore, tenant: str,
+              table: str, *, data_file: DataFile) -> int:
+    """One data file's rows into the mirror, exactly once; the rows copied (0: the mirror's
+    watermark holds it already, and queries may be reading it).
+
+    Called under the table's lock (lakehouse/serving/keeper.py `table_lock`). A file not yet
+    under the watermark is read by no query, so its partition is dropped first: a copy
+    repeated after a crash replaces its earlier attempt (the deduplication token alone
+    remembers only the last DEDUP_WINDOW inserts)."""
     if data_file.file_id is None:  # pragma: no cover - the catalog's files have ids
         raise ValueError(f"{data_file.path} has no file id")
+    if (data_file.snapshot_added or 0) <= catalog.watermark(writer_of(tenant, table)):
+        return 0
     found = mirrored(read_file(storage, data_file.path), data_file.file_id)
     store.ensure_table(tenant, table, found.schema)
     missing, changed = changed_columns(store.columns(tenant, table), found.schema)
@@ -101,6 +111,7 @@ def copy_file(storage: StorageRoot, store: ServingStore, tenant: str, table: str
             details={"table": table, "changed": changed})
     for field in missing:  # a column added to the table since
         store.add_column(tenant, table, field)
+    store.delete_files(tenant, table, [data_file.file_id])
     store.insert(tenant, table, found, token=f"file-{data_file.file_id}")
     crash_point("mirror:after_insert")  # copied, the watermark not moved: the crash tests
     rows: int = found.num_rows
@@ -130,15 +141,19 @@ def advance(catalog: Catalog, tenant: str, table: str, copied: Sequence[DataFile
                    details={"tenant": tenant, "table": table})
 
 
-def forget(catalog: Catalog, store: ServingStore, tenant: str, table: str) -> None:
+def forget(catalog: Catalog, store: ServingStore, tenant: str, table: str, *,
+           watermark_first: bool = False) -> None:
     """Drop the mirror and its watermark: marked again, the table is copied from the start."""
-    store.drop_table(tenant, table)
+    if not watermark_first:
+        store.drop_table(tenant, table)
     reached = catalog.watermark(writer_of(tenant, table))
     if reached:
         catalog.commit(Commit(MIRROR_KIND, (SetWatermark(writer_of(tenant, table), 0,
                                                          reached),),
                               {"tenant": tenant, "table": table, "dropped": True},
                               data_change=False))
+    if watermark_first:
+        store.drop_table(tenant, table)
 
 
 @dataclass(frozen=True, slots=True)

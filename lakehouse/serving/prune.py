@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class PruneState:
-    """What the keeper knows of one mirror's files."""
+    """What the keeper knows of one mirror's replaced files."""
 
-    # The live files at the last look; None: not looked yet (the mirror is asked what it holds).
-    live: frozenset[int] | None = None
     dead_since: Mapping[int, float] = field(default_factory=dict)  # file id → first seen dead
 
 
@@ -29,14 +27,11 @@ class PruneStep:
     delete: tuple[int, ...]  # the files whose rows go now
 
 
-def prune(state: PruneState, live: frozenset[int], now: float, grace_s: float,
-          held: frozenset[int] | None = None) -> PruneStep:
-    """The next step for a mirror whose table's live files are now `live`; `held`: the files
-    the mirror holds, asked when the state has never seen the table (`state.live` is None)."""
-    before = state.live if state.live is not None else (held or frozenset())
-    dead = {f: t for f, t in state.dead_since.items() if f not in live}
-    for gone in before - live:
-        dead.setdefault(gone, now)
+def prune(state: PruneState, live: frozenset[int], held: frozenset[int], now: float,
+          grace_s: float) -> PruneStep:
+    """The next step for a mirror holding the files `held` of a table whose live files are
+    `live`. Asked of the mirror each time (its partitions, no row read): a file a late backfill
+    copied after it was replaced is found as well."""
+    dead = {f: state.dead_since.get(f, now) for f in held - live}
     due = tuple(sorted(f for f, since in dead.items() if now - since >= grace_s))
-    waiting = {f: t for f, t in dead.items() if f not in due}
-    return PruneStep(PruneState(live, waiting), due)
+    return PruneStep(PruneState({f: t for f, t in dead.items() if f not in due}), due)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -48,9 +49,10 @@ class ServingStore(Protocol):
     def insert(self, tenant: str, table: str, rows: pa.Table, token: str) -> None:
         """Add `rows`; an insert with a token seen before adds nothing (exactly once)."""
 
-    def read(self, sql: str, wait_s: float | None = None) -> pa.Table:
-        """A read-only query's rows; StoreBusy when the store is still busy with other calls
-        after `wait_s` (None: wait)."""
+    def read(self, sql: str, wait_s: float | None = None,
+             parameters: Mapping[str, object] | None = None) -> pa.Table:
+        """A read-only query's rows (`parameters`: the values of its `{name:Type}`s);
+        StoreBusy when the store is still busy with other calls after `wait_s` (None: wait)."""
 
     def count(self, tenant: str, table: str, view: MirrorView) -> int:
         """The rows a query sees through `view`, 0 with no mirror."""
@@ -73,6 +75,9 @@ class ServingStore(Protocol):
         them at once); None: kept."""
 
     def drop_table(self, tenant: str, table: str) -> None: ...
+
+
+DROPS_AT_ONCE = 500
 
 
 class StoreBusy(Exception):
@@ -133,15 +138,18 @@ class ClickHouseStore:
         self._run(lambda: self._client.insert_arrow(
             target, rows, settings={"insert_deduplication_token": token}))
 
-    def read(self, sql: str, wait_s: float | None = None) -> pa.Table:
-        found: pa.Table = self._read(lambda: self._reader.query_arrow(sql), wait_s)
+    def read(self, sql: str, wait_s: float | None = None,
+             parameters: Mapping[str, object] | None = None) -> pa.Table:
+        found: pa.Table = self._read(lambda: self._reader.query_arrow(
+            sql, parameters=dict(parameters or {})), wait_s)
         return found
 
     def count(self, tenant: str, table: str, view: MirrorView) -> int:
         if table not in self.tables(tenant):
             return 0
         rows = visible(self.database(tenant), table, view).subquery("v")
-        found = self.read(exp.select("count() AS n").from_(rows).sql(dialect=DIALECT))
+        found = self.read(exp.select("count() AS n").from_(rows).sql(dialect=DIALECT),
+                          parameters={"files": list(view.files)})
         return int(found.column("n")[0].as_py())
 
     def held_files(self, tenant: str, table: str) -> frozenset[int]:
@@ -155,9 +163,12 @@ class ClickHouseStore:
     def delete_files(self, tenant: str, table: str, file_ids: Sequence[int]) -> None:
         if not file_ids:
             return
-        drops = ", ".join(f"DROP PARTITION ID '{int(f)}'" for f in file_ids)
         target = self._target(tenant, table)
-        self._run(lambda: self._client.command(f"ALTER TABLE {target} {drops}"))
+        ids = [int(f) for f in file_ids]
+        for start in range(0, len(ids), DROPS_AT_ONCE):  # (a statement's size is bounded)
+            drops = ", ".join(f"DROP PARTITION ID '{f}'"
+                              for f in ids[start:start + DROPS_AT_ONCE])
+            self._run(partial(self._client.command, f"ALTER TABLE {target} {drops}"))
 
     def tables(self, tenant: str) -> list[str]:
         found = self._read(lambda: self._reader.query(
@@ -187,8 +198,11 @@ class ClickHouseStore:
         if seconds is None and not has_ttl:
             return  # ClickHouse refuses to remove a TTL a table does not have
         target = self._target(tenant, table)
+        # Upserts stay: one older than the version it replaced (a record's own timestamp) still
+        # hides that version, as in our scans; queries filter expired rows anyway.
         change = ("REMOVE TTL" if seconds is None else
-                  f"MODIFY TTL `_timestamp` + INTERVAL {max(1, int(seconds))} SECOND")
+                  f"MODIFY TTL `_timestamp` + INTERVAL {max(1, int(seconds))} SECOND "
+                  "WHERE NOT ifNull(`_upsert`, false)")
         self._run(lambda: self._client.command(f"ALTER TABLE {target} {change}"))
 
     def drop_table(self, tenant: str, table: str) -> None:

@@ -58,9 +58,11 @@ def test_the_mirror_answers_as_the_platform_through_upserts_crashes_and_compacti
         return view_of(core.catalog.files(tenant, "events"))
 
     def mirror() -> list[list[Any]]:
-        rows = visible(store.database(tenant), "events", seen()).subquery("v")
+        view = seen()
+        rows = visible(store.database(tenant), "events", view).subquery("v")
         table = store.read(exp.select("data_id", "amount", "note").from_(rows)
-                           .order_by("data_id").sql(dialect="clickhouse"))
+                           .order_by("data_id").sql(dialect="clickhouse"),
+                           parameters={"files": list(view.files)})
         return [list(r.values()) for r in table.to_pylist()]
 
     def raw() -> int:

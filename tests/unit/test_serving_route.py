@@ -16,7 +16,13 @@ from lakehouse.optimizer.route import (
     choose_route,
     key_lookup,
 )
-from lakehouse.serving.dialect import MirrorView, NotRoutable, check_written, to_clickhouse
+from lakehouse.serving.dialect import (
+    MirrorView,
+    NotRoutable,
+    Written,
+    check_written,
+    to_clickhouse,
+)
 from lakehouse.sql.interpret import interpret
 from lakehouse.sql.schema_view import SchemaView
 
@@ -77,24 +83,38 @@ def _view() -> SchemaView:
                                            {"name": "b", "type": "string"}]}})
 
 
-def _clickhouse(sql: str, view: MirrorView | None = None) -> str:
+def _written(sql: str, view: MirrorView | None = None) -> Written:
     return to_clickhouse(interpret(sql, None, _view()).tree, "tenant_acme", "lh_acme",
                          {"t": view or MirrorView((1, 2))}, _view().mapping_schema("duckdb"))
 
 
+def _clickhouse(sql: str, view: MirrorView | None = None) -> str:
+    return _written(sql, view).sql
+
+
+LIVE = 'has({files_0: Array(UInt64)}, "_mirror_file")'
+
+
 def test_tables_become_the_rows_of_the_tenants_mirrors_a_query_sees() -> None:
-    assert _clickhouse("SELECT a FROM t") == (
-        'SELECT "t"."a" AS "a" FROM (SELECT * FROM "lh_acme"."t" WHERE "_mirror_file" IN '
-        '(1, 2)) AS "t"')
+    plain = _written("SELECT a FROM t")
+    want = 'SELECT "t"."a" AS "a" FROM (SELECT * FROM "lh_acme"."t" WHERE ' + LIVE + ') AS "t"'  # noqa: S608 - expected text
+    assert plain.sql == want
+    assert plain.parameters == {"files_0": [1, 2]}  # the live files, outside the SQL
     # Retention is a filter; no live file, no row.
-    kept = _clickhouse("SELECT a FROM t", MirrorView((3,), cutoff=1_700_000_000_000_000))
-    assert ('FROM (SELECT * FROM "lh_acme"."t" WHERE "_mirror_file" IN (3) AND "_timestamp" >= '
-            "fromUnixTimestamp64Micro(toInt64(1700000000000000), 'UTC')) AS \"t\"") in kept
-    assert "WHERE FALSE" in _clickhouse("SELECT a FROM t", MirrorView(()))
+    kept = _written("SELECT a FROM t", MirrorView((3,), cutoff=1_700_000_000_000_000))
+    assert (f'FROM (SELECT * FROM "lh_acme"."t" WHERE {LIVE} AND "_timestamp" >= '  # noqa: S608
+            "fromUnixTimestamp64Micro(toInt64(1700000000000000), 'UTC')) AS \"t\"") in kept.sql
+    assert _written("SELECT a FROM t", MirrorView(())).parameters == {"files_0": []}
     # Upserts among the live files: the versions they replaced are left out.
     newest = _clickhouse("SELECT a FROM t", MirrorView((1,), upserts=True))
-    assert ('NOT ("data_id" IN (SELECT "data_id" FROM "lh_acme"."t" WHERE "_mirror_file" IN (1) '
+    assert (f'NOT ("data_id" IN (SELECT "data_id" FROM "lh_acme"."t" WHERE {LIVE} '  # noqa: S608
             'AND "_upsert")) OR "_seq" IN (SELECT MAX("_seq")') in newest.replace("max(", "MAX(")
+    # Thousands of files make the parameter longer, not the SQL.
+    many = _written("SELECT a FROM t", MirrorView(tuple(range(1, 20_001))))
+    assert many.sql == plain.sql and len(many.parameters["files_0"]) == 20_000
+    # Each table its own list; a table read twice, one.
+    joined = _written("SELECT x.a FROM t x JOIN t y ON x.a = y.a")
+    assert joined.parameters == {"files_0": [1, 2]} and joined.sql.count("files_0") == 2
     assert "CAST(\"t\".\"a\" AS Nullable(Float64)) / CAST(2 AS Nullable(Float64))" in \
         _clickhouse("SELECT a / 2 AS h FROM t")
     assert "substringUTF8(" in _clickhouse("SELECT substring(b, 2, 1) AS s FROM t")
@@ -115,6 +135,9 @@ def test_tables_become_the_rows_of_the_tenants_mirrors_a_query_sees() -> None:
     ("SELECT a * 2 + a AS x FROM t", "ACCURATECAST((TOINT128(ACCURATECAST((TOINT128(\"T\".\"A\") * "
      "TOINT128(2)), 'NULLABLE(INT64)')) + TOINT128(\"T\".\"A\")), 'NULLABLE(INT64)')"),
     ("SELECT sum(a * 1.5) AS s FROM t", 'SUM("t"."a" * CAST('),  # a decimal: exact already
+    # A sum of integers is a DECIMAL (DuckDB's HUGEINT): arithmetic on it is not 64-bit.
+    ("SELECT sum(a) * 2 + a AS s FROM t GROUP BY a",
+     'SUM(CAST("t"."a" AS Decimal(38, 0))) * 2 + "t"."a" AS "s"'),
 ])
 def test_integers_are_exact_or_fail_as_in_duckdb(sql: str, written: str) -> None:
     found = _clickhouse(sql)
@@ -147,6 +170,7 @@ def test_what_answers_otherwise_is_refused(sql: str, reason: str) -> None:
     "SELECT * FROM lh_acme.t INTO OUTFILE '/tmp/x'",
     "SELECT * FROM lh_acme.t SETTINGS readonly = 0",
     "SELECT * FROM lh_acme.t FORMAT JSON",
+    "SELECT * FROM lh_acme.t WHERE has({files_1: Array(UInt64)}, a)",
 ])
 def test_written_sql_reads_only_the_querys_mirrors(sql: str) -> None:
     with pytest.raises(NotRoutable):
