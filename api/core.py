@@ -185,7 +185,8 @@ def open_ingest(settings: Settings, declarations: TableDeclarations,
     limits = IngestLimits(
         BacklogLimits(settings.ingest_max_unflushed_bytes, settings.ingest_max_unflushed_age_s),
         settings.tenant_write_rate, settings.tenant_write_burst)
-    return IngestService(wal, limits, declarations=declarations, meter=meter)
+    return IngestService(wal, limits, declarations=declarations, meter=meter,
+                         tail_rows=settings.query_unflushed_tail_rows)
 
 
 def _catalog_schema(catalog: Catalog) -> Callable[[TableRef], FieldType | None]:

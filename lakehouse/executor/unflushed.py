@@ -2,7 +2,8 @@
 snapshot they complete.
 
 A query pins a snapshot N and reads the log's entries above N's watermark (the highest sequence
-number flushed at N): together they hold every acknowledged row once. The pin reads the
+number flushed at N): together they hold every acknowledged row once. Each entry's rows are
+converted once and kept for the next query (lakehouse/ingest/tail.py). The pin reads the
 snapshot and the watermark in one read of the catalog (a flush commits both at once), so no
 commit can fall between them. The log is trimmed only after a flush commits, so entries above the
 watermark of the newest snapshot are still there when read.
@@ -45,23 +46,31 @@ class UnflushedRows:
 
     def __call__(self, tenant: str, table: str) -> pa.Table | None:
         ref = TableRef(tenant, table)
+        tail = self._service.tail
+        tail.forget_through(self._watermark)
         firsts = self._service.unflushed_entries(ref, None)
         if not firsts:
             return None
         schema = self._service.table_schema(ref)
         if schema is None:
             return None
-        entries = []
+        parts = []
         for first in sorted(set(firsts)):
-            entry = self._service.wal.entry_containing(first)
-            if entry is None or entry.seq <= self._watermark:
-                continue  # flushed (and maybe trimmed) at or before the pinned snapshot
-            batch = RecordBatch.decode(entry.payload)
-            if batch.tenant == tenant and batch.table == table:
-                entries.append((entry.seq, batch))
-        if not entries:
+            if first <= self._watermark:
+                continue  # flushed at or before the pinned snapshot
+            kept = tail.get(first, ref, schema)
+            if kept is None:
+                entry = self._service.wal.entry_containing(first)
+                if entry is None or entry.seq <= self._watermark:
+                    continue  # flushed (and maybe trimmed) at or before the pinned snapshot
+                batch = RecordBatch.decode(entry.payload)
+                if batch.tenant != tenant or batch.table != table:
+                    continue
+                # A record the table's types can no longer take is left out: the next flush
+                # keeps it in the tenant's _rejects table (see entries_table_sparing).
+                kept, _refused = entries_table_sparing([(entry.seq, batch)], schema)
+                tail.put(first, ref, schema, kept)
+            parts.append(kept)
+        if not parts:
             return None
-        # A record the table's types can no longer take is left out: the next flush keeps it
-        # in the tenant's _rejects table (see entries_table_sparing).
-        rows, _refused = entries_table_sparing(entries, schema)
-        return rows
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]

@@ -44,6 +44,7 @@ from lakehouse.ingest.recovery import recover
 from lakehouse.ingest.replay import Replays
 from lakehouse.ingest.schemas import CatalogSchema, SchemaCache
 from lakehouse.ingest.state import TableState, table_state
+from lakehouse.ingest.tail import MAX_ROWS, ArrowTail
 from lakehouse.ingest.type_checks import Items, check_declared, check_types
 from lakehouse.schema import FieldType, evolve
 from lakehouse.schema.declared import DeclaredTable
@@ -60,7 +61,7 @@ class IngestService:
     def __init__(self, wal: WriteAheadLog, limits: IngestLimits,
                  clock: Callable[[], float] = time.time,
                  declarations: TableDeclarations | None = None,
-                 meter: WriteMeter | None = None) -> None:
+                 meter: WriteMeter | None = None, *, tail_rows: int = MAX_ROWS) -> None:
         self.wal = wal
         self._meter = meter or NoMeter()
         # Where records trimmed from the log are read back (the Parquet files), once flushing.
@@ -73,6 +74,7 @@ class IngestService:
         self._lock = threading.RLock()  # a done-callback may run inline under it
         self._inflight: dict[bytes, InflightWrite] = {}  # record key → the write holding it
         self.committer = GroupCommitter(wal, meter=self._meter)
+        self.tail = ArrowTail(tail_rows)  # unflushed entries as Arrow, for queries
         recovered = recover(wal)
         self._tables: dict[TableRef, TableState] = recovered.tables
         self._durable_counts: dict[TableRef, TableState] = recovered.durable_counts

@@ -115,6 +115,39 @@ def test_read_your_writes_each_row_once(core: Core, clients: dict[str, TestClien
     assert body["rows"][0][0] == 30
 
 
+def test_unflushed_rows_are_converted_once_and_again_when_the_schema_grows(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    """The log's unflushed entries are kept as Arrow between queries (lakehouse/ingest/
+    tail.py): a second query converts nothing again and answers the same; a field added since
+    makes the kept rows convert to the wider schema; a flush takes them out of the tail."""
+    assert core.flusher is not None and core.ingest is not None
+    tail = core.ingest.tail
+    headers = _headers(core, "w")
+    for start in range(0, 40, 10):  # four entries
+        _write(core, _orders(10, start=start))
+    sql = "SELECT count(*) AS n, sum(amount) AS total, count(note) AS notes FROM orders"
+
+    def ask() -> list[Any]:
+        body = clients["op"].post("/query/execute", headers=headers,
+                                  json={"query": sql.replace(", count(note) AS notes", "")
+                                        if not with_note else sql}).json()
+        return body["rows"][0]
+
+    with_note = False
+    assert ask() == [40, sum(range(40))]
+    misses, hits = tail.misses, tail.hits
+    assert ask() == [40, sum(range(40))]
+    assert (tail.misses, tail.hits) == (misses, hits + 4)  # all four kept
+    _write(core, [{"data_id": "n1", "table": "orders",
+                   "payload": {"amount": 1, "city": "Oslo", "note": "new field"}}])
+    with_note = True
+    assert ask() == [41, sum(range(40)) + 1, 1]  # the four kept convert to the wider schema
+    assert tail.rows == 41
+    flush_here(core.flusher)
+    assert ask() == [41, sum(range(40)) + 1, 1]
+    assert tail.rows == 0  # the flush took them
+
+
 def test_results_page_and_come_in_every_format(tmp_path: Path) -> None:
     core = build_core(Settings.for_tests(tmp_path, query_max_result_rows=7), ingest=True)
     try:

@@ -1,0 +1,134 @@
+"""Queries over a backlog of unflushed writes: the log's entries kept as Arrow between queries
+(QUERY_UNFLUSHED_TAIL_ROWS, lakehouse/ingest/tail.py) against converting every entry again for
+each query (the tail off), in the same run, on the same writes.
+
+    .venv/bin/python bench/unflushed_tail.py               # 2,000 entries of 20 records
+    .venv/bin/python bench/unflushed_tail.py --quick
+
+Two real `lakehouse serve -s auth -s tenant -s operation` processes, one with the tail and one
+without, take the same NDJSON writes (20 records a request, as a busy client sends them; the
+flush held off), then answer the same query over HTTP in turns; the figures are each server's
+median and p90 latency and their ratio. What a write flood leaves waiting is what a query pays
+to read: the flood's queries in bench/resilience.py grow slower as the backlog grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import free_port  # sibling modules, found through the line above
+from loadgen import build_request, run
+
+BIN = Path(sys.executable).parent
+QUERY = "SELECT city, count(*) AS n, sum(amount) AS total FROM events GROUP BY city"
+
+
+class Server:
+    def __init__(self, data_dir: Path, tail_rows: int) -> None:
+        data_dir.mkdir(parents=True)
+        self.auth, self.tenant, self.operation = free_port(), free_port(), free_port()
+        env = {**os.environ, "DATA_DIR": str(data_dir), "ENVIRONMENT": "development",
+               "AUTH_PORT": str(self.auth), "TENANT_PORT": str(self.tenant),
+               "OPERATION_PORT": str(self.operation), "LOG_LEVEL": "WARNING",
+               "TENANT_WRITE_RATE": "0", "INGEST_MAX_INFLIGHT": "256",
+               "FLUSH_MAX_AGE_S": "3600", "FLUSH_MAX_ROWS": "100000000",
+               "FLUSH_MAX_BYTES": str(8 * 1024**3), "QUERY_ON_DASK": "false",
+               "QUERY_UNFLUSHED_TAIL_ROWS": str(tail_rows),
+               "PREFECT_API_URL": "http://127.0.0.1:9/api", "PREFECT_CLIENT_MAX_RETRIES": "0"}
+        self.proc = subprocess.Popen(
+            [str(BIN / "lakehouse"), "serve", "-s", "auth", "-s", "tenant", "-s", "operation"],
+            env=env, stdout=subprocess.DEVNULL, stderr=(data_dir / "server.log").open("wb"))
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.operation}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start: see {data_dir}/server.log")
+            time.sleep(0.2)
+        self.token = httpx.post(f"http://127.0.0.1:{self.auth}/auth/login", json={
+            "username": "admin", "password": "password"}).json()["access_token"]
+
+    def write(self, bodies: list[bytes]) -> None:
+        requests = [build_request("POST", "/data/store", "bench", body, "application/x-ndjson",
+                                  self.token) for body in bodies]
+        result = asyncio.run(run("127.0.0.1", self.tenant, requests, 8))
+        assert result.errors == 0, result.statuses
+
+    def query(self) -> tuple[float, Any]:
+        started = time.perf_counter()
+        answer = httpx.post(f"http://127.0.0.1:{self.operation}/query/execute",
+                            headers={"Authorization": f"Bearer {self.token}"},
+                            json={"query": QUERY}, timeout=300)
+        elapsed = time.perf_counter() - started
+        assert answer.status_code == 200, answer.text[:300]
+        return elapsed, sorted(answer.json()["rows"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def bodies(entries: int, per_entry: int) -> list[bytes]:
+    cities = ["Oslo", "Rome", "Lima", "Pune", "Kyiv"]
+    return [b"\n".join(orjson.dumps({
+        "data_id": f"e{n}-{i}", "table": "events",
+        "payload": {"amount": (n * per_entry + i) % 997, "city": cities[(n + i) % 5],
+                    "note": f"entry {n} record {i}"}}) for i in range(per_entry))
+        for n in range(entries)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=2_000)
+    parser.add_argument("--per-entry", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=15)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    entries, queries = (200, 5) if args.quick else (args.entries, args.queries)
+    writes = bodies(entries, args.per_entry)
+    with tempfile.TemporaryDirectory(prefix="bench-tail-") as tmp:
+        servers = {"tail": Server(Path(tmp) / "tail", 1_000_000),
+                   "no tail": Server(Path(tmp) / "none", 0)}
+        try:
+            for server in servers.values():
+                server.write(writes)
+            print(f"{entries:,} unflushed entries of {args.per_entry} records each "
+                  f"({entries * args.per_entry:,} records) on each server; query: {QUERY}")
+            times: dict[str, list[float]] = {name: [] for name in servers}
+            answers = set()
+            for _ in range(queries):
+                for name, server in servers.items():
+                    elapsed, rows = server.query()
+                    times[name].append(elapsed)
+                    answers.add(orjson.dumps(rows))
+            assert len(answers) == 1, "the two servers answered differently"
+            print(f"{'':>10}{'first ms':>10}{'p50 ms':>10}{'p90 ms':>10}")
+            for name, found in times.items():
+                rest = sorted(found[1:])
+                print(f"{name:>10}{found[0] * 1000:>10.1f}{statistics.median(rest) * 1000:>10.1f}"
+                      f"{rest[int(0.9 * (len(rest) - 1))] * 1000:>10.1f}")
+            ratio = statistics.median(times["tail"][1:]) / statistics.median(times["no tail"][1:])
+            print(f"p50 ratio tail / no tail (after the first query): {ratio:.2f}")
+        finally:
+            for server in servers.values():
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
