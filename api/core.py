@@ -186,7 +186,7 @@ def open_ingest(settings: Settings, declarations: TableDeclarations,
         BacklogLimits(settings.ingest_max_unflushed_bytes, settings.ingest_max_unflushed_age_s),
         settings.tenant_write_rate, settings.tenant_write_burst)
     return IngestService(wal, limits, declarations=declarations, meter=meter,
-                         tail_rows=settings.query_unflushed_tail_rows)
+                         tail_bytes=int(settings.query_unflushed_tail_mb * 1024 * 1024))
 
 
 def _catalog_schema(catalog: Catalog) -> Callable[[TableRef], FieldType | None]:

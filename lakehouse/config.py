@@ -170,7 +170,7 @@ class Settings(BaseSettings):
     query_results_kept: int = Field(default=200, ge=1)
     query_results_kept_per_tenant: int = Field(default=20, ge=1)
     query_result_spill_mb: float = Field(default=64.0, ge=0)
-    query_unflushed_tail_rows: int = Field(default=1_000_000, ge=0)
+    query_unflushed_tail_mb: float = Field(default=256.0, ge=0)
     query_memory_limit_mb: int = Field(default=4096, ge=0)  # 0: DuckDB's default
     query_file_reader: Literal["duckdb", "arrow"] = "duckdb"
     optimizer_broadcast_threshold_mb: float = Field(default=64.0, ge=0)

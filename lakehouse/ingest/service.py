@@ -44,7 +44,7 @@ from lakehouse.ingest.recovery import recover
 from lakehouse.ingest.replay import Replays
 from lakehouse.ingest.schemas import CatalogSchema, SchemaCache
 from lakehouse.ingest.state import TableState, table_state
-from lakehouse.ingest.tail import MAX_ROWS, ArrowTail
+from lakehouse.ingest.tail import MAX_BYTES, ArrowTail
 from lakehouse.ingest.type_checks import Items, check_declared, check_types
 from lakehouse.schema import FieldType, evolve
 from lakehouse.schema.declared import DeclaredTable
@@ -61,7 +61,7 @@ class IngestService:
     def __init__(self, wal: WriteAheadLog, limits: IngestLimits,
                  clock: Callable[[], float] = time.time,
                  declarations: TableDeclarations | None = None,
-                 meter: WriteMeter | None = None, *, tail_rows: int = MAX_ROWS) -> None:
+                 meter: WriteMeter | None = None, *, tail_bytes: int = MAX_BYTES) -> None:
         self.wal = wal
         self._meter = meter or NoMeter()
         # Where records trimmed from the log are read back (the Parquet files), once flushing.
@@ -74,7 +74,7 @@ class IngestService:
         self._lock = threading.RLock()  # a done-callback may run inline under it
         self._inflight: dict[bytes, InflightWrite] = {}  # record key → the write holding it
         self.committer = GroupCommitter(wal, meter=self._meter)
-        self.tail = ArrowTail(tail_rows)  # unflushed entries as Arrow, for queries
+        self.tail = ArrowTail(tail_bytes)  # unflushed entries as Arrow, for queries
         recovered = recover(wal)
         self._tables: dict[TableRef, TableState] = recovered.tables
         self._durable_counts: dict[TableRef, TableState] = recovered.durable_counts
@@ -368,11 +368,13 @@ class IngestService:
         with self._lock:
             for state in self._tables.values():
                 state.drop_through(through_seq)
+        self.tail.forget_through(through_seq)
 
     def flushed(self, ref: TableRef, through_seq: int) -> None:
         """The storage layer committed this table's records up to `through_seq` to Parquet."""
         with self._lock:
             self._table(ref).drop_through(through_seq)
+        self.tail.forget_through(through_seq, ref)
 
     def close(self) -> None:
         self.committer.close()

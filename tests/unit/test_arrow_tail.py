@@ -1,6 +1,6 @@
 """The log's unflushed entries kept as Arrow between queries (lakehouse/ingest/tail.py): kept
-per entry, table and schema; bounded by rows, the least recently read going first; taken out
-once flushed."""
+per entry, table and schema; bounded by bytes, the oldest kept when full; taken out once
+flushed."""
 
 from __future__ import annotations
 
@@ -33,15 +33,22 @@ def test_kept_per_entry_table_and_schema() -> None:
     assert (tail.hits, tail.misses) == (2, 3)
 
 
-def test_bounded_by_rows_and_emptied_by_the_flush() -> None:
-    tail, schema = ArrowTail(max_rows=10), _schema("a")
-    for first in (1, 2, 3):
+def test_bounded_by_bytes_keeping_the_oldest_and_emptied_by_the_flush() -> None:
+    schema, size = _schema("a"), _rows(4).nbytes
+    tail = ArrowTail(max_bytes=3 * size)
+    for first in (1, 2, 3, 4):
         tail.put(first, REF, schema, _rows(4))
-    assert tail.rows == 8 and tail.get(1, REF, schema) is None  # the oldest read went
-    assert tail.get(2, REF, schema) is not None
-    tail.put(4, REF, schema, _rows(4))  # 3 was read least recently
-    assert tail.get(3, REF, schema) is None and tail.get(2, REF, schema) is not None
-    tail.put(9, REF, schema, _rows(11))  # larger than the whole tail: not kept
-    assert tail.get(9, REF, schema) is None
-    tail.forget_through(3)
-    assert tail.rows == 4 and tail.get(4, REF, schema) is not None
+    # Full: the newest is not kept, the oldest stay (a query reads them first, the flush
+    # takes them first).
+    assert tail.entries == 3 and tail.get(4, REF, schema) is None
+    assert all(tail.get(f, REF, schema) is not None for f in (1, 2, 3))
+    tail.forget_through(1, TableRef("acme", "other"))  # another table's flush
+    assert tail.entries == 3
+    tail.forget_through(2, REF)
+    assert tail.entries == 1 and tail.bytes == size and tail.get(3, REF, schema) is not None
+    tail.put(4, REF, schema, _rows(4))
+    tail.forget_through(10)  # every table
+    assert (tail.entries, tail.bytes) == (0, 0)
+    off = ArrowTail(max_bytes=0)
+    off.put(1, REF, schema, _rows(1))
+    assert off.entries == 0
