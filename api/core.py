@@ -252,6 +252,7 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
                              webhook_url=settings.alert_webhook_url)
     if ingest:
         core.ingest = open_ingest(settings, SqlDeclarations(engine), core.metrics)
+        core.metrics.observe_tail(core.ingest.tail)
         flushed = ParquetRecords(catalog, storage)
         core.ingest.flushed_source = flushed
         core.ingest.catalog_schema = _catalog_schema(catalog)

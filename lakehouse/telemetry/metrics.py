@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -28,6 +28,14 @@ MAX_TENANT_LABELS = 500
 OTHER_TENANTS = "_other"
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _RUNS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class TailSize(Protocol):
+    @property
+    def bytes(self) -> int: ...
+
+    @property
+    def entries(self) -> int: ...
 
 
 class Metrics:
@@ -178,6 +186,13 @@ class Metrics:
         self.unflushed_age = Gauge(
             "lakehouse_unflushed_oldest_age_seconds", "Age of the oldest acknowledged record "
             "not yet flushed (0 when none waits)", registry=self.registry)
+        self.unflushed_tail_bytes = Gauge(
+            "lakehouse_unflushed_tail_bytes", "Memory of the unflushed log entries kept "
+            "converted to Arrow for queries (at most QUERY_UNFLUSHED_TAIL_MB)",
+            registry=self.registry)
+        self.unflushed_tail_entries = Gauge(
+            "lakehouse_unflushed_tail_entries", "Unflushed log entries kept converted to Arrow "
+            "for queries", registry=self.registry)
         self.free_ratio = Gauge(
             "lakehouse_data_dir_free_ratio", "Free fraction of the disk holding DATA_DIR",
             registry=self.registry)
@@ -235,6 +250,11 @@ class Metrics:
     def observe_run(self, kind: str, outcome: str, seconds: float) -> None:
         if kind != "query":  # queries have their own series
             self.run_seconds.labels(kind, outcome).observe(seconds)
+
+    def observe_tail(self, tail: TailSize) -> None:
+        """The unflushed log's Arrow tail (lakehouse/ingest/tail.py), read at each scrape."""
+        self.unflushed_tail_bytes.set_function(lambda: tail.bytes)
+        self.unflushed_tail_entries.set_function(lambda: tail.entries)
 
     def observe_mirrors(self, tables: int, failing: int, files: int, rows: int) -> None:
         self.mirror_tables.set(tables)

@@ -143,8 +143,12 @@ def test_unflushed_rows_are_converted_once_and_again_when_the_schema_grows(
     with_note = True
     assert ask() == [41, sum(range(40)) + 1, 1]  # the four kept convert to the wider schema
     assert tail.entries == 5
+    sample = core.metrics.registry.get_sample_value
+    assert sample("lakehouse_unflushed_tail_entries") == 5
+    assert sample("lakehouse_unflushed_tail_bytes") == tail.bytes > 0
     flush_here(core.flusher)
     assert (tail.entries, tail.bytes) == (0, 0)  # the flush took them
+    assert sample("lakehouse_unflushed_tail_bytes") == 0
     assert ask() == [41, sum(range(40)) + 1, 1]
 
 
