@@ -76,24 +76,33 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, *, sync: bool) -> None:
+    """A real `lakehouse serve` of `services` (Auth and Tenant; `operation` adds the Operation
+    Node on `operation_port`), with `extra` settings."""
+
+    def __init__(self, data_dir: Path, *, sync: bool, services: tuple[str, ...] = (),
+                 extra: dict[str, str] | None = None) -> None:
         data_dir.mkdir(parents=True)
-        self.auth_port, self.port = free_port(), free_port()
+        self.auth_port, self.port, self.operation_port = free_port(), free_port(), free_port()
         env = {**os.environ, "DATA_DIR": str(data_dir), "ENVIRONMENT": "development",
                "AUTH_PORT": str(self.auth_port), "TENANT_PORT": str(self.port),
+               "OPERATION_PORT": str(self.operation_port),
                "WAL_SYNC": "true" if sync else "false", "LOG_LEVEL": "WARNING",
                "TENANT_WRITE_RATE": "0", "INGEST_MAX_INFLIGHT": "256",
                "INGEST_MAX_UNFLUSHED_BYTES": str(8 * 1024**3),
-               "PREFECT_API_URL": "http://127.0.0.1:9/api"}
-        self.proc = subprocess.Popen([str(BIN / "lakehouse"), "serve", "-s", "auth", "-s",
-                                      "tenant"], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=(data_dir / "server.log").open("wb"))
-        for _ in range(300):
+               "PREFECT_API_URL": "http://127.0.0.1:9/api", **(extra or {})}
+        served = ("auth", "tenant", *services)
+        self.proc = subprocess.Popen(
+            [str(BIN / "lakehouse"), "serve", *(a for s in served for a in ("-s", s))],
+            env=env, stdout=subprocess.DEVNULL, stderr=(data_dir / "server.log").open("wb"))
+        ports = [self.port, *([self.operation_port] if "operation" in services else [])]
+        for _ in range(600):
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health").status_code == 200:
+                if all(httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
+                       for port in ports):
                     break
             except httpx.HTTPError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         self.token = httpx.post(f"http://127.0.0.1:{self.auth_port}/auth/login", json={
             "username": "admin", "password": "password"}).json()["access_token"]
         self.ps = psutil.Process(self.proc.pid)

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,59 +28,33 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import free_port  # sibling modules, found through the line above
+from ingest import Server as IngestServer  # sibling modules, found through the line above
 from loadgen import build_request, run
 
-BIN = Path(sys.executable).parent
 QUERY = "SELECT city, count(*) AS n, sum(amount) AS total FROM events GROUP BY city"
 
 
-class Server:
+class Server(IngestServer):
     def __init__(self, data_dir: Path, tail_mb: float) -> None:
-        data_dir.mkdir(parents=True)
-        self.auth, self.tenant, self.operation = free_port(), free_port(), free_port()
-        env = {**os.environ, "DATA_DIR": str(data_dir), "ENVIRONMENT": "development",
-               "AUTH_PORT": str(self.auth), "TENANT_PORT": str(self.tenant),
-               "OPERATION_PORT": str(self.operation), "LOG_LEVEL": "WARNING",
-               "TENANT_WRITE_RATE": "0", "INGEST_MAX_INFLIGHT": "256",
-               "FLUSH_MAX_AGE_S": "3600", "FLUSH_MAX_ROWS": "100000000",
-               "FLUSH_MAX_BYTES": str(8 * 1024**3), "QUERY_ON_DASK": "false",
-               "QUERY_UNFLUSHED_TAIL_MB": str(tail_mb),
-               "PREFECT_API_URL": "http://127.0.0.1:9/api", "PREFECT_CLIENT_MAX_RETRIES": "0"}
-        self.proc = subprocess.Popen(
-            [str(BIN / "lakehouse"), "serve", "-s", "auth", "-s", "tenant", "-s", "operation"],
-            env=env, stdout=subprocess.DEVNULL, stderr=(data_dir / "server.log").open("wb"))
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.operation}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start: see {data_dir}/server.log")
-            time.sleep(0.2)
-        self.token = httpx.post(f"http://127.0.0.1:{self.auth}/auth/login", json={
-            "username": "admin", "password": "password"}).json()["access_token"]
+        super().__init__(data_dir, sync=True, services=("operation",), extra={
+            "FLUSH_MAX_AGE_S": "3600", "FLUSH_MAX_ROWS": "100000000",
+            "FLUSH_MAX_BYTES": str(8 * 1024**3), "QUERY_ON_DASK": "false",
+            "QUERY_UNFLUSHED_TAIL_MB": str(tail_mb), "PREFECT_CLIENT_MAX_RETRIES": "0"})
 
     def write(self, bodies: list[bytes]) -> None:
         requests = [build_request("POST", "/data/store", "bench", body, "application/x-ndjson",
                                   self.token) for body in bodies]
-        result = asyncio.run(run("127.0.0.1", self.tenant, requests, 8))
+        result = asyncio.run(run("127.0.0.1", self.port, requests, 8))
         assert result.errors == 0, result.statuses
 
     def query(self) -> tuple[float, Any]:
         started = time.perf_counter()
-        answer = httpx.post(f"http://127.0.0.1:{self.operation}/query/execute",
+        answer = httpx.post(f"http://127.0.0.1:{self.operation_port}/query/execute",
                             headers={"Authorization": f"Bearer {self.token}"},
                             json={"query": QUERY}, timeout=300)
         elapsed = time.perf_counter() - started
         assert answer.status_code == 200, answer.text[:300]
         return elapsed, sorted(answer.json()["rows"])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
 
 
 def bodies(entries: int, per_entry: int) -> list[bytes]:
