@@ -21,6 +21,11 @@ from lakehouse.ingest.flush import WAL_WRITER
 from lakehouse.ingest.flush_rows import entries_table_sparing
 from lakehouse.ingest.keys import TableRef
 from lakehouse.ingest.service import IngestService
+from lakehouse.ingest.tail import Run
+
+# Entries read one by one past which a query merges them into its table's run: below it,
+# concatenating costs less than copying the run.
+MERGE_AFTER = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +59,22 @@ class UnflushedRows:
         schema = self._service.table_schema(ref)
         if schema is None:
             return None
-        parts = []
-        for first in sorted(set(firsts)):
-            if first <= self._watermark:
-                continue  # flushed at or before the pinned snapshot
+        wanted = [first for first in sorted(set(firsts)) if first > self._watermark]
+        parts: list[pa.Table] = []
+        included: list[int] = []
+        starts: list[int] = []
+        rows = 0
+        run = tail.run(ref, schema)
+        merged = run.from_entries(wanted) if run is not None else None
+        if run is not None and merged is not None:
+            prefix, count = merged
+            k = len(run.firsts) - count
+            parts.append(prefix)
+            included += run.firsts[k:]
+            starts += (s - run.starts[k] for s in run.starts[k:])
+            rows = prefix.num_rows
+            wanted = wanted[count:]
+        for first in wanted:
             kept = tail.get(first, ref, schema)
             if kept is None:
                 entry = self._service.wal.entry_containing(first)
@@ -71,6 +88,16 @@ class UnflushedRows:
                 kept, _refused = entries_table_sparing([(entry.seq, batch)], schema)
                 tail.put(first, ref, schema, kept)
             parts.append(kept)
+            included.append(first)
+            starts.append(rows)
+            rows += kept.num_rows
         if not parts:
             return None
-        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        if len(parts) - (merged is not None) < MERGE_AFTER:
+            return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        # Enough entries came since the run was merged: merge them in, so this query and the
+        # next ones read few chunks (lakehouse/ingest/tail.py).
+        together = pa.concat_tables(parts).combine_chunks()
+        tail.put_run(ref, Run(schema, tuple(included), tuple(starts), together,
+                              together.get_total_buffer_size()))
+        return together

@@ -15,12 +15,20 @@ query reads next, and the tail would never be read at all once the backlog outgr
 An entry's rows are what converting all of a table's entries at once gives for it
 (lakehouse/ingest/flush_rows.py `entries_table_sparing` converts entry by entry too when one
 fails): the tail changes what a query costs, never what it answers.
+
+A table's entries are also kept merged, as one run of consecutive entries in one chunk per
+column (`Run`). A write of twenty records is an entry of twenty rows, and a table of thousands
+of such chunks costs a query thirty times what the same rows in one chunk do (every kernel,
+every cast and every free is per chunk, mostly with the interpreter lock held: under a write
+flood, queries spent most of their time freeing chunks). A query takes the run's entries that
+are still unflushed as a slice and merges what came since into the next run.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -38,11 +46,47 @@ class _Kept:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Consecutive entries of one table, merged: `rows[starts[i]:]` begins entry `firsts[i]`."""
+
+    schema: FieldType
+    firsts: tuple[int, ...]
+    starts: tuple[int, ...]
+    rows: pa.Table
+    size: int  # the bytes its buffers hold (a slice holds all of them)
+
+    def from_entries(self, wanted: list[int]) -> tuple[pa.Table, int] | None:
+        """The rows of `wanted`'s first entries as kept here, and how many entries that is:
+        None unless the run's entries from `wanted[0]` on are exactly `wanted`'s first ones
+        (in order; anything else — an entry flushed, one the run lacks — is merged again)."""
+        if not wanted:
+            return None
+        k = bisect_left(self.firsts, wanted[0])
+        count = len(self.firsts) - k
+        if count == 0 or tuple(wanted[:count]) != self.firsts[k:]:
+            return None
+        return self.rows.slice(self.starts[k]), count
+
+    def after(self, seq: int) -> Run | None:
+        """The run without its entries at or below `seq`; None when none is left."""
+        k = bisect_right(self.firsts, seq)
+        if k == 0:
+            return self
+        if k == len(self.firsts):
+            return None
+        offset = self.starts[k]
+        return replace(self, firsts=self.firsts[k:],
+                       starts=tuple(s - offset for s in self.starts[k:]),
+                       rows=self.rows.slice(offset))
+
+
 class ArrowTail:
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._kept: dict[int, _Kept] = {}
+        self._runs: dict[TableRef, Run] = {}
         self._bytes = 0
         self._lowest: int | None = None  # the smallest first sequence number kept
         self.hits = 0
@@ -71,6 +115,34 @@ class ArrowTail:
             self._bytes += size
             self._lowest = first_seq if self._lowest is None else min(self._lowest, first_seq)
 
+    def run(self, ref: TableRef, schema: FieldType) -> Run | None:
+        """The table's merged run, if it was merged at this schema."""
+        with self._lock:
+            run = self._runs.get(ref)
+        if run is None or (run.schema is not schema and run.schema != schema):
+            return None
+        return run
+
+    def put_run(self, ref: TableRef, run: Run) -> None:
+        """Keep `run` as the table's, in place of its entries kept one by one and its earlier
+        run (whose rows it holds), if it fits."""
+        with self._lock:
+            freed = [first for first in run.firsts
+                     if (kept := self._kept.get(first)) is not None and kept.ref == ref]
+            old = self._runs.get(ref)
+            room = self._max_bytes - self._bytes + (old.size if old is not None else 0) + sum(
+                self._kept[first].size for first in freed)
+            if run.size > room:
+                return  # full: what is kept stays
+            for first in freed:
+                self._bytes -= self._kept.pop(first).size
+            if old is not None:
+                self._bytes -= old.size
+            self._runs[ref] = run
+            self._bytes += run.size
+            self._lowest = min(self._lowest if self._lowest is not None else run.firsts[0],
+                               run.firsts[0])
+
     def forget_through(self, seq: int, ref: TableRef | None = None) -> None:
         """Entries flushed: those of `ref` (None: of every table) whose first sequence number
         is at or below `seq`. No query pinned at that watermark or a later one reads them (one
@@ -81,7 +153,16 @@ class ArrowTail:
             for first in [s for s, k in self._kept.items()
                           if s <= seq and (ref is None or k.ref == ref)]:
                 self._bytes -= self._kept.pop(first).size
-            self._lowest = min(self._kept, default=None)
+            for table in [r for r in self._runs if ref is None or r == ref]:
+                run = self._runs[table]
+                left = run.after(seq)
+                if left is None:
+                    self._bytes -= run.size
+                    del self._runs[table]
+                else:
+                    self._runs[table] = left
+            self._lowest = min([*self._kept, *(r.firsts[0] for r in self._runs.values())],
+                               default=None)
 
     @property
     def bytes(self) -> int:
@@ -89,4 +170,5 @@ class ArrowTail:
 
     @property
     def entries(self) -> int:
-        return len(self._kept)
+        """Entries kept, merged or one by one."""
+        return len(self._kept) + sum(len(r.firsts) for r in self._runs.values())

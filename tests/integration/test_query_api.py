@@ -27,6 +27,7 @@ from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.executor.service import QueryService
+from lakehouse.ingest.keys import TableRef
 from tests.conftest import PASSWORD
 from tests.unit.sql_cases import HOSTILE
 
@@ -150,6 +151,48 @@ def test_unflushed_rows_are_converted_once_and_again_when_the_schema_grows(
     assert (tail.entries, tail.bytes) == (0, 0)  # the flush took them
     assert sample("lakehouse_unflushed_tail_bytes") == 0
     assert ask() == [41, sum(range(40)) + 1, 1]
+
+
+def test_many_unflushed_entries_are_merged_and_answer_the_same(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    """Past MERGE_AFTER entries read one by one, a query merges a table's entries into one run
+    of few chunks kept in the tail; later queries take the run's unflushed part as a slice and
+    merge what came since. Answers are those of the rows, through upserts and a flush."""
+    assert core.flusher is not None and core.ingest is not None
+    tail, ref = core.ingest.tail, TableRef("acme", "orders")
+    headers = _headers(core, "w")
+    sql = ("SELECT count(*) AS n, sum(amount) AS total, count(DISTINCT data_id) AS ids "
+           "FROM orders")
+
+    def ask() -> list[Any]:
+        return clients["op"].post("/query/execute", headers=headers,
+                                  json={"query": sql}).json()["rows"][0]
+
+    def schema() -> Any:
+        return core.ingest.table_schema(ref) if core.ingest is not None else None
+
+    for start in range(0, 12 * 5, 5):  # twelve entries of five
+        _write(core, _orders(5, start=start))
+    assert ask() == [60, sum(range(60)), 60]
+    run = tail.run(ref, schema())
+    assert run is not None and len(run.firsts) == 12 and run.rows.column(0).num_chunks == 1
+    misses = tail.misses
+    assert ask() == [60, sum(range(60)), 60]
+    assert tail.misses == misses and tail.run(ref, schema()) is run  # read from the run
+    for start in range(60, 75, 5):  # three more: too few to merge again
+        _write(core, _orders(5, start=start))
+    assert ask() == [75, sum(range(75)), 75] and tail.run(ref, schema()) is run
+    core.ingest.write("acme", [{"data_id": "o3", "table": "orders", "upsert": True,
+                                "payload": {"amount": 1000, "city": "Oslo"}}]).answer(
+        timeout_s=10)
+    for start in range(75, 100, 5):  # five more: merged with the three and the upsert
+        _write(core, _orders(5, start=start))
+    assert ask() == [100, sum(range(100)) - 3 + 1000, 100]
+    merged = tail.run(ref, schema())
+    assert merged is not None and merged is not run and len(merged.firsts) == 21
+    flush_here(core.flusher)
+    assert (tail.entries, tail.bytes) == (0, 0)
+    assert ask() == [100, sum(range(100)) - 3 + 1000, 100]
 
 
 def test_results_page_and_come_in_every_format(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from lakehouse.ingest.keys import TableRef
-from lakehouse.ingest.tail import ArrowTail
+from lakehouse.ingest.tail import ArrowTail, Run
 from lakehouse.schema import FieldType
 
 REF = TableRef("acme", "orders")
@@ -52,3 +52,65 @@ def test_bounded_by_bytes_keeping_the_oldest_and_emptied_by_the_flush() -> None:
     off = ArrowTail(max_bytes=0)
     off.put(1, REF, schema, _rows(1))
     assert off.entries == 0
+
+
+def _run(firsts: tuple[int, ...], sizes: tuple[int, ...], schema: FieldType) -> Run:
+    starts = tuple(sum(sizes[:i]) for i in range(len(sizes)))
+    # Each entry's rows are its first sequence number repeated, so a slice shows whose it is.
+    rows = pa.table({"a": [f for f, n in zip(firsts, sizes, strict=True) for _ in range(n)]})
+    return Run(schema, firsts, starts, rows.combine_chunks(), rows.nbytes)
+
+
+def test_a_run_gives_the_entries_it_holds_only_when_they_are_exactly_those_wanted() -> None:
+    run = _run((3, 5, 9), (2, 1, 3), _schema("a"))
+    cases = [  # wanted → (entries taken from the run, their rows), or None
+        ([3, 5, 9], (3, [3, 3, 5, 9, 9, 9])),
+        ([3, 5, 9, 12, 14], (3, [3, 3, 5, 9, 9, 9])),  # the entries since are read one by one
+        ([5, 9, 12], (2, [5, 9, 9, 9])),  # 3 flushed: the rest of the run
+        ([9], (1, [9, 9, 9])),
+        ([12, 14], None),  # the whole run flushed
+        ([2, 3, 5, 9], None),  # an older query's entry the run no longer holds
+        ([3, 9], None),  # 5 missing (left out of this query): merged again
+        ([3, 4, 5, 9], None),  # an entry the run lacks, between its own
+        ([], None),
+    ]
+    for wanted, expected in cases:
+        found = run.from_entries(wanted)
+        got = None if found is None else (found[1], found[0].column("a").to_pylist())
+        assert got == expected, wanted
+
+
+def test_a_run_loses_its_flushed_entries() -> None:
+    run = _run((3, 5, 9), (2, 1, 3), _schema("a"))
+    assert run.after(2) is run
+    left = run.after(4)
+    assert left is not None and (left.firsts, left.starts) == ((5, 9), (0, 1))
+    assert left.rows.column("a").to_pylist() == [5, 9, 9, 9] and left.size == run.size
+    assert run.after(9) is None and run.after(100) is None
+
+
+def test_a_run_takes_the_place_of_its_entries_within_the_bound() -> None:
+    schema, size = _schema("a"), _rows(4).nbytes
+    tail = ArrowTail(max_bytes=10 * size)
+    for first in (1, 2, 3):
+        tail.put(first, REF, schema, _rows(4))
+    other = TableRef("acme", "other")
+    tail.put(4, other, schema, _rows(4))
+    run = _run((1, 2, 3), (4, 4, 4), schema)
+    tail.put_run(REF, run)
+    assert tail.run(REF, schema) is run and tail.run(REF, _schema("a")) is run
+    assert tail.run(REF, _schema("a", "b")) is None and tail.run(other, schema) is None
+    # Its entries are no longer kept one by one; another table's are.
+    assert all(tail.get(f, REF, schema) is None for f in (1, 2, 3))
+    assert tail.get(4, other, schema) is not None
+    assert (tail.entries, tail.bytes) == (4, run.size + size)
+    tail.forget_through(1, REF)
+    kept = tail.run(REF, schema)
+    assert kept is not None and kept.firsts == (2, 3) and tail.entries == 3
+    tail.forget_through(3)
+    assert tail.run(REF, schema) is None and (tail.entries, tail.bytes) == (1, size)
+    # A run over the bound is not kept, and what was kept stays.
+    small = ArrowTail(max_bytes=2 * size)
+    small.put(1, REF, schema, _rows(4))
+    small.put_run(REF, _run((1, 2, 3), (4, 4, 4), schema))
+    assert small.run(REF, schema) is None and small.get(1, REF, schema) is not None
