@@ -10,7 +10,13 @@ from api.bodies import COLUMN_TYPE_SCHEMAS, declare_schemas
 from api.core import Core
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.fast_writes import FastRecordWrites
-from api.middleware import BodyLimits, RequestContext, WriteAdmission, authenticated_tenant
+from api.middleware import (
+    BodyLimits,
+    QueryAdmission,
+    RequestContext,
+    WriteAdmission,
+    authenticated_tenant,
+)
 from api.query_params import refuse_unknown_query_params
 from api.record_bodies import PAYLOAD_SCHEMAS
 from api.routers import (
@@ -31,7 +37,6 @@ from api.routers import (
 from api.routers.health import health_router
 from api.services import SPECS, Service
 from lakehouse import __version__
-from lakehouse.fair_share import Slots
 
 ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.AUTH: (auth.router, users.router),
@@ -42,6 +47,11 @@ ROUTERS: dict[Service, tuple[APIRouter, ...]] = {
     Service.MONITORING: (monitoring.router, dashboard.router),
     Service.INTERPRETER: (interpreter.router,),
 }
+
+
+# The requests that start a query, shed before they are read when the registry would refuse.
+QUERY_PATHS = {Service.OPERATION: frozenset({"/query/execute"}),
+               Service.TENANT: frozenset({"/data/execute"})}
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -59,6 +69,10 @@ def create_app(service: Service, core: Core) -> FastAPI:
         version=__version__,
         dependencies=[Depends(refuse_unknown_query_params)],
         generate_unique_id_function=_operation_id,
+        # FastAPI's own OpenTelemetry hooks asked the global providers (and the environment)
+        # on every request whether to trace it: a tenth of the event loop's time under a
+        # flood of small requests. The platform's telemetry is its metrics and logs.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.core = core
     app.state.service = spec
@@ -69,8 +83,11 @@ def create_app(service: Service, core: Core) -> FastAPI:
     declare_schemas(app, {**PAYLOAD_SCHEMAS, **COLUMN_TYPE_SCHEMAS})
     if service is Service.TENANT:
         app.add_middleware(FastRecordWrites, core=core)
-        app.add_middleware(WriteAdmission, slots=Slots(core.settings.ingest_max_inflight),
+        app.add_middleware(WriteAdmission, slots=core.write_slots,
                            tenant_of=authenticated_tenant(core), metrics=core.metrics)
+    if service in (Service.OPERATION, Service.TENANT):
+        app.add_middleware(QueryAdmission, core=core, paths=QUERY_PATHS[service],
+                           tenant_of=authenticated_tenant(core))
     # On every service, outside the write path's own layers: a body too large or nested too
     # deep is refused before the fast path, the admission limit or any parser sees it.
     app.add_middleware(BodyLimits, max_body_bytes=core.settings.request_max_body_bytes,

@@ -31,6 +31,7 @@ from lakehouse.executor.queries import QueryRegistry, ResultLimits
 from lakehouse.executor.sandbox import set_memory_limit
 from lakehouse.executor.service import QueryService
 from lakehouse.executor.serving_route import read_limits
+from lakehouse.fair_share import Slots
 from lakehouse.ingest.admission import BacklogLimits
 from lakehouse.ingest.flush import Flusher
 from lakehouse.ingest.flush_trigger import FlushTrigger
@@ -86,6 +87,9 @@ class Core:
     started_at: float = field(default_factory=time.time)
     stop_observing_runs: Callable[[], None] = field(default=lambda: None)
     mirror_keeper: MirrorKeeper | None = None  # in the process that flushes
+    # Writes in flight, shared fairly between tenants (api/middleware.py WriteAdmission); its
+    # capacity follows the event loop's lag (api/loop_watch.py).
+    write_slots: Slots = field(default_factory=lambda: Slots(64))
     _serving: ServingStore | None = None
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
     _catalog_answered_at: float | None = None  # never: a silent catalog is down at once
@@ -241,7 +245,8 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
     catalog = SqlCatalog(engine)
     core = Core(settings=settings, engine=engine, auth=auth,
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
-                catalog=catalog, storage=storage)
+                catalog=catalog, storage=storage,
+                write_slots=Slots(settings.ingest_max_inflight))
     core.history = History(math.ceil(HISTORY_S / settings.alert_eval_interval_s))
     core.metrics.registry.register(RestartsCollector(settings.run_dir))
     from flows.runs import observe_runs  # Prefect loads with it: only where services run

@@ -5,16 +5,16 @@ write admission limit, which sheds writes before their bodies are read."""
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import Core
 from api.deps import authenticate
-from api.write_door import body_too_large, carries_records, is_write, refuse
+from api.write_door import body_too_large, carries_records, is_write, refuse, small_body
 from lakehouse.errors import LakehouseError
 from lakehouse.fair_share import Slots, shed_error
 from lakehouse.json_nesting import NestingScan
@@ -29,6 +29,37 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _SCAN_BYTES = 64 * 1024
 
 
+# Answers that shed load. Under a flood they are most of the answers: each is counted in the
+# metrics, but only one a second is logged (with how many were not), so a flood neither fills
+# the disk with identical lines nor spends the event loop writing them.
+SHED_STATUSES = frozenset({429, 503})
+SHED_LOG_INTERVAL_S = 1.0
+
+
+class ShedLines:
+    """Which shed answers get a log line: the first of each interval; the next one logged says
+    how many went unlogged in between."""
+
+    def __init__(self, interval_s: float = SHED_LOG_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._next_at = 0.0
+        self._unlogged = 0
+
+    def take(self, now: float) -> int | None:
+        """None: leave this one out; else log it, with the count of those left out before."""
+        if now < self._next_at:
+            self._unlogged += 1
+            return None
+        self._next_at = now + self._interval_s
+        unlogged, self._unlogged = self._unlogged, 0
+        return unlogged
+
+
+def request_id() -> str:
+    """A new request's id: random, not secret (uuid4 asks the kernel for bytes each time)."""
+    return f"{random.getrandbits(128):032x}"
+
+
 class RequestContext:
     """Pure ASGI (not BaseHTTPMiddleware) so streaming bodies and contextvars behave."""
 
@@ -36,14 +67,15 @@ class RequestContext:
         self.app = app
         self.service = service
         self.metrics = metrics
+        self.shed_lines = ShedLines()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.fullmatch(incoming) else uuid.uuid4().hex
-        token_id = request_id_var.set(request_id)
+        given_id = incoming if _SAFE_ID.fullmatch(incoming) else request_id()
+        token_id = request_id_var.set(given_id)
         token_service = service_var.set(self.service)
         status = 500
         start = time.perf_counter()
@@ -53,7 +85,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-request-id", given_id.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -64,10 +96,13 @@ class RequestContext:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(self.service, scope["method"], path, status, elapsed)
-            log.info("request", extra={
-                "method": scope["method"], "path": scope["path"], "status": status,
-                "ms": round(elapsed * 1000, 2),
-            })
+            unlogged = self.shed_lines.take(start) if status in SHED_STATUSES else 0
+            if unlogged is not None:
+                fields = {"method": scope["method"], "path": scope["path"], "status": status,
+                          "ms": round(elapsed * 1000, 2)}
+                if unlogged:
+                    fields["shed_unlogged"] = unlogged
+                log.info("request", extra=fields)
             request_id_var.reset(token_id)
             service_var.reset(token_service)
 
@@ -188,7 +223,42 @@ class WriteAdmission:
                 return
         if self.metrics is not None:
             self.metrics.observe_shed("writes", shed.refused.value, tenant or "(unauthenticated)")
-        await refuse(send, shed_error(shed, "writes in flight"))
+        await refuse(send, shed_error(shed, "writes in flight"), close=not small_body(scope))
+
+
+# A refused query's error code → the reason its shed is counted under (as writes' are).
+_QUERY_SHED_REASONS = {"over_fair_share": "over_share", "overloaded": "full",
+                       "too_many_queries": "tenant_limit"}
+
+
+class QueryAdmission:
+    """Sheds queries before their requests are read, as WriteAdmission sheds writes: a query
+    the registry would refuse now (its tenant at QUERY_MAX_CONCURRENT_PER_TENANT, or past its
+    fair share of QUERY_MAX_CONCURRENT) is answered at once, without the body parsed, the
+    caller's dependencies resolved or a thread taken to submit it. One admitted here may still
+    be refused when it starts (another took the slot meanwhile): the registry decides."""
+
+    def __init__(self, app: ASGIApp, core: Core, paths: frozenset[str],
+                 tenant_of: TenantOf) -> None:
+        self.app = app
+        self.core = core
+        self.paths = paths
+        self.tenant_of = tenant_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        queries = self.core.queries
+        if (queries is None or scope["type"] != "http" or scope["method"] != "POST"
+                or scope["path"] not in self.paths):
+            await self.app(scope, receive, send)
+            return
+        tenant = await self.tenant_of(scope)
+        refused = queries.registry.refusal(tenant) if tenant else None
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        self.core.metrics.observe_shed("queries", _QUERY_SHED_REASONS.get(refused.code, "full"),
+                                       tenant)
+        await refuse(send, refused, close=not small_body(scope))
 
 
 def authenticated_tenant(core: Core) -> TenantOf:

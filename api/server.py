@@ -14,6 +14,7 @@ import uvicorn
 from api.alert_rounds import evaluate_forever
 from api.app import create_app
 from api.core import Core
+from api.loop_watch import keep_limits
 from api.services import SPECS, Service
 from flows.ingest import flush
 from lakehouse.ingest.flush import write_locally
@@ -78,6 +79,7 @@ async def serve(core: Core, services: Sequence[Service]) -> None:
     # The process serving the Monitoring service evaluates the alert rules (one evaluator).
     rounds = (asyncio.create_task(evaluate_forever(core), name="alert-rounds")
               if Service.MONITORING in services else None)
+    limits = asyncio.create_task(keep_limits(core), name="admission-limits")
 
     def stop(sig: signal.Signals) -> None:
         log.info("stopping", extra={"signal": sig.name})
@@ -101,6 +103,7 @@ async def serve(core: Core, services: Sequence[Service]) -> None:
             loop.remove_signal_handler(sig)
         if rounds is not None:
             rounds.cancel()
+        limits.cancel()
         if trigger is not None:
             await asyncio.to_thread(trigger.stop)  # flushes what is left first
         core.close()

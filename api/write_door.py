@@ -89,7 +89,19 @@ async def send_json(send: Send, status: int, answer: Mapping[str, Any],
     await send({"type": "http.response.body", "body": payload})
 
 
-async def refuse(send: Send, error: LakehouseError) -> None:
-    """An error in the one shape, with its headers, before the request was read (so the
-    connection closes)."""
-    await send_json(send, error.http_status, error.to_body(), headers_of(error), close=True)
+# A refused request's body up to this size is left for the server to read past, so the client
+# keeps its connection (under a flood, reconnecting after every shed answer cost more than the
+# answer); a larger or unannounced one closes the connection instead of being received.
+KEEP_ALIVE_BODY_BYTES = 64 * 1024
+
+
+def small_body(scope: Scope) -> bool:
+    """Whether the request announces a body of at most KEEP_ALIVE_BODY_BYTES."""
+    declared = dict(scope.get("headers") or []).get(b"content-length")
+    return declared is not None and declared.isdigit() and int(declared) <= KEEP_ALIVE_BODY_BYTES
+
+
+async def refuse(send: Send, error: LakehouseError, *, close: bool = True) -> None:
+    """An error in the one shape, with its headers, before the request was read; the
+    connection closes unless `close` is false (the body is small: the server reads past it)."""
+    await send_json(send, error.http_status, error.to_body(), headers_of(error), close=close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,13 +61,16 @@ def serve(
         core = build_core(settings, ingest=Service.TENANT in chosen)
     import gc
 
-    import uvloop  # C event loop: a large share of each small request is loop overhead
-
     # Everything built so far lives as long as the process: keep the collector off it, and
     # collect the young generation less often, so full collections do not pause requests.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    uvloop.run(serve_services(core, chosen))
+    # The standard event loop, not uvloop: uvloop runs libuv without the interpreter lock and
+    # takes it back for every callback (each accept, read and write), so while other threads
+    # hold it (queries, conversions, the flush) each callback waits its turn, and under a
+    # write flood connections waited seconds to be accepted (bench/resilience.py: accepted
+    # writes' p99 11 to 18 s with uvloop, 1.1 s with this loop, capacity unchanged).
+    asyncio.run(serve_services(core, chosen))
 
 
 @app.command("services")

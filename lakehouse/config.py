@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     ingest_max_records: int = Field(default=10_000, ge=1)
     ingest_max_inflight: int = Field(default=64, ge=1)
+    # The writes and queries limits shrink while the event loop lags past this and grow back
+    # when it keeps up (lakehouse/loop_pressure.py); 0 keeps them fixed.
+    admission_target_lag_ms: float = Field(default=20.0, ge=0)
     ingest_max_unflushed_bytes: int = Field(default=1024**3, ge=1)
     ingest_max_unflushed_age_s: float = Field(default=0.0, ge=0)
     # NDJSON batches of new records are read and checked by Arrow whole (see

@@ -162,19 +162,29 @@ class QueryRegistry:
         assert self._limits.spill_dir is not None  # noqa: S101 - callers check
         return self._limits.spill_dir / f"{run.query_id}.arrow"
 
+    def refusal(self, tenant: str) -> LakehouseError | None:
+        """Why a query of `tenant` would be shed now, or None: `start` raises it; the services
+        ask first, to shed a query before its request is read (api/middleware.py)."""
+        with self._lock:
+            return self._refusal(tenant)
+
+    def _refusal(self, tenant: str) -> LakehouseError | None:
+        active = sum(1 for r in self._runs.values()
+                     if r.tenant == tenant and r.state not in FINAL_STATES)
+        if active >= self._max:
+            return RateLimited(
+                f"your tenant already runs {active} queries, the most at once; wait for "
+                "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
+                details={"running": active, "limit": self._max},
+                headers={"Retry-After": "1"})
+        shed = decide(self._running(), tenant, self.capacity)
+        return shed_error(shed, "queries running") if shed is not None else None
+
     def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:
         with self._lock:
-            active = sum(1 for r in self._runs.values()
-                         if r.tenant == tenant and r.state not in FINAL_STATES)
-            if active >= self._max:
-                raise RateLimited(
-                    f"your tenant already runs {active} queries, the most at once; wait for "
-                    "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
-                    details={"running": active, "limit": self._max},
-                    headers={"Retry-After": "1"})
-            shed = decide(self._running(), tenant, self.capacity)
-            if shed is not None:
-                raise shed_error(shed, "queries running")
+            refused = self._refusal(tenant)
+            if refused is not None:
+                raise refused
             run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode, user)
             self._runs[run.query_id] = run
             self._forget_old()

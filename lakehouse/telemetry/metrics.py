@@ -186,6 +186,7 @@ class Metrics:
         self.unflushed_age = Gauge(
             "lakehouse_unflushed_oldest_age_seconds", "Age of the oldest acknowledged record "
             "not yet flushed (0 when none waits)", registry=self.registry)
+        self._admission_gauges()
         self.unflushed_tail_bytes = Gauge(
             "lakehouse_unflushed_tail_bytes", "Memory of the unflushed log entries kept "
             "converted to Arrow for queries (at most QUERY_UNFLUSHED_TAIL_MB)",
@@ -250,6 +251,20 @@ class Metrics:
     def observe_run(self, kind: str, outcome: str, seconds: float) -> None:
         if kind != "query":  # queries have their own series
             self.run_seconds.labels(kind, outcome).observe(seconds)
+
+    def _admission_gauges(self) -> None:
+        self.admission_limit = Gauge(
+            "lakehouse_admission_limit", "Writes in flight or queries running admitted now "
+            "(follows the event loop's lag, at most INGEST_MAX_INFLIGHT / QUERY_MAX_CONCURRENT)",
+            ["pool"], registry=self.registry)
+        self.loop_lag = Gauge(
+            "lakehouse_event_loop_lag_seconds", "The event loop's worst lag in the last window "
+            "(a timer's lateness)", registry=self.registry)
+
+    def observe_admission(self, lag_s: float, writes: int, queries: int) -> None:
+        self.loop_lag.set(lag_s)
+        self.admission_limit.labels("writes").set(writes)
+        self.admission_limit.labels("queries").set(queries)
 
     def observe_tail(self, tail: TailSize) -> None:
         """The unflushed log's Arrow tail (lakehouse/ingest/tail.py), read at each scrape."""

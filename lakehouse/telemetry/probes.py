@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -49,10 +51,17 @@ async def probe_catalog(engine: Engine, timeout_s: float) -> Check:
     return Check("catalog", ok, True, (time.perf_counter() - start) * 1000, detail)
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's TLS context, built once: each client built its own, loading the CA bundle
+    (milliseconds on the event loop, at every health probe)."""
+    return httpx.create_ssl_context()
+
+
 async def probe_prefect(api_url: str, timeout_s: float) -> Check:
     start = time.perf_counter()
     try:
-        async with httpx.AsyncClient(timeout=timeout_s) as client:
+        async with httpx.AsyncClient(timeout=timeout_s, verify=_tls()) as client:
             response = await client.get(api_url.rstrip("/") + "/health")
         ok = response.status_code == 200
         detail: dict[str, Any] = {"url": api_url, "status_code": response.status_code}

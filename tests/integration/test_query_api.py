@@ -391,6 +391,14 @@ def test_queries_past_the_platform_limit_are_shed_fairly(
         assert shed.status_code == 429 and shed.headers["retry-after"] == "1", shed.json()
         assert shed.json()["error"] == "over_fair_share"
         assert shed.json()["details"] == {"held": 1, "fair_share": 1, "capacity": 1}
+        assert "connection" not in shed.headers  # a small body: the client keeps it
+    # Shed before the request is read (api/middleware.py QueryAdmission): a body that is not
+    # even a query gets the same answer, and the shed is counted.
+    unread = clients["op"].post("/query/execute", content=b"not json",
+                                headers={**acme, "content-type": "application/json"})
+    assert unread.status_code == 429 and unread.json()["error"] == "over_fair_share"
+    assert core.metrics.registry.get_sample_value(
+        "lakehouse_shed_requests_total", {"pool": "queries", "reason": "over_share"}) == 3
     for answer, headers, tenant in ((first, acme, "acme"), (newcomer, other, "other")):
         query_id = answer.json()["query_id"]
         assert clients["op"].delete(f"/query/{query_id}", headers=headers).status_code == 200

@@ -13,7 +13,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from api.middleware import BodyLimits, WriteAdmission
-from api.write_door import media_type, read_limited, received
+from api.write_door import KEEP_ALIVE_BODY_BYTES, media_type, read_limited, received
 from lakehouse.errors import InvalidInput, PayloadTooLarge
 from lakehouse.fair_share import Slots
 from lakehouse.telemetry.metrics import Metrics
@@ -111,6 +111,37 @@ def test_a_flooding_tenant_does_not_lock_out_another() -> None:
     assert b'lakehouse_shed_requests_total{pool="writes",reason="over_share"} 2.0' in (
         metrics.exposition())
     assert b'tenant="a"} 1.0' in metrics.exposition(per_tenant=True)
+
+
+def test_a_shed_write_keeps_its_connection_only_when_its_body_is_small() -> None:
+    """Shed before its body is read: a body announced at most KEEP_ALIVE_BODY_BYTES is left for
+    the server to read past, so the client keeps its connection (reconnecting after every shed
+    answer cost a flood more than the answers); a larger or unannounced one closes it."""
+    release = asyncio.Event()
+
+    async def held(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    admission = WriteAdmission(held, Slots(1), _tenant_header)
+
+    def sized(length: int | None) -> Scope:
+        declared = [] if length is None else [(b"content-length", str(length).encode())]
+        return _scope("/data/store", _as("a") + declared)
+
+    async def scenario() -> list[dict[bytes, bytes]]:
+        first = asyncio.create_task(_call(admission, _scope("/data", _as("a"))))
+        await asyncio.sleep(0.01)
+        answers = [await _call(admission, sized(n))
+                   for n in (400, KEEP_ALIVE_BODY_BYTES, KEEP_ALIVE_BODY_BYTES + 1, None)]
+        release.set()
+        await first
+        return [headers for status, _, headers in answers if status == 503]
+
+    small, limit, large, unannounced = asyncio.run(scenario())
+    assert b"connection" not in small and b"connection" not in limit
+    assert large[b"connection"] == unannounced[b"connection"] == b"close"
 
 
 async def _reads_then_answers(scope: Scope, receive: Receive, send: Send) -> None:
