@@ -5,12 +5,14 @@ queries at a modest rate, /health is polled and an admin logs in.
 What holds: the flood is shed (429/503, each with Retry-After) and never answered 5xx
 otherwise; the other tenant is never shed; health and logins always answer (health 200: a
 catalog probe that is only slow in the starved process is `degraded`, not 503); memory stays
-bounded; write latency is back to normal once the load stops (within 10 s is the target, a
-figure). What does not yet (README, "Overload"): latency under the flood. The services' event
-loop is starved by the threads of the work it admitted, so requests wait seconds before
-admission sheds them, the other tenant's too, and some go unanswered within the client's 30 s.
-Those latencies are figures (bench/resilience.py --only overload prints them), not asserted:
-tests here check behaviour, not timings.
+bounded; every request gets an answer within the client's 30 s; write latency is back to
+normal once the load stops (within 10 s is the target, a figure). What does not yet (README,
+"Overload"): the latency targets under the flood. The admission limits follow the event loop's
+lag and the flood is shed before its bodies are read, but the loop stays busy with the flood's
+requests and shares the interpreter with the queries it admitted: accepted writes wait hundreds
+of milliseconds there, against the 100 ms target. Those latencies are figures
+(bench/resilience.py --only overload prints them), not asserted: tests here check behaviour,
+not timings.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def test_a_flood_is_shed_fairly_and_the_platform_recovers(figures: dict[str, Any
     streams = figures["streams"]
     for name, stream in streams.items():
         assert set(stream["statuses"]) <= {200, 429, 503}, (name, stream)  # no other 5xx
-        assert stream["failures"] == 0, (name, stream)
+        assert stream["failures"] == 0 and stream["unanswered"] == 0, (name, stream)
     for name in ("flood writes", "flood queries", "calm writes", "calm queries"):
         assert streams[name]["retry_after_missing"] == 0, (name, streams[name])
     assert streams["flood writes"]["shed"] > 0 and streams["flood queries"]["shed"] > 0
