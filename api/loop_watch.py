@@ -19,8 +19,8 @@ WINDOW = 5  # ticks: the limits move at most ten times a second
 
 def bounds_of(core: Core) -> Bounds:
     settings = core.settings
-    queries = core.queries.registry.capacity if core.queries is not None else 1
-    return Bounds(settings.ingest_max_inflight, queries,
+    queries = core.queries.registry.ceiling if core.queries is not None else 1
+    return Bounds(core.write_slots.ceiling, queries,
                   settings.admission_target_lag_ms / 1000)
 
 

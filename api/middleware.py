@@ -29,10 +29,12 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _SCAN_BYTES = 64 * 1024
 
 
-# Answers that shed load. Under a flood they are most of the answers: each is counted in the
-# metrics, but only one a second is logged (with how many were not), so a flood neither fills
-# the disk with identical lines nor spends the event loop writing them.
-SHED_STATUSES = frozenset({429, 503})
+# Answers that shed load (the admission limits' refusals, marked in the request's scope). Under
+# a flood they are most of the answers: each is counted in the metrics, but only one a second is
+# logged (with how many were not), so a flood neither fills the disk with identical lines nor
+# spends the event loop writing them. Other 429s and 503s (the login throttle, backpressure, an
+# unreachable catalog) are logged one by one.
+SHED_MARK = "lakehouse.shed"
 SHED_LOG_INTERVAL_S = 1.0
 
 
@@ -96,7 +98,7 @@ class RequestContext:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(self.service, scope["method"], path, status, elapsed)
-            unlogged = self.shed_lines.take(start) if status in SHED_STATUSES else 0
+            unlogged = self.shed_lines.take(start) if scope.get(SHED_MARK) else 0
             if unlogged is not None:
                 fields = {"method": scope["method"], "path": scope["path"], "status": status,
                           "ms": round(elapsed * 1000, 2)}
@@ -223,6 +225,7 @@ class WriteAdmission:
                 return
         if self.metrics is not None:
             self.metrics.observe_shed("writes", shed.refused.value, tenant or "(unauthenticated)")
+        scope[SHED_MARK] = True
         await refuse(send, shed_error(shed, "writes in flight"), close=not small_body(scope))
 
 
@@ -258,6 +261,7 @@ class QueryAdmission:
             return
         self.core.metrics.observe_shed("queries", _QUERY_SHED_REASONS.get(refused.code, "full"),
                                        tenant)
+        scope[SHED_MARK] = True
         await refuse(send, refused, close=not small_body(scope))
 
 

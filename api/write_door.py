@@ -96,9 +96,13 @@ KEEP_ALIVE_BODY_BYTES = 64 * 1024
 
 
 def small_body(scope: Scope) -> bool:
-    """Whether the request announces a body of at most KEEP_ALIVE_BODY_BYTES."""
-    declared = dict(scope.get("headers") or []).get(b"content-length")
-    return declared is not None and declared.isdigit() and int(declared) <= KEEP_ALIVE_BODY_BYTES
+    """Whether the request announces a body of at most KEEP_ALIVE_BODY_BYTES, and will send it
+    unasked: a client waiting for `100 Continue` (sent only when the app reads) would take its
+    next request for the body the server reads past."""
+    headers = dict(scope.get("headers") or [])
+    declared = headers.get(b"content-length")
+    return (declared is not None and declared.isdigit()
+            and int(declared) <= KEEP_ALIVE_BODY_BYTES and b"expect" not in headers)
 
 
 async def refuse(send: Send, error: LakehouseError, *, close: bool = True) -> None:

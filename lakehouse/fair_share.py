@@ -44,12 +44,17 @@ def fair_share(held: Mapping[str, int], tenant: str, capacity: int) -> int:
     return max(1, capacity // (others + 1))
 
 
-def decide(held: Mapping[str, int], tenant: str, capacity: int) -> Shed | None:
-    """None to admit `tenant`'s request, else why it is shed."""
+def decide(held: Mapping[str, int], tenant: str, capacity: int,
+           ceiling: int | None = None) -> Shed | None:
+    """None to admit `tenant`'s request, else why it is shed. `ceiling` is the configured limit
+    when `capacity` is the one in force below it (lakehouse/loop_pressure.py): the hard limit
+    for a tenant under its share stays twice the ceiling, so a limit that shrinks below what is
+    already held does not lock newcomers out until the others finish."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     share = fair_share(held, tenant, capacity)
-    if total < capacity or (own < share and total < 2 * capacity):
+    hard = 2 * max(capacity, ceiling or capacity)
+    if total < capacity or (own < share and total < hard):
         return None
     alone = not any(count > 0 and name != tenant for name, count in held.items())
     full = own < share or alone  # under its share (so at the hard limit), or nobody else waits
@@ -70,16 +75,18 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
 
 
 class Slots:
-    """The slots each tenant holds of one pool; `take` admits or says why not."""
+    """The slots each tenant holds of one pool; `take` admits or says why not. `capacity` may
+    be lowered below the configured limit (`ceiling`) while the event loop lags."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
+        self.ceiling = capacity
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def take(self, tenant: str) -> Shed | None:
         with self._lock:
-            shed = decide(self._held, tenant, self.capacity)
+            shed = decide(self._held, tenant, self.capacity, self.ceiling)
             if shed is None:
                 self._held[tenant] = self._held.get(tenant, 0) + 1
             return shed

@@ -127,6 +127,7 @@ class QueryRegistry:
         # Every tenant together: past it a query is shed (503, or 429 for a tenant over its
         # fair share while others wait), never queued behind the others (lakehouse.fair_share).
         self.capacity = max_concurrent or 2**31
+        self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -177,7 +178,7 @@ class QueryRegistry:
                 "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
                 details={"running": active, "limit": self._max},
                 headers={"Retry-After": "1"})
-        shed = decide(self._running(), tenant, self.capacity)
+        shed = decide(self._running(), tenant, self.capacity, self.ceiling)
         return shed_error(shed, "queries running") if shed is not None else None
 
     def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:

@@ -170,5 +170,7 @@ class ArrowTail:
 
     @property
     def entries(self) -> int:
-        """Entries kept, merged or one by one."""
-        return len(self._kept) + sum(len(r.firsts) for r in self._runs.values())
+        """Entries kept, merged or one by one (read at each metrics scrape, while queries and
+        flushes change the runs: under the lock)."""
+        with self._lock:
+            return len(self._kept) + sum(len(r.firsts) for r in self._runs.values())

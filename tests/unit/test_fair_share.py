@@ -37,6 +37,28 @@ def test_decide(held: dict[str, int], tenant: str, capacity: int,
 
 
 @pytest.mark.parametrize(
+    ("held", "tenant", "capacity", "ceiling", "expected"),
+    [
+        # The limit in force shrank to 4 below the configured 16 (the event loop lags) while a
+        # flood held 12: the flood is refused, a newcomer still gets in (the hard limit is twice
+        # the ceiling, not twice what is in force) ...
+        ({"a": 12}, "a", 4, 16, Shed(Refused.FULL, 12, 4, 4)),
+        ({"a": 12}, "b", 4, 16, ADMIT),
+        ({"a": 12, "b": 1}, "b", 4, 16, ADMIT),
+        ({"a": 12, "b": 2}, "b", 4, 16, Shed(Refused.OVER_SHARE, 2, 2, 4)),  # … to its share
+        ({"a": 30, "b": 1}, "b", 4, 16, ADMIT),
+        ({"a": 32}, "b", 4, 16, Shed(Refused.FULL, 0, 2, 4)),  # twice the ceiling stays hard
+        # Without a ceiling (or one at the capacity) the newcomer would wait for the flood.
+        ({"a": 12}, "b", 4, None, Shed(Refused.FULL, 0, 2, 4)),
+        ({"a": 12}, "b", 4, 4, Shed(Refused.FULL, 0, 2, 4)),
+    ],
+)
+def test_decide_under_a_lowered_limit(held: dict[str, int], tenant: str, capacity: int,
+                                      ceiling: int | None, expected: Shed | None) -> None:
+    assert decide(held, tenant, capacity, ceiling) == expected
+
+
+@pytest.mark.parametrize(
     ("held", "tenant", "share"),
     [({}, "a", 64), ({"a": 64}, "a", 64), ({"a": 64}, "b", 32), ({"a": 5, "b": 0}, "c", 32),
      ({str(i): 1 for i in range(100)}, "x", 1)],

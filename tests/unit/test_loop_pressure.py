@@ -3,10 +3,16 @@ table of cases, and the one-log-line-a-second rule for shed answers (api/middlew
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import logging
+from typing import Any
 
-from api.middleware import ShedLines, request_id
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from api.middleware import SHED_MARK, RequestContext, ShedLines, request_id
 from lakehouse.loop_pressure import Bounds, Limits, adjust
+from lakehouse.telemetry.metrics import Metrics
 
 BOUNDS = Bounds(writes=64, queries=8, target_lag_s=0.02)
 
@@ -45,6 +51,46 @@ def test_one_shed_line_a_second_says_how_many_were_left_out() -> None:
     assert lines.take(11.0) == 3  # the next second's first says three were not
     assert lines.take(11.2) is None
     assert lines.take(50.0) == 1
+
+
+def test_shed_answers_are_logged_one_a_second_and_other_refusals_each(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Answers the admission limits shed (marked in the scope) share a line a second; a 429 of
+    anything else (the login throttle, say) keeps its own line."""
+
+    def answering(shed: bool) -> Any:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if shed:
+                scope[SHED_MARK] = True
+            await send({"type": "http.response.start", "status": 429, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+        return app
+
+    async def call(app: Any) -> None:
+        scope = {"type": "http", "method": "POST", "path": "/x", "headers": []}
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            return None
+
+        await app(scope, receive, send)
+
+    metrics = Metrics()
+    shed = RequestContext(answering(True), "Tenant Node", metrics)
+    throttled = RequestContext(answering(False), "Auth Gateway", metrics)
+
+    async def scenario() -> None:
+        for _ in range(5):
+            await call(shed)
+            await call(throttled)
+
+    with caplog.at_level(logging.INFO, logger="api.access"):
+        asyncio.run(scenario())
+    lines = [r for r in caplog.records if r.getMessage() == "request"]
+    assert [getattr(r, "status", None) for r in lines] == [429] * 6  # one shed, five throttled
+    assert sum(1 for r in lines if not hasattr(r, "shed_unlogged")) == 6
 
 
 def test_request_ids_are_distinct_hex() -> None:

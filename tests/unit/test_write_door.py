@@ -135,13 +135,18 @@ def test_a_shed_write_keeps_its_connection_only_when_its_body_is_small() -> None
         await asyncio.sleep(0.01)
         answers = [await _call(admission, sized(n))
                    for n in (400, KEEP_ALIVE_BODY_BYTES, KEEP_ALIVE_BODY_BYTES + 1, None)]
+        # A client waiting for `100 Continue` holds its body back: the server would take its
+        # next request for the body, so the connection closes.
+        expecting = _scope("/data/store", [*sized(10)["headers"], (b"expect", b"100-continue")])
+        answers.append(await _call(admission, expecting))
         release.set()
         await first
         return [headers for status, _, headers in answers if status == 503]
 
-    small, limit, large, unannounced = asyncio.run(scenario())
+    small, limit, large, unannounced, expecting = asyncio.run(scenario())
     assert b"connection" not in small and b"connection" not in limit
     assert large[b"connection"] == unannounced[b"connection"] == b"close"
+    assert expecting[b"connection"] == b"close"
 
 
 async def _reads_then_answers(scope: Scope, receive: Receive, send: Send) -> None:
