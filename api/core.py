@@ -72,6 +72,9 @@ class Core:
     settings: Settings
     engine: Engine
     auth: AuthService
+    # Writes in flight, shared fairly between tenants (api/middleware.py WriteAdmission); its
+    # capacity follows the event loop's lag (api/loop_watch.py).
+    write_slots: Slots
     declarations: TableDeclarations | None = None
     table_options: TableOptionsStore | None = None
     catalog: Catalog | None = None
@@ -87,9 +90,6 @@ class Core:
     started_at: float = field(default_factory=time.time)
     stop_observing_runs: Callable[[], None] = field(default=lambda: None)
     mirror_keeper: MirrorKeeper | None = None  # in the process that flushes
-    # Writes in flight, shared fairly between tenants (api/middleware.py WriteAdmission); its
-    # capacity follows the event loop's lag (api/loop_watch.py).
-    write_slots: Slots = field(default_factory=lambda: Slots(64))
     _serving: ServingStore | None = None
     _checks: dict[str, tuple[float, Check]] = field(default_factory=dict)
     _catalog_answered_at: float | None = None  # never: a silent catalog is down at once
@@ -244,9 +244,9 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         storage.fs.create_dir(storage.base, recursive=True)
     catalog = SqlCatalog(engine)
     core = Core(settings=settings, engine=engine, auth=auth,
+                write_slots=Slots(settings.ingest_max_inflight),
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
-                catalog=catalog, storage=storage,
-                write_slots=Slots(settings.ingest_max_inflight))
+                catalog=catalog, storage=storage)
     core.history = History(math.ceil(HISTORY_S / settings.alert_eval_interval_s))
     core.metrics.registry.register(RestartsCollector(settings.run_dir))
     from flows.runs import observe_runs  # Prefect loads with it: only where services run

@@ -38,6 +38,13 @@ SHED_MARK = "lakehouse.shed"
 SHED_LOG_INTERVAL_S = 1.0
 
 
+async def shed_now(scope: Scope, send: Send, error: LakehouseError) -> None:
+    """An admission limit's refusal, before the body is read: marked for RequestContext's log,
+    the connection kept when the body is small."""
+    scope[SHED_MARK] = True
+    await refuse(send, error, close=not small_body(scope))
+
+
 class ShedLines:
     """Which shed answers get a log line: the first of each interval; the next one logged says
     how many went unlogged in between."""
@@ -225,8 +232,7 @@ class WriteAdmission:
                 return
         if self.metrics is not None:
             self.metrics.observe_shed("writes", shed.refused.value, tenant or "(unauthenticated)")
-        scope[SHED_MARK] = True
-        await refuse(send, shed_error(shed, "writes in flight"), close=not small_body(scope))
+        await shed_now(scope, send, shed_error(shed, "writes in flight"))
 
 
 # A refused query's error code → the reason its shed is counted under (as writes' are).
@@ -261,8 +267,7 @@ class QueryAdmission:
             return
         self.core.metrics.observe_shed("queries", _QUERY_SHED_REASONS.get(refused.code, "full"),
                                        tenant)
-        scope[SHED_MARK] = True
-        await refuse(send, refused, close=not small_body(scope))
+        await shed_now(scope, send, refused)
 
 
 def authenticated_tenant(core: Core) -> TenantOf:

@@ -66,14 +66,12 @@ class UnflushedRows:
         rows = 0
         run = tail.run(ref, schema)
         merged = run.from_entries(wanted) if run is not None else None
-        if run is not None and merged is not None:
-            prefix, count = merged
-            k = len(run.firsts) - count
-            parts.append(prefix)
-            included += run.firsts[k:]
-            starts += (s - run.starts[k] for s in run.starts[k:])
-            rows = prefix.num_rows
-            wanted = wanted[count:]
+        if merged is not None:
+            parts.append(merged.rows)
+            included += merged.firsts
+            starts += merged.starts
+            rows = merged.rows.num_rows
+            wanted = wanted[len(merged.firsts):]
         for first in wanted:
             kept = tail.get(first, ref, schema)
             if kept is None:

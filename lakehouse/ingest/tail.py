@@ -27,7 +27,7 @@ are still unflushed as a slice and merges what came since into the next run.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
@@ -56,17 +56,14 @@ class Run:
     rows: pa.Table
     size: int  # the bytes its buffers hold (a slice holds all of them)
 
-    def from_entries(self, wanted: list[int]) -> tuple[pa.Table, int] | None:
-        """The rows of `wanted`'s first entries as kept here, and how many entries that is:
-        None unless the run's entries from `wanted[0]` on are exactly `wanted`'s first ones
-        (in order; anything else — an entry flushed, one the run lacks — is merged again)."""
-        if not wanted:
+    def from_entries(self, wanted: list[int]) -> Run | None:
+        """The part of the run that holds `wanted`'s first entries: None unless the run's
+        entries from `wanted[0]` on are exactly `wanted`'s first ones (in order; anything else
+        — an entry flushed, one the run lacks — is merged again)."""
+        part = self.after(wanted[0] - 1) if wanted else None
+        if part is None or tuple(wanted[:len(part.firsts)]) != part.firsts:
             return None
-        k = bisect_left(self.firsts, wanted[0])
-        count = len(self.firsts) - k
-        if count == 0 or tuple(wanted[:count]) != self.firsts[k:]:
-            return None
-        return self.rows.slice(self.starts[k]), count
+        return part
 
     def after(self, seq: int) -> Run | None:
         """The run without its entries at or below `seq`; None when none is left."""

@@ -76,7 +76,7 @@ def test_a_run_gives_the_entries_it_holds_only_when_they_are_exactly_those_wante
     ]
     for wanted, expected in cases:
         found = run.from_entries(wanted)
-        got = None if found is None else (found[1], found[0].column("a").to_pylist())
+        got = None if found is None else (len(found.firsts), found.rows.column("a").to_pylist())
         assert got == expected, wanted
 
 
