@@ -18,10 +18,15 @@ WINDOW = 5  # ticks: the limits move at most ten times a second
 
 
 def bounds_of(core: Core) -> Bounds:
+    """The writes limit follows the lag down to its floor; the queries limit stays at
+    QUERY_MAX_CONCURRENT (its floor is the limit itself). Lowered, it cut the flood's latency
+    further, but a light tenant's fair share of a lowered limit is one or two queries, and a
+    tenant querying once a second with answers slowed by the flood was refused now and then
+    (tests/e2e/test_overload.py): one tenant's flood must not cost another its queries."""
     settings = core.settings
     queries = core.queries.registry.ceiling if core.queries is not None else 1
     return Bounds(core.write_slots.ceiling, queries,
-                  settings.admission_target_lag_ms / 1000)
+                  settings.admission_target_lag_ms / 1000, min_queries=queries)
 
 
 def apply(core: Core, limits: Limits, lag_s: float) -> None:

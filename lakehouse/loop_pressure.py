@@ -16,7 +16,8 @@ every window the loop's worst lag decides them (`adjust`).
 - In between: unchanged.
 
 Never below a floor, so a platform that is slow for other reasons (a busy machine) still takes
-some work. What is shed is decided, per tenant, by `lakehouse.fair_share` from these limits.
+some work (api/loop_watch.py sets the queries floor at the queries limit: see there why).
+What is shed is decided, per tenant, by `lakehouse.fair_share` from these limits.
 """
 
 from __future__ import annotations
