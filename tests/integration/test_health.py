@@ -91,6 +91,7 @@ def test_a_slow_catalog_is_degraded_until_it_stays_silent(
 
     monkeypatch.setattr(probes, "ping", ping)
     monkeypatch.setattr(api.core, "HEALTH_CACHE_S", 0.0)
+    monkeypatch.setattr(api.core, "HEALTH_STALE_S", 0.0)  # every answer waits for its probe
     with TestClient(create_app(Service.CATALOG, core)) as client:
         assert client.get("/health").json()["checks"]["catalog"]["ok"] is True
         slow.set()
@@ -105,4 +106,50 @@ def test_a_slow_catalog_is_degraded_until_it_stays_silent(
         slow.clear()
         time.sleep(0.6)  # the last slow probe's thread finishes
         assert client.get("/health").json()["checks"]["catalog"]["ok"] is True
+    core.close()
+
+
+def test_a_stale_check_is_answered_at_once_and_probed_again_behind_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past HEALTH_CACHE_S and within HEALTH_STALE_S, /health answers the checks it holds at
+    once while one probe (not one per request) refreshes them; a later answer shows what that
+    probe found. Past HEALTH_STALE_S, or before any probe, the answer waits for the probe."""
+    import api.core
+    from lakehouse.telemetry import probes
+
+    core = build_core(Settings.for_tests(tmp_path, health_timeout_s=5))
+    broken = threading.Event()
+    pings: list[float] = []
+    real_ping = probes.ping
+
+    def ping(engine: Any) -> None:
+        pings.append(time.monotonic())
+        if broken.is_set():
+            time.sleep(0.4)
+            raise RuntimeError("the catalog went away")
+        real_ping(engine)
+
+    monkeypatch.setattr(probes, "ping", ping)
+    monkeypatch.setattr(api.core, "HEALTH_CACHE_S", 0.0)
+    monkeypatch.setattr(api.core, "HEALTH_STALE_S", 60.0)
+    with TestClient(create_app(Service.CATALOG, core)) as client:
+        assert client.get("/health").json()["checks"]["catalog"]["ok"] is True  # waited
+        assert len(pings) == 1
+        broken.set()
+        for _ in range(3):  # the probe under way takes 0.4 s: these do not wait for it
+            started = time.monotonic()
+            stale = client.get("/health")
+            assert time.monotonic() - started < 0.3
+            assert stale.status_code == 200 and stale.json()["checks"]["catalog"]["ok"] is True
+        assert len(pings) == 2  # one probe refreshing, however many asked meanwhile
+        deadline = time.monotonic() + 10
+        while (found := client.get("/health")).status_code == 200:
+            assert time.monotonic() < deadline, found.json()
+            time.sleep(0.1)
+        assert found.json()["status"] == "unhealthy"
+        assert "went away" in found.json()["checks"]["catalog"]["error"]
+        monkeypatch.setattr(api.core, "HEALTH_STALE_S", 0.0)
+        started = time.monotonic()
+        assert client.get("/health").status_code == 503
+        assert time.monotonic() - started >= 0.4  # too old to answer: it waited for the probe
     core.close()
