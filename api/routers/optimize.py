@@ -41,9 +41,13 @@ async def optimize_query(body: ExecuteBody, core: CoreDep, caller: Reader) -> di
 
 @router.get("/stats")
 async def optimizer_stats(core: CoreDep, caller: Reader) -> dict[str, Any]:
-    """Queries optimized, planning time percentiles, the share of files pruned, and the
-    accuracy of row estimates against the rows that came (median and p90 q-error)."""
-    return service(core).stats.summary()
+    """Queries optimized, planning time percentiles, the share of files pruned, the
+    accuracy of row estimates against the rows that came (median and p90 q-error), and how
+    often a query's text reused the plan made for it before (`plan_cache`)."""
+    found = service(core)
+    plans = found.engine.plans
+    return {**found.stats.summary(),
+            "plan_cache": {"reused": plans.reused, "planned": plans.planned, "kept": len(plans)}}
 
 
 class ConfigBody(StrictBody):

@@ -27,6 +27,7 @@ from lakehouse.catalog.time_travel import one_snapshot, require_readable
 from lakehouse.executor.empty import empty_relations
 from lakehouse.executor.metadata import MetadataCache, SnapshotMetadata
 from lakehouse.executor.output_names import duckdb_names, written_names
+from lakehouse.executor.plan_cache import NOT_SEEN, NotSeen, PlanCache, PlanKey
 from lakehouse.executor.run import Cancel, ExecutionContext, Progress, execute
 from lakehouse.executor.unflushed import Pin, UnflushedRows, pin
 from lakehouse.ingest.keys import TableRef
@@ -54,6 +55,10 @@ class Planned:
     served: frozenset[str] = frozenset()  # its tables marked for the serving store
 
 
+# A query's tree, its dialect, how DuckDB names its outputs as written, the snapshot it names.
+Parsed = tuple[exp.Expr, str, Callable[..., Any] | None, int | None]
+
+
 class QueryEngine:
     def __init__(self, catalog: Catalog, storage: StorageRoot, options: TableOptionsStore,
                  ingest: IngestService | None = None, threads: int = 2, *,
@@ -70,6 +75,7 @@ class QueryEngine:
         # our scan would (lakehouse/executor/file_views.py); arrow: our scan reads them all.
         self.duckdb_reads_files = duckdb_reads_files
         self.metadata = MetadataCache(catalog, storage)
+        self.plans = PlanCache()
 
     # Views -----------------------------------------------------------------------------
 
@@ -104,29 +110,36 @@ class QueryEngine:
     def plan(self, tenant: str, query: str | exp.Expr, dialect: str | None,
              model: CostModel, snapshot: int | None = None) -> Planned:
         """Plan `query` (SQL text, or a tree built from the DSL) at the current snapshot and the
-        log, or at exactly `snapshot` (or the one its AT (VERSION => N) names)."""
+        log, or at exactly `snapshot` (or the one its AT (VERSION => N) names).
+
+        SQL text planned before for the same tenant, snapshot, view and cost model reuses that
+        plan (`PlanCache`): what planning reads is the same, so is what it makes. Only the
+        pin (the log's rows to read), the retention cutoffs and the serving marks, which may
+        change without a new snapshot, are looked up again."""
         started = time.perf_counter()
-        written = None
-        if isinstance(query, str):
-            tree, dialect = parse_query(query, dialect)
-            if dialect == "duckdb":  # the result's names as DuckDB reads the text
-                written = partial(written_names, query)
+        text = query if isinstance(query, str) else None
+        seen = self.plans.named(text, dialect) if text is not None else NOT_SEEN
+        parsed = None
+        if isinstance(seen, NotSeen):
+            parsed = self._parse(query, dialect)
+            in_text = parsed[3]
+            if text is not None:
+                self.plans.keep_named(text, dialect, in_text)
         else:
-            tree, dialect = query, dialect or DEFAULT_DIALECT
-        named = one_snapshot(snapshot, pinned_snapshot(tree).snapshot)
+            in_text = seen
+        named = one_snapshot(snapshot, in_text)
         pinned = pin(self.catalog) if named is None else Pin(self.readable(named), None)
         meta = self.metadata.get(tenant, pinned.snapshot)
         view = self._view(meta, with_log=pinned.watermark is not None)
-        found = interpret_tree(tree, dialect, view, duckdb_names, written)
-        logical = found.plan(view)
-        tables = {}
-        for binding in found.bindings:
-            info = meta.tables.get(binding.table)
-            if info is not None:
-                tables[binding.table] = TableFiles(info, meta.files[binding.table])
-        with planning("optimize", schemas=[tenant_schema(tenant)]):
-            optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
-                                 snapshot=pinned.snapshot, model=model)
+        key = None if text is None else PlanKey(tenant, pinned.snapshot, text, dialect, model,
+                                                view)
+        kept = self.plans.get(key) if key is not None else None
+        if kept is None:
+            kept = self._interpret(tenant, parsed or self._parse(query, dialect), view=view,
+                                   meta=meta, snapshot=pinned.snapshot, model=model)
+            if key is not None:
+                self.plans.keep(key, kept)
+        found, optimized = kept
         now = time.time()
         cutoffs = {}
         served = set()
@@ -139,6 +152,35 @@ class QueryEngine:
                 served.add(spec.table)
         return Planned(tenant, found, optimized, pinned, view, cutoffs,
                        (time.perf_counter() - started) * 1000, frozenset(served))
+
+    @staticmethod
+    def _parse(query: str | exp.Expr, dialect: str | None) -> Parsed:
+        """The tree, its dialect, how DuckDB names its outputs as written, the snapshot its
+        text names."""
+        written = None
+        if isinstance(query, str):
+            tree, dialect = parse_query(query, dialect)
+            if dialect == "duckdb":  # the result's names as DuckDB reads the text
+                written = partial(written_names, query)
+        else:
+            tree, dialect = query, dialect or DEFAULT_DIALECT
+        return tree, dialect, written, pinned_snapshot(tree).snapshot
+
+    @staticmethod
+    def _interpret(tenant: str, parsed: Parsed, *, view: SchemaView, meta: SnapshotMetadata,
+                   snapshot: int, model: CostModel) -> tuple[Interpretation, Optimized]:
+        tree, dialect, written, _ = parsed
+        found = interpret_tree(tree, dialect, view, duckdb_names, written)
+        logical = found.plan(view)
+        tables = {}
+        for binding in found.bindings:
+            info = meta.tables.get(binding.table)
+            if info is not None:
+                tables[binding.table] = TableFiles(info, meta.files[binding.table])
+        with planning("optimize", schemas=[tenant_schema(tenant)]):
+            optimized = optimize(found.tree, found.sql, logical, tables, tenant=tenant,
+                                 snapshot=snapshot, model=model)
+        return found, optimized
 
     # Running -----------------------------------------------------------------------------
 

@@ -53,13 +53,12 @@ class UnflushedRows:
         ref = TableRef(tenant, table)
         tail = self._service.tail
         tail.forget_through(self._watermark)
-        firsts = self._service.unflushed_entries(ref, None)
-        if not firsts:
+        wanted = self._service.unflushed_entries_after(ref, self._watermark)
+        if not wanted:
             return None
         schema = self._service.table_schema(ref)
         if schema is None:
             return None
-        wanted = [first for first in sorted(set(firsts)) if first > self._watermark]
         parts: list[pa.Table] = []
         included: list[int] = []
         starts: list[int] = []

@@ -333,6 +333,12 @@ class IngestService:
             state = self._tables.get(ref)
             return state.entries_before(before_seq) if state else []
 
+    def unflushed_entries_after(self, ref: TableRef, seq: int) -> list[int]:
+        """The table's unflushed entries above `seq` (a query's watermark), oldest first."""
+        with self._lock:
+            state = self._tables.get(ref)
+            return state.entries_after(seq) if state else []
+
     def table_stats(self, tenant: str | None) -> list[dict[str, Any]]:
         now_us = int(self._clock() * 1_000_000)
         with self._lock:

@@ -27,7 +27,7 @@ are still unflushed as a slice and merges what came since into the next run.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
@@ -78,6 +78,11 @@ class Run:
                        rows=self.rows.slice(offset))
 
 
+def _holds(firsts: tuple[int, ...], first: int) -> bool:
+    at = bisect_left(firsts, first)
+    return at < len(firsts) and firsts[at] == first
+
+
 class ArrowTail:
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self._max_bytes = max_bytes
@@ -124,8 +129,10 @@ class ArrowTail:
         """Keep `run` as the table's, in place of its entries kept one by one and its earlier
         run (whose rows it holds), if it fits."""
         with self._lock:
-            freed = [first for first in run.firsts
-                     if (kept := self._kept.get(first)) is not None and kept.ref == ref]
+            # The entries kept one by one are few (a query merges them past a handful); the
+            # run may hold tens of thousands: look those few up in it.
+            freed = [first for first, kept in self._kept.items()
+                     if kept.ref == ref and _holds(run.firsts, first)]
             old = self._runs.get(ref)
             room = self._max_bytes - self._bytes + (old.size if old is not None else 0) + sum(
                 self._kept[first].size for first in freed)

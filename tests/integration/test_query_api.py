@@ -11,6 +11,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,75 @@ def test_unflushed_rows_are_converted_once_and_again_when_the_schema_grows(
     assert (tail.entries, tail.bytes) == (0, 0)  # the flush took them
     assert sample("lakehouse_unflushed_tail_bytes") == 0
     assert ask() == [41, sum(range(40)) + 1, 1]
+
+
+def test_plans_are_reused_only_while_what_they_read_is_the_same(
+        core: Core, clients: dict[str, TestClient]) -> None:
+    """The same text is planned once per tenant, snapshot, view and cost model
+    (lakehouse/executor/plan_cache.py): asked again it reuses the plan and answers the same; a
+    write that adds a column, a flush (a new snapshot), another tenant or another cost model
+    plan it anew. Answers are checked against the rows at every step."""
+    assert core.flusher is not None and core.queries is not None
+    plans = core.queries.engine.plans
+    headers = _headers(core, "w")
+    other = _headers(core, "o", tenant="globex")
+    _write(core, _orders(9))
+    _write(core, _orders(2), tenant="globex")
+    sql = "SELECT * FROM orders ORDER BY amount"
+
+    def ask(as_: dict[str, str] = headers) -> dict[str, Any]:
+        response = clients["op"].post("/query/execute", headers=as_, json={"query": sql})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def planned_then(body: dict[str, Any], *, reused: bool) -> None:
+        assert (plans.reused, plans.planned) == ((before[0] + 1, before[1]) if reused
+                                                  else (before[0], before[1] + 1)), body
+
+    before = (plans.reused, plans.planned)
+    first = ask()
+    planned_then(first, reused=False)
+    assert [c["name"] for c in first["columns"]] == ["data_id", "amount", "city"]
+    before = (plans.reused, plans.planned)
+    assert ask()["rows"] == first["rows"] and len(first["rows"]) == 9
+    planned_then(first, reused=True)
+    before = (plans.reused, plans.planned)
+    theirs = ask(other)  # the same text for another tenant: its own plan, its own rows
+    planned_then(theirs, reused=False)
+    assert [row[0] for row in theirs["rows"]] == ["o0", "o1"]
+    _write(core, [{"data_id": "n1", "table": "orders",
+                   "payload": {"amount": 100, "city": "Oslo", "note": "a new column"}}])
+    before = (plans.reused, plans.planned)
+    wider = ask()  # the view has a column more: planned again, and `*` has it
+    planned_then(wider, reused=False)
+    assert [c["name"] for c in wider["columns"]] == ["data_id", "amount", "city", "note"]
+    assert wider["rows"][-1] == ["n1", 100, "Oslo", "a new column"] and len(wider["rows"]) == 10
+    _write(core, _orders(1, start=50))  # more rows, the same columns: the plan holds
+    before = (plans.reused, plans.planned)
+    assert len(ask()["rows"]) == 11
+    planned_then(first, reused=True)
+    flush_here(core.flusher)
+    before = (plans.reused, plans.planned)
+    flushed = ask()  # a new snapshot: planned again, the same rows from files
+    planned_then(flushed, reused=False)
+    assert flushed["rows"] == [[*row, None] for row in first["rows"]] + [
+        ["o50", 50, "Lima", None], ["n1", 100, "Oslo", "a new column"]]
+    model = core.queries.model
+    core.queries.model = replace(model, broadcast_threshold_bytes=model.broadcast_threshold_bytes
+                                 + 1)
+    try:
+        before = (plans.reused, plans.planned)
+        assert ask()["rows"] == flushed["rows"]  # another cost model: planned again
+        planned_then(flushed, reused=False)
+    finally:
+        core.queries.model = model
+    before = (plans.reused, plans.planned)
+    assert ask()["rows"] == flushed["rows"]
+    planned_then(flushed, reused=True)
+    stats = clients["cbo"].get("/optimize/stats", headers=headers).json()["plan_cache"]
+    assert stats == {"reused": plans.reused, "planned": plans.planned, "kept": len(plans)}
+    assert stats["reused"] >= 3 and stats["kept"] >= 4
 
 
 def test_many_unflushed_entries_are_merged_and_answer_the_same(

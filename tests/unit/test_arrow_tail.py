@@ -1,12 +1,14 @@
 """The log's unflushed entries kept as Arrow between queries (lakehouse/ingest/tail.py): kept
 per entry, table and schema; bounded by bytes, the oldest kept when full; taken out once
-flushed."""
+flushed. And the per-table entry lists queries ask for (lakehouse/ingest/state.py)."""
 
 from __future__ import annotations
 
 import pyarrow as pa
+import pytest
 
 from lakehouse.ingest.keys import TableRef
+from lakehouse.ingest.state import TableState
 from lakehouse.ingest.tail import ArrowTail, Run
 from lakehouse.schema import FieldType
 
@@ -96,21 +98,56 @@ def test_a_run_takes_the_place_of_its_entries_within_the_bound() -> None:
         tail.put(first, REF, schema, _rows(4))
     other = TableRef("acme", "other")
     tail.put(4, other, schema, _rows(4))
+    tail.put(5, REF, schema, _rows(4))  # the table's, after the run: not in it
     run = _run((1, 2, 3), (4, 4, 4), schema)
     tail.put_run(REF, run)
     assert tail.run(REF, schema) is run and tail.run(REF, _schema("a")) is run
     assert tail.run(REF, _schema("a", "b")) is None and tail.run(other, schema) is None
-    # Its entries are no longer kept one by one; another table's are.
+    # Its entries are no longer kept one by one; another table's, and one it lacks, are.
     assert all(tail.get(f, REF, schema) is None for f in (1, 2, 3))
-    assert tail.get(4, other, schema) is not None
-    assert (tail.entries, tail.bytes) == (4, run.size + size)
+    assert tail.get(4, other, schema) is not None and tail.get(5, REF, schema) is not None
+    assert (tail.entries, tail.bytes) == (5, run.size + 2 * size)
     tail.forget_through(1, REF)
     kept = tail.run(REF, schema)
-    assert kept is not None and kept.firsts == (2, 3) and tail.entries == 3
+    assert kept is not None and kept.firsts == (2, 3) and tail.entries == 4
     tail.forget_through(3)
-    assert tail.run(REF, schema) is None and (tail.entries, tail.bytes) == (1, size)
+    assert tail.run(REF, schema) is None and (tail.entries, tail.bytes) == (2, 2 * size)
     # A run over the bound is not kept, and what was kept stays.
     small = ArrowTail(max_bytes=2 * size)
     small.put(1, REF, schema, _rows(4))
     small.put_run(REF, _run((1, 2, 3), (4, 4, 4), schema))
     assert small.run(REF, schema) is None and small.get(1, REF, schema) is not None
+
+
+@pytest.mark.parametrize(("seqs", "before", "expected"), [
+    ((), None, []),
+    ((5, 9, 14), None, [14, 9, 5]),  # newest first
+    ((5, 9, 14), 14, [9, 5]),  # entries holding records below 14
+    ((5, 9, 14), 15, [14, 9, 5]),
+    ((5, 9, 14), 5, []),
+    ((5, 9, 14), 1, []),
+])
+def test_entries_before_a_sequence_number_newest_first(
+        seqs: tuple[int, ...], before: int | None, expected: list[int]) -> None:
+    state = TableState(REF)
+    for seq in seqs:
+        state.add_entry(seq, 4, 10, 0)
+    assert state.entries_before(before) == expected
+
+
+@pytest.mark.parametrize(("seqs", "watermark", "expected"), [
+    ((), 0, []),
+    ((5, 9, 14), 0, [5, 9, 14]),  # oldest first
+    ((5, 9, 14), 5, [9, 14]),  # an entry whose first record is at the watermark was flushed
+    ((5, 9, 14), 8, [9, 14]),
+    ((5, 9, 14), 14, []),
+    ((5, 9, 14), 99, []),
+])
+def test_entries_after_a_watermark_oldest_first(
+        seqs: tuple[int, ...], watermark: int, expected: list[int]) -> None:
+    state = TableState(REF)
+    for seq in seqs:
+        state.add_entry(seq, 4, 10, 0)
+    if seqs:
+        state.add_entry(seqs[0], 4, 10, 0)  # a replayed entry already known changes nothing
+    assert state.entries_after(watermark) == expected
