@@ -34,7 +34,8 @@ async def optimize_query(body: ExecuteBody, core: CoreDep, caller: Reader) -> di
     kept = sum(len(s.files) for s in plan.scans)
     return {"optimized_sql": plan.sql, "snapshot": planned.pin.snapshot,
             "planning_ms": round(planned.planning_ms, 3),
-            "optimizer_ms": round(planned.optimized.planning_ms, 3),
+            "optimizer_ms": 0.0 if planned.reused else round(planned.optimized.planning_ms, 3),
+            "plan_reused": planned.reused,
             "files": {"total": total, "kept": kept, "pruned": total - kept},
             "plan": plan.to_json()}
 

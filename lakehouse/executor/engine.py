@@ -53,6 +53,7 @@ class Planned:
     retention_cutoffs: dict[str, int] = field(default_factory=dict)
     planning_ms: float = 0.0
     served: frozenset[str] = frozenset()  # its tables marked for the serving store
+    reused: bool = False  # the plan made for the same text before (QueryEngine.plan)
 
 
 # A query's tree, its dialect, how DuckDB names its outputs as written, the snapshot it names.
@@ -134,10 +135,13 @@ class QueryEngine:
         key = None if text is None else PlanKey(tenant, pinned.snapshot, text, dialect, model,
                                                 view)
         kept = self.plans.get(key) if key is not None else None
+        reused = kept is not None
         if kept is None:
             kept = self._interpret(tenant, parsed or self._parse(query, dialect), view=view,
                                    meta=meta, snapshot=pinned.snapshot, model=model)
-            if key is not None:
+            # Kept only when DuckDB typed its outputs: a binder that failed for a passing
+            # reason (lakehouse/sql/binder.py) leaves them out, and that is not kept.
+            if key is not None and kept[0].outputs:
                 self.plans.keep(key, kept)
         found, optimized = kept
         now = time.time()
@@ -151,7 +155,7 @@ class QueryEngine:
             if options.serving is not None:
                 served.add(spec.table)
         return Planned(tenant, found, optimized, pinned, view, cutoffs,
-                       (time.perf_counter() - started) * 1000, frozenset(served))
+                       (time.perf_counter() - started) * 1000, frozenset(served), reused)
 
     @staticmethod
     def _parse(query: str | exp.Expr, dialect: str | None) -> Parsed:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
@@ -26,9 +26,13 @@ if TYPE_CHECKING:
     from lakehouse.sql.interpret import Interpretation
     from lakehouse.sql.schema_view import SchemaView
 
-PLANS_KEPT = 128  # a plan of a TPC-H query is some tens of KiB of trees
+PLANS_KEPT = 64
+PLANS_PER_TENANT = 16  # one tenant's texts do not push every other tenant's plans out
 TEXTS_KEPT = 1024
-MAX_TEXT = 100_000  # longer texts are planned every time, not kept
+# Longer texts are planned every time, not kept. A plan's trees grow with its text (an 80 KB
+# text of literals planned into some 68 MB), so the bound on the text bounds what is kept:
+# TPC-H's longest query is under 2 KB.
+MAX_TEXT = 4096
 
 
 K = TypeVar("K")
@@ -51,11 +55,22 @@ class PlanKey:
     dialect: str | None  # as asked: None is the default dialect
     model: CostModel
     view: SchemaView
+    digest: int = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Hashed once, outside the cache's lock (a view hashes every column of every table).
+        object.__setattr__(self, "digest", hash((self.tenant, self.snapshot, self.text,
+                                                 self.dialect, self.model, self.view)))
+
+    def __hash__(self) -> int:
+        return self.digest
 
 
 class PlanCache:
-    def __init__(self, plans_kept: int = PLANS_KEPT, texts_kept: int = TEXTS_KEPT) -> None:
+    def __init__(self, plans_kept: int = PLANS_KEPT, texts_kept: int = TEXTS_KEPT,
+                 per_tenant: int = PLANS_PER_TENANT) -> None:
         self._plans_kept = plans_kept
+        self._per_tenant = per_tenant
         self._texts_kept = texts_kept
         self._lock = threading.Lock()
         self._plans: OrderedDict[PlanKey, tuple[Interpretation, Optimized]] = OrderedDict()
@@ -84,9 +99,13 @@ class PlanCache:
             return found
 
     def keep(self, key: PlanKey, plan: tuple[Interpretation, Optimized]) -> None:
-        if len(key.text) <= MAX_TEXT:
-            with self._lock:
-                _put(self._plans, key, plan, self._plans_kept)
+        if len(key.text) > MAX_TEXT:
+            return
+        with self._lock:
+            own = [kept for kept in self._plans if kept.tenant == key.tenant and kept != key]
+            if len(own) >= self._per_tenant:
+                del self._plans[own[0]]  # the tenant's least recently used
+            _put(self._plans, key, plan, self._plans_kept)
 
     def clear(self) -> None:
         with self._lock:

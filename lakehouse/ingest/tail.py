@@ -129,10 +129,14 @@ class ArrowTail:
         """Keep `run` as the table's, in place of its entries kept one by one and its earlier
         run (whose rows it holds), if it fits."""
         with self._lock:
-            # The entries kept one by one are few (a query merges them past a handful); the
-            # run may hold tens of thousands: look those few up in it.
-            freed = [first for first, kept in self._kept.items()
-                     if kept.ref == ref and _holds(run.firsts, first)]
+            # Usually the entries kept one by one are few (a query merges them past a
+            # handful) and the run holds tens of thousands: whichever is fewer is walked.
+            if len(self._kept) <= len(run.firsts):
+                freed = [first for first, kept in self._kept.items()
+                         if kept.ref == ref and _holds(run.firsts, first)]
+            else:
+                freed = [first for first in run.firsts
+                         if (kept := self._kept.get(first)) is not None and kept.ref == ref]
             old = self._runs.get(ref)
             room = self._max_bytes - self._bytes + (old.size if old is not None else 0) + sum(
                 self._kept[first].size for first in freed)

@@ -221,6 +221,11 @@ def test_plans_are_reused_only_while_what_they_read_is_the_same(
     stats = clients["cbo"].get("/optimize/stats", headers=headers).json()["plan_cache"]
     assert stats == {"reused": plans.reused, "planned": plans.planned, "kept": len(plans)}
     assert stats["reused"] >= 3 and stats["kept"] >= 4
+    optimized = clients["cbo"].post("/optimize/query", headers=headers, json={"query": sql})
+    assert optimized.json()["plan_reused"] is True and optimized.json()["optimizer_ms"] == 0.0
+    fresh = clients["cbo"].post("/optimize/query", headers=headers,
+                                json={"query": sql + " LIMIT 5"}).json()
+    assert fresh["plan_reused"] is False and fresh["optimizer_ms"] > 0
 
 
 def test_many_unflushed_entries_are_merged_and_answer_the_same(
