@@ -55,7 +55,7 @@ from lakehouse.telemetry.probes import (
     probe_prefect,
     tolerating_slowness,
 )
-from lakehouse.telemetry.processes import RestartsCollector, restarts_check
+from lakehouse.telemetry.processes import restarts_check, restarts_collector
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
                 catalog=catalog, storage=storage)
     core.history = History(math.ceil(HISTORY_S / settings.alert_eval_interval_s))
-    core.metrics.registry.register(RestartsCollector(settings.run_dir))
+    core.metrics.registry.register(restarts_collector(settings.run_dir))
     from flows.runs import observe_runs  # Prefect loads with it: only where services run
 
     core.stop_observing_runs = observe_runs(core.metrics.observe_run)
@@ -290,6 +290,7 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         core.flusher.recover()
         core.mirror_keeper = _mirror_keeper(core)
     core.queries = _query_service(core)
+    core.metrics.observe_plans(core.queries.engine.plans)
     return core
 
 

@@ -8,7 +8,7 @@ admins only (`GET /metrics/tenants`, a bearer token in the scrape config).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -21,6 +21,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 # Per-tenant series stop naming new tenants past this many (the rest add to "_other"), so a
 # platform with many tenants cannot grow a scrape without bound.
@@ -36,6 +38,32 @@ class TailSize(Protocol):
 
     @property
     def entries(self) -> int: ...
+
+    hits: int
+    misses: int
+
+
+class PlanCounts(Protocol):
+    reused: int
+    planned: int
+
+
+class CountsCollector(Collector):
+    """A counter kept by its owner (the tail, the plan cache) rather than by the registry,
+    read at scrape time: `read()` gives the count for each value of the one label."""
+
+    def __init__(self, name: str, documentation: str, label: str,
+                 read: Callable[[], Mapping[str, int]]) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._read = read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in self._read().items():
+            family.add_metric([value], float(count))
+        yield family
 
 
 class Metrics:
@@ -270,6 +298,17 @@ class Metrics:
         """The unflushed log's Arrow tail (lakehouse/ingest/tail.py), read at each scrape."""
         self.unflushed_tail_bytes.set_function(lambda: tail.bytes)
         self.unflushed_tail_entries.set_function(lambda: tail.entries)
+        self.registry.register(CountsCollector(
+            "lakehouse_unflushed_tail_lookups", "Unflushed log entries a query found kept as "
+            "Arrow (hit) or converted again from the log (miss)", "outcome",
+            lambda: {"hit": tail.hits, "miss": tail.misses}))
+
+    def observe_plans(self, plans: PlanCounts) -> None:
+        """Queries whose text reused the plan made for it before, and those planned
+        (lakehouse/executor/plan_cache.py), read at each scrape."""
+        self.registry.register(CountsCollector(
+            "lakehouse_query_plans", "Query plans reused for a text asked again, and made",
+            "outcome", lambda: {"reused": plans.reused, "planned": plans.planned}))
 
     def observe_mirrors(self, tables: int, failing: int, files: int, rows: int) -> None:
         self.mirror_tables.set(tables)

@@ -8,13 +8,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
-
+from lakehouse.telemetry.metrics import CountsCollector
 from lakehouse.telemetry.probes import Check
 
 RESTARTS_FILE = "restarts.json"
@@ -51,17 +48,10 @@ def restarts_check(run_dir: Path, now: float | None = None) -> Check | None:
     return Check("processes", not recent, False, 0.0, detail)
 
 
-class RestartsCollector(Collector):
+def restarts_collector(run_dir: Path) -> CountsCollector:
     """`lakehouse_process_restarts_total{process}`, read from the supervisor's file at scrape
     time (the restarted process itself would have lost a counter it held)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self._run_dir = run_dir
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("lakehouse_process_restarts",
-                                     "Restarts of a supervised process after it crashed",
-                                     labels=["process"])
-        for name, record in sorted(read_restarts(self._run_dir).items()):
-            family.add_metric([name], float(record.get("restarts") or 0))
-        yield family
+    return CountsCollector(
+        "lakehouse_process_restarts", "Restarts of a supervised process after it crashed",
+        "process", lambda: {name: int(record.get("restarts") or 0)
+                            for name, record in sorted(read_restarts(run_dir).items())})

@@ -147,6 +147,9 @@ def test_unflushed_rows_are_converted_once_and_again_when_the_schema_grows(
     assert tail.entries == 5
     sample = core.metrics.registry.get_sample_value
     assert sample("lakehouse_unflushed_tail_entries") == 5
+    assert sample("lakehouse_unflushed_tail_lookups_total", {"outcome": "hit"}) == tail.hits
+    assert sample("lakehouse_unflushed_tail_lookups_total", {"outcome": "miss"}) == tail.misses
+    assert tail.hits >= 4 and tail.misses >= 5
     assert sample("lakehouse_unflushed_tail_bytes") == tail.bytes > 0
     flush_here(core.flusher)
     assert (tail.entries, tail.bytes) == (0, 0)  # the flush took them
@@ -220,6 +223,9 @@ def test_plans_are_reused_only_while_what_they_read_is_the_same(
     planned_then(flushed, reused=True)
     stats = clients["cbo"].get("/optimize/stats", headers=headers).json()["plan_cache"]
     assert stats == {"reused": plans.reused, "planned": plans.planned, "kept": len(plans)}
+    sample = core.metrics.registry.get_sample_value
+    assert sample("lakehouse_query_plans_total", {"outcome": "reused"}) == plans.reused
+    assert sample("lakehouse_query_plans_total", {"outcome": "planned"}) == plans.planned
     assert stats["reused"] >= 3 and stats["kept"] >= 4
     optimized = clients["cbo"].post("/optimize/query", headers=headers, json={"query": sql})
     assert optimized.json()["plan_reused"] is True and optimized.json()["optimizer_ms"] == 0.0
