@@ -134,7 +134,7 @@ class QueryEngine:
         view = self._view(meta, with_log=pinned.watermark is not None)
         key = None if text is None else PlanKey(tenant, pinned.snapshot, text, dialect, model,
                                                 view)
-        kept = self.plans.get(key) if key is not None else None
+        kept = self.plans.get(key)
         reused = kept is not None
         if kept is None:
             kept = self._interpret(tenant, parsed or self._parse(query, dialect), view=view,

@@ -88,10 +88,11 @@ class PlanCache:
             with self._lock:
                 _put(self._named, (text, dialect), snapshot, self._texts_kept)
 
-    def get(self, key: PlanKey) -> tuple[Interpretation, Optimized] | None:
+    def get(self, key: PlanKey | None) -> tuple[Interpretation, Optimized] | None:
+        """The plan kept under `key`, counted as reused; None (counted as planned) when there
+        is none, or no key (a tree built from the DSL)."""
         with self._lock:
-            found = self._plans.get(key)
-            if found is None:
+            if key is None or (found := self._plans.get(key)) is None:
                 self.planned += 1
                 return None
             self._plans.move_to_end(key)
@@ -106,11 +107,6 @@ class PlanCache:
             if len(own) >= self._per_tenant:
                 del self._plans[own[0]]  # the tenant's least recently used
             _put(self._plans, key, plan, self._plans_kept)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._plans.clear()
-            self._named.clear()
 
     def __len__(self) -> int:
         with self._lock:
