@@ -14,6 +14,7 @@ from api.middleware import (
     BodyLimits,
     QueryAdmission,
     RequestContext,
+    ShedLines,
     WriteAdmission,
     authenticated_tenant,
 )
@@ -60,7 +61,9 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(service: Service, core: Core) -> FastAPI:
+def create_app(service: Service, core: Core, shed_lines: ShedLines | None = None) -> FastAPI:
+    """`shed_lines` is shared with the service's early shedding (api/early_shed.py), so its
+    shed answers are logged one a second together with the middlewares'."""
     spec = SPECS[service]
     # Swagger UI and ReDoc assets come from the installed package, so docs work offline.
     app = FastAPIOffline(
@@ -94,5 +97,6 @@ def create_app(service: Service, core: Core) -> FastAPI:
                        max_depth=core.settings.json_max_depth,
                        record_body_bytes=core.settings.ingest_max_body_bytes)
     # Added last, so it runs first: even shed requests get a request id and a log line.
-    app.add_middleware(RequestContext, service=spec.title, metrics=core.metrics)
+    app.add_middleware(RequestContext, service=spec.title, metrics=core.metrics,
+                       shed_lines=shed_lines)
     return app

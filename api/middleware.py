@@ -23,7 +23,7 @@ from lakehouse.telemetry.metrics import Metrics
 
 log = logging.getLogger("api.access")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Small chunks are handed on together, so the nesting scan's fixed cost per call stays small
 # next to the bytes it reads.
 _SCAN_BYTES = 64 * 1024
@@ -35,6 +35,9 @@ _SCAN_BYTES = 64 * 1024
 # spends the event loop writing them. Other 429s and 503s (the login throttle, backpressure, an
 # unreachable catalog) are logged one by one.
 SHED_MARK = "lakehouse.shed"
+# The tenant whose write slot was taken for this request before its app started
+# (api/early_shed.py), which gives the slot back when the app ends.
+WRITE_SLOT_TAKEN = "lakehouse.write_slot"
 SHED_LOG_INTERVAL_S = 1.0
 
 
@@ -72,18 +75,19 @@ def request_id() -> str:
 class RequestContext:
     """Pure ASGI (not BaseHTTPMiddleware) so streaming bodies and contextvars behave."""
 
-    def __init__(self, app: ASGIApp, service: str, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, service: str, metrics: Metrics,
+                 shed_lines: ShedLines | None = None) -> None:
         self.app = app
         self.service = service
         self.metrics = metrics
-        self.shed_lines = ShedLines()
+        self.shed_lines = shed_lines or ShedLines()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        given_id = incoming if _SAFE_ID.fullmatch(incoming) else request_id()
+        given_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else request_id()
         token_id = request_id_var.set(given_id)
         token_service = service_var.set(self.service)
         status = 500
@@ -222,7 +226,7 @@ class WriteAdmission:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not is_write(scope):
+        if not is_write(scope) or WRITE_SLOT_TAKEN in scope:
             await self.app(scope, receive, send)
             return
         tenant = await self.tenant_of(scope)
@@ -236,7 +240,7 @@ class WriteAdmission:
 
 
 # A refused query's error code → the reason its shed is counted under (as writes' are).
-_QUERY_SHED_REASONS = {"over_fair_share": "over_share", "overloaded": "full",
+QUERY_SHED_REASONS = {"over_fair_share": "over_share", "overloaded": "full",
                        "too_many_queries": "tenant_limit"}
 
 
@@ -265,7 +269,7 @@ class QueryAdmission:
         if refused is None:
             await self.app(scope, receive, send)
             return
-        self.core.metrics.observe_shed("queries", _QUERY_SHED_REASONS.get(refused.code, "full"),
+        self.core.metrics.observe_shed("queries", QUERY_SHED_REASONS.get(refused.code, "full"),
                                        tenant)
         await shed_now(scope, send, refused)
 

@@ -14,7 +14,9 @@ import uvicorn
 from api.alert_rounds import evaluate_forever
 from api.app import create_app
 from api.core import Core
+from api.early_shed import http_protocol
 from api.loop_watch import keep_limits
+from api.middleware import ShedLines
 from api.services import SPECS, Service
 from flows.ingest import flush
 from lakehouse.ingest.flush import write_locally
@@ -36,15 +38,18 @@ def build_servers(core: Core, services: Sequence[Service]) -> list[uvicorn.Serve
     servers: list[uvicorn.Server] = []
     for service in services:
         spec = SPECS[service]
+        shed_lines = ShedLines()
         config = uvicorn.Config(
-            create_app(service, core),
+            create_app(service, core, shed_lines),
             host=core.settings.bind_host,
             port=spec.port(core.settings),
             log_config=None,  # our JSON logging is already configured
             access_log=False,
             timeout_graceful_shutdown=5,
             lifespan="off",
-            http="httptools",  # the C parser; h11 costs a large share of a small request
+            # httptools, the C parser (h11 costs a large share of a small request), answering
+            # what the admission limits refuse before the app is started (api/early_shed.py).
+            http=http_protocol(service, core, shed_lines),
         )
         servers.append(_Server(config))
     return servers

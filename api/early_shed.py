@@ -1,0 +1,205 @@
+"""Shedding at the HTTP parser: a write or query the admission limits refuse now is answered from
+the protocol's callback for a request's headers, with no ASGI task, middleware or route.
+
+Under a flood most answers are sheds, and each shed through the ASGI stack cost about 195 µs of
+the event loop (a task, nine middleware layers each way, the request metrics), so 2,000 sheds a
+second took the loop's whole share of a core and every accepted write queued behind them
+(docs/scaling.md, "Overload"). Here a shed is decided and written in a few dozen µs.
+
+Only the clear cases are decided here, the rest go on to the ASGI stack unchanged, whose
+WriteAdmission and QueryAdmission decide as before: a caller whose token was validated in the
+last seconds (a cache lookup, no I/O), a small announced body (the server reads past it and the
+connection is kept), no `Expect: 100-continue`. The limits, errors, metrics and log lines are
+the ones the middlewares use (api/middleware.py), so a client cannot tell where it was shed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, cast
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from api.app import QUERY_PATHS
+from api.core import Core
+from api.deps import bearer_token
+from api.errors import headers_of
+from api.middleware import (
+    QUERY_SHED_REASONS,
+    SAFE_REQUEST_ID,
+    WRITE_SLOT_TAKEN,
+    ShedLines,
+    request_id,
+)
+from api.services import SPECS, Service
+from api.write_door import KEEP_ALIVE_BODY_BYTES, SHED_PATHS
+from lakehouse.errors import LakehouseError
+from lakehouse.fair_share import Slots, shed_error
+from lakehouse.telemetry.logs import request_id_var, service_var
+
+log = logging.getLogger("api.access")
+
+
+class EarlyShed:
+    """One service's early refusals: `answer` is the whole HTTP response for a request the
+    admission limits refuse now, or None to let the ASGI stack take it."""
+
+    def __init__(self, core: Core, service: str, *, writes: bool,
+                 query_paths: frozenset[str], shed_lines: ShedLines) -> None:
+        self.core = core
+        self.service = service
+        self.writes = writes
+        self.query_paths = query_paths
+        self.shed_lines = shed_lines
+        # A body up to this is read past, keeping the connection, and is within every limit.
+        self.max_body = min(KEEP_ALIVE_BODY_BYTES, core.settings.request_max_body_bytes)
+
+    def answer(self, scope: dict[str, Any], default_headers: list[tuple[bytes, bytes]],
+               keep_alive: bool) -> bytes | str | None:
+        """The response refusing the request; or the tenant whose write slot was taken for it
+        (marked in `scope`, to be given back when its app ends); or None to let the ASGI stack
+        decide."""
+        if scope["method"] != "POST":
+            return None
+        path = scope["path"]
+        is_write = self.writes and path in SHED_PATHS
+        if not is_write and path not in self.query_paths:
+            return None
+        headers = dict(scope["headers"])
+        tenant = self._tenant(headers)
+        if tenant is None or not self._small_body(headers):
+            return None
+        start = time.perf_counter()
+        if is_write:
+            shed = self.core.write_slots.take(tenant)
+            if shed is None:
+                scope[WRITE_SLOT_TAKEN] = tenant
+                return tenant
+            self.core.metrics.observe_shed("writes", shed.refused.value, tenant)
+            refused: LakehouseError | None = shed_error(shed, "writes in flight")
+        else:
+            refused = self._query_refusal(tenant)
+        if refused is None:
+            return None
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        given_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else request_id()
+        raw = _response(refused, given_id, default_headers, keep_alive)
+        elapsed = time.perf_counter() - start
+        self.core.metrics.observe_request(self.service, "POST", path, refused.http_status,
+                                          elapsed)
+        self._log(path, refused.http_status, elapsed, given_id)
+        return raw
+
+    def _tenant(self, headers: Mapping[bytes, bytes]) -> str | None:
+        authorization = headers.get(b"authorization")
+        if authorization is None:
+            return None
+        try:
+            token = bearer_token(authorization.decode("latin-1"))
+            caller = self.core.auth.cached_caller(token) if token is not None else None
+            if caller is None:
+                return None
+            asked = headers.get(b"x-tenant-id")
+            return caller.acting_on(asked.decode("latin-1").strip()
+                                    if asked is not None else None).tenant
+        except LakehouseError:
+            return None  # the ASGI stack answers it in its own words
+
+    def _small_body(self, headers: Mapping[bytes, bytes]) -> bool:
+        declared = headers.get(b"content-length")
+        return (declared is not None and declared.isdigit() and int(declared) <= self.max_body
+                and b"expect" not in headers and b"transfer-encoding" not in headers)
+
+    def _query_refusal(self, tenant: str) -> LakehouseError | None:
+        queries = self.core.queries
+        refused = queries.registry.refusal(tenant) if queries is not None else None
+        if refused is not None:
+            self.core.metrics.observe_shed(
+                "queries", QUERY_SHED_REASONS.get(refused.code, "full"), tenant)
+        return refused
+
+    def _log(self, path: str, status: int, elapsed: float, given_id: str) -> None:
+        unlogged = self.shed_lines.take(time.perf_counter())
+        if unlogged is None:
+            return
+        fields: dict[str, Any] = {"method": "POST", "path": path, "status": status,
+                                  "ms": round(elapsed * 1000, 2)}
+        if unlogged:
+            fields["shed_unlogged"] = unlogged
+        token_id = request_id_var.set(given_id)
+        token_service = service_var.set(self.service)
+        try:
+            log.info("request", extra=fields)
+        finally:
+            request_id_var.reset(token_id)
+            service_var.reset(token_service)
+
+
+def _response(error: LakehouseError, given_id: str,
+              default_headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+    status = error.http_status
+    payload = orjson.dumps(error.to_body())
+    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
+    lines += [name + b": " + value for name, value in default_headers]
+    lines += [b"content-type: application/json",
+              b"content-length: " + str(len(payload)).encode()]
+    extra = headers_of(error) or {}
+    lines += [f"{name.lower()}: {value}".encode() for name, value in extra.items()]
+    lines.append(b"x-request-id: " + given_id.encode())
+    if not keep_alive:
+        lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n" + payload
+
+
+def _giving_back(app: ASGIApp, slots: Slots, tenant: str) -> ASGIApp:
+    async def holding(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await app(scope, receive, send)
+        finally:
+            slots.give_back(tenant)
+
+    return holding
+
+
+def protocol_with(early: EarlyShed) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, answering what `early` refuses without starting the app."""
+
+    class SheddingProtocol(HttpToolsProtocol):
+        def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+            scope = cast(dict[str, Any], cycle.scope)
+            decided = early.answer(scope, self.server_state.default_headers,
+                                   cycle.keep_alive)
+            if decided is None:
+                super()._start_asgi_task(cycle, app)
+            elif isinstance(decided, str):
+                holding = _giving_back(app, early.core.write_slots, decided)
+                super()._start_asgi_task(cycle, cast(Any, holding))
+            else:
+                # As the cycle's own `send` ends a response: the body still to come is read
+                # past (on_body sees the response complete), the connection kept for the next.
+                cycle.response_started = True
+                cycle.response_complete = True
+                self.transport.write(decided)
+                cycle.message_event.set()
+                if not cycle.keep_alive:
+                    self.transport.close()
+                self.on_response_complete()
+
+    return SheddingProtocol
+
+
+
+def http_protocol(service: Service, core: Core, shed_lines: ShedLines) -> type[HttpToolsProtocol]:
+    """The protocol a service is served with: shedding early where an admission limit applies
+    (the Tenant Node's writes and queries, the Operation service's queries)."""
+    query_paths = QUERY_PATHS.get(service, frozenset())
+    writes = service is Service.TENANT
+    if not writes and not query_paths:
+        return HttpToolsProtocol
+    return protocol_with(EarlyShed(core, SPECS[service].title, writes=writes,
+                                   query_paths=query_paths, shed_lines=shed_lines))
