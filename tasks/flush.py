@@ -26,9 +26,18 @@ def dask_writer(address: str) -> WritePartitions:
 
     def write(root: StorageRoot, files: Sequence[tuple[str, pa.Table]]) -> list[int]:
         return Cluster(address, root.uri).run_all(
-            _write_remote, [(root.uri, path, rows) for path, rows in files], name="flush")
+            _write_remote, [(root.uri, path, shipped(rows)) for path, rows in files],
+            name="flush")
 
     return write
+
+
+def shipped(rows: pa.Table) -> pa.Table:
+    """The rows as they travel to a worker: one chunk a column. The unflushed rows come as many
+    small chunks (a write's entries), and pickling each chunk is Python holding the interpreter
+    lock: 33,000 rows in 1,650 chunks took 30 to 90 ms to pickle, a loop stall of hundreds of ms
+    under load; combined (in Arrow, without the lock), 0.6 ms."""
+    return rows.combine_chunks()
 
 
 def _write_remote(root_uri: str, path: str, rows: pa.Table) -> int:

@@ -1,6 +1,7 @@
 """Rows split into day partitions by `_timestamp` (lakehouse/ingest/flush_rows.py), at every
 instant a record may carry: before 1970, at midnight, and past 2255, where microseconds no
-longer fit a float64 exactly (one such record once stopped every flush)."""
+longer fit a float64 exactly (one such record once stopped every flush); and the rows as a flush
+ships them to a Dask worker (tasks/flush.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.ingest.flush_rows import days_since_epoch, partitions
+from tasks.flush import shipped
 
 DAY_US = 86_400_000_000
 
@@ -37,3 +39,13 @@ def test_rows_of_far_future_days_are_split_by_day() -> None:
                      "_seq": pa.array([1, 2, 3, 4], pa.int64())})
     found = {p.name: p.rows.column("_seq").to_pylist() for p in partitions(rows)}
     assert found == {"day=1969-12-31": [4], "day=2651-08-04": [1, 2], "day=2999-12-31": [3]}
+
+
+def test_rows_shipped_to_a_worker_are_one_chunk_a_column_and_the_same_rows() -> None:
+    entries = [pa.table({"id": [f"e{i}-{j}" for j in range(3)], "n": [i, i, None]})
+               for i in range(50)]
+    rows = pa.concat_tables(entries)
+    assert rows.column("id").num_chunks == 50
+    sent = shipped(rows)
+    assert all(column.num_chunks == 1 for column in sent.columns)
+    assert sent.equals(rows) and sent.schema == rows.schema
