@@ -15,6 +15,7 @@ the ones the middlewares use (api/middleware.py), so a client cannot tell where 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections.abc import Mapping
@@ -22,7 +23,6 @@ from http import HTTPStatus
 from typing import Any, cast
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from api.app import QUERY_PATHS
@@ -37,9 +37,9 @@ from api.middleware import (
     request_id,
 )
 from api.services import SPECS, Service
-from api.write_door import KEEP_ALIVE_BODY_BYTES, SHED_PATHS
+from api.write_door import KEEP_ALIVE_BODY_BYTES, RECORD_PATHS, SHED_PATHS
 from lakehouse.errors import LakehouseError
-from lakehouse.fair_share import Slots, shed_error
+from lakehouse.fair_share import shed_error
 from lakehouse.telemetry.logs import request_id_var, service_var
 
 log = logging.getLogger("api.access")
@@ -56,11 +56,14 @@ class EarlyShed:
         self.writes = writes
         self.query_paths = query_paths
         self.shed_lines = shed_lines
-        # A body up to this is read past, keeping the connection, and is within every limit.
-        self.max_body = min(KEEP_ALIVE_BODY_BYTES, core.settings.request_max_body_bytes)
+        # A body up to these is read past, keeping the connection, and is within the limit
+        # BodyLimits would refuse it by (413 comes before a shed, as in the middlewares).
+        settings = core.settings
+        self.max_record_body = min(KEEP_ALIVE_BODY_BYTES, settings.ingest_max_body_bytes)
+        self.max_body = min(KEEP_ALIVE_BODY_BYTES, settings.request_max_body_bytes)
 
     def answer(self, scope: dict[str, Any], default_headers: list[tuple[bytes, bytes]],
-               keep_alive: bool) -> bytes | str | None:
+               ) -> bytes | str | None:
         """The response refusing the request; or the tenant whose write slot was taken for it
         (marked in `scope`, to be given back when its app ends); or None to let the ASGI stack
         decide."""
@@ -72,7 +75,8 @@ class EarlyShed:
             return None
         headers = dict(scope["headers"])
         tenant = self._tenant(headers)
-        if tenant is None or not self._small_body(headers):
+        limit = self.max_record_body if path in RECORD_PATHS else self.max_body
+        if tenant is None or not self._small_body(headers, limit):
             return None
         start = time.perf_counter()
         if is_write:
@@ -88,7 +92,7 @@ class EarlyShed:
             return None
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         given_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else request_id()
-        raw = _response(refused, given_id, default_headers, keep_alive)
+        raw = _response(refused, given_id, default_headers)
         elapsed = time.perf_counter() - start
         self.core.metrics.observe_request(self.service, "POST", path, refused.http_status,
                                           elapsed)
@@ -110,9 +114,10 @@ class EarlyShed:
         except LakehouseError:
             return None  # the ASGI stack answers it in its own words
 
-    def _small_body(self, headers: Mapping[bytes, bytes]) -> bool:
+    @staticmethod
+    def _small_body(headers: Mapping[bytes, bytes], limit: int) -> bool:
         declared = headers.get(b"content-length")
-        return (declared is not None and declared.isdigit() and int(declared) <= self.max_body
+        return (declared is not None and declared.isdigit() and int(declared) <= limit
                 and b"expect" not in headers and b"transfer-encoding" not in headers)
 
     def _query_refusal(self, tenant: str) -> LakehouseError | None:
@@ -141,7 +146,7 @@ class EarlyShed:
 
 
 def _response(error: LakehouseError, given_id: str,
-              default_headers: list[tuple[bytes, bytes]], keep_alive: bool) -> bytes:
+              default_headers: list[tuple[bytes, bytes]]) -> bytes:
     status = error.http_status
     payload = orjson.dumps(error.to_body())
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
@@ -151,47 +156,68 @@ def _response(error: LakehouseError, given_id: str,
     extra = headers_of(error) or {}
     lines += [f"{name.lower()}: {value}".encode() for name, value in extra.items()]
     lines.append(b"x-request-id: " + given_id.encode())
-    if not keep_alive:
-        lines.append(b"connection: close")
     return b"\r\n".join(lines) + b"\r\n\r\n" + payload
-
-
-def _giving_back(app: ASGIApp, slots: Slots, tenant: str) -> ASGIApp:
-    async def holding(scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await app(scope, receive, send)
-        finally:
-            slots.give_back(tenant)
-
-    return holding
 
 
 def protocol_with(early: EarlyShed) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol, answering what `early` refuses without starting the app."""
+    slots = early.core.write_slots
 
     class SheddingProtocol(HttpToolsProtocol):
+        _completing = False  # inside on_response_complete, run by a shed answer
+        _completed_again = False  # a shed answer completed while it ran
+
         def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-            scope = cast(dict[str, Any], cycle.scope)
-            decided = early.answer(scope, self.server_state.default_headers,
-                                   cycle.keep_alive)
+            # A request starts: the keep-alive timer a shed answer armed while more of the
+            # same read was still to be parsed must not close the connection under it.
+            self._unset_keepalive_if_required()
+            decided: bytes | str | None = None
+            # A connection closing after its answer, or whose answers the client is not
+            # reading (the write buffer full), is left to the app, which waits for the drain.
+            if cycle.keep_alive and not self.flow.write_paused:
+                try:
+                    decided = early.answer(cast(dict[str, Any], cycle.scope),
+                                           self.server_state.default_headers)
+                except Exception:
+                    log.exception("deciding a shed at the parser failed; left to the app")
             if decided is None:
                 super()._start_asgi_task(cycle, app)
             elif isinstance(decided, str):
-                holding = _giving_back(app, early.core.write_slots, decided)
-                super()._start_asgi_task(cycle, cast(Any, holding))
+                self._start_holding(cycle, app, decided)
             else:
-                # As the cycle's own `send` ends a response: the body still to come is read
-                # past (on_body sees the response complete), the connection kept for the next.
-                cycle.response_started = True
-                cycle.response_complete = True
-                self.transport.write(decided)
-                cycle.message_event.set()
-                if not cycle.keep_alive:
-                    self.transport.close()
+                self._answer(cycle, decided)
+
+        def _start_holding(self, cycle: RequestResponseCycle, app: Any, tenant: str) -> None:
+            """The app's task, giving the write slot back when it ends, however it ends (a
+            task cancelled before it ran never enters a `finally` of its own)."""
+            context = contextvars.Context() if self.config.reset_contextvars else None
+            task = self.loop.create_task(cycle.run_asgi(app), context=context)
+            task.add_done_callback(self.tasks.discard)
+            task.add_done_callback(lambda _: slots.give_back(tenant))
+            self.tasks.add(task)
+
+        def _answer(self, cycle: RequestResponseCycle, raw: bytes) -> None:
+            # As the cycle's own `send` ends a response: the body still to come is read past
+            # (on_body sees the response complete), the connection kept for the next request.
+            cycle.response_started = True
+            cycle.response_complete = True
+            self.transport.write(raw)
+            cycle.message_event.set()
+            if self._completing:
+                # Started from on_response_complete (a pipelined request): the loop below
+                # completes it, so a long pipeline of sheds does not recurse.
+                self._completed_again = True
+                return
+            self._completing = True
+            try:
                 self.on_response_complete()
+                while self._completed_again:
+                    self._completed_again = False
+                    self.on_response_complete()
+            finally:
+                self._completing = False
 
     return SheddingProtocol
-
 
 
 def http_protocol(service: Service, core: Core, shed_lines: ShedLines) -> type[HttpToolsProtocol]:
