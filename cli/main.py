@@ -47,6 +47,7 @@ def serve(
     """Serve the services' HTTP APIs from this process."""
     from api.core import build_core
     from api.server import serve as serve_services
+    from api.warm_up import warm_up
 
     settings = load_settings()
     configure_logging(settings.log_level)
@@ -59,6 +60,7 @@ def serve(
     sys.setswitchinterval(0.0005)
     with failing(EXIT_USAGE):
         core = build_core(settings, ingest=Service.TENANT in chosen)
+    warm_up()
     import gc
 
     # Everything built so far lives as long as the process: keep the collector off it, and
