@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.services import SPECS
+from cli.log_rotation import CHECK_EVERY_S, rotate_due
 from cli.restart_policy import GiveUp, decide_restart
 from cli.supervisor import Child, StartupFailed, Supervisor, clean_leftovers
 from deployments import applied, local
@@ -154,13 +155,28 @@ def run_up(settings: Settings) -> int:
     return code
 
 
+def _rotate_logs(settings: Settings) -> None:
+    try:
+        rotated = rotate_due(settings.log_dir, int(settings.log_max_mb * 1024 * 1024),
+                             settings.log_keep_files)
+    except OSError as exc:  # a full or read-only disk: the platform goes on, and says so
+        log.warning("could not rotate the log files", extra={"error": str(exc)})
+        return
+    if rotated:
+        log.info("log files rotated", extra={"files": rotated})
+
+
 def _supervise(settings: Settings, supervisor: Supervisor, stop: threading.Event) -> int:
     """Until stopped: restart a child that exits on its own, after a back-off; give up (stopping
     the rest, exit 1) when one keeps crashing. Restarts are counted in RUN_DIR for /health and
     /metrics."""
     crashes: dict[str, list[float]] = {}
     restarts: dict[str, dict[str, object]] = {}
+    rotate_at = time.monotonic() + CHECK_EVERY_S
     while not stop.wait(0.5):
+        if time.monotonic() >= rotate_at:
+            rotate_at = time.monotonic() + CHECK_EVERY_S
+            _rotate_logs(settings)
         for child in supervisor.exited():
             name, exit_code, now = child.spec.name, child.process.returncode, time.time()
             crashes.setdefault(name, []).append(now)

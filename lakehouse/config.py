@@ -62,6 +62,10 @@ class Settings(BaseSettings):
 
     environment: Environment = Environment.DEVELOPMENT
     log_level: str = "INFO"
+    # The log files `lakehouse up` writes (one a process, in DATA_DIR/logs) are rotated past
+    # this size, keeping this many older ones (cli/log_rotation.py).
+    log_max_mb: float = Field(default=64, gt=0)
+    log_keep_files: int = Field(default=3, ge=1, le=100)
     data_dir: Path = Path("data")
     # False: `lakehouse up` starts a local Dask cluster and Prefect server. True: it connects to
     # the ones named by DASK_SCHEDULER_ADDRESS and PREFECT_API_URL and starts neither.

@@ -36,6 +36,21 @@ def _lines(path: Path, tail_bytes: int) -> tuple[Iterator[tuple[int, str]], floa
     return split(), written_at
 
 
+def _newest_lines(path: Path, tail_bytes: int) -> list[tuple[Iterator[tuple[int, str]], float]]:
+    """The last `tail_bytes` of a process's log: its file, and when that is shorter (just
+    rotated, cli/log_rotation.py) the end of the copy before it. The file's offsets are
+    counted after the copy's, so entries of one instant keep their order."""
+    current = path.stat().st_size
+    rotated = path.with_name(f"{path.name}.1")
+    if current >= tail_bytes or not rotated.exists():
+        return [_lines(path, tail_bytes)]
+    before_lines, before_at = _lines(rotated, tail_bytes - current)
+    lines, written_at = _lines(path, tail_bytes)
+    shift = rotated.stat().st_size
+    return [(before_lines, before_at), (((offset + shift, line) for offset, line in lines),
+                                        written_at)]
+
+
 def processes(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
@@ -53,8 +68,8 @@ def read(folder: Path, wanted: Wanted, limit: int,
         if wanted.processes and name not in wanted.processes:
             continue
         try:
-            lines, written_at = _lines(folder / f"{name}.log", tail_bytes)
-            found.extend(e for e in parse(lines, name, written_at) if wanted.keeps(e))
+            for lines, written_at in _newest_lines(folder / f"{name}.log", tail_bytes):
+                found.extend(e for e in parse(lines, name, written_at) if wanted.keeps(e))
         except OSError:  # rotated or removed while read: the others still answer
             continue
     if not names:
