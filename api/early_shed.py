@@ -34,6 +34,7 @@ from api.middleware import (
     SAFE_REQUEST_ID,
     WRITE_SLOT_TAKEN,
     ShedLines,
+    repeated_identity,
     request_id,
 )
 from api.services import SPECS, Service
@@ -74,7 +75,8 @@ class EarlyShed:
         if not is_write and path not in self.query_paths:
             return None
         headers = dict(scope["headers"])
-        tenant = self._tenant(headers)
+        # A repeated identity header is refused by RequestContext, in its words.
+        tenant = None if repeated_identity(scope["headers"]) else self._tenant(headers)
         limit = self.max_record_body if path in RECORD_PATHS else self.max_body
         if tenant is None or not self._small_body(headers, limit):
             return None

@@ -9,13 +9,14 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import Core
 from api.deps import authenticate
 from api.write_door import body_too_large, carries_records, is_write, refuse, small_body
-from lakehouse.errors import LakehouseError
+from lakehouse.errors import InvalidInput, LakehouseError
 from lakehouse.fair_share import Slots, shed_error
 from lakehouse.json_nesting import NestingScan
 from lakehouse.telemetry.logs import request_id_var, service_var
@@ -72,6 +73,24 @@ def request_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+# Headers that say who a request acts as and for whom: each read once, by name, so a request
+# repeating one could be counted for one tenant and served for another (the admission limits
+# take the last, the routes the first). Refused for every service.
+_IDENTITY_HEADERS = {b"authorization": "Authorization", b"x-tenant-id": "X-Tenant-Id"}
+
+
+def repeated_identity(headers: list[tuple[bytes, bytes]] | Any) -> list[str]:
+    """The identity headers `headers` holds more than once, by name."""
+    seen: set[bytes] = set()
+    repeated: list[str] = []
+    for name, _ in headers:
+        if name in _IDENTITY_HEADERS:
+            if name in seen and _IDENTITY_HEADERS[name] not in repeated:
+                repeated.append(_IDENTITY_HEADERS[name])
+            seen.add(name)
+    return repeated
+
+
 class RequestContext:
     """Pure ASGI (not BaseHTTPMiddleware) so streaming bodies and contextvars behave."""
 
@@ -103,7 +122,14 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            repeated = repeated_identity(scope.get("headers") or [])
+            if repeated:
+                await refuse(send_with_id, InvalidInput(
+                    f"the request names {' and '.join(repeated)} more than once; send each "
+                    "once", code="repeated_header", details={"headers": repeated}),
+                    close=not small_body(scope))
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             route = scope.get("route")

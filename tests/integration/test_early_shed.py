@@ -232,3 +232,32 @@ def test_slots_report_a_refusal_without_taking_one(tmp_path: Path) -> None:
     assert slots.take("a") is None
     refused = slots.refusal("a")
     assert refused is not None and refused.refused is Refused.FULL and slots.in_use == 1
+
+
+@pytest.mark.parametrize("repeated", ["X-Tenant-Id", "Authorization"])
+def test_a_request_repeating_who_it_acts_for_is_refused_not_shed_or_served(
+        core: Core, ports: dict[Service, int], token: str, full: None, repeated: str) -> None:
+    """The admission limits read the last of a repeated header and the routes the first, so a
+    request could be counted for one tenant and served for another: refused, on any path."""
+    values = {"X-Tenant-Id": ["acme", "globex"],
+              "Authorization": [f"Bearer {token}", f"Bearer {token}"]}[repeated]
+    for port, path in [(ports[Service.TENANT], "/data"), (ports[Service.OPERATION], "/health")]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.putrequest("POST" if path == "/data" else "GET", path)
+            if repeated != "Authorization":
+                conn.putheader("Authorization", f"Bearer {token}")
+            for value in values:
+                conn.putheader(repeated, value)
+            body = RECORD if path == "/data" else b""
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            answer = conn.getresponse()
+            payload = json.loads(answer.read())
+        finally:
+            conn.close()
+        assert answer.status == 400, payload
+        assert payload["error"] == "repeated_header" and payload["details"] == {
+            "headers": [repeated]}
+    assert core.write_slots.in_use == core.write_slots.capacity  # only the fixture's
