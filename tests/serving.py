@@ -5,6 +5,7 @@ serving Monitoring evaluates them."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,18 @@ from api.server import build_servers
 from api.services import SPECS, Service
 
 START_TIMEOUT_S = 30
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` ports free on loopback now (bound together, so all different)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 @contextmanager

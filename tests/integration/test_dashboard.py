@@ -23,8 +23,7 @@ from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
-from tests.integration.test_generated_client import _free_ports
-from tests.serving import serving
+from tests.serving import free_ports, serving
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +52,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str,
     folder = tmp_path_factory.mktemp("dashboard")
     rules = folder / "rules.yaml"
     rules.write_text(yaml.safe_dump(RULES))
-    ports = dict(zip((f"{s.value}_port" for s in Service), _free_ports(len(Service)),
+    ports = dict(zip((f"{s.value}_port" for s in Service), free_ports(len(Service)),
                      strict=True))
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
                       host="127.0.0.1", dashboard_address=None) as cluster:

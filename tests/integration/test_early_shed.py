@@ -20,26 +20,15 @@ from api.core import Core, build_core
 from api.services import SPECS, Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
-from tests.serving import serving
+from tests.serving import free_ports, serving
 
 PASSWORD = "correct horse battery staple"
 RECORD = json.dumps({"data_id": "early-1", "payload": {"n": 1}}).encode()
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core]:
-    ports = dict(zip((f"{s.value}_port" for s in Service), _free_ports(len(Service)),
+    ports = dict(zip((f"{s.value}_port" for s in Service), free_ports(len(Service)),
                      strict=True))
     built = build_core(Settings.for_tests(
         tmp_path_factory.mktemp("early-shed"), query_on_dask=False, load_on_dask=False,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from api.services import Service
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from tests.conftest import PASSWORD
-from tests.serving import serving
+from tests.serving import free_ports, serving
 
 GENERATOR = Path(sys.executable).parent.parent / "client-generator" / "bin"
 # What the generator cannot do, and says so: NDJSON bodies (the JSON form of the same
@@ -42,20 +41,9 @@ KNOWN_WARNINGS = ("Unsupported content type application/x-ndjson",)
 PAGE_ROWS = 3  # the sync answer's rows; the rest are paged
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.fixture(scope="module")
 def core(tmp_path_factory: pytest.TempPathFactory, prefect_api_url: str) -> Iterator[Core]:
-    ports = dict(zip((f"{s.value}_port" for s in Service), _free_ports(len(Service)),
+    ports = dict(zip((f"{s.value}_port" for s in Service), free_ports(len(Service)),
                      strict=True))
     built = build_core(Settings.for_tests(
         tmp_path_factory.mktemp("client"), prefect_api_url=prefect_api_url,
