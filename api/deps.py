@@ -40,13 +40,29 @@ def bearer_token(authorization: str | None) -> str | None:
 async def authenticate(core: Core, authorization: str | None,
                        x_tenant_id: str | None) -> Caller:
     """The caller named by these headers (shared by the dependency and the fast write path)."""
+    token = _required_token(authorization)
+    caller = core.auth.cached_caller(token)
+    if caller is None:  # not seen in the last seconds: validate off the event loop
+        caller = await _validated(core, token)
+    return _acting(caller, x_tenant_id)
+
+
+def cached_caller(core: Core, authorization: str | None, x_tenant_id: str | None) -> Caller | None:
+    """`authenticate` without I/O (api/early_shed.py): the caller if the token was validated
+    in the last seconds, else None; raises as `authenticate` does for bad headers."""
+    caller = core.auth.cached_caller(_required_token(authorization))
+    return _acting(caller, x_tenant_id) if caller is not None else None
+
+
+def _required_token(authorization: str | None) -> str:
     token = bearer_token(authorization)
     if token is None:
         raise Unauthenticated("this endpoint needs `Authorization: Bearer <access token>`; "
                               "get one from POST /auth/login", code="missing_token")
-    caller = core.auth.cached_caller(token)
-    if caller is None:  # not seen in the last seconds: validate off the event loop
-        caller = await _validated(core, token)
+    return token
+
+
+def _acting(caller: Caller, x_tenant_id: str | None) -> Caller:
     return caller.acting_on(x_tenant_id.strip() if x_tenant_id is not None else None)
 
 

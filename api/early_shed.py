@@ -27,18 +27,26 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 
 from api.app import QUERY_PATHS
 from api.core import Core
-from api.deps import bearer_token
+from api.deps import cached_caller
 from api.errors import headers_of
 from api.middleware import (
     QUERY_SHED_REASONS,
     SAFE_REQUEST_ID,
     WRITE_SLOT_TAKEN,
     ShedLines,
+    log_request,
     repeated_identity,
     request_id,
 )
 from api.services import SPECS, Service
-from api.write_door import KEEP_ALIVE_BODY_BYTES, RECORD_PATHS, SHED_PATHS
+from api.write_door import (
+    KEEP_ALIVE_BODY_BYTES,
+    RECORD_PATHS,
+    SHED_PATHS,
+    declares_small_body,
+    header_text,
+    json_headers,
+)
 from lakehouse.errors import LakehouseError
 from lakehouse.fair_share import shed_error
 from lakehouse.telemetry.logs import request_id_var, service_var
@@ -102,25 +110,16 @@ class EarlyShed:
         return raw
 
     def _tenant(self, headers: Mapping[bytes, bytes]) -> str | None:
-        authorization = headers.get(b"authorization")
-        if authorization is None:
-            return None
         try:
-            token = bearer_token(authorization.decode("latin-1"))
-            caller = self.core.auth.cached_caller(token) if token is not None else None
-            if caller is None:
-                return None
-            asked = headers.get(b"x-tenant-id")
-            return caller.acting_on(asked.decode("latin-1").strip()
-                                    if asked is not None else None).tenant
+            caller = cached_caller(self.core, header_text(headers.get(b"authorization")),
+                                   header_text(headers.get(b"x-tenant-id")))
         except LakehouseError:
             return None  # the ASGI stack answers it in its own words
+        return caller.tenant if caller is not None else None
 
     @staticmethod
     def _small_body(headers: Mapping[bytes, bytes], limit: int) -> bool:
-        declared = headers.get(b"content-length")
-        return (declared is not None and declared.isdigit() and int(declared) <= limit
-                and b"expect" not in headers and b"transfer-encoding" not in headers)
+        return declares_small_body(headers, limit) and b"transfer-encoding" not in headers
 
     def _query_refusal(self, tenant: str) -> LakehouseError | None:
         queries = self.core.queries
@@ -134,14 +133,10 @@ class EarlyShed:
         unlogged = self.shed_lines.take(time.perf_counter())
         if unlogged is None:
             return
-        fields: dict[str, Any] = {"method": "POST", "path": path, "status": status,
-                                  "ms": round(elapsed * 1000, 2)}
-        if unlogged:
-            fields["shed_unlogged"] = unlogged
         token_id = request_id_var.set(given_id)
         token_service = service_var.set(self.service)
         try:
-            log.info("request", extra=fields)
+            log_request("POST", path, status, elapsed, unlogged)
         finally:
             request_id_var.reset(token_id)
             service_var.reset(token_service)
@@ -151,14 +146,12 @@ def _response(error: LakehouseError, given_id: str,
               default_headers: list[tuple[bytes, bytes]]) -> bytes:
     status = error.http_status
     payload = orjson.dumps(error.to_body())
+    headers = [*default_headers, *json_headers(payload, headers_of(error)),
+               (b"x-request-id", given_id.encode())]
     lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
-    lines += [name + b": " + value for name, value in default_headers]
-    lines += [b"content-type: application/json",
-              b"content-length: " + str(len(payload)).encode()]
-    extra = headers_of(error) or {}
-    lines += [f"{name.lower()}: {value}".encode() for name, value in extra.items()]
-    lines.append(b"x-request-id: " + given_id.encode())
+    lines += [name + b": " + value for name, value in headers]
     return b"\r\n".join(lines) + b"\r\n\r\n" + payload
+
 
 
 def protocol_with(early: EarlyShed) -> type[HttpToolsProtocol]:

@@ -20,7 +20,14 @@ from api.core import Core
 from api.deps import authenticate
 from api.errors import headers_of
 from api.routers.data import answer_of, write_arrow_batch, write_record
-from api.write_door import NDJSON_TYPES, media_type, read_limited, received, send_json
+from api.write_door import (
+    NDJSON_TYPES,
+    header_text,
+    media_type,
+    read_limited,
+    received,
+    send_json,
+)
 from lakehouse.auth.identity import Role
 from lakehouse.errors import LakehouseError
 from lakehouse.ingest.records import DEFAULT_TABLE
@@ -48,11 +55,11 @@ class FastRecordWrites:
         headers = dict(scope.get("headers") or [])
         extra: dict[str, str] | None = None
         try:
-            caller = await authenticate(self.core, _text(headers.get(b"authorization")),
-                                        _text(headers.get(b"x-tenant-id")))
+            caller = await authenticate(self.core, header_text(headers.get(b"authorization")),
+                                        header_text(headers.get(b"x-tenant-id")))
             caller.require(Role.WRITER)
             body = await read_limited(received(receive), self.core.settings.ingest_max_body_bytes)
-            media = media_type(_text(headers.get(b"content-type")))
+            media = media_type(header_text(headers.get(b"content-type")))
             status, answer = await write_record(self.core, caller, media, body)
         except LakehouseError as exc:
             status, answer, extra = exc.http_status, exc.to_body(), headers_of(exc)
@@ -62,14 +69,14 @@ class FastRecordWrites:
         """An NDJSON batch Arrow can take whole; the app for anything else, before the body is
         read if it can tell (its own checks then give the answer)."""
         headers = dict(scope.get("headers") or [])
-        media = media_type(_text(headers.get(b"content-type")))
+        media = media_type(header_text(headers.get(b"content-type")))
         # Parsed as Starlette does, so `?table=` is the empty name the route refuses.
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                           keep_blank_values=True)
         plain_query = not query or (len(query) == 1 and query[0][0] == "table")
         table = query[0][1] if query else DEFAULT_TABLE
         keys = [v for k, v in scope.get("headers") or [] if k == b"idempotency-key"]
-        key = _text(keys[0]) if len(keys) == 1 else None
+        key = header_text(keys[0]) if len(keys) == 1 else None
         service = self.core.ingest
         if (media not in NDJSON_TYPES or service is None or not plain_query
                 or not is_valid_name(table) or len(keys) > 1
@@ -77,8 +84,8 @@ class FastRecordWrites:
             await self.app(scope, receive, send)
             return
         try:
-            caller = await authenticate(self.core, _text(headers.get(b"authorization")),
-                                        _text(headers.get(b"x-tenant-id")))
+            caller = await authenticate(self.core, header_text(headers.get(b"authorization")),
+                                        header_text(headers.get(b"x-tenant-id")))
             caller.require(Role.WRITER)
         except LakehouseError:
             await self.app(scope, receive, send)  # the app answers, as for any bad caller
@@ -111,6 +118,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
     return replayed
 
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None

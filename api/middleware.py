@@ -8,14 +8,20 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.core import Core
 from api.deps import authenticate
-from api.write_door import body_too_large, carries_records, is_write, refuse, small_body
+from api.write_door import (
+    body_too_large,
+    carries_records,
+    header_text,
+    is_write,
+    refuse,
+    small_body,
+)
 from lakehouse.errors import InvalidInput, LakehouseError
 from lakehouse.fair_share import Slots, shed_error
 from lakehouse.json_nesting import NestingScan
@@ -68,6 +74,15 @@ class ShedLines:
         return unlogged
 
 
+def log_request(method: str, path: str, status: int, elapsed_s: float, unlogged: int) -> None:
+    """A request's access line; `unlogged`: shed answers left out since the last one logged."""
+    fields: dict[str, object] = {"method": method, "path": path, "status": status,
+                                 "ms": round(elapsed_s * 1000, 2)}
+    if unlogged:
+        fields["shed_unlogged"] = unlogged
+    log.info("request", extra=fields)
+
+
 def request_id() -> str:
     """A new request's id: random, not secret (uuid4 asks the kernel for bytes each time)."""
     return f"{random.getrandbits(128):032x}"
@@ -79,7 +94,7 @@ def request_id() -> str:
 _IDENTITY_HEADERS = {b"authorization": "Authorization", b"x-tenant-id": "X-Tenant-Id"}
 
 
-def repeated_identity(headers: list[tuple[bytes, bytes]] | Any) -> list[str]:
+def repeated_identity(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
     """The identity headers `headers` holds more than once, by name."""
     seen: set[bytes] = set()
     repeated: list[str] = []
@@ -137,11 +152,7 @@ class RequestContext:
             self.metrics.observe_request(self.service, scope["method"], path, status, elapsed)
             unlogged = self.shed_lines.take(start) if scope.get(SHED_MARK) else 0
             if unlogged is not None:
-                fields = {"method": scope["method"], "path": scope["path"], "status": status,
-                          "ms": round(elapsed * 1000, 2)}
-                if unlogged:
-                    fields["shed_unlogged"] = unlogged
-                log.info("request", extra=fields)
+                log_request(scope["method"], scope["path"], status, elapsed, unlogged)
             request_id_var.reset(token_id)
             service_var.reset(token_service)
 
@@ -308,14 +319,11 @@ def authenticated_tenant(core: Core) -> TenantOf:
     async def tenant_of(scope: Scope) -> str:
         headers = dict(scope.get("headers") or [])
         try:
-            caller = await authenticate(core, _text(headers.get(b"authorization")),
-                                        _text(headers.get(b"x-tenant-id")))
+            caller = await authenticate(core, header_text(headers.get(b"authorization")),
+                                        header_text(headers.get(b"x-tenant-id")))
         except LakehouseError:
             return ""  # no tenant is named "": a name starts with a letter
         return caller.tenant
 
     return tenant_of
 
-
-def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None

@@ -35,6 +35,11 @@ def carries_records(scope: Scope) -> bool:
     return scope["method"] == "POST" and scope["path"] in RECORD_PATHS
 
 
+def header_text(value: bytes | None) -> str | None:
+    """A header's raw value as text (HTTP headers are Latin-1)."""
+    return value.decode("latin-1") if value is not None else None
+
+
 def media_type(content_type: str | None) -> str:
     """`application/json` from `Application/JSON; charset=utf-8`; "" for none."""
     return (content_type or "").split(";")[0].strip().lower()
@@ -76,13 +81,19 @@ async def received(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
+def json_headers(payload: bytes, headers: Mapping[str, str] | None) -> list[tuple[bytes, bytes]]:
+    """A JSON answer's headers: its type, its length and `headers` (an error's Retry-After)."""
+    raw = [(b"content-type", b"application/json"),
+           (b"content-length", str(len(payload)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    return raw
+
+
 async def send_json(send: Send, status: int, answer: Mapping[str, Any],
                     headers: Mapping[str, str] | None = None, *, close: bool = False) -> None:
     """A JSON answer straight to the client, ahead of FastAPI."""
     payload = orjson.dumps(answer)
-    raw = [(b"content-type", b"application/json"),
-           (b"content-length", str(len(payload)).encode())]
-    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    raw = json_headers(payload, headers)
     if close:
         raw.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": raw})
@@ -99,10 +110,14 @@ def small_body(scope: Scope) -> bool:
     """Whether the request announces a body of at most KEEP_ALIVE_BODY_BYTES, and will send it
     unasked: a client waiting for `100 Continue` (sent only when the app reads) would take its
     next request for the body the server reads past."""
-    headers = dict(scope.get("headers") or [])
+    return declares_small_body(dict(scope.get("headers") or []), KEEP_ALIVE_BODY_BYTES)
+
+
+def declares_small_body(headers: Mapping[bytes, bytes], limit: int) -> bool:
+    """A Content-Length of at most `limit`, and no `Expect`."""
     declared = headers.get(b"content-length")
-    return (declared is not None and declared.isdigit()
-            and int(declared) <= KEEP_ALIVE_BODY_BYTES and b"expect" not in headers)
+    return (declared is not None and declared.isdigit() and int(declared) <= limit
+            and b"expect" not in headers)
 
 
 async def refuse(send: Send, error: LakehouseError, *, close: bool = True) -> None:

@@ -91,11 +91,6 @@ class Slots:
                 self._held[tenant] = self._held.get(tenant, 0) + 1
             return shed
 
-    def refusal(self, tenant: str) -> Shed | None:
-        """Why `take` would refuse `tenant` now, or None; takes nothing."""
-        with self._lock:
-            return decide(self._held, tenant, self.capacity, self.ceiling)
-
     def give_back(self, tenant: str) -> None:
         with self._lock:
             left = self._held.get(tenant, 0) - 1

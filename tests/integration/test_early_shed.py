@@ -12,8 +12,8 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from api.core import Core, build_core
@@ -202,26 +202,10 @@ def test_a_query_over_its_tenant_limit_is_answered_at_the_parser(
             "service": "Operation Node", "method": "POST", "route": "/query/execute",
             "status": "429"}) == 1
     finally:
-        registry.finish(run, _empty())
+        registry.finish(run, pa.table({"one": [1]}))
     status, _, body = _post(ports[Service.OPERATION], "/query/execute", token,
                             body=json.dumps({"query": "SELECT 1 AS one"}).encode())
     assert status == 200, body
-
-
-def _empty():  # type: ignore[no-untyped-def]
-    import pyarrow as pa
-
-    return pa.table({"one": [1]})
-
-
-def test_slots_report_a_refusal_without_taking_one(tmp_path: Path) -> None:
-    from lakehouse.fair_share import Refused, Slots
-
-    slots = Slots(1)
-    assert slots.refusal("a") is None and slots.in_use == 0
-    assert slots.take("a") is None
-    refused = slots.refusal("a")
-    assert refused is not None and refused.refused is Refused.FULL and slots.in_use == 1
 
 
 @pytest.mark.parametrize("repeated", ["X-Tenant-Id", "Authorization"])
