@@ -19,16 +19,14 @@ import contextvars
 import logging
 import time
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import Any, cast
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from api.app import QUERY_PATHS
 from api.core import Core
 from api.deps import cached_caller
-from api.errors import headers_of
+from api.http_parser import JsonErrorProtocol, error_response
 from api.middleware import (
     QUERY_SHED_REASONS,
     SAFE_REQUEST_ID,
@@ -45,7 +43,6 @@ from api.write_door import (
     SHED_PATHS,
     declares_small_body,
     header_text,
-    json_headers,
 )
 from lakehouse.errors import LakehouseError
 from lakehouse.fair_share import shed_error
@@ -102,7 +99,8 @@ class EarlyShed:
             return None
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         given_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else request_id()
-        raw = _response(refused, given_id, default_headers)
+        raw = error_response(refused, [*default_headers,
+                                       (b"x-request-id", given_id.encode())])
         elapsed = time.perf_counter() - start
         self.core.metrics.observe_request(self.service, "POST", path, refused.http_status,
                                           elapsed)
@@ -142,23 +140,11 @@ class EarlyShed:
             service_var.reset(token_service)
 
 
-def _response(error: LakehouseError, given_id: str,
-              default_headers: list[tuple[bytes, bytes]]) -> bytes:
-    status = error.http_status
-    payload = orjson.dumps(error.to_body())
-    headers = [*default_headers, *json_headers(payload, headers_of(error)),
-               (b"x-request-id", given_id.encode())]
-    lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}".encode()]
-    lines += [name + b": " + value for name, value in headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + payload
-
-
-
 def protocol_with(early: EarlyShed) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol, answering what `early` refuses without starting the app."""
     slots = early.core.write_slots
 
-    class SheddingProtocol(HttpToolsProtocol):
+    class SheddingProtocol(JsonErrorProtocol):
         _completing = False  # inside on_response_complete, run by a shed answer
         _completed_again = False  # a shed answer completed while it ran
 
@@ -221,6 +207,6 @@ def http_protocol(service: Service, core: Core, shed_lines: ShedLines) -> type[H
     query_paths = QUERY_PATHS.get(service, frozenset())
     writes = service is Service.TENANT
     if not writes and not query_paths:
-        return HttpToolsProtocol
+        return JsonErrorProtocol
     return protocol_with(EarlyShed(core, SPECS[service].title, writes=writes,
                                    query_paths=query_paths, shed_lines=shed_lines))
