@@ -183,6 +183,13 @@ def print_overload(figures: dict[str, Any]) -> None:
     print(f"  memory of the services' process: {memory['before_bytes'] / 2**20:,.0f} MiB before, "
           f"peak {memory['peak_bytes'] / 2**20:,.0f} MiB; back to normal write latency "
           f"{figures['recovery_s']} s after the load stopped", flush=True)
+    cpu = figures["cpu"]
+    loop = ("" if cpu["loop_on_cpu_pct"] is None else
+            f"; the services' event loop on a CPU {cpu['loop_on_cpu_pct']}% of the time and "
+            f"waiting for one {cpu['loop_waiting_pct']}%")
+    print(f"  CPU during the flood: the machine's {cpu['cores']} cores "
+          f"{cpu['machine_busy_pct']}% busy; the services' process {cpu['services_pct']}% of "
+          f"a core, this load generator {cpu['generator_pct']}%{loop}", flush=True)
 
 
 def main() -> None:

@@ -210,6 +210,62 @@ class MemoryWatch:
                 await asyncio.wait_for(stop.wait(), 0.5)
 
 
+@dataclass(frozen=True, slots=True)
+class CpuMark:
+    """CPU seconds so far: the machine's busy and total, the services' process, this process,
+    and the services' event loop thread on a CPU and waiting in the run queue for one."""
+
+    at: float
+    machine_busy: float
+    machine_total: float
+    services: float
+    generator: float
+    loop_on_cpu: float | None  # None: /proc/<pid>/task/<pid>/schedstat cannot be read
+    loop_waiting: float | None
+
+
+def cpu_mark(pid: int) -> CpuMark:
+    machine = psutil.cpu_times()
+    total = sum(machine)
+    idle = machine.idle + getattr(machine, "iowait", 0.0)
+    try:
+        services = psutil.Process(pid).cpu_times()
+        services_s = services.user + services.system
+    except psutil.Error:
+        services_s = 0.0
+    mine = psutil.Process().cpu_times()
+    on_cpu: float | None
+    waiting: float | None
+    try:  # the event loop runs on the main thread, whose thread id is the process id
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            on_cpu_ns, waiting_ns = (int(x) for x in f.read().split()[:2])
+        on_cpu, waiting = on_cpu_ns / 1e9, waiting_ns / 1e9
+    except (OSError, ValueError):
+        on_cpu = waiting = None
+    return CpuMark(time.perf_counter(), total - idle, total, services_s,
+                   mine.user + mine.system, on_cpu, waiting)
+
+
+def cpu_between(before: CpuMark, after: CpuMark) -> dict[str, Any]:
+    """Where the CPU went between two marks: shares of one core, and the machine's busy share
+    of all of them. The loop's share waiting for a CPU is time it had work and no core to run
+    it on: every request waits that long too, whatever the services do."""
+    wall = after.at - before.at
+    cores = psutil.cpu_count() or 1
+    machine_total = after.machine_total - before.machine_total
+
+    def share(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(100 * (b - a) / wall, 1)
+
+    return {"cores": cores,
+            "machine_busy_pct": round(100 * (after.machine_busy - before.machine_busy)
+                                      / machine_total, 1) if machine_total else None,
+            "services_pct": share(before.services, after.services),
+            "generator_pct": share(before.generator, after.generator),
+            "loop_on_cpu_pct": share(before.loop_on_cpu, after.loop_on_cpu),
+            "loop_waiting_pct": share(before.loop_waiting, after.loop_waiting)}
+
+
 async def recovery_s(probe: Callable[[], Iterator[bytes]], port: int, normal_p50_s: float,
                      limit_s: float) -> float | None:
     """Seconds after the load stops until a write's p50 over 10 consecutive writes is within
@@ -289,6 +345,7 @@ async def run_overload(ports: Ports, token: str, password: str, pid: int,
     stop = asyncio.Event()
     watching = asyncio.create_task(memory.watch(stop))
     d = plan.duration_s
+    cpu_before = cpu_mark(pid)
     streams = await asyncio.gather(
         offer("flood writes", ports.tenant, flood_writes(), plan.factor * write_capacity, d,
               256),
@@ -302,6 +359,7 @@ async def run_overload(ports: Ports, token: str, password: str, pid: int,
                                                              login)),
               plan.login_rate, d, 2),
     )
+    cpu = cpu_between(cpu_before, cpu_mark(pid))
     say("load stopped; waiting for normal write latency")
     back_s = await recovery_s(calm_writes, ports.tenant, unloaded.percentile_ms(50) / 1000,
                               30.0)
@@ -313,4 +371,5 @@ async def run_overload(ports: Ports, token: str, password: str, pid: int,
             "unloaded_write_p50_ms": round(unloaded.percentile_ms(50), 1),
             "streams": {s.name: s.figures() for s in streams},
             "memory": {"before_bytes": before_bytes, "peak_bytes": memory.peak_bytes},
+            "cpu": cpu,
             "recovery_s": None if back_s is None else round(back_s, 2)}

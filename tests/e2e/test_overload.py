@@ -80,3 +80,10 @@ def test_a_flood_is_shed_fairly_and_the_platform_recovers(figures: dict[str, Any
     # (the target is 10 s) is a figure, like the latencies: measured 1.3 s and 11.3 s on this
     # machine, depending on the flush and the admitted queries still running when it stops.
     assert figures["recovery_s"] is not None, figures
+    # Where the CPU went during the flood (a figure, read beside the latencies): shares that
+    # add up, taken from the services' process that served the flood.
+    cpu = figures["cpu"]
+    assert 0 < cpu["machine_busy_pct"] <= 100, cpu
+    assert 0 < cpu["services_pct"] <= 100 * cpu["cores"], cpu
+    if cpu["loop_on_cpu_pct"] is not None:
+        assert 0 < cpu["loop_on_cpu_pct"] + cpu["loop_waiting_pct"] <= 100.5, cpu
