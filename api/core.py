@@ -352,7 +352,7 @@ def _query_service(core: Core) -> QueryService:
                         client=core.dask_client if settings.query_on_dask else None,
                         track=track_query,
                         learn_split=settings.optimizer_learn_split_threshold,
-                        serving=core.serving_store, nice=settings.query_nice,
+                        serving=core.serving_store,
                         on_end=lambda run: core.metrics.observe_query(
                             run.state, (run.plan or {}).get("distribution", {}).get("strategy"),
                             run.elapsed_s, run.progress.bytes_scanned))

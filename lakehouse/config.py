@@ -173,7 +173,6 @@ class Settings(BaseSettings):
     query_max_concurrent_per_tenant: int = Field(default=4, ge=1)
     query_max_concurrent: int = Field(default=8, ge=1)
     query_track_threshold_s: float = Field(default=1.0, ge=0)
-    query_nice: int = Field(default=10, ge=0, le=19)
     query_on_dask: bool = True
     query_results_kept: int = Field(default=200, ge=1)
     query_results_kept_per_tenant: int = Field(default=20, ge=1)

@@ -28,7 +28,6 @@ from lakehouse.executor.serving_route import (
     plan_route,
     run_on_clickhouse,
 )
-from lakehouse.executor.thread_priority import lower_this_thread
 from lakehouse.optimizer.cost_model import CostModel
 from lakehouse.optimizer.route import CLICKHOUSE, DEFAULT, Route
 from lakehouse.optimizer.split_learning import Learned, Run, learn
@@ -62,7 +61,7 @@ class QueryService:
                  on_end: Callable[[QueryRun], None] | None = None,
                  track: Callable[[QueryService, QueryRun], None] | None = None,
                  learn_split: bool = False,
-                 serving: Callable[[], ServingStore] | None = None, nice: int = 0) -> None:
+                 serving: Callable[[], ServingStore] | None = None) -> None:
         """`track(service, run)` runs the query as a tracked run (the Prefect flow run named
         after it; without one the steps run here all the same); None: never tracked."""
         self.engine = engine
@@ -86,9 +85,6 @@ class QueryService:
         # The ClickHouse serving store (opened on first use), and what a query there may use.
         self._serving = serving
         self._routed: dict[str, tuple[Planned, RoutePlan]] = {}
-        # QUERY_NICE: the queries this service runs itself, below the services' other work
-        # (lakehouse/executor/thread_priority.py says why and which).
-        self.nice = nice
 
     # Planning alone (EXPLAIN, the CBO Engine) -------------------------------------------
 
@@ -146,7 +142,6 @@ class QueryService:
                 if estimate and estimate > self.track_threshold_s:
                     self._tracked(run)
                 else:
-                    lower_this_thread(self.nice)
                     self.finish_run(run, execution, execution.stage(execution.prepare()))
         except BaseException as exc:  # the run holds the error for whoever asks
             failure: BaseException = exc
