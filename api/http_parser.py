@@ -17,6 +17,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.errors import headers_of
+from api.middleware import request_id
 from api.write_door import json_headers
 from lakehouse.errors import InvalidInput, LakehouseError
 
@@ -40,9 +41,14 @@ def error_response(error: LakehouseError, headers: Sequence[tuple[bytes, bytes]]
 
 
 class JsonErrorProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing unreadable requests in the platform's words."""
+
     def send_400_response(self, msg: str) -> None:
-        # uvicorn has logged `msg` already ("Invalid HTTP request received.").
+        # uvicorn has logged `msg` already ("Invalid HTTP request received."). httptools also
+        # reports an exception raised in one of the protocol's own callbacks this way; those
+        # that could be ours (the early shed's decision) are caught where they are raised.
         refused = InvalidInput(MALFORMED_MESSAGE, code="malformed_http")
         self.transport.write(error_response(
-            refused, [*self.server_state.default_headers, (b"connection", b"close")]))
+            refused, [*self.server_state.default_headers, (b"x-request-id", request_id().encode()),
+                      (b"connection", b"close")]))
         self.transport.close()

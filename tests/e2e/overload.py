@@ -218,7 +218,7 @@ class CpuMark:
     at: float
     machine_busy: float
     machine_total: float
-    services: float
+    services: float | None  # None: the process could not be read
     generator: float
     loop_on_cpu: float | None  # None: /proc/<pid>/task/<pid>/schedstat cannot be read
     loop_waiting: float | None
@@ -226,13 +226,15 @@ class CpuMark:
 
 def cpu_mark(pid: int) -> CpuMark:
     machine = psutil.cpu_times()
-    total = sum(machine)
+    # Linux counts a guest's time in user and nice too: only once here.
+    total = sum(machine) - getattr(machine, "guest", 0.0) - getattr(machine, "guest_nice", 0.0)
     idle = machine.idle + getattr(machine, "iowait", 0.0)
+    services_s: float | None
     try:
         services = psutil.Process(pid).cpu_times()
         services_s = services.user + services.system
     except psutil.Error:
-        services_s = 0.0
+        services_s = None
     mine = psutil.Process().cpu_times()
     on_cpu: float | None
     waiting: float | None

@@ -62,6 +62,7 @@ def test_a_request_the_parser_cannot_read_is_refused_in_the_platform_s_words(
     headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
     assert headers["content-type"] == "application/json"
     assert headers["connection"] == "close"
+    assert headers["x-request-id"]  # as on every other answer, to quote when reporting it
     assert int(headers["content-length"]) == len(body)
     error = json.loads(body)
     assert set(error) == {"error", "message", "details"}
