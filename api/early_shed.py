@@ -26,7 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from api.app import QUERY_PATHS
 from api.core import Core
 from api.deps import cached_caller
-from api.http_parser import JsonErrorProtocol, error_response
+from api.http_parser import counted_as, error_response
 from api.middleware import (
     QUERY_SHED_REASONS,
     SAFE_REQUEST_ID,
@@ -144,7 +144,7 @@ def protocol_with(early: EarlyShed) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol, answering what `early` refuses without starting the app."""
     slots = early.core.write_slots
 
-    class SheddingProtocol(JsonErrorProtocol):
+    class SheddingProtocol(counted_as(early.core.metrics, early.service)):  # type: ignore[misc]
         _completing = False  # inside on_response_complete, run by a shed answer
         _completed_again = False  # a shed answer completed while it ran
 
@@ -207,6 +207,6 @@ def http_protocol(service: Service, core: Core, shed_lines: ShedLines) -> type[H
     query_paths = QUERY_PATHS.get(service, frozenset())
     writes = service is Service.TENANT
     if not writes and not query_paths:
-        return JsonErrorProtocol
+        return counted_as(core.metrics, SPECS[service].title)
     return protocol_with(EarlyShed(core, SPECS[service].title, writes=writes,
                                    query_paths=query_paths, shed_lines=shed_lines))

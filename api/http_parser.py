@@ -20,6 +20,9 @@ from api.errors import headers_of
 from api.middleware import request_id
 from api.write_door import json_headers
 from lakehouse.errors import InvalidInput, LakehouseError
+from lakehouse.telemetry.metrics import Metrics
+
+UNREADABLE = "UNREADABLE"  # the method label of a request the parser could not read
 
 MALFORMED_MESSAGE = (
     "the request could not be read as HTTP/1.1: its request line, a header or its "
@@ -41,9 +44,15 @@ def error_response(error: LakehouseError, headers: Sequence[tuple[bytes, bytes]]
 
 
 class JsonErrorProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing unreadable requests in the platform's words."""
+    """uvicorn's httptools protocol, refusing unreadable requests in the platform's words and
+    counting them (`counted_as` binds the metrics and the service's name)."""
+
+    metrics: Metrics | None = None
+    service = ""
 
     def send_400_response(self, msg: str) -> None:
+        if self.metrics is not None:  # no method or route could be read: both say so
+            self.metrics.observe_request(self.service, UNREADABLE, "unmatched", 400, 0.0)
         # uvicorn has logged `msg` already ("Invalid HTTP request received."). httptools also
         # reports an exception raised in one of the protocol's own callbacks this way; those
         # that could be ours (the early shed's decision) are caught where they are raised.
@@ -52,3 +61,9 @@ class JsonErrorProtocol(HttpToolsProtocol):
             refused, [*self.server_state.default_headers, (b"x-request-id", request_id().encode()),
                       (b"connection", b"close")]))
         self.transport.close()
+
+
+def counted_as(metrics: Metrics, service: str) -> type[JsonErrorProtocol]:
+    """The protocol for one service, its unreadable requests counted in `metrics`."""
+    return type("CountedJsonErrorProtocol", (JsonErrorProtocol,),
+                {"metrics": metrics, "service": service})

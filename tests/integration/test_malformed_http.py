@@ -28,17 +28,26 @@ MALFORMED = {
 
 
 @pytest.fixture(scope="module")
-def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Service, int]]:
+def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core]:
     names = {f"{s.value}_port": port for s, port in zip(Service, free_ports(len(Service)),
                                                           strict=True)}
-    core: Core = build_core(Settings.for_tests(
+    built = build_core(Settings.for_tests(
         tmp_path_factory.mktemp("malformed-http"), query_on_dask=False, load_on_dask=False,
         flush_on_dask=False, **names), ingest=True)
-    try:
-        with serving(core, list(Service)):
-            yield {s: SPECS[s].port(core.settings) for s in Service}
-    finally:
-        core.close()
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def ports(core: Core) -> Iterator[dict[Service, int]]:
+    with serving(core, list(Service)):
+        yield {s: SPECS[s].port(core.settings) for s in Service}
+
+
+def _unreadable_counted(core: Core, service: Service) -> float:
+    return core.metrics.registry.get_sample_value("lakehouse_http_requests_total", {
+        "service": SPECS[service].title, "method": "UNREADABLE", "route": "unmatched",
+        "status": "400"}) or 0.0
 
 
 def _exchange(port: int, raw: bytes) -> bytes:
@@ -54,7 +63,8 @@ def _exchange(port: int, raw: bytes) -> bytes:
 @pytest.mark.parametrize("service", list(Service), ids=lambda s: s.value)
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
 def test_a_request_the_parser_cannot_read_is_refused_in_the_platform_s_words(
-        ports: dict[Service, int], service: Service, raw: bytes) -> None:
+        core: Core, ports: dict[Service, int], service: Service, raw: bytes) -> None:
+    counted = _unreadable_counted(core, service)
     answer = _exchange(ports[service], raw)  # returns once the server closed the connection
     head, _, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
@@ -68,6 +78,7 @@ def test_a_request_the_parser_cannot_read_is_refused_in_the_platform_s_words(
     assert set(error) == {"error", "message", "details"}
     assert error["error"] == "malformed_http"
     assert "HTTP/1.1" in error["message"]
+    assert _unreadable_counted(core, service) == counted + 1  # counted before it was written
     # The service goes on answering.
     ok = _exchange(ports[service], b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 200 "), ok[:300]
