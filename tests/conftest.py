@@ -65,6 +65,18 @@ def _folder(nodeid: str) -> str:
     return parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before a run (in the controller only, not in each xdist worker): stop the temporary Prefect
+    servers earlier, killed runs left behind (tools/prefect_harness.py)."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from tools.prefect_harness import reap_orphaned_servers
+
+    reaped = reap_orphaned_servers()
+    if reaped:
+        print(f"stopped {reaped} Prefect temporary server(s) left by earlier, killed test runs")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest-running folders first (whole systems, then the differential check), so
     `make test`'s two workers end near the same time; the rest in collection order."""
