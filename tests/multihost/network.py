@@ -7,7 +7,10 @@ a mount namespace of its own, so it cannot see another host's disk even by accid
 host kills every process in its namespace (SIGKILL), as a power cut of that machine would.
 
 Everything made here is removed by `Network.down`, which also removes what an earlier, killed
-run of the same tag left behind.
+run of the same tag left behind. A run killed outright (SIGKILL, a lost CI job) cannot remove
+its own; each run records itself in OWNERS (its process and that process's start time), and the
+next run to bring a network up removes the namespaces and bridge of every recorded run whose
+process is gone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
+
+OWNERS = Path("/run/lakehouse-test-hosts")  # <tag>.owner: "<pid> <start time>" of a live run
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -117,6 +124,10 @@ class Network:
     def up(self, hide: Mapping[str, Sequence[str]] | None = None) -> dict[str, Host]:
         """Make the hosts; `hide[host]` names the hosts whose folders it must not see."""
         self.down()
+        self.remove_gone_runs()
+        OWNERS.mkdir(parents=True, exist_ok=True)
+        me = psutil.Process()
+        (OWNERS / f"{self.tag}.owner").write_text(f"{me.pid} {me.create_time()}")
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
@@ -149,3 +160,24 @@ class Network:
             _ip("netns", "del", netns, check=False)
         _ip("link", "del", self.bridge, check=False)
         self.hosts.clear()
+        (OWNERS / f"{self.tag}.owner").unlink(missing_ok=True)
+
+    def remove_gone_runs(self) -> list[str]:
+        """Remove what recorded runs whose process is gone left behind; their tags."""
+        removed = []
+        for owner in sorted(OWNERS.glob("*.owner")) if OWNERS.is_dir() else []:
+            if owner.stem == self.tag or _alive(owner):
+                continue
+            Network(owner.stem, 0, self.root, ()).down()  # also forgets the record
+            removed.append(owner.stem)
+        return removed
+
+
+def _alive(owner: Path) -> bool:
+    """Whether the run `owner` records is still running (the same process, not a later one
+    given its number)."""
+    try:
+        pid, started = owner.read_text().split()
+        return psutil.Process(int(pid)).create_time() == float(started)
+    except (OSError, ValueError, psutil.Error):
+        return False
