@@ -74,7 +74,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     reaped = reap_orphaned_servers()
     if reaped:
-        print(f"stopped {reaped} Prefect temporary server(s) left by earlier, killed test runs")
+        print(f"stopped {reaped} Prefect temporary server(s) left by test processes that exited")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After a run (in the controller, once its workers have exited): the same, for the servers
+    of workers that exited without stopping theirs (seen after whole, passing runs too)."""
+    pytest_sessionstart(session)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

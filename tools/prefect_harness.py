@@ -10,7 +10,9 @@ server that is going away anyway.
 The harness's server is a child process, stopped when the harness ends or at the test
 process's exit. A test process that is killed (a run stopped at its first failure, Ctrl-C twice,
 a worker lost) leaves it running, holding its port, memory and a SQLite database, and the next
-runs found several. `reap_orphaned_servers` stops those whose test process is gone.
+runs found several; a whole, passing run left one too (an xdist worker that exited without
+stopping its own). `reap_orphaned_servers` stops those whose test process is gone: before and
+after every run (tests/conftest.py).
 """
 
 from __future__ import annotations
