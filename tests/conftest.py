@@ -66,8 +66,18 @@ def _folder(nodeid: str) -> str:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Before a run (in the controller only, not in each xdist worker): stop the temporary Prefect
-    servers earlier, killed runs left behind (tools/prefect_harness.py)."""
+    """Before a run: stop the temporary Prefect servers earlier, killed runs left behind."""
+    _reap_prefect_servers(session)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """After a run, once its workers have exited: the same, for the servers of workers that
+    exited without stopping theirs (seen after whole, passing runs too)."""
+    _reap_prefect_servers(session)
+
+
+def _reap_prefect_servers(session: pytest.Session) -> None:
+    """In the controller only, not in each xdist worker (tools/prefect_harness.py)."""
     if hasattr(session.config, "workerinput"):
         return
     from tools.prefect_harness import reap_orphaned_servers
@@ -75,12 +85,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     reaped = reap_orphaned_servers()
     if reaped:
         print(f"stopped {reaped} Prefect temporary server(s) left by test processes that exited")
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """After a run (in the controller, once its workers have exited): the same, for the servers
-    of workers that exited without stopping theirs (seen after whole, passing runs too)."""
-    pytest_sessionstart(session)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

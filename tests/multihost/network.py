@@ -162,15 +162,11 @@ class Network:
         self.hosts.clear()
         (OWNERS / f"{self.tag}.owner").unlink(missing_ok=True)
 
-    def remove_gone_runs(self) -> list[str]:
-        """Remove what recorded runs whose process is gone left behind; their tags."""
-        removed = []
+    def remove_gone_runs(self) -> None:
+        """Remove what recorded runs whose process is gone left behind."""
         for owner in sorted(OWNERS.glob("*.owner")) if OWNERS.is_dir() else []:
-            if owner.stem == self.tag or _alive(owner):
-                continue
-            Network(owner.stem, 0, self.root, ()).down()  # also forgets the record
-            removed.append(owner.stem)
-        return removed
+            if owner.stem != self.tag and not _alive(owner):
+                Network(owner.stem, 0, self.root, ()).down()  # also forgets the record
 
 
 def _alive(owner: Path) -> bool:
