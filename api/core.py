@@ -267,7 +267,8 @@ def build_core(settings: Settings, *, ingest: bool = False) -> Core:
         storage.fs.create_dir(storage.base, recursive=True)
     catalog = SqlCatalog(engine)
     core = Core(settings=settings, engine=engine, auth=auth,
-                write_slots=Slots(settings.ingest_max_inflight),
+                write_slots=Slots(settings.ingest_max_inflight,
+                                  least=settings.ingest_min_inflight),
                 declarations=SqlDeclarations(engine), table_options=SqlTableOptions(engine),
                 catalog=catalog, storage=storage)
     core.history = History(math.ceil(HISTORY_S / settings.alert_eval_interval_s))

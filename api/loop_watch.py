@@ -26,7 +26,8 @@ def bounds_of(core: Core) -> Bounds:
     settings = core.settings
     queries = core.queries.registry.ceiling if core.queries is not None else 1
     return Bounds(core.write_slots.ceiling, queries,
-                  settings.admission_target_lag_ms / 1000, min_queries=queries)
+                  settings.admission_target_lag_ms / 1000,
+                  min_writes=settings.ingest_min_inflight, min_queries=queries)
 
 
 def apply(core: Core, limits: Limits, lag_s: float) -> None:

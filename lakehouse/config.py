@@ -130,7 +130,10 @@ class Settings(BaseSettings):
     wal_open_timeout_s: float = Field(default=30.0, gt=0)
     ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     ingest_max_records: int = Field(default=10_000, ge=1)
-    ingest_max_inflight: int = Field(default=64, ge=1)
+    ingest_max_inflight: int = Field(default=32, ge=1)
+    # The writes limit never falls below this while the loop lags, and a tenant holding fewer
+    # writes in flight is let in whatever the others hold (lakehouse/fair_share.py, least share).
+    ingest_min_inflight: int = Field(default=8, ge=1)
     # The writes and queries limits shrink while the event loop lags past this and grow back
     # when it keeps up (lakehouse/loop_pressure.py); 0 keeps them fixed.
     admission_target_lag_ms: float = Field(default=20.0, ge=0)

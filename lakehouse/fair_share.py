@@ -5,9 +5,12 @@ which request is shed is decided here, from the slots each tenant holds:
 
 - While the platform has a free slot, anyone may take it: a tenant alone may use all of them.
 - When it is full, a tenant holding less than its fair share (the capacity divided among the
-  tenants holding slots, itself included; at least one) is still let in, up to twice the
-  capacity. So a flood never locks out a newcomer: the flooding tenant is refused until it
-  holds no more than its share, and the newcomer gets the slots it gives back.
+  tenants holding slots, itself included; never under the pool's least share) is still let in,
+  up to twice the capacity. So a flood never locks out a newcomer: the flooding tenant is
+  refused until it holds no more than its share, and the newcomer gets the slots it gives back.
+  The least share keeps a light tenant its room when the capacity in force is lowered to keep
+  answers fast (lakehouse/loop_pressure.py): each tenant may hold that many whatever the
+  capacity, the hard limit (twice the configured capacity) bounding them all.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -38,21 +41,23 @@ class Shed:
     capacity: int
 
 
-def fair_share(held: Mapping[str, int], tenant: str, capacity: int) -> int:
-    """The capacity divided among the tenants holding slots, `tenant` counted; at least 1."""
+def fair_share(held: Mapping[str, int], tenant: str, capacity: int, least: int = 1) -> int:
+    """The capacity divided among the tenants holding slots, `tenant` counted; at least
+    `least` (and 1)."""
     others = sum(1 for name, count in held.items() if count > 0 and name != tenant)
-    return max(1, capacity // (others + 1))
+    return max(1, least, capacity // (others + 1))
 
 
 def decide(held: Mapping[str, int], tenant: str, capacity: int,
-           ceiling: int | None = None) -> Shed | None:
+           ceiling: int | None = None, least: int = 1) -> Shed | None:
     """None to admit `tenant`'s request, else why it is shed. `ceiling` is the configured limit
     when `capacity` is the one in force below it (lakehouse/loop_pressure.py): the hard limit
     for a tenant under its share stays twice the ceiling, so a limit that shrinks below what is
-    already held does not lock newcomers out until the others finish."""
+    already held does not lock newcomers out until the others finish. `least` is the share no
+    tenant is refused below (short of the hard limit), however low the capacity in force."""
     own = held.get(tenant, 0)
     total = sum(held.values())
-    share = fair_share(held, tenant, capacity)
+    share = fair_share(held, tenant, capacity, least)
     hard = 2 * max(capacity, ceiling or capacity)
     if total < capacity or (own < share and total < hard):
         return None
@@ -76,17 +81,19 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
 
 class Slots:
     """The slots each tenant holds of one pool; `take` admits or says why not. `capacity` may
-    be lowered below the configured limit (`ceiling`) while the event loop lags."""
+    be lowered below the configured limit (`ceiling`) while the event loop lags; `least` is
+    each tenant's least share (`decide`)."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, least: int = 1) -> None:
         self.capacity = capacity
         self.ceiling = capacity
+        self.least = min(least, capacity)
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def take(self, tenant: str) -> Shed | None:
         with self._lock:
-            shed = decide(self._held, tenant, self.capacity, self.ceiling)
+            shed = decide(self._held, tenant, self.capacity, self.ceiling, self.least)
             if shed is None:
                 self._held[tenant] = self._held.get(tenant, 0) + 1
             return shed

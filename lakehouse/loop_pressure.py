@@ -9,7 +9,10 @@ and shed answers come as late as accepted ones. Fixed limits cannot know where t
 every window the loop's worst lag decides them (`adjust`).
 
 - Over the target lag: the loop is late; the writes limit loses a quarter and the queries
-  limit half (a query holds the lock far longer than a write).
+  limit half (a query holds the lock far longer than a write), or more, in proportion, when
+  the lag is further over (down to a quarter of each at four times the target): when a flood
+  starts, every write admitted at the configured limit waits for the ones before it, so the
+  limit must reach its floor in a window or two, not ten.
 - Under half the target: the loop keeps up; each limit grows again, writes by an eighth (at
   least one) and queries by one, never past the configured limits (INGEST_MAX_INFLIGHT,
   QUERY_MAX_CONCURRENT), which stay the ceilings.
@@ -36,8 +39,8 @@ class Bounds:
     writes: int  # INGEST_MAX_INFLIGHT: the ceiling, and where the writes limit starts
     queries: int  # QUERY_MAX_CONCURRENT: likewise for queries
     target_lag_s: float  # ADMISSION_TARGET_LAG_MS
-    min_writes: int = 16  # a tenant under its share of a floor is let in: another's room
-    min_queries: int = 4  # likewise: two tenants' shares of it are two queries each
+    min_writes: int = 8  # INGEST_MIN_INFLIGHT, also each tenant's least share of the writes
+    min_queries: int = 4  # a tenant under its share of a floor is let in: two queries each
 
     def start(self) -> Limits:
         return Limits(self.writes, self.queries)
@@ -48,8 +51,9 @@ def adjust(limits: Limits, lag_s: float, bounds: Bounds) -> Limits:
     min_writes = min(bounds.min_writes, bounds.writes)
     min_queries = min(bounds.min_queries, bounds.queries)
     if lag_s > bounds.target_lag_s:
-        return Limits(max(min_writes, limits.writes * 3 // 4),
-                      max(min_queries, limits.queries // 2))
+        over = bounds.target_lag_s / lag_s  # under 1: how far past the target
+        return Limits(max(min_writes, int(limits.writes * max(0.25, min(0.75, over)))),
+                      max(min_queries, int(limits.queries * max(0.25, min(0.5, over)))))
     if lag_s < bounds.target_lag_s / 2:
         return Limits(min(bounds.writes, limits.writes + max(1, limits.writes // 8)),
                       min(bounds.queries, limits.queries + 1))

@@ -32,7 +32,8 @@ def core(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Core]:
                      strict=True))
     built = build_core(Settings.for_tests(
         tmp_path_factory.mktemp("early-shed"), query_on_dask=False, load_on_dask=False,
-        flush_on_dask=False, ingest_max_inflight=2, query_max_concurrent_per_tenant=1,
+        flush_on_dask=False, ingest_max_inflight=2, ingest_min_inflight=1,
+        query_max_concurrent_per_tenant=1,
         **ports), ingest=True)
     built.auth.create_user("ada", PASSWORD, "acme", Role.WRITER)
     built.auth.create_user("bob", PASSWORD, "globex", Role.WRITER)

@@ -59,6 +59,38 @@ def test_decide_under_a_lowered_limit(held: dict[str, int], tenant: str, capacit
 
 
 @pytest.mark.parametrize(
+    ("held", "tenant", "capacity", "expected"),
+    [
+        # The writes limit in force is down at its floor of 8 (the configured 32), each
+        # tenant's least share is 8 too: the flood alone holds the 8 ...
+        ({"a": 7}, "a", 8, ADMIT),
+        ({"a": 8}, "a", 8, Shed(Refused.FULL, 8, 8, 8)),
+        # … a light tenant gets up to 8 of its own beside it, not half of 8 …
+        ({"a": 8}, "b", 8, ADMIT),
+        ({"a": 8, "b": 7}, "b", 8, ADMIT),
+        ({"a": 8, "b": 8}, "b", 8, Shed(Refused.OVER_SHARE, 8, 8, 8)),
+        # … and the flood, at its least share, is refused while the other holds some.
+        ({"a": 8, "b": 1}, "a", 8, Shed(Refused.OVER_SHARE, 8, 8, 8)),
+        # A lower share never wins: with the capacity back at 32, two tenants' shares are 16.
+        ({"a": 20, "b": 15}, "b", 32, ADMIT),
+        ({"a": 20, "b": 16}, "b", 32, Shed(Refused.OVER_SHARE, 16, 16, 32)),
+        # Many tenants at their least share meet the hard limit, twice the ceiling (64).
+        ({str(i): 8 for i in range(7)} | {"x": 7}, "x", 8, ADMIT),
+        ({str(i): 8 for i in range(8)}, "x", 8, Shed(Refused.FULL, 0, 8, 8)),
+    ],
+)
+def test_decide_with_a_least_share(held: dict[str, int], tenant: str, capacity: int,
+                                   expected: Shed | None) -> None:
+    assert decide(held, tenant, capacity, ceiling=32, least=8) == expected
+
+
+def test_the_least_share_is_never_over_the_capacity() -> None:
+    slots = Slots(4, least=8)
+    assert [slots.take("a") for _ in range(4)] == [None] * 4
+    assert slots.take("a") == Shed(Refused.FULL, 4, 4, 4)
+
+
+@pytest.mark.parametrize(
     ("held", "tenant", "share"),
     [({}, "a", 64), ({"a": 64}, "a", 64), ({"a": 64}, "b", 32), ({"a": 5, "b": 0}, "c", 32),
      ({str(i): 1 for i in range(100)}, "x", 1)],
