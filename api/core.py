@@ -344,7 +344,8 @@ def _query_service(core: Core) -> QueryService:
     registry = QueryRegistry(settings.query_max_concurrent_per_tenant, ResultLimits(
         settings.query_results_kept, settings.query_results_kept_per_tenant,
         int(settings.query_result_spill_mb * 1024 * 1024),
-        settings.data_dir / "query-results"), settings.query_max_concurrent)
+        settings.data_dir / "query-results"), settings.query_max_concurrent,
+        least=settings.query_min_concurrent)
     set_memory_limit(settings.query_memory_limit_mb)
     return QueryService(engine, registry, cost_model_from(settings),
                         max_bytes_scanned=settings.query_max_bytes_scanned,

@@ -18,16 +18,17 @@ WINDOW = 5  # ticks: the limits move at most ten times a second
 
 
 def bounds_of(core: Core) -> Bounds:
-    """The writes limit follows the lag down to its floor; the queries limit stays at
-    QUERY_MAX_CONCURRENT (its floor is the limit itself). Lowered, it cut the flood's latency
-    further, but a light tenant's fair share of a lowered limit is one or two queries, and a
-    tenant querying once a second with answers slowed by the flood was refused now and then
-    (tests/e2e/test_overload.py): one tenant's flood must not cost another its queries."""
+    """Each limit follows the lag down to its floor (INGEST_MIN_INFLIGHT, QUERY_MIN_CONCURRENT),
+    which is also each tenant's least share of it (lakehouse/fair_share.py): a floor shared
+    between tenants once left a light tenant one or two queries, and one querying once a
+    second with answers slowed by a flood was refused now and then; with a least share it
+    keeps its own room however low the limit goes."""
     settings = core.settings
     queries = core.queries.registry.ceiling if core.queries is not None else 1
     return Bounds(core.write_slots.ceiling, queries,
                   settings.admission_target_lag_ms / 1000,
-                  min_writes=settings.ingest_min_inflight, min_queries=queries)
+                  min_writes=settings.ingest_min_inflight,
+                  min_queries=settings.query_min_concurrent)
 
 
 def apply(core: Core, limits: Limits, lag_s: float) -> None:

@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     query_max_bytes_scanned: int = Field(default=64 * 1024**3, ge=1)
     query_max_concurrent_per_tenant: int = Field(default=4, ge=1)
     query_max_concurrent: int = Field(default=8, ge=1)
+    # The queries limit never falls below this while the loop lags, and a tenant running fewer
+    # is let in whatever the others run (lakehouse/fair_share.py, least share).
+    query_min_concurrent: int = Field(default=2, ge=1)
     query_track_threshold_s: float = Field(default=1.0, ge=0)
     query_on_dask: bool = True
     query_results_kept: int = Field(default=200, ge=1)

@@ -19,7 +19,7 @@ every window the loop's worst lag decides them (`adjust`).
 - In between: unchanged.
 
 Never below a floor, so a platform that is slow for other reasons (a busy machine) still takes
-some work (api/loop_watch.py sets the queries floor at the queries limit: see there why).
+some work; the floor is also each tenant's least share (api/loop_watch.py: see there why).
 What is shed is decided, per tenant, by `lakehouse.fair_share` from these limits.
 """
 
@@ -40,7 +40,7 @@ class Bounds:
     queries: int  # QUERY_MAX_CONCURRENT: likewise for queries
     target_lag_s: float  # ADMISSION_TARGET_LAG_MS
     min_writes: int = 8  # INGEST_MIN_INFLIGHT, also each tenant's least share of the writes
-    min_queries: int = 4  # a tenant under its share of a floor is let in: two queries each
+    min_queries: int = 2  # QUERY_MIN_CONCURRENT, also each tenant's least share of the queries
 
     def start(self) -> Limits:
         return Limits(self.writes, self.queries)

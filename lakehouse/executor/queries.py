@@ -122,12 +122,13 @@ class ResultLimits:
 
 class QueryRegistry:
     def __init__(self, max_concurrent_per_tenant: int, kept: int | ResultLimits,
-                 max_concurrent: int | None = None) -> None:
+                 max_concurrent: int | None = None, least: int = 1) -> None:
         self._max = max_concurrent_per_tenant
         # Every tenant together: past it a query is shed (503, or 429 for a tenant over its
         # fair share while others wait), never queued behind the others (lakehouse.fair_share).
         self.capacity = max_concurrent or 2**31
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
+        self.least = min(least, self.capacity)  # each tenant's least share, however lowered
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -178,7 +179,7 @@ class QueryRegistry:
                 "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
                 details={"running": active, "limit": self._max},
                 headers={"Retry-After": "1"})
-        shed = decide(self._running(), tenant, self.capacity, self.ceiling)
+        shed = decide(self._running(), tenant, self.capacity, self.ceiling, self.least)
         return shed_error(shed, "queries running") if shed is not None else None
 
     def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:

@@ -48,7 +48,7 @@ def test_limits_shrink_while_the_loop_lags_and_grow_back(tmp_path: Path) -> None
 
     try:
         writes, queries = asyncio.run(scenario())
-        assert 8 <= writes < 64 and queries == 8  # queries keep their limit (loop_watch)
+        assert 8 <= writes < 64 and 2 <= queries < 8  # down to the floors at most
         assert _limits(core) == (64, 8)  # back at the configured limits
     finally:
         core.close()

@@ -456,6 +456,7 @@ def test_queries_past_the_platform_limit_are_shed_fairly(
     found = core.queries
     assert isinstance(found, QueryService)
     found.registry.capacity = 1
+    found.registry.least = 1  # each tenant's least share: here the share of the limit rules
     acme, other = _headers(core, "w"), _headers(core, "o", "other")
     slow = {"query": "SELECT count(*) FROM orders a, orders b, orders c "
                      "WHERE a.amount + b.amount > c.amount", "mode": "async", "timeout_s": 60}

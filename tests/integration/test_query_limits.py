@@ -19,6 +19,7 @@ from api.services import Service
 from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
+from lakehouse.errors import RateLimited, Unavailable
 from lakehouse.executor import sandbox
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
 from tests.conftest import logged_in
@@ -76,6 +77,23 @@ def _finished(registry: QueryRegistry, tenant: str, result: pa.Table) -> Any:
     run = registry.start(tenant, "SELECT …", "sync")
     registry.finish(run, result)
     return run
+
+
+def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit() -> None:
+    """QUERY_MIN_CONCURRENT (2 here) is the floor the lagging loop lowers the queries limit to
+    and each tenant's least share: the flood holds the 2, and a light tenant still runs 2 of
+    its own (not half of 2), then each is refused."""
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    registry.capacity = 2  # lowered while the loop lags (api/loop_watch.py)
+    flood = [registry.start("flood", "SELECT 1", "sync") for _ in range(2)]
+    with pytest.raises(Unavailable):  # alone at the limit: the platform is full
+        registry.start("flood", "SELECT 1", "sync")
+    light = [registry.start("light", "SELECT 1", "sync") for _ in range(2)]
+    for tenant in ("light", "flood"):
+        with pytest.raises(RateLimited) as refused:
+            registry.start(tenant, "SELECT 1", "sync")
+        assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    assert len(flood) == len(light) == 2
 
 
 def test_results_are_kept_per_tenant_and_large_ones_in_files(tmp_path: Path) -> None:

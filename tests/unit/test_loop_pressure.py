@@ -19,25 +19,25 @@ BOUNDS = Bounds(writes=64, queries=8, target_lag_s=0.02)
 
 @pytest.mark.parametrize(("limits", "lag_s", "expected"), [
     # Just late: writes lose a quarter, queries half.
-    (Limits(48, 6), 0.021, Limits(36, 4)),
+    (Limits(48, 6), 0.021, Limits(36, 3)),
     (Limits(64, 8), 0.025, Limits(48, 4)),
     # Later: in proportion to how far past the target (0.02 / 0.03 of 64 is 42.7) ...
     (Limits(64, 8), 0.03, Limits(42, 4)),
     (Limits(64, 8), 0.04, Limits(32, 4)),
     # … down to a quarter at four times the target and past it: a flood's start is met in a
     # window, not in ten (the writes floor is reached from 32 in one).
-    (Limits(64, 8), 0.08, Limits(16, 4)),
-    (Limits(64, 8), 0.5, Limits(16, 4)),
-    (Limits(32, 8), 0.5, Limits(8, 4)),
+    (Limits(64, 8), 0.08, Limits(16, 2)),
+    (Limits(64, 8), 0.5, Limits(16, 2)),
+    (Limits(32, 8), 0.5, Limits(8, 2)),
     # Never below the floors.
-    (Limits(20, 6), 1.0, Limits(8, 4)),
-    (Limits(8, 4), 1.0, Limits(8, 4)),
+    (Limits(20, 6), 1.0, Limits(8, 2)),
+    (Limits(8, 2), 1.0, Limits(8, 2)),
     # In between half the target and the target: unchanged.
     (Limits(36, 4), 0.015, Limits(36, 4)),
     (Limits(36, 4), 0.02, Limits(36, 4)),
     # Keeping up: writes grow by an eighth (at least one), queries by one, up to the limits.
     (Limits(16, 4), 0.0, Limits(18, 5)),
-    (Limits(8, 4), 0.0, Limits(9, 5)),
+    (Limits(8, 2), 0.0, Limits(9, 3)),
     (Limits(40, 3), 0.009, Limits(45, 4)),
     (Limits(60, 8), 0.0, Limits(64, 8)),
     (Limits(64, 8), 0.0, Limits(64, 8)),
