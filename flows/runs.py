@@ -53,6 +53,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_engine import run_flow
 from prefect.futures import as_completed
 from prefect.states import Pending
+from prefect.utilities.annotations import quote
 
 from flows.progress import RunProgress
 from flows.run_results import publish, remember, remember_tags
@@ -241,10 +242,11 @@ def run_steps(job: Job[P, T, R], mine: RunWatch | None = None) -> dict[str, Any]
         mine.planned(len(parts))
         results = (_parts_in_flow(job, parts, mine) if tracked
                    else _parts_here(job, parts, mine))
-        finish = job.finish
         if tracked and names.finish is not None:
-            finish = _as_task(job.finish, names.finish, names.finish_run)
-        summary = finish(plan, results)
+            finishing = _as_task(job.finish, names.finish, names.finish_run)
+            summary = finishing(quote(plan), quote(results))
+        else:
+            summary = job.finish(plan, results)
     summary = {"run_id": mine.run_id, "flow": job.kind, **summary}
     if not tracked:
         summary["state"] = "COMPLETED"
@@ -272,11 +274,15 @@ def _parts_in_flow(job: Job[P, T, R], parts: Sequence[T], mine: RunWatch) -> lis
     def one(part: T, label: str) -> R:
         return job.run_part(part)
 
-    part_task: Task[[T, str], R] = task(
+    part_task: Task[..., R] = task(
         name=job.names.part, task_run_name="{label}", cache_policy=NO_CACHE,
         retries=job.retries, retry_delay_seconds=1, retry_condition_fn=retryable)(one)
     shown = RunProgress.start(len(parts), job.counted)
-    futures = [part_task.submit(part, job.part_label(part)) for part in parts]
+    # Quoted: Prefect walks a task's arguments for futures to record as its inputs, every
+    # element of every nested collection in Python holding the interpreter lock, and a flush's
+    # part is its table's entries, records and all: over 100,000 rows it took seconds, every
+    # request of the process waiting. Nothing passed here is a future, so nothing is lost.
+    futures = [part_task.submit(quote(part), job.part_label(part)) for part in parts]
     for done, _ in enumerate(as_completed(futures), start=1):
         mine.step(done)
         shown.report(done)

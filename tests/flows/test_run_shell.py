@@ -70,6 +70,43 @@ def test_under_prefect_each_step_is_a_task_and_the_run_is_named() -> None:
     assert filed("load-" + uuid.uuid4().hex[:12]) is None
 
 
+class _Counted(list[int]):
+    """A list that counts how often it is walked."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        _Counted.walks += 1
+        return super().__iter__()
+
+
+def test_steps_get_their_arguments_unwalked() -> None:
+    """Prefect walks a task's arguments for futures, every element of every nested collection
+    in Python holding the interpreter lock; a flush's parts and plan carry every unflushed
+    record, and walking them stalled the whole process for seconds. The shell hands them over
+    quoted: the steps get them as they are, and Prefect never iterates them."""
+    plan = [_Counted(range(1000)) for _ in range(3)]
+    seen: list[Any] = []
+
+    def part(rows: _Counted) -> int:
+        seen.append(rows)
+        return len(rows)
+
+    def finish(planned: list[_Counted], results: list[int]) -> dict[str, Any]:
+        seen.append(planned)
+        return {"rows": sum(results)}
+
+    job: Job[Any, Any, Any] = Job(
+        kind="load", names=StepNames("plan-test", "part-test", "finish-test"),
+        plan=lambda: plan, parts=lambda planned: planned, run_part=part, finish=finish,
+        part_label=lambda rows: f"part of {len(rows)}")
+    _Counted.walks = 0
+    watch = start(job, shell_test, name="shell test", parameters={}, tags=[])
+    assert watch.wait(timeout_s=60)["rows"] == 3000
+    assert _Counted.walks == 0
+    assert sorted(map(id, seen)) == sorted([*map(id, plan), id(plan)])
+
+
 def test_without_prefect_a_load_runs_here_with_the_same_retries() -> None:
     job, calls = _job("load", parts=4, failures={2: 2})
     with temporary_settings(updates={PREFECT_API_URL: CLOSED}):
