@@ -16,6 +16,7 @@
   the services' process, and the time back to normal write latency once the load stops.
 
     sudo .venv/bin/python bench/resilience.py --only overload --overload-s 20   # a short look
+    sudo .venv/bin/python bench/resilience.py --only overload --overload-s 20 --write-only
 """
 
 from __future__ import annotations
@@ -196,12 +197,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("restart", "power", "overload"))
     parser.add_argument("--overload-s", type=float, default=60.0)
+    parser.add_argument("--write-only", action="store_true",
+                        help="overload: no queries during the flood, the write path alone")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the system under overload (to compare limits)")
     args = parser.parse_args()
     if args.only in (None, "overload"):
         settings = dict(item.split("=", 1) for item in args.env)
-        print_overload(overload(Plan(duration_s=args.overload_s), settings))
+        print_overload(overload(Plan(duration_s=args.overload_s,
+                                     queries=not args.write_only), settings))
     if args.only == "overload":
         return
     if args.only in (None, "restart"):

@@ -307,6 +307,8 @@ class Plan:
     health_rate: float = 5.0
     login_rate: float = 0.5
     capacity_s: float = 8.0
+    # False: neither tenant queries during the flood (the write path alone, for comparison)
+    queries: bool = True
 
 
 async def run_overload(ports: Ports, token: str, password: str, pid: int,
@@ -348,13 +350,16 @@ async def run_overload(ports: Ports, token: str, password: str, pid: int,
     watching = asyncio.create_task(memory.watch(stop))
     d = plan.duration_s
     cpu_before = cpu_mark(pid)
+    query_streams = [
+        offer("flood queries", ports.operation, queries("flood"),
+              plan.factor * query_capacity, d, 64),
+        offer("calm queries", ports.operation, queries("calm"), plan.calm_query_rate, d, 4),
+    ] if plan.queries else []
     streams = await asyncio.gather(
         offer("flood writes", ports.tenant, flood_writes(), plan.factor * write_capacity, d,
               256),
-        offer("flood queries", ports.operation, queries("flood"),
-              plan.factor * query_capacity, d, 64),
         offer("calm writes", ports.tenant, calm_writes(), plan.calm_write_rate, d, 8),
-        offer("calm queries", ports.operation, queries("calm"), plan.calm_query_rate, d, 4),
+        *query_streams,
         offer("health", ports.tenant, same_request(raw_request("GET", "/health", ports.tenant)),
               plan.health_rate, d, 2),
         offer("logins", ports.auth, same_request(raw_request("POST", "/auth/login", ports.auth,
