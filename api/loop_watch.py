@@ -19,16 +19,15 @@ WINDOW = 5  # ticks: the limits move at most ten times a second
 
 def bounds_of(core: Core) -> Bounds:
     """Each limit follows the lag down to its floor (INGEST_MIN_INFLIGHT, QUERY_MIN_CONCURRENT),
-    which is also each tenant's least share of it (lakehouse/fair_share.py): a floor shared
-    between tenants once left a light tenant one or two queries, and one querying once a
-    second with answers slowed by a flood was refused now and then; with a least share it
-    keeps its own room however low the limit goes."""
-    settings = core.settings
-    queries = core.queries.registry.ceiling if core.queries is not None else 1
-    return Bounds(core.write_slots.ceiling, queries,
-                  settings.admission_target_lag_ms / 1000,
-                  min_writes=settings.ingest_min_inflight,
-                  min_queries=settings.query_min_concurrent)
+    which is also each tenant's least share of it (lakehouse/fair_share.py): a floor shared out
+    between tenants would leave a light tenant one or two slots of it while another floods,
+    too few for one whose answers the flood slows; as a least share it keeps its own room
+    however low the limit goes."""
+    registry = core.queries.registry if core.queries is not None else None
+    return Bounds(core.write_slots.ceiling, registry.ceiling if registry is not None else 1,
+                  core.settings.admission_target_lag_ms / 1000,
+                  min_writes=core.write_slots.least,
+                  min_queries=registry.least if registry is not None else 1)
 
 
 def apply(core: Core, limits: Limits, lag_s: float) -> None:

@@ -53,7 +53,7 @@ from prefect.context import FlowRunContext
 from prefect.flow_engine import run_flow
 from prefect.futures import as_completed
 from prefect.states import Pending
-from prefect.utilities.annotations import quote
+from prefect.utilities.annotations import opaque
 
 from flows.progress import RunProgress
 from flows.run_results import publish, remember, remember_tags
@@ -244,7 +244,7 @@ def run_steps(job: Job[P, T, R], mine: RunWatch | None = None) -> dict[str, Any]
                    else _parts_here(job, parts, mine))
         if tracked and names.finish is not None:
             finishing = _as_task(job.finish, names.finish, names.finish_run)
-            summary = finishing(quote(plan), quote(results))
+            summary = finishing(opaque(plan), opaque(results))
         else:
             summary = job.finish(plan, results)
     summary = {"run_id": mine.run_id, "flow": job.kind, **summary}
@@ -278,11 +278,11 @@ def _parts_in_flow(job: Job[P, T, R], parts: Sequence[T], mine: RunWatch) -> lis
         name=job.names.part, task_run_name="{label}", cache_policy=NO_CACHE,
         retries=job.retries, retry_delay_seconds=1, retry_condition_fn=retryable)(one)
     shown = RunProgress.start(len(parts), job.counted)
-    # Quoted: Prefect walks a task's arguments for futures to record as its inputs, every
-    # element of every nested collection in Python holding the interpreter lock, and a flush's
-    # part is its table's entries, records and all: over 100,000 rows it took seconds, every
-    # request of the process waiting. Nothing passed here is a future, so nothing is lost.
-    futures = [part_task.submit(quote(part), job.part_label(part)) for part in parts]
+    # Opaque: Prefect otherwise walks a task's arguments for futures to record as its inputs,
+    # every element of every nested collection, in Python holding the interpreter lock, and a
+    # flush's part is its table's entries, records and all (seconds over 100,000 rows, every
+    # request of the process waiting). Opaque, an argument is taken whole, not walked into.
+    futures = [part_task.submit(opaque(part), job.part_label(part)) for part in parts]
     for done, _ in enumerate(as_completed(futures), start=1):
         mine.step(done)
         shown.report(done)

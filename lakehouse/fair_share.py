@@ -10,7 +10,7 @@ which request is shed is decided here, from the slots each tenant holds:
   refused until it holds no more than its share, and the newcomer gets the slots it gives back.
   The least share keeps a light tenant its room when the capacity in force is lowered to keep
   answers fast (lakehouse/loop_pressure.py): each tenant may hold that many whatever the
-  capacity, the hard limit (twice the configured capacity) bounding them all.
+  capacity in force, as long as all together hold less than the configured capacity.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -41,11 +41,10 @@ class Shed:
     capacity: int
 
 
-def fair_share(held: Mapping[str, int], tenant: str, capacity: int, least: int = 1) -> int:
-    """The capacity divided among the tenants holding slots, `tenant` counted; at least
-    `least` (and 1)."""
+def fair_share(held: Mapping[str, int], tenant: str, capacity: int) -> int:
+    """The capacity divided among the tenants holding slots, `tenant` counted; at least 1."""
     others = sum(1 for name, count in held.items() if count > 0 and name != tenant)
-    return max(1, least, capacity // (others + 1))
+    return max(1, capacity // (others + 1))
 
 
 def decide(held: Mapping[str, int], tenant: str, capacity: int,
@@ -54,11 +53,16 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     when `capacity` is the one in force below it (lakehouse/loop_pressure.py): the hard limit
     for a tenant under its share stays twice the ceiling, so a limit that shrinks below what is
     already held does not lock newcomers out until the others finish. `least` is the share no
-    tenant is refused below (short of the hard limit), however low the capacity in force."""
+    tenant is refused below while everyone together holds less than the ceiling, however low
+    the capacity in force: past the ceiling only the capacity's shares count, so tenants at
+    their least shares cannot take more than the configured limit between them."""
     own = held.get(tenant, 0)
     total = sum(held.values())
-    share = fair_share(held, tenant, capacity, least)
-    hard = 2 * max(capacity, ceiling or capacity)
+    limit = max(capacity, ceiling or capacity)
+    share = fair_share(held, tenant, capacity)
+    if total < limit:
+        share = max(share, least)
+    hard = 2 * limit
     if total < capacity or (own < share and total < hard):
         return None
     alone = not any(count > 0 and name != tenant for name, count in held.items())

@@ -84,7 +84,7 @@ def test_steps_get_their_arguments_unwalked() -> None:
     """Prefect walks a task's arguments for futures, every element of every nested collection
     in Python holding the interpreter lock; a flush's parts and plan carry every unflushed
     record, and walking them stalled the whole process for seconds. The shell hands them over
-    quoted: the steps get them as they are, and Prefect never iterates them."""
+    opaque: the steps get them as they are, and Prefect never iterates them."""
     plan = [_Counted(range(1000)) for _ in range(3)]
     seen: list[Any] = []
 
@@ -102,6 +102,7 @@ def test_steps_get_their_arguments_unwalked() -> None:
         part_label=lambda rows: f"part of {len(rows)}")
     _Counted.walks = 0
     watch = start(job, shell_test, name="shell test", parameters={}, tags=[])
+    assert not watch.run_id.startswith("local-")  # run under Prefect, as tasks
     assert watch.wait(timeout_s=60)["rows"] == 3000
     assert _Counted.walks == 0
     assert sorted(map(id, seen)) == sorted([*map(id, plan), id(plan)])

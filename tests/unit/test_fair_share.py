@@ -74,14 +74,28 @@ def test_decide_under_a_lowered_limit(held: dict[str, int], tenant: str, capacit
         # A lower share never wins: with the capacity back at 32, two tenants' shares are 16.
         ({"a": 20, "b": 15}, "b", 32, ADMIT),
         ({"a": 20, "b": 16}, "b", 32, Shed(Refused.OVER_SHARE, 16, 16, 32)),
-        # Many tenants at their least share meet the hard limit, twice the ceiling (64).
-        ({str(i): 8 for i in range(7)} | {"x": 7}, "x", 8, ADMIT),
-        ({str(i): 8 for i in range(8)}, "x", 8, Shed(Refused.FULL, 0, 8, 8)),
+        # Least shares count only below the configured limit (32): four tenants at theirs ...
+        ({str(i): 8 for i in range(3)} | {"x": 7}, "x", 8, ADMIT),
+        ({str(i): 8 for i in range(4)} | {"x": 1}, "x", 8, Shed(Refused.OVER_SHARE, 1, 1, 8)),
+        # … and past it a newcomer gets its share of the capacity in force (8 among 5: 1).
+        ({str(i): 8 for i in range(4)}, "x", 8, ADMIT),
+        ({str(i): 8 for i in range(8)}, "x", 8, Shed(Refused.FULL, 0, 1, 8)),
     ],
 )
 def test_decide_with_a_least_share(held: dict[str, int], tenant: str, capacity: int,
                                    expected: Shed | None) -> None:
     assert decide(held, tenant, capacity, ceiling=32, least=8) == expected
+
+
+def test_tenants_at_their_least_shares_stay_within_the_configured_limit() -> None:
+    """Ten tenants each taking what they can while the limit in force is lowered to 8 (the
+    configured 32, a least share of 8): together they hold the 32, not ten least shares."""
+    slots = Slots(32, least=8)
+    slots.capacity = 8
+    taking = True
+    while taking:
+        taking = any([slots.take(str(tenant)) is None for tenant in range(10)])
+    assert slots.in_use == 32 and max(slots.held().values()) <= 8
 
 
 def test_the_least_share_is_never_over_the_capacity() -> None:

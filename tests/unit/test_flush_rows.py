@@ -4,6 +4,8 @@ same, sequence numbers included, as entry by entry."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 
 from lakehouse.ingest.batch import RecordBatch
@@ -51,6 +53,25 @@ def test_entries_taken_together_give_the_rows_entry_by_entry_would() -> None:
     assert together.column("_upsert").to_pylist()[:3] == [False, True, False]
     assert together.column("x").to_pylist()[:3] == [0.5, None, 1.5]
     assert together.column("s").to_pylist()[6:10] == ["p", "q", "r", None]
+
+
+def test_entries_of_an_exact_table_stored_in_json_types_are_converted_value_by_value() -> None:
+    """A table with a date column: entries stored with its Arrow types go together, one
+    stored before the column was a date (the date as text) is converted by value, in order."""
+    exact = FieldType.from_json({"type": "struct", "fields": [
+        {"name": "at", "type": "date"}, {"name": "n", "type": "int64"}]})
+    day = dt.date(2026, 1, 3)
+    entries = [
+        (1, _arrow("a", 2, {"at": [day, None], "n": [1, 2]})),
+        (3, _arrow("b", 1, {"at": ["2026-01-04"], "n": [3]})),  # stored as text
+        (4, _arrow("c", 1, {"at": [day], "n": [4]})),
+        (5, _arrow("d", 1, {"at": [day], "n": [5]})),
+    ]
+    rows = entries_table(entries, exact)
+    assert rows.column("at").type == pa.date32()
+    assert rows.column("at").to_pylist() == [day, None, dt.date(2026, 1, 4), day, day]
+    assert rows.column("_seq").to_pylist() == [1, 2, 3, 4, 5]
+    assert rows.column("n").to_pylist() == [1, 2, 3, 4, 5]
 
 
 def test_no_entries_give_no_rows_in_the_file_layout() -> None:
