@@ -39,10 +39,10 @@ def file_schema(schema: FieldType) -> pa.Schema:
 def entries_table(entries: Sequence[tuple[int, RecordBatch]], schema: FieldType) -> pa.Table:
     """All records of these entries (first sequence number, batch), in the table's schema.
 
-    Consecutive entries stored as Arrow with the same columns are taken together: one
-    concatenation and one conversion for the lot. Entry by entry, each was a dozen Arrow
-    calls from Python holding the interpreter lock: a flush of 350,000 rows in 17,000 entries
-    spent seconds so, every request of the process waiting its turn."""
+    Consecutive entries stored as Arrow with the same columns are taken together, one
+    concatenation and one conversion for the lot: a flush has thousands of small entries, and
+    a dozen Arrow calls each from Python, holding the interpreter lock, would keep every
+    request of the process waiting for seconds (docs/scaling.md, "Overload")."""
     target = schema.to_arrow()
     layout = file_schema(schema)
     parts: list[pa.Table] = []
