@@ -11,6 +11,11 @@ which request is shed is decided here, from the slots each tenant holds:
   The least share keeps a light tenant its room when the capacity in force is lowered to keep
   answers fast (lakehouse/loop_pressure.py): each tenant may hold that many whatever the
   capacity in force, as long as all together hold less than the configured capacity.
+- The capacity in force is lowered for the tenants that press on it: a tenant refused within the
+  last `PRESSING_S` seconds. One that has not been refused lately may take slots up to the
+  configured capacity whatever the capacity in force: its slots held grow with the platform's
+  latency (a steady rate times a longer answer), not with what it asks, and shedding it would
+  refuse a tenant far under its share of the throughput for a slowness the flood causes.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -20,12 +25,16 @@ A pure decision, so it is tested with a table of cases; `Slots` keeps the counts
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 
 from lakehouse.errors import LakehouseError, RateLimited, Unavailable
+
+PRESSING_S = 10.0  # a tenant refused this recently is held to its share of the limit in force
+PRESSING_KEPT = 4096  # tenants whose last refusal is remembered before the stale ones are dropped
 
 
 class Refused(Enum):
@@ -48,17 +57,21 @@ def fair_share(held: Mapping[str, int], tenant: str, capacity: int) -> int:
 
 
 def decide(held: Mapping[str, int], tenant: str, capacity: int,
-           ceiling: int | None = None, least: int = 1) -> Shed | None:
+           ceiling: int | None = None, *, least: int = 1, pressing: bool = True) -> Shed | None:
     """None to admit `tenant`'s request, else why it is shed. `ceiling` is the configured limit
     when `capacity` is the one in force below it (lakehouse/loop_pressure.py): the hard limit
     for a tenant under its share stays twice the ceiling, so a limit that shrinks below what is
     already held does not lock newcomers out until the others finish. `least` is the share no
     tenant is refused below while everyone together holds less than the ceiling, however low
     the capacity in force: past the ceiling only the capacity's shares count, so tenants at
-    their least shares cannot take more than the configured limit between them."""
+    their least shares cannot take more than the configured limit between them. A tenant not
+    `pressing` (not refused lately, `Refusals`) is let in while everyone together holds less
+    than the ceiling, whatever the capacity in force."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     limit = max(capacity, ceiling or capacity)
+    if not pressing and total < limit:
+        return None
     share = fair_share(held, tenant, capacity)
     if total < limit:
         share = max(share, least)
@@ -83,23 +96,56 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
                        "Retry-After seconds", code="overloaded", details=details, headers=retry)
 
 
+class Refusals:
+    """When each tenant was last refused a slot of one pool: within `window_s` of it the tenant
+    is pressing (`decide`). Not thread-safe: its pool's lock guards it."""
+
+    def __init__(self, window_s: float = PRESSING_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def pressing(self, tenant: str) -> bool:
+        last = self._last.get(tenant)
+        return last is not None and self._clock() - last < self.window_s
+
+    def refused(self, tenant: str) -> None:
+        now = self._clock()
+        self._last.pop(tenant, None)  # the most recent last, so the stale ones come first
+        self._last[tenant] = now
+        if len(self._last) > PRESSING_KEPT:
+            for name, last in list(self._last.items()):
+                if now - last < self.window_s:
+                    break
+                del self._last[name]
+
+
 class Slots:
     """The slots each tenant holds of one pool; `take` admits or says why not. `capacity` may
     be lowered below the configured limit (`ceiling`) while the event loop lags; `least` is
-    each tenant's least share (`decide`)."""
+    each tenant's least share, and `refusals` who has been refused lately (`decide`)."""
 
-    def __init__(self, capacity: int, least: int = 1) -> None:
+    def __init__(self, capacity: int, least: int = 1,
+                 refusals: Refusals | None = None) -> None:
         self.capacity = capacity
         self.ceiling = capacity
         self.least = min(least, capacity)
+        self.refusals = refusals if refusals is not None else Refusals()
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def take(self, tenant: str) -> Shed | None:
         with self._lock:
-            shed = decide(self._held, tenant, self.capacity, self.ceiling, self.least)
+            shed = decide(self._held, tenant, self.capacity, self.ceiling, least=self.least,
+                          pressing=self.refusals.pressing(tenant))
             if shed is None:
                 self._held[tenant] = self._held.get(tenant, 0) + 1
+            else:
+                self.refusals.refused(tenant)
             return shed
 
     def give_back(self, tenant: str) -> None:

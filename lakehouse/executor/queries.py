@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from lakehouse.errors import LakehouseError, NotFound, QueryFailed, RateLimited
 from lakehouse.executor.run import Cancel, Progress
-from lakehouse.fair_share import decide, shed_error
+from lakehouse.fair_share import Refusals, decide, shed_error
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 
@@ -129,6 +129,7 @@ class QueryRegistry:
         self.capacity = max_concurrent or 2**31
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self.least = min(least, self.capacity)  # each tenant's least share, however lowered
+        self.refusals = Refusals()  # who was shed lately: only they are held to the lowered limit
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -174,13 +175,18 @@ class QueryRegistry:
         active = sum(1 for r in self._runs.values()
                      if r.tenant == tenant and r.state not in FINAL_STATES)
         if active >= self._max:
+            self.refusals.refused(tenant)
             return RateLimited(
                 f"your tenant already runs {active} queries, the most at once; wait for "
                 "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
                 details={"running": active, "limit": self._max},
                 headers={"Retry-After": "1"})
-        shed = decide(self._running(), tenant, self.capacity, self.ceiling, self.least)
-        return shed_error(shed, "queries running") if shed is not None else None
+        shed = decide(self._running(), tenant, self.capacity, self.ceiling, least=self.least,
+                      pressing=self.refusals.pressing(tenant))
+        if shed is None:
+            return None
+        self.refusals.refused(tenant)
+        return shed_error(shed, "queries running")
 
     def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:
         with self._lock:

@@ -455,7 +455,7 @@ def test_queries_past_the_platform_limit_are_shed_fairly(
     flush_here(core.flusher)
     found = core.queries
     assert isinstance(found, QueryService)
-    found.registry.capacity = 1
+    found.registry.capacity = found.registry.ceiling = 1  # the configured limit, not lowered
     found.registry.least = 1  # each tenant's least share: here the share of the limit rules
     acme, other = _headers(core, "w"), _headers(core, "o", "other")
     slow = {"query": "SELECT count(*) FROM orders a, orders b, orders c "

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from lakehouse.fair_share import Refused, Shed, Slots, decide, fair_share
+from lakehouse.fair_share import PRESSING_KEPT, Refusals, Refused, Shed, Slots, decide, fair_share
 
 ADMIT = None
 
@@ -85,6 +85,64 @@ def test_decide_under_a_lowered_limit(held: dict[str, int], tenant: str, capacit
 def test_decide_with_a_least_share(held: dict[str, int], tenant: str, capacity: int,
                                    expected: Shed | None) -> None:
     assert decide(held, tenant, capacity, ceiling=32, least=8) == expected
+
+
+@pytest.mark.parametrize(
+    ("held", "tenant", "expected"),
+    [
+        # The limit in force is down to 8 of the configured 32. A tenant not refused lately
+        # is let in while all together hold less than the 32 ...
+        ({"a": 8, "b": 8}, "b", ADMIT),
+        ({"a": 8, "b": 23}, "b", ADMIT),
+        ({"b": 31}, "b", ADMIT),
+        # … and past it, only the shares of what is in force count, as for everyone.
+        ({"a": 8, "b": 24}, "b", Shed(Refused.OVER_SHARE, 24, 4, 8)),
+        ({"a": 8, "b": 24}, "c", ADMIT),  # a newcomer under its share, below the hard 64
+        ({"b": 32}, "b", Shed(Refused.FULL, 32, 8, 8)),
+    ],
+)
+def test_decide_for_a_tenant_not_refused_lately(held: dict[str, int], tenant: str,
+                                                expected: Shed | None) -> None:
+    assert decide(held, tenant, 8, ceiling=32, least=8, pressing=False) == expected
+
+
+def test_a_tenant_refused_lately_is_held_to_the_limit_in_force() -> None:
+    """A flood starts with the configured 32 and, once refused, is held to its share of the
+    lowered limit in force (8); a steady tenant takes what its latency needs; once refused it
+    too is held to its least share, until 10 s pass without a refusal."""
+    now = [0.0]
+    slots = Slots(32, least=8, refusals=Refusals(clock=lambda: now[0]))
+    slots.capacity = 8
+    while slots.take("flood") is None:
+        pass
+    assert slots.held() == {"flood": 32}
+    for _ in range(24):
+        slots.give_back("flood")
+    assert slots.take("flood") == Shed(Refused.FULL, 8, 8, 8)
+    assert [slots.take("steady") for _ in range(20)] == [None] * 20
+    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)
+    assert [slots.take("steady") for _ in range(4)] == [None] * 4  # up to the 32 in all
+    assert slots.take("steady") == Shed(Refused.OVER_SHARE, 24, 4, 8)
+    for _ in range(20):
+        slots.give_back("steady")
+    assert [slots.take("steady") for _ in range(5)] == [None] * 4 + [
+        Shed(Refused.OVER_SHARE, 8, 8, 8)]  # refused lately: its least share, 8
+    now[0] = 5.0
+    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)  # it keeps asking
+    now[0] = 10.0
+    assert slots.take("steady") is None  # not refused for 10 s: light again
+    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)
+
+
+def test_refusals_forget_the_stale_past_their_bound() -> None:
+    now = [0.0]
+    refusals = Refusals(window_s=10.0, clock=lambda: now[0])
+    for tenant in range(PRESSING_KEPT):
+        refusals.refused(str(tenant))
+    now[0] = 11.0
+    refusals.refused("late")
+    assert refusals.pressing("late") and not refusals.pressing("0")
+    assert len(refusals) == 1
 
 
 def test_tenants_at_their_least_shares_stay_within_the_configured_limit() -> None:
