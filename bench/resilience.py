@@ -193,6 +193,17 @@ def print_overload(figures: dict[str, Any]) -> None:
           f"a core, this load generator {cpu['generator_pct']}%{loop}", flush=True)
 
 
+def _capacity(text: str) -> tuple[float, float]:
+    try:
+        writes, queries = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give writes and queries a second, as 400,30") from None
+    if writes <= 0 or queries <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: both rates must be above 0")
+    return writes, queries
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=("restart", "power", "overload"))
@@ -201,11 +212,15 @@ def main() -> None:
                         help="overload: no queries during the flood, the write path alone")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for the system under overload (to compare limits)")
+    parser.add_argument("--capacity", type=_capacity, metavar="WRITES,QUERIES",
+                        help="overload: offer five times these writes and queries a second "
+                             "instead of the capacities measured (the same flood in runs to "
+                             "compare on a noisy machine)")
     args = parser.parse_args()
     if args.only in (None, "overload"):
         settings = dict(item.split("=", 1) for item in args.env)
-        print_overload(overload(Plan(duration_s=args.overload_s,
-                                     queries=not args.write_only), settings))
+        print_overload(overload(Plan(duration_s=args.overload_s, queries=not args.write_only,
+                                     offered_capacity=args.capacity), settings))
     if args.only == "overload":
         return
     if args.only in (None, "restart"):
