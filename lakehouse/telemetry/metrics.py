@@ -28,6 +28,7 @@ from prometheus_client.registry import Collector
 # platform with many tenants cannot grow a scrape without bound.
 MAX_TENANT_LABELS = 500
 OTHER_TENANTS = "_other"
+MAX_KEPT_SERIES = 4096  # label sets whose series are kept at hand (KeptSeries)
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _RUNS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -66,15 +67,40 @@ class CountsCollector(Collector):
         yield family
 
 
+def _with_process_series(registry: CollectorRegistry) -> CollectorRegistry:
+    """`registry` with the standard process_*, python_info and python_gc_* series."""
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    return registry
+
+
+class KeptSeries:
+    """The series a request or a shed counts in, by their labels. prometheus_client's `labels`
+    takes a lock and checks every value on each call: a fifth of what a shed request cost the
+    event loop under a flood (docs/scaling.md, "Overload"). The series kept are never removed
+    from their metrics, so a kept one stays the one `labels` would return; racing threads that
+    both make one get that same one."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], tuple[Any, Any]] = {}
+
+    def get(self, key: tuple[object, ...],
+            make: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
+        series = self._kept.get(key)
+        if series is None:
+            series = make()
+            if len(self._kept) < MAX_KEPT_SERIES:
+                self._kept[key] = series
+        return series
+
+
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = _with_process_series(CollectorRegistry())
         self.tenant_registry = CollectorRegistry()
         self._tenants: set[str] = set()
         self._tenants_lock = threading.Lock()
-        # The standard process_*, python_info and python_gc_* series of this process.
-        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-            self.registry.register(collector)
+        self._series = KeptSeries()
         self.requests = Counter(
             "lakehouse_http_requests", "HTTP requests answered",
             ["service", "method", "route", "status"], registry=self.registry,
@@ -248,8 +274,11 @@ class Metrics:
         self.query_bytes.inc(bytes_scanned)
 
     def observe_shed(self, pool: str, reason: str, tenant: str) -> None:
-        self.shed.labels(pool, reason).inc()
-        self.tenant_shed.labels(pool, reason, self._tenant_label(tenant)).inc()
+        total, own = self._series.get(("shed", pool, reason, tenant), lambda: (
+            self.shed.labels(pool, reason),
+            self.tenant_shed.labels(pool, reason, self._tenant_label(tenant))))
+        total.inc()
+        own.inc()
 
     def _tenant_label(self, tenant: str) -> str:
         with self._tenants_lock:
@@ -352,8 +381,11 @@ class Metrics:
 
     def observe_request(self, service: str, method: str, route: str, status: int,
                         seconds: float) -> None:
-        self.requests.labels(service, method, route, str(status)).inc()
-        self.latency.labels(service, route).observe(seconds)
+        count, latency = self._series.get(("request", service, method, route, status), lambda: (
+            self.requests.labels(service, method, route, str(status)),
+            self.latency.labels(service, route)))
+        count.inc()
+        latency.observe(seconds)
 
     def exposition(self, per_tenant: bool = False) -> bytes:
         return generate_latest(self.tenant_registry if per_tenant else self.registry)
