@@ -26,7 +26,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from api.app import QUERY_PATHS
 from api.core import Core
 from api.deps import cached_caller
-from api.http_parser import counted_as, error_response
+from api.http_parser import ErrorAnswer, counted_as, error_answer, raw_response
 from api.middleware import (
     QUERY_SHED_REASONS,
     SAFE_REQUEST_ID,
@@ -45,10 +45,11 @@ from api.write_door import (
     header_text,
 )
 from lakehouse.errors import LakehouseError
-from lakehouse.fair_share import shed_error
+from lakehouse.fair_share import Shed, shed_error
 from lakehouse.telemetry.logs import request_id_var, service_var
 
 log = logging.getLogger("api.access")
+KEPT_REFUSALS = 1024  # shed writes' answers kept, by what was decided (held, share, limit)
 
 
 class EarlyShed:
@@ -67,6 +68,7 @@ class EarlyShed:
         settings = core.settings
         self.max_record_body = min(KEEP_ALIVE_BODY_BYTES, settings.ingest_max_body_bytes)
         self.max_body = min(KEEP_ALIVE_BODY_BYTES, settings.request_max_body_bytes)
+        self._write_refusals: dict[Shed, ErrorAnswer] = {}
 
     def answer(self, scope: dict[str, Any], default_headers: list[tuple[bytes, bytes]],
                ) -> bytes | str | None:
@@ -92,20 +94,31 @@ class EarlyShed:
                 scope[WRITE_SLOT_TAKEN] = tenant
                 return tenant
             self.core.metrics.observe_shed("writes", shed.refused.value, tenant)
-            refused: LakehouseError | None = shed_error(shed, "writes in flight")
+            answer = self._write_refusal(shed)
         else:
             refused = self._query_refusal(tenant)
-        if refused is None:
-            return None
+            if refused is None:
+                return None
+            answer = error_answer(refused)
+        status, error_headers, payload = answer
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         given_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else request_id()
-        raw = error_response(refused, [*default_headers,
-                                       (b"x-request-id", given_id.encode())])
+        raw = raw_response(status, [*default_headers, (b"x-request-id", given_id.encode()),
+                                    *error_headers], payload)
         elapsed = time.perf_counter() - start
-        self.core.metrics.observe_request(self.service, "POST", path, refused.http_status,
-                                          elapsed)
-        self._log(path, refused.http_status, elapsed, given_id)
+        self.core.metrics.observe_request(self.service, "POST", path, status, elapsed)
+        self._log(path, status, elapsed, given_id)
         return raw
+
+    def _write_refusal(self, shed: Shed) -> ErrorAnswer:
+        """The answer to a shed write, kept by what was decided: a flood is refused with the
+        same few answers thousands of times a second."""
+        answer = self._write_refusals.get(shed)
+        if answer is None:
+            answer = error_answer(shed_error(shed, "writes in flight"))
+            if len(self._write_refusals) < KEPT_REFUSALS:
+                self._write_refusals[shed] = answer
+        return answer
 
     def _tenant(self, headers: Mapping[bytes, bytes]) -> str | None:
         try:

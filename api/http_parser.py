@@ -36,11 +36,19 @@ def raw_response(status: int, headers: Sequence[tuple[bytes, bytes]], payload: b
     return b"\r\n".join(lines) + b"\r\n\r\n" + payload
 
 
+# An error's status, its own headers (type, length, Retry-After) and its JSON body.
+ErrorAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def error_answer(error: LakehouseError) -> ErrorAnswer:
+    payload = orjson.dumps(error.to_body())
+    return error.http_status, json_headers(payload, headers_of(error)), payload
+
+
 def error_response(error: LakehouseError, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
     """`error` as a JSON answer with its own headers (Retry-After), after `headers`."""
-    payload = orjson.dumps(error.to_body())
-    return raw_response(error.http_status,
-                        [*headers, *json_headers(payload, headers_of(error))], payload)
+    status, own, payload = error_answer(error)
+    return raw_response(status, [*headers, *own], payload)
 
 
 class JsonErrorProtocol(HttpToolsProtocol):
