@@ -10,12 +10,17 @@ which request is shed is decided here, from the slots each tenant holds:
   refused until it holds no more than its share, and the newcomer gets the slots it gives back.
   The least share keeps a light tenant its room when the capacity in force is lowered to keep
   answers fast (lakehouse/loop_pressure.py): each tenant may hold that many whatever the
-  capacity in force, as long as all together hold less than the configured capacity.
+  capacity in force.
 - The capacity in force is lowered for the tenants that press on it: a tenant refused within the
   last `PRESSING_S` seconds. One that has not been refused lately may take slots up to the
-  configured capacity whatever the capacity in force: its slots held grow with the platform's
-  latency (a steady rate times a longer answer), not with what it asks, and shedding it would
-  refuse a tenant far under its share of the throughput for a slowness the flood causes.
+  configured capacity whatever the capacity in force, and its least share up to the hard limit
+  whatever the others hold: its slots held grow with the platform's latency (a steady rate
+  times a longer answer), not with what it asks, and shedding it would refuse a tenant far
+  under its share of the throughput for a slowness the flood causes. (A flood's first burst
+  takes the whole configured capacity before the capacity in force is lowered; a light tenant
+  asking then still gets its least share.) A pressing tenant's least share counts only while
+  all together hold less than the configured capacity, so tenants that keep asking cannot take
+  more than it between them.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -62,18 +67,18 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     when `capacity` is the one in force below it (lakehouse/loop_pressure.py): the hard limit
     for a tenant under its share stays twice the ceiling, so a limit that shrinks below what is
     already held does not lock newcomers out until the others finish. `least` is the share no
-    tenant is refused below while everyone together holds less than the ceiling, however low
-    the capacity in force: past the ceiling only the capacity's shares count, so tenants at
-    their least shares cannot take more than the configured limit between them. A tenant not
-    `pressing` (not refused lately, `Refusals`) is let in while everyone together holds less
-    than the ceiling, whatever the capacity in force."""
+    tenant is refused below, however low the capacity in force: for a `pressing` tenant (one
+    refused lately, `Refusals`) only while everyone together holds less than the ceiling, so
+    tenants that keep asking cannot take more than the configured limit between them; for
+    one not pressing, up to the hard limit. One not pressing is also let in while everyone
+    together holds less than the ceiling, whatever the capacity in force."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     limit = max(capacity, ceiling or capacity)
     if not pressing and total < limit:
         return None
     share = fair_share(held, tenant, capacity)
-    if total < limit:
+    if total < limit or not pressing:
         share = max(share, least)
     hard = 2 * limit
     if total < capacity or (own < share and total < hard):

@@ -95,10 +95,14 @@ def test_decide_with_a_least_share(held: dict[str, int], tenant: str, capacity: 
         ({"a": 8, "b": 8}, "b", ADMIT),
         ({"a": 8, "b": 23}, "b", ADMIT),
         ({"b": 31}, "b", ADMIT),
-        # … and past it, only the shares of what is in force count, as for everyone.
-        ({"a": 8, "b": 24}, "b", Shed(Refused.OVER_SHARE, 24, 4, 8)),
-        ({"a": 8, "b": 24}, "c", ADMIT),  # a newcomer under its share, below the hard 64
+        # … and past it, its least share (8), up to the hard 64 ...
+        ({"a": 8, "b": 24}, "b", Shed(Refused.OVER_SHARE, 24, 8, 8)),
+        ({"a": 8, "b": 24}, "c", ADMIT),
         ({"b": 32}, "b", Shed(Refused.FULL, 32, 8, 8)),
+        # … as when a flood's first burst took the whole 32 before the limit was lowered.
+        ({"a": 32, "b": 7}, "b", ADMIT),
+        ({"a": 32, "b": 8}, "b", Shed(Refused.OVER_SHARE, 8, 8, 8)),
+        ({"a": 60, "b": 4}, "b", Shed(Refused.FULL, 4, 8, 8)),
     ],
 )
 def test_decide_for_a_tenant_not_refused_lately(held: dict[str, int], tenant: str,
@@ -122,7 +126,7 @@ def test_a_tenant_refused_lately_is_held_to_the_limit_in_force() -> None:
     assert [slots.take("steady") for _ in range(20)] == [None] * 20
     assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)
     assert [slots.take("steady") for _ in range(4)] == [None] * 4  # up to the 32 in all
-    assert slots.take("steady") == Shed(Refused.OVER_SHARE, 24, 4, 8)
+    assert slots.take("steady") == Shed(Refused.OVER_SHARE, 24, 8, 8)
     for _ in range(20):
         slots.give_back("steady")
     assert [slots.take("steady") for _ in range(5)] == [None] * 4 + [
@@ -147,12 +151,25 @@ def test_refusals_forget_the_stale_past_their_bound() -> None:
 
 def test_tenants_at_their_least_shares_stay_within_the_configured_limit() -> None:
     """Ten tenants each taking what they can while the limit in force is lowered to 8 (the
-    configured 32, a least share of 8): together they hold the 32, not ten least shares."""
+    configured 32, a least share of 8). Asking at once, before any was refused, they reach the
+    hard limit (64); refused, they are pressing, and as their slots come back they hold the
+    32 between them, not ten least shares."""
     slots = Slots(32, least=8)
     slots.capacity = 8
-    taking = True
-    while taking:
-        taking = any([slots.take(str(tenant)) is None for tenant in range(10)])
+    tenants = [str(tenant) for tenant in range(10)]
+
+    def take_all() -> None:
+        taking = True
+        while taking:
+            taking = any([slots.take(tenant) is None for tenant in tenants])
+
+    take_all()
+    assert slots.in_use == 64 and max(slots.held().values()) <= 8
+    assert all(slots.refusals.pressing(tenant) for tenant in tenants)
+    for tenant, count in slots.held().items():
+        for _ in range(count):
+            slots.give_back(tenant)
+    take_all()
     assert slots.in_use == 32 and max(slots.held().values()) <= 8
 
 
