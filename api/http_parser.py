@@ -37,12 +37,12 @@ def raw_response(status: int, headers: Sequence[tuple[bytes, bytes]], payload: b
 
 
 # An error's status, its own headers (type, length, Retry-After) and its JSON body.
-ErrorAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+ErrorAnswer = tuple[int, tuple[tuple[bytes, bytes], ...], bytes]
 
 
 def error_answer(error: LakehouseError) -> ErrorAnswer:
     payload = orjson.dumps(error.to_body())
-    return error.http_status, json_headers(payload, headers_of(error)), payload
+    return error.http_status, tuple(json_headers(payload, headers_of(error))), payload
 
 
 def error_response(error: LakehouseError, headers: Sequence[tuple[bytes, bytes]]) -> bytes:

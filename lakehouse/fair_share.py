@@ -6,21 +6,18 @@ which request is shed is decided here, from the slots each tenant holds:
 - While the platform has a free slot, anyone may take it: a tenant alone may use all of them.
 - When it is full, a tenant holding less than its fair share (the capacity divided among the
   tenants holding slots, itself included; never under the pool's least share) is still let in,
-  up to twice the capacity. So a flood never locks out a newcomer: the flooding tenant is
-  refused until it holds no more than its share, and the newcomer gets the slots it gives back.
-  The least share keeps a light tenant its room when the capacity in force is lowered to keep
+  up to twice the configured capacity (the hard limit). So a flood never locks out a newcomer:
+  the flooding tenant is refused until it holds no more than its share, and the newcomer gets
+  the slots it gives back.
+- The least share keeps a light tenant its room when the capacity in force is lowered to keep
   answers fast (lakehouse/loop_pressure.py): each tenant may hold that many whatever the
-  capacity in force.
-- The capacity in force is lowered for the tenants that press on it: a tenant refused within the
-  last `PRESSING_S` seconds. One that has not been refused lately may take slots up to the
-  configured capacity whatever the capacity in force, and its least share up to the hard limit
-  whatever the others hold: its slots held grow with the platform's latency (a steady rate
-  times a longer answer), not with what it asks, and shedding it would refuse a tenant far
-  under its share of the throughput for a slowness the flood causes. (A flood's first burst
-  takes the whole configured capacity before the capacity in force is lowered; a light tenant
-  asking then still gets its least share.) A pressing tenant's least share counts only while
-  all together hold less than the configured capacity, so tenants that keep asking cannot take
-  more than it between them.
+  capacity in force. A tenant refused within the last `PRESSING_S` seconds (pressing on the
+  limit) keeps its least share only while all together hold less than the configured
+  capacity, so tenants that keep asking cannot take more than it between them. One not refused
+  lately keeps it up to the hard limit, whatever the others hold: a flood's first burst takes
+  the whole configured capacity before the capacity in force comes down, and a steady tenant
+  asking then must not be refused for a slowness the flood causes (what it holds is its rate
+  times the platform's latency).
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -38,7 +35,7 @@ from enum import Enum
 
 from lakehouse.errors import LakehouseError, RateLimited, Unavailable
 
-PRESSING_S = 10.0  # a tenant refused this recently is held to its share of the limit in force
+PRESSING_S = 10.0  # a tenant refused this recently keeps its least share only below the ceiling
 PRESSING_KEPT = 4096  # tenants whose last refusal is remembered before the stale ones are dropped
 
 
@@ -70,13 +67,10 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     tenant is refused below, however low the capacity in force: for a `pressing` tenant (one
     refused lately, `Refusals`) only while everyone together holds less than the ceiling, so
     tenants that keep asking cannot take more than the configured limit between them; for
-    one not pressing, up to the hard limit. One not pressing is also let in while everyone
-    together holds less than the ceiling, whatever the capacity in force."""
+    one not pressing, up to the hard limit."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     limit = max(capacity, ceiling or capacity)
-    if not pressing and total < limit:
-        return None
     share = fair_share(held, tenant, capacity)
     if total < limit or not pressing:
         share = max(share, least)
@@ -122,11 +116,13 @@ class Refusals:
         now = self._clock()
         self._last.pop(tenant, None)  # the most recent last, so the stale ones come first
         self._last[tenant] = now
-        if len(self._last) > PRESSING_KEPT:
-            for name, last in list(self._last.items()):
-                if now - last < self.window_s:
-                    break
-                del self._last[name]
+        if len(self._last) <= PRESSING_KEPT:
+            return
+        while self._last:  # every stale one goes, each once: no cost per refusal in the long run
+            name, last = next(iter(self._last.items()))  # the least recently refused
+            if now - last < self.window_s:
+                break  # the rest were refused within the window: as many as tenants refused
+            del self._last[name]
 
 
 class Slots:

@@ -129,7 +129,7 @@ class QueryRegistry:
         self.capacity = max_concurrent or 2**31
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self.least = min(least, self.capacity)  # each tenant's least share, however lowered
-        self.refusals = Refusals()  # who was shed lately: only they are held to the lowered limit
+        self.refusals = Refusals()  # who was shed lately (lakehouse.fair_share: least shares)
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -175,7 +175,6 @@ class QueryRegistry:
         active = sum(1 for r in self._runs.values()
                      if r.tenant == tenant and r.state not in FINAL_STATES)
         if active >= self._max:
-            self.refusals.refused(tenant)
             return RateLimited(
                 f"your tenant already runs {active} queries, the most at once; wait for "
                 "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",

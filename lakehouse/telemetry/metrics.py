@@ -77,9 +77,10 @@ def _with_process_series(registry: CollectorRegistry) -> CollectorRegistry:
 class KeptSeries:
     """The series a request or a shed counts in, by their labels. prometheus_client's `labels`
     takes a lock and checks every value on each call: a fifth of what a shed request cost the
-    event loop under a flood (docs/scaling.md, "Overload"). The series kept are never removed
-    from their metrics, so a kept one stays the one `labels` would return; racing threads that
-    both make one get that same one."""
+    event loop under a flood (docs/scaling.md, "Overload"). The metrics whose series are kept
+    are never cleared nor their series removed, so a kept one stays the one `labels` would
+    return; racing threads that both make one get that same one. Past `MAX_KEPT_SERIES` label
+    sets, series are looked up each time."""
 
     def __init__(self) -> None:
         self._kept: dict[tuple[object, ...], tuple[Any, Any]] = {}
@@ -100,7 +101,8 @@ class Metrics:
         self.tenant_registry = CollectorRegistry()
         self._tenants: set[str] = set()
         self._tenants_lock = threading.Lock()
-        self._series = KeptSeries()
+        self._requests_kept, self._sheds_kept = KeptSeries(), KeptSeries()
+        # Never cleared: their series are kept at hand (KeptSeries), as are shed's below.
         self.requests = Counter(
             "lakehouse_http_requests", "HTTP requests answered",
             ["service", "method", "route", "status"], registry=self.registry,
@@ -274,7 +276,7 @@ class Metrics:
         self.query_bytes.inc(bytes_scanned)
 
     def observe_shed(self, pool: str, reason: str, tenant: str) -> None:
-        total, own = self._series.get(("shed", pool, reason, tenant), lambda: (
+        total, own = self._sheds_kept.get((pool, reason, tenant), lambda: (
             self.shed.labels(pool, reason),
             self.tenant_shed.labels(pool, reason, self._tenant_label(tenant))))
         total.inc()
@@ -381,7 +383,7 @@ class Metrics:
 
     def observe_request(self, service: str, method: str, route: str, status: int,
                         seconds: float) -> None:
-        count, latency = self._series.get(("request", service, method, route, status), lambda: (
+        count, latency = self._requests_kept.get((service, method, route, status), lambda: (
             self.requests.labels(service, method, route, str(status)),
             self.latency.labels(service, route)))
         count.inc()

@@ -82,41 +82,45 @@ def _finished(registry: QueryRegistry, tenant: str, result: pa.Table) -> Any:
 
 def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit() -> None:
     """QUERY_MIN_CONCURRENT (2 here) is the floor the lagging loop lowers the queries limit to
-    and each tenant's least share. A tenant not refused lately runs up to its own limit (4)
-    while all together run less than the configured 8; once refused it is held to its least
-    share of the lowered limit, until 10 s without a refusal make it light again."""
+    and each tenant's least share: the flood holds the 2, a light tenant still runs 2 of its
+    own (not half of 2), then each is refused."""
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    registry.capacity = 2  # lowered while the loop lags (api/loop_watch.py)
+    flood = [registry.start("flood", "SELECT 1", "sync") for _ in range(2)]
+    with pytest.raises(Unavailable):  # alone at the limit: the platform is full
+        registry.start("flood", "SELECT 1", "sync")
+    light = [registry.start("light", "SELECT 1", "sync") for _ in range(2)]
+    for tenant in ("light", "flood"):
+        with pytest.raises(RateLimited) as refused:
+            registry.start(tenant, "SELECT 1", "sync")
+        assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    assert len(flood) == len(light) == 2
+
+
+def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
+    """Two flooding tenants run the configured 8 before the limit comes down to 2: a tenant
+    not refused lately still runs its least share (2) beside them. Once refused it is held to
+    its share of the lowered limit, until 10 s without a refusal."""
     now = [0.0]
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
     registry.refusals = Refusals(clock=lambda: now[0])
-    registry.capacity = 2  # lowered while the loop lags (api/loop_watch.py)
 
     def start(tenant: str) -> Any:
         return registry.start(tenant, "SELECT 1", "sync")
 
-    flood = [start("flood") for _ in range(4)]
-    with pytest.raises(RateLimited) as refused:
-        start("flood")
-    assert refused.value.code == "too_many_queries"
-    for run in flood[2:]:
-        registry.finish(run, pa.table({"x": [1]}))
-    with pytest.raises(Unavailable):  # refused lately, alone at the lowered limit: full
-        start("flood")
-    light = [start("light") for _ in range(4)]  # light: up to its own limit
+    floods = [start(tenant) for tenant in ("flood", "other") for _ in range(4)]
+    registry.capacity = 2
+    light = [start("light") for _ in range(2)]
     with pytest.raises(RateLimited) as refused:
         start("light")
-    for run in light[2:]:
-        registry.finish(run, pa.table({"x": [1]}))
-    for tenant in ("light", "flood"):  # both refused lately: their least shares, 2
-        with pytest.raises(RateLimited) as refused:
-            start(tenant)
-        assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
-    now[0] = 5.0
-    with pytest.raises(RateLimited):  # a flood keeps asking, so it stays refused lately
-        start("flood")
+    assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    registry.finish(light.pop(), pa.table({"x": [1]}))
+    with pytest.raises(RateLimited) as refused:  # refused lately: its share of the 2 now
+        start("light")
+    assert refused.value.details == {"held": 1, "fair_share": 1, "capacity": 2}
     now[0] = 10.0
-    start("light")  # 10 s without a refusal: light again
-    with pytest.raises(RateLimited):
-        start("flood")
+    light.append(start("light"))
+    assert len(floods) == 8 and len(light) == 2
 
 
 def test_results_are_kept_per_tenant_and_large_ones_in_files(tmp_path: Path) -> None:

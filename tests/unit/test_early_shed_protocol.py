@@ -130,3 +130,32 @@ def test_a_request_after_a_shed_in_the_same_read_is_not_cut_off_by_the_keep_aliv
 
     transport = asyncio.run(scenario())
     assert transport.statuses() == [503, 200]
+
+
+def test_a_kept_refusal_carries_each_request_s_own_id_and_each_decision_its_own_body(
+        served: Served) -> None:
+    """Refused writes' answers are kept by what was decided (api/early_shed.py): two refusals
+    alike share a body but not a request id; another decision gets its own body."""
+    early = EarlyShed(served.core, "Tenant Node", writes=True, query_paths=frozenset(),
+                      shed_lines=ShedLines())
+
+    def refused(request_id: bytes) -> tuple[bytes, bytes]:
+        scope = {"method": "POST", "path": "/data", "headers": [
+            (b"host", b"x"), (b"authorization", b"Bearer " + served.token.encode()),
+            (b"content-type", b"application/json"), (b"content-length", b"2"),
+            (b"x-request-id", request_id)]}
+        answer = early.answer(scope, [(b"server", b"lakehouse")])
+        assert isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 503"), answer
+        head, body = answer.split(b"\r\n\r\n", 1)
+        return head, body
+
+    first_head, first_body = refused(b"first-request")
+    second_head, second_body = refused(b"second-request")
+    assert b"x-request-id: first-request" in first_head
+    assert b"x-request-id: second-request" in second_head and b"first" not in second_head
+    assert first_body == second_body and b'"held":1' in first_body
+    slots = served.core.write_slots
+    slots.capacity = slots.ceiling = 2
+    assert slots.take("acme") is None
+    third_head, third_body = refused(b"third-request")
+    assert b'"held":2' in third_body and b"content-length: %d" % len(third_body) in third_head

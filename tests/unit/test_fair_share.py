@@ -88,54 +88,49 @@ def test_decide_with_a_least_share(held: dict[str, int], tenant: str, capacity: 
 
 
 @pytest.mark.parametrize(
-    ("held", "tenant", "expected"),
+    ("held", "tenant", "pressing", "expected"),
     [
-        # The limit in force is down to 8 of the configured 32. A tenant not refused lately
-        # is let in while all together hold less than the 32 ...
-        ({"a": 8, "b": 8}, "b", ADMIT),
-        ({"a": 8, "b": 23}, "b", ADMIT),
-        ({"b": 31}, "b", ADMIT),
-        # … and past it, its least share (8), up to the hard 64 ...
-        ({"a": 8, "b": 24}, "b", Shed(Refused.OVER_SHARE, 24, 8, 8)),
-        ({"a": 8, "b": 24}, "c", ADMIT),
-        ({"b": 32}, "b", Shed(Refused.FULL, 32, 8, 8)),
-        # … as when a flood's first burst took the whole 32 before the limit was lowered.
-        ({"a": 32, "b": 7}, "b", ADMIT),
-        ({"a": 32, "b": 8}, "b", Shed(Refused.OVER_SHARE, 8, 8, 8)),
-        ({"a": 60, "b": 4}, "b", Shed(Refused.FULL, 4, 8, 8)),
+        # The limit in force is down to 8 of the configured 32. Below the 32 in all, a tenant's
+        # least share (8) counts whether it was refused lately or not ...
+        ({"a": 8, "b": 7}, "b", False, ADMIT),
+        ({"a": 8, "b": 7}, "b", True, ADMIT),
+        ({"a": 8, "b": 8}, "b", False, Shed(Refused.OVER_SHARE, 8, 8, 8)),
+        ({"b": 31}, "b", False, Shed(Refused.FULL, 31, 8, 8)),  # alone: the limit in force
+        # … past them, as when a flood's first burst took the whole 32 before the limit came
+        # down, only for one not refused lately, and up to the hard 64 ...
+        ({"a": 32, "b": 7}, "b", False, ADMIT),
+        ({"a": 32, "b": 8}, "b", False, Shed(Refused.OVER_SHARE, 8, 8, 8)),
+        ({"a": 60, "b": 4}, "b", False, Shed(Refused.FULL, 4, 8, 8)),
+        # … while one refused lately gets its share of the limit in force (8 between 2).
+        ({"a": 32, "b": 3}, "b", True, ADMIT),
+        ({"a": 32, "b": 4}, "b", True, Shed(Refused.OVER_SHARE, 4, 4, 8)),
     ],
 )
-def test_decide_for_a_tenant_not_refused_lately(held: dict[str, int], tenant: str,
-                                                expected: Shed | None) -> None:
-    assert decide(held, tenant, 8, ceiling=32, least=8, pressing=False) == expected
+def test_decide_for_a_tenant_refused_lately_or_not(held: dict[str, int], tenant: str,
+                                                  pressing: bool,
+                                                  expected: Shed | None) -> None:
+    assert decide(held, tenant, 8, ceiling=32, least=8, pressing=pressing) == expected
 
 
-def test_a_tenant_refused_lately_is_held_to_the_limit_in_force() -> None:
-    """A flood starts with the configured 32 and, once refused, is held to its share of the
-    lowered limit in force (8); a steady tenant takes what its latency needs; once refused it
-    too is held to its least share, until 10 s pass without a refusal."""
+def test_a_steady_tenant_keeps_its_least_share_beside_a_flood_s_first_burst() -> None:
+    """A flood takes the configured 32 before the limit in force comes down to 8; a steady
+    tenant asking then still gets its least share (8). Once refused it is held to its share of
+    the limit in force for 10 s, then has its least share again."""
     now = [0.0]
     slots = Slots(32, least=8, refusals=Refusals(clock=lambda: now[0]))
-    slots.capacity = 8
     while slots.take("flood") is None:
         pass
     assert slots.held() == {"flood": 32}
-    for _ in range(24):
-        slots.give_back("flood")
-    assert slots.take("flood") == Shed(Refused.FULL, 8, 8, 8)
-    assert [slots.take("steady") for _ in range(20)] == [None] * 20
-    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)
-    assert [slots.take("steady") for _ in range(4)] == [None] * 4  # up to the 32 in all
-    assert slots.take("steady") == Shed(Refused.OVER_SHARE, 24, 8, 8)
-    for _ in range(20):
-        slots.give_back("steady")
-    assert [slots.take("steady") for _ in range(5)] == [None] * 4 + [
-        Shed(Refused.OVER_SHARE, 8, 8, 8)]  # refused lately: its least share, 8
+    slots.capacity = 8
+    assert [slots.take("steady") for _ in range(8)] == [None] * 8
+    assert slots.take("steady") == Shed(Refused.OVER_SHARE, 8, 8, 8)
+    slots.give_back("steady")
+    assert slots.take("steady") == Shed(Refused.OVER_SHARE, 7, 4, 8)  # refused lately
     now[0] = 5.0
-    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)  # it keeps asking
+    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 32, 4, 8)  # it keeps asking
     now[0] = 10.0
-    assert slots.take("steady") is None  # not refused for 10 s: light again
-    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 8, 8, 8)
+    assert slots.take("steady") is None  # not refused for 10 s: its least share again
+    assert slots.take("flood") == Shed(Refused.OVER_SHARE, 32, 4, 8)
 
 
 def test_refusals_forget_the_stale_past_their_bound() -> None:

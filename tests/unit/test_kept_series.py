@@ -52,7 +52,10 @@ def test_past_the_bound_series_are_made_each_time(monkeypatch: pytest.MonkeyPatc
     made: list[str] = []
 
     def make(name: str) -> Callable[[], tuple[Any, Any]]:
-        return lambda: (made.append(name), name)
+        def series() -> tuple[Any, Any]:
+            made.append(name)
+            return name, name
+        return series
 
     for name in ("a", "b", "c", "a", "b", "c"):
         kept.get((name,), make(name))
