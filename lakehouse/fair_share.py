@@ -17,7 +17,10 @@ which request is shed is decided here, from the slots each tenant holds:
   lately keeps it up to the hard limit, whatever the others hold: a flood's first burst takes
   the whole configured capacity before the capacity in force comes down, and a steady tenant
   asking then must not be refused for a slowness the flood causes (what it holds is its rate
-  times the platform's latency).
+  times the platform's latency). A query pool also lets a tenant not refused lately that starts
+  no more than its least share of queries a second in whatever it holds (steady): a dashboard
+  asking once a second holds as many queries as seconds each takes, and that is the platform's
+  slowness, not its asking.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -59,15 +62,18 @@ def fair_share(held: Mapping[str, int], tenant: str, capacity: int) -> int:
 
 
 def decide(held: Mapping[str, int], tenant: str, capacity: int,
-           ceiling: int | None = None, *, least: int = 1, pressing: bool = True) -> Shed | None:
+           ceiling: int | None = None, *, least: int = 1, pressing: bool = True,
+           steady: bool = False) -> Shed | None:
     """None to admit `tenant`'s request, else why it is shed. `ceiling` is the configured limit
     when `capacity` is the one in force below it (lakehouse/loop_pressure.py): the hard limit
     for a tenant under its share stays twice the ceiling, so a limit that shrinks below what is
     already held does not lock newcomers out until the others finish. `least` is the share no
     tenant is refused below, however low the capacity in force: for a `pressing` tenant (one
-    refused lately, `Refusals`) only while everyone together holds less than the ceiling, so
+    refused lately, `LastTimes`) only while everyone together holds less than the ceiling, so
     tenants that keep asking cannot take more than the configured limit between them; for
-    one not pressing, up to the hard limit."""
+    one not pressing, up to the hard limit. A `steady` tenant (one asking no faster than its
+    least share a second: a query pool's `LastTimes` of starts) is let in up to the hard limit
+    whatever it and the others hold: what it holds is its rate times the platform's latency."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     limit = max(capacity, ceiling or capacity)
@@ -75,7 +81,7 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     if total < limit or not pressing:
         share = max(share, least)
     hard = 2 * limit
-    if total < capacity or (own < share and total < hard):
+    if total < capacity or ((own < share or steady) and total < hard):
         return None
     alone = not any(count > 0 and name != tenant for name, count in held.items())
     full = own < share or alone  # under its share (so at the hard limit), or nobody else waits
@@ -95,9 +101,9 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
                        "Retry-After seconds", code="overloaded", details=details, headers=retry)
 
 
-class Refusals:
-    """When each tenant was last refused a slot of one pool: within `window_s` of it the tenant
-    is pressing (`decide`). Not thread-safe: its pool's lock guards it."""
+class LastTimes:
+    """When each tenant last did something (was refused a slot, started a query): within
+    `window_s` of it, `within` is true. Not thread-safe: its pool's lock guards it."""
 
     def __init__(self, window_s: float = PRESSING_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -108,11 +114,11 @@ class Refusals:
     def __len__(self) -> int:
         return len(self._last)
 
-    def pressing(self, tenant: str) -> bool:
+    def within(self, tenant: str) -> bool:
         last = self._last.get(tenant)
         return last is not None and self._clock() - last < self.window_s
 
-    def refused(self, tenant: str) -> None:
+    def mark(self, tenant: str) -> None:
         now = self._clock()
         self._last.pop(tenant, None)  # the most recent last, so the stale ones come first
         self._last[tenant] = now
@@ -131,22 +137,22 @@ class Slots:
     each tenant's least share, and `refusals` who has been refused lately (`decide`)."""
 
     def __init__(self, capacity: int, least: int = 1,
-                 refusals: Refusals | None = None) -> None:
+                 refusals: LastTimes | None = None) -> None:
         self.capacity = capacity
         self.ceiling = capacity
         self.least = min(least, capacity)
-        self.refusals = refusals if refusals is not None else Refusals()
+        self.refusals = refusals if refusals is not None else LastTimes()
         self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def take(self, tenant: str) -> Shed | None:
         with self._lock:
             shed = decide(self._held, tenant, self.capacity, self.ceiling, least=self.least,
-                          pressing=self.refusals.pressing(tenant))
+                          pressing=self.refusals.within(tenant))
             if shed is None:
                 self._held[tenant] = self._held.get(tenant, 0) + 1
             else:
-                self.refusals.refused(tenant)
+                self.refusals.mark(tenant)
             return shed
 
     def give_back(self, tenant: str) -> None:

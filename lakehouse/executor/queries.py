@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from lakehouse.errors import LakehouseError, NotFound, QueryFailed, RateLimited
 from lakehouse.executor.run import Cancel, Progress
-from lakehouse.fair_share import Refusals, decide, shed_error
+from lakehouse.fair_share import LastTimes, decide, shed_error
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 
@@ -129,7 +129,11 @@ class QueryRegistry:
         self.capacity = max_concurrent or 2**31
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self.least = min(least, self.capacity)  # each tenant's least share, however lowered
-        self.refusals = Refusals()  # who was shed lately (lakehouse.fair_share: least shares)
+        self.refusals = LastTimes()  # who was shed lately (lakehouse.fair_share: least shares)
+        # Who started a query lately: a tenant not refused lately that starts no more than its
+        # least share of queries a second is steady, refused only past the hard limit or its
+        # own (fair_share.decide).
+        self.starts = LastTimes(window_s=1.0 / max(1, self.least))
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -180,11 +184,14 @@ class QueryRegistry:
                 "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
                 details={"running": active, "limit": self._max},
                 headers={"Retry-After": "1"})
+        pressing = self.refusals.within(tenant)
         shed = decide(self._running(), tenant, self.capacity, self.ceiling, least=self.least,
-                      pressing=self.refusals.pressing(tenant))
+                      pressing=pressing,
+                      # A flood, refused, is never steady, however seldom it gets a start.
+                      steady=not pressing and not self.starts.within(tenant))
         if shed is None:
             return None
-        self.refusals.refused(tenant)
+        self.refusals.mark(tenant)
         return shed_error(shed, "queries running")
 
     def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:
@@ -193,6 +200,7 @@ class QueryRegistry:
             if refused is not None:
                 raise refused
             run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode, user)
+            self.starts.mark(tenant)
             self._runs[run.query_id] = run
             self._forget_old()
             return run

@@ -28,6 +28,7 @@ from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.executor.service import QueryService
+from lakehouse.fair_share import LastTimes
 from lakehouse.ingest.keys import TableRef
 from tests.conftest import PASSWORD
 from tests.unit.sql_cases import HOSTILE
@@ -457,6 +458,8 @@ def test_queries_past_the_platform_limit_are_shed_fairly(
     assert isinstance(found, QueryService)
     found.registry.capacity = found.registry.ceiling = 1  # the configured limit, not lowered
     found.registry.least = 1  # each tenant's least share: here the share of the limit rules
+    # Every start counts as recent, so no tenant is steady however slow the machine.
+    found.registry.starts = LastTimes(window_s=3600.0)
     acme, other = _headers(core, "w"), _headers(core, "o", "other")
     slow = {"query": "SELECT count(*) FROM orders a, orders b, orders c "
                      "WHERE a.amount + b.amount > c.amount", "mode": "async", "timeout_s": 60}

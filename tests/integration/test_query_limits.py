@@ -22,7 +22,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import RateLimited, Unavailable
 from lakehouse.executor import sandbox
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
-from lakehouse.fair_share import Refusals
+from lakehouse.fair_share import LastTimes
 from tests.conftest import logged_in
 from tests.integration.test_query_api import _orders, _pages_and_formats, _write
 
@@ -103,7 +103,7 @@ def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
     its share of the lowered limit, until 10 s without a refusal."""
     now = [0.0]
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
-    registry.refusals = Refusals(clock=lambda: now[0])
+    registry.refusals = LastTimes(clock=lambda: now[0])
 
     def start(tenant: str) -> Any:
         return registry.start(tenant, "SELECT 1", "sync")
@@ -121,6 +121,36 @@ def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
     now[0] = 10.0
     light.append(start("light"))
     assert len(floods) == 8 and len(light) == 2
+
+
+def test_a_tenant_starting_queries_slowly_is_not_refused_for_the_lowered_limit() -> None:
+    """A tenant starting no more than its least share of queries a second (2: one every half
+    second) runs as many as the platform's latency makes it hold, up to its own limit (4),
+    whatever the lowered limit; one refused lately is held to its share, however seldom it
+    gets a start."""
+    now = [0.0]
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    registry.starts = LastTimes(window_s=0.5, clock=lambda: now[0])
+    registry.capacity = 2
+
+    def start(tenant: str) -> Any:
+        return registry.start(tenant, "SELECT 1", "sync")
+
+    flood = [start("flood") for _ in range(2)]
+    with pytest.raises(Unavailable):
+        start("flood")
+    steady = []
+    for _ in range(4):
+        now[0] += 1.0
+        steady.append(start("steady"))  # none has ended: the platform is slow
+    now[0] += 1.0
+    with pytest.raises(RateLimited) as refused:
+        start("steady")
+    assert refused.value.code == "too_many_queries"  # its own limit, not the lowered one
+    with pytest.raises(RateLimited) as refused:  # refused 5 s ago: its least share, 2
+        start("flood")
+    assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    assert len(flood) == 2 and len(steady) == 4
 
 
 def test_results_are_kept_per_tenant_and_large_ones_in_files(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     core = build_core(Settings.for_tests(tmp_path, ingest_max_inflight=1))
     core.auth.create_user("ada", "correct horse battery staple", "acme", Role.WRITER)
     token = core.auth.login("ada", "correct horse battery staple").access_token
+    core.auth.cache_ttl_s = 3600.0  # a loaded machine may take over the default 5 s to get on
     core.auth.authenticate(token)  # validated, so the parser finds it cached
     assert core.write_slots.take("acme") is None  # the platform is full
     yield Served(core, token)

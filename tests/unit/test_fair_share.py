@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from lakehouse.fair_share import PRESSING_KEPT, Refusals, Refused, Shed, Slots, decide, fair_share
+from lakehouse.fair_share import PRESSING_KEPT, LastTimes, Refused, Shed, Slots, decide, fair_share
 
 ADMIT = None
 
@@ -112,12 +112,28 @@ def test_decide_for_a_tenant_refused_lately_or_not(held: dict[str, int], tenant:
     assert decide(held, tenant, 8, ceiling=32, least=8, pressing=pressing) == expected
 
 
+@pytest.mark.parametrize(
+    ("held", "expected"),
+    [
+        # A tenant asking no faster than its least share a second is let in whatever it and
+        # the others hold (the limit in force 2, the configured 8) ...
+        ({"a": 2, "b": 2}, ADMIT),
+        ({"a": 2, "b": 5}, ADMIT),
+        ({"a": 10, "b": 5}, ADMIT),
+        # … up to the hard limit (16).
+        ({"a": 11, "b": 5}, Shed(Refused.OVER_SHARE, 5, 1, 2)),
+    ],
+)
+def test_decide_for_a_steady_tenant(held: dict[str, int], expected: Shed | None) -> None:
+    assert decide(held, "b", 2, ceiling=8, least=2, pressing=True, steady=True) == expected
+
+
 def test_a_steady_tenant_keeps_its_least_share_beside_a_flood_s_first_burst() -> None:
     """A flood takes the configured 32 before the limit in force comes down to 8; a steady
     tenant asking then still gets its least share (8). Once refused it is held to its share of
     the limit in force for 10 s, then has its least share again."""
     now = [0.0]
-    slots = Slots(32, least=8, refusals=Refusals(clock=lambda: now[0]))
+    slots = Slots(32, least=8, refusals=LastTimes(clock=lambda: now[0]))
     while slots.take("flood") is None:
         pass
     assert slots.held() == {"flood": 32}
@@ -135,12 +151,12 @@ def test_a_steady_tenant_keeps_its_least_share_beside_a_flood_s_first_burst() ->
 
 def test_refusals_forget_the_stale_past_their_bound() -> None:
     now = [0.0]
-    refusals = Refusals(window_s=10.0, clock=lambda: now[0])
+    refusals = LastTimes(window_s=10.0, clock=lambda: now[0])
     for tenant in range(PRESSING_KEPT):
-        refusals.refused(str(tenant))
+        refusals.mark(str(tenant))
     now[0] = 11.0
-    refusals.refused("late")
-    assert refusals.pressing("late") and not refusals.pressing("0")
+    refusals.mark("late")
+    assert refusals.within("late") and not refusals.within("0")
     assert len(refusals) == 1
 
 
@@ -160,7 +176,7 @@ def test_tenants_at_their_least_shares_stay_within_the_configured_limit() -> Non
 
     take_all()
     assert slots.in_use == 64 and max(slots.held().values()) <= 8
-    assert all(slots.refusals.pressing(tenant) for tenant in tenants)
+    assert all(slots.refusals.within(tenant) for tenant in tenants)
     for tenant, count in slots.held().items():
         for _ in range(count):
             slots.give_back(tenant)
