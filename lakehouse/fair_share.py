@@ -17,10 +17,10 @@ which request is shed is decided here, from the slots each tenant holds:
   lately keeps it up to the hard limit, whatever the others hold: a flood's first burst takes
   the whole configured capacity before the capacity in force comes down, and a steady tenant
   asking then must not be refused for a slowness the flood causes (what it holds is its rate
-  times the platform's latency). A query pool also lets a tenant not refused lately that starts
-  no more than its least share of queries a second in whatever it holds (steady): a dashboard
-  asking once a second holds as many queries as seconds each takes, and that is the platform's
-  slowness, not its asking.
+  times the platform's latency). A query pool also lets a steady tenant in below the configured
+  capacity whatever the capacity in force: one not refused lately, not at its own limit lately,
+  that started no query in the last 1/least seconds. A dashboard asking once a second holds as
+  many queries as seconds each takes, and that is the platform's slowness, not its asking.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -72,8 +72,9 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     refused lately, `LastTimes`) only while everyone together holds less than the ceiling, so
     tenants that keep asking cannot take more than the configured limit between them; for
     one not pressing, up to the hard limit. A `steady` tenant (one asking no faster than its
-    least share a second: a query pool's `LastTimes` of starts) is let in up to the hard limit
-    whatever it and the others hold: what it holds is its rate times the platform's latency."""
+    least share a second, lakehouse/executor/queries.py) is let in while everyone together holds
+    less than the ceiling, whatever the capacity in force: what it holds is its rate times the
+    platform's latency. The room past the ceiling stays for least shares."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     limit = max(capacity, ceiling or capacity)
@@ -81,7 +82,7 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     if total < limit or not pressing:
         share = max(share, least)
     hard = 2 * limit
-    if total < capacity or ((own < share or steady) and total < hard):
+    if total < capacity or (own < share and total < hard) or (steady and total < limit):
         return None
     alone = not any(count > 0 and name != tenant for name, count in held.items())
     full = own < share or alone  # under its share (so at the hard limit), or nobody else waits

@@ -130,10 +130,11 @@ class QueryRegistry:
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self.least = min(least, self.capacity)  # each tenant's least share, however lowered
         self.refusals = LastTimes()  # who was shed lately (lakehouse.fair_share: least shares)
-        # Who started a query lately: a tenant not refused lately that starts no more than its
-        # least share of queries a second is steady, refused only past the hard limit or its
-        # own (fair_share.decide).
+        # Who started a query lately, and who met its own limit lately: a tenant that did
+        # neither and was not refused lately asks no faster than its least share a second and
+        # is steady, let in below the configured limit whatever is in force (fair_share.decide).
         self.starts = LastTimes(window_s=1.0 / max(1, self.least))
+        self.at_limit = LastTimes()
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
         self._lock = threading.Lock()
@@ -179,16 +180,18 @@ class QueryRegistry:
         active = sum(1 for r in self._runs.values()
                      if r.tenant == tenant and r.state not in FINAL_STATES)
         if active >= self._max:
+            self.at_limit.mark(tenant)
             return RateLimited(
                 f"your tenant already runs {active} queries, the most at once; wait for "
                 "one to finish or cancel one (DELETE /query/{id})", code="too_many_queries",
                 details={"running": active, "limit": self._max},
                 headers={"Retry-After": "1"})
         pressing = self.refusals.within(tenant)
+        # A flood, refused by the pool or at its own limit, is never steady, however seldom
+        # it gets a start.
+        steady = not (pressing or self.at_limit.within(tenant) or self.starts.within(tenant))
         shed = decide(self._running(), tenant, self.capacity, self.ceiling, least=self.least,
-                      pressing=pressing,
-                      # A flood, refused, is never steady, however seldom it gets a start.
-                      steady=not pressing and not self.starts.within(tenant))
+                      pressing=pressing, steady=steady)
         if shed is None:
             return None
         self.refusals.mark(tenant)

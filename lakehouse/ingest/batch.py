@@ -83,7 +83,9 @@ class RecordBatch:
             if data[:1] == ARROW_MAGIC:
                 (length,) = _HEADER_LEN.unpack_from(data, 1)
                 header = orjson.loads(data[5:5 + length])
-                table = _read_stream(pa.py_buffer(data)[5 + length:])
+                # A copy: a slice of `data` would leave the columns' buffers unaligned (the
+                # header's length varies), and Arrow's compute then warns or copies each time.
+                table = _read_stream(pa.py_buffer(data[5 + length:]))
                 return RecordBatch(header["t"], header["b"], header["r"], int(header["rx"]),
                                    arrow=table)
             obj = orjson.loads(data)
@@ -116,7 +118,11 @@ def _read_stream(body: pa.Buffer) -> pa.Table:
     table's entries mostly share one: reading the messages with a schema already decoded for
     the same bytes takes a third less than opening each stream whole (a flush decodes tens of
     thousands of entries holding the interpreter lock). Anything but a schema followed by
-    record batches (dictionaries, an unreadable message) is read the usual way."""
+    record batches (dictionaries, an unreadable message) is read the usual way. Every stream
+    `encode` writes ends with Arrow's end-of-stream marker: one without it was cut, and reading
+    the batches before the cut would lose the rest without a word."""
+    if body.size < len(END_OF_STREAM) or body[-len(END_OF_STREAM):].to_pybytes() != END_OF_STREAM:
+        raise pa.ArrowInvalid("the entry's Arrow stream is cut short: no end-of-stream marker")
     try:
         reader = pa.BufferReader(body)
         message = pa.ipc.read_message(reader)
@@ -139,10 +145,11 @@ def _read_stream(body: pa.Buffer) -> pa.Table:
                 raise ValueError(message.type)
             batches.append(pa.ipc.read_record_batch(message, schema))
         return pa.Table.from_batches(batches, schema)
-    except (ValueError, OSError, pa.ArrowException):
+    except (ValueError, OSError, EOFError, pa.ArrowException):
         return pa.ipc.open_stream(body).read_all()
 
 
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # a continuation marker, then length 0
 # Schemas of entries' streams by their encoded bytes (`_read_stream`); equal bytes are the same
 # schema. Emptied when full: a platform has far fewer table shapes than this.
 _SCHEMAS: dict[bytes, pa.Schema] = {}

@@ -458,7 +458,8 @@ def test_queries_past_the_platform_limit_are_shed_fairly(
     assert isinstance(found, QueryService)
     found.registry.capacity = found.registry.ceiling = 1  # the configured limit, not lowered
     found.registry.least = 1  # each tenant's least share: here the share of the limit rules
-    # Every start counts as recent, so no tenant is steady however slow the machine.
+    # Every start counts as recent, so a tenant's second and later queries are never steady
+    # (let in whatever the limit in force) however slow the machine.
     found.registry.starts = LastTimes(window_s=3600.0)
     acme, other = _headers(core, "w"), _headers(core, "o", "other")
     slow = {"query": "SELECT count(*) FROM orders a, orders b, orders c "

@@ -85,6 +85,7 @@ def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit()
     and each tenant's least share: the flood holds the 2, a light tenant still runs 2 of its
     own (not half of 2), then each is refused."""
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    _clocked(registry)
     registry.capacity = 2  # lowered while the loop lags (api/loop_watch.py)
     flood = [registry.start("flood", "SELECT 1", "sync") for _ in range(2)]
     with pytest.raises(Unavailable):  # alone at the limit: the platform is full
@@ -97,13 +98,22 @@ def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit()
     assert len(flood) == len(light) == 2
 
 
+def _clocked(registry: QueryRegistry) -> list[float]:
+    """The registry's memories of refusals and starts on a clock the test moves: on a loaded
+    machine half a second can pass between two starts, and a tenant would turn steady."""
+    now = [0.0]
+    registry.refusals = LastTimes(clock=lambda: now[0])
+    registry.at_limit = LastTimes(clock=lambda: now[0])
+    registry.starts = LastTimes(window_s=1.0 / registry.least, clock=lambda: now[0])
+    return now
+
+
 def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
     """Two flooding tenants run the configured 8 before the limit comes down to 2: a tenant
     not refused lately still runs its least share (2) beside them. Once refused it is held to
     its share of the lowered limit, until 10 s without a refusal."""
-    now = [0.0]
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
-    registry.refusals = LastTimes(clock=lambda: now[0])
+    now = _clocked(registry)
 
     def start(tenant: str) -> Any:
         return registry.start(tenant, "SELECT 1", "sync")
@@ -126,11 +136,9 @@ def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
 def test_a_tenant_starting_queries_slowly_is_not_refused_for_the_lowered_limit() -> None:
     """A tenant starting no more than its least share of queries a second (2: one every half
     second) runs as many as the platform's latency makes it hold, up to its own limit (4),
-    whatever the lowered limit; one refused lately is held to its share, however seldom it
-    gets a start."""
-    now = [0.0]
+    whatever the lowered limit. Met its own limit, or refused, it is no longer steady."""
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
-    registry.starts = LastTimes(window_s=0.5, clock=lambda: now[0])
+    now = _clocked(registry)
     registry.capacity = 2
 
     def start(tenant: str) -> Any:
@@ -150,7 +158,35 @@ def test_a_tenant_starting_queries_slowly_is_not_refused_for_the_lowered_limit()
     with pytest.raises(RateLimited) as refused:  # refused 5 s ago: its least share, 2
         start("flood")
     assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
-    assert len(flood) == 2 and len(steady) == 4
+    registry.finish(steady.pop(), pa.table({"x": [1]}))
+    now[0] += 1.0
+    with pytest.raises(RateLimited) as refused:  # at its own limit a second ago: not steady
+        start("steady")
+    assert refused.value.details == {"held": 3, "fair_share": 2, "capacity": 2}
+    assert len(flood) == 2
+
+
+def test_tenants_starting_slowly_fill_only_the_configured_limit() -> None:
+    """Four tenants each starting a query a second, none ending, with the limit in force at 2:
+    steady, they fill the configured 8 and no more, and a light tenant still runs its least
+    share (2) beside them."""
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    now = _clocked(registry)
+    registry.capacity = 2
+    tenants = [f"paced-{n}" for n in range(4)]
+    refused = 0
+    for _ in range(4):
+        now[0] += 1.0
+        for tenant in tenants:
+            try:
+                registry.start(tenant, "SELECT 1", "sync")
+            except RateLimited:
+                refused += 1
+    assert sum(len(registry.runs(tenant)) for tenant in tenants) == 8 and refused == 8
+    light = [registry.start("light", "SELECT 1", "sync") for _ in range(2)]
+    with pytest.raises(RateLimited):
+        registry.start("light", "SELECT 1", "sync")
+    assert len(light) == 2
 
 
 def test_results_are_kept_per_tenant_and_large_ones_in_files(tmp_path: Path) -> None:

@@ -115,17 +115,18 @@ def test_decide_for_a_tenant_refused_lately_or_not(held: dict[str, int], tenant:
 @pytest.mark.parametrize(
     ("held", "expected"),
     [
-        # A tenant asking no faster than its least share a second is let in whatever it and
-        # the others hold (the limit in force 2, the configured 8) ...
+        # A tenant asking no faster than its least share a second is let in whatever it holds
+        # (the limit in force 2) while all together hold less than the configured 8 ...
         ({"a": 2, "b": 2}, ADMIT),
         ({"a": 2, "b": 5}, ADMIT),
-        ({"a": 10, "b": 5}, ADMIT),
-        # … up to the hard limit (16).
-        ({"a": 11, "b": 5}, Shed(Refused.OVER_SHARE, 5, 1, 2)),
+        # … and past it only by its least share (2), as anyone not refused lately.
+        ({"a": 3, "b": 5}, Shed(Refused.OVER_SHARE, 5, 2, 2)),
+        ({"a": 10, "b": 1}, ADMIT),
+        ({"a": 10, "b": 2}, Shed(Refused.OVER_SHARE, 2, 2, 2)),
     ],
 )
 def test_decide_for_a_steady_tenant(held: dict[str, int], expected: Shed | None) -> None:
-    assert decide(held, "b", 2, ceiling=8, least=2, pressing=True, steady=True) == expected
+    assert decide(held, "b", 2, ceiling=8, least=2, pressing=False, steady=True) == expected
 
 
 def test_a_steady_tenant_keeps_its_least_share_beside_a_flood_s_first_burst() -> None:
