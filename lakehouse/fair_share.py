@@ -18,7 +18,7 @@ which request is shed is decided here, from the slots each tenant holds:
   the whole configured capacity before the capacity in force comes down, and a steady tenant
   asking then must not be refused for a slowness the flood causes (what it holds is its rate
   times the platform's latency). A query pool also lets a steady tenant in below the configured
-  capacity whatever the capacity in force: one not refused lately, not at its own limit lately,
+  capacity whatever the capacity in force: one not refused lately (at its own limit either)
   that started no query in the last 1/least seconds. A dashboard asking once a second holds as
   many queries as seconds each takes, and that is the platform's slowness, not its asking.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when

@@ -59,7 +59,10 @@ class RecordBatch:
             return encoded
         header = orjson.dumps(self._header())
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, self.arrow.schema) as writer:
+        # Options given, so ARROW_PRE_0_15_IPC_FORMAT in the environment cannot pick the old
+        # format, whose stream ends without the marker `_read_stream` requires.
+        with pa.ipc.new_stream(sink, self.arrow.schema,
+                               options=pa.ipc.IpcWriteOptions()) as writer:
             writer.write_table(self.arrow)
         body: bytes = sink.getvalue().to_pybytes()
         return ARROW_MAGIC + _HEADER_LEN.pack(len(header)) + header + body
@@ -94,7 +97,7 @@ class RecordBatch:
             rows = tuple((str(d), int(ts), p, bool(u)) for d, ts, p, u in obj["d"])
             return RecordBatch(obj["t"], obj["b"], obj["r"], int(obj["rx"]), rows)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError,
-                struct.error, pa.ArrowInvalid, OSError) as exc:  # OSError: a stream cut short
+                struct.error, pa.ArrowException, OSError) as exc:  # OSError: a stream cut short
             raise WalCorrupted("a WAL entry is not a readable record batch",
                                details={"problem": str(exc)[:200]}) from exc
 
@@ -123,6 +126,7 @@ def _read_stream(body: pa.Buffer) -> pa.Table:
     the batches before the cut would lose the rest without a word."""
     if body.size < len(END_OF_STREAM) or body[-len(END_OF_STREAM):].to_pybytes() != END_OF_STREAM:
         raise pa.ArrowInvalid("the entry's Arrow stream is cut short: no end-of-stream marker")
+    end = body.size - len(END_OF_STREAM)
     try:
         reader = pa.BufferReader(body)
         message = pa.ipc.read_message(reader)
@@ -136,17 +140,18 @@ def _read_stream(body: pa.Buffer) -> pa.Table:
                 _SCHEMAS.clear()
             _SCHEMAS[key] = schema
         batches = []
-        while True:
-            try:
-                message = pa.ipc.read_message(reader)
-            except EOFError:
-                break
+        while reader.tell() < end:
+            message = pa.ipc.read_message(reader)
             if message.type != "record batch":
                 raise ValueError(message.type)
             batches.append(pa.ipc.read_record_batch(message, schema))
-        return pa.Table.from_batches(batches, schema)
     except (ValueError, OSError, EOFError, pa.ArrowException):
         return pa.ipc.open_stream(body).read_all()
+    if reader.tell() != end:
+        # The messages ran into the marker's bytes: the marker was only a value that looked like
+        # one, and the stream was cut (pyarrow's own reader would stop there without a word).
+        raise pa.ArrowInvalid("the entry's Arrow stream is cut short inside a message")
+    return pa.Table.from_batches(batches, schema)
 
 
 END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # a continuation marker, then length 0

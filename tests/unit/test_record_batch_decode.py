@@ -61,7 +61,8 @@ def test_the_schemas_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_cut_of_an_entry_is_refused() -> None:
     """An entry cut anywhere, even at a boundary between its stream's messages, is refused: its
-    stream no longer ends with the end-of-stream marker every written one has."""
+    stream no longer ends with the end-of-stream marker every written one has (and where its
+    last bytes only look like one, the next test)."""
     _, data = _entry(PAYLOADS[0])
     for cut in range(1, len(data)):
         with pytest.raises(WalCorrupted):
@@ -90,3 +91,23 @@ def test_garbage_after_the_header_is_refused() -> None:
     start = data.index(b"}") + 1
     with pytest.raises(WalCorrupted):
         RecordBatch.decode(ARROW_MAGIC + data[1:start] + b"\x00" * 3 + b"garbage" * 5)
+
+
+def test_a_stream_cut_where_its_last_bytes_look_like_the_end_marker_is_refused() -> None:
+    """Cut between two record batches where the first one's last value is 0x00000000ffffffff,
+    whose bytes are those of the end-of-stream marker: refused, not read as fewer rows."""
+    looks_like_the_end = 0xFFFFFFFF
+    payload = pa.array([{"n": looks_like_the_end}], pa.struct([("n", pa.int64())]))
+    one = RecordBatch.arrow_table(["d0"], [0], [False], payload)
+    written = RecordBatch("acme", "orders", "r-1", 7, arrow=pa.concat_tables([one, one]))
+    data = written.encode()
+    start = data.index(b"}") + 1  # the stream follows the JSON header
+    reader = pa.BufferReader(pa.py_buffer(data[start:]))
+    pa.ipc.read_message(reader)  # the schema
+    pa.ipc.read_message(reader)  # the first batch
+    cut = data[:start + reader.tell()]
+    assert cut.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00")
+    with pytest.raises(WalCorrupted):
+        RecordBatch.decode(cut)
+    whole = RecordBatch.decode(data).arrow
+    assert whole is not None and whole.num_rows == 2
