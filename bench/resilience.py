@@ -184,7 +184,8 @@ def print_overload(figures: dict[str, Any]) -> None:
               f"{stream['unanswered']:4,} failed {stream['failures']:4,}  accepted p50 "
               f"{stream['accepted_p50_ms']:7.1f} ms "
               f"p99 {stream['accepted_p99_ms']:7.1f} ms  shed p99 {stream['shed_p99_ms']:6.1f} "
-              f"ms  statuses {stream['statuses']}", flush=True)
+              f"ms  statuses {stream['statuses']}"
+              + (f" shed as {stream['shed_codes']}" if stream["shed_codes"] else ""), flush=True)
     memory = figures["memory"]
     print(f"  memory of the services' process: {memory['before_bytes'] / 2**20:,.0f} MiB before, "
           f"peak {memory['peak_bytes'] / 2**20:,.0f} MiB; back to normal write latency "

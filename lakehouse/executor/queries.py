@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from lakehouse.errors import LakehouseError, NotFound, QueryFailed, RateLimited
 from lakehouse.executor.run import Cancel, Progress
-from lakehouse.fair_share import LastTimes, decide, shed_error
+from lakehouse.fair_share import LastTimes, decide, shed_error, steady_starts
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 
@@ -130,10 +130,11 @@ class QueryRegistry:
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self.least = min(least, self.capacity)  # each tenant's least share, however lowered
         self.refusals = LastTimes()  # who was shed lately (lakehouse.fair_share: least shares)
-        # Who started a query lately, and who met its own limit lately: a tenant that did
-        # neither and was not refused lately asks no faster than its least share a second and
-        # is steady, let in below the configured limit whatever is in force (fair_share.decide).
-        self.starts = LastTimes(window_s=1.0 / max(1, self.least))
+        # Who started more than its least share of queries a second over the last PRESSING_S
+        # (on average: a dashboard's refresh sends a few at once), and who met its own limit
+        # lately: a tenant that did neither and was not refused lately is steady, held to its
+        # fair share of the configured limit, not the one in force (fair_share.decide).
+        self.starts = LastTimes(most=steady_starts(self.least))
         self.at_limit = LastTimes()
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))

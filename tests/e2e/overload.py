@@ -45,6 +45,9 @@ class Outcome:
     retry_after_missing: int = 0  # sheds (429/503) without a Retry-After header
     unanswered: int = 0  # no answer within ANSWER_TIMEOUT_S, or the connection failed
     failures: int = 0  # answers other than 2xx, 429 and 503
+    # Sheds by the answer's "error" code (over_fair_share, overloaded, too_many_queries, …):
+    # which rule refused them, for whoever reads a run's figures.
+    shed_codes: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
     @property
@@ -72,6 +75,7 @@ class Outcome:
                 "accepted_p50_ms": round(self.percentile_ms(50), 1),
                 "accepted_p99_ms": round(self.percentile_ms(99), 1),
                 "shed_p99_ms": round(self.percentile_ms(99, of="shed"), 1),
+                "shed_codes": dict(sorted(self.shed_codes.items())),
                 "retry_after_missing": self.retry_after_missing}
 
 
@@ -109,7 +113,7 @@ class _Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def exchange(self, request: bytes) -> tuple[int, dict[bytes, bytes]]:
+    async def exchange(self, request: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
@@ -123,15 +127,24 @@ class _Connection:
                 break
             name, _, value = line.partition(b":")
             headers[name.strip().lower()] = value.strip()
-        await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
+        body = await self.reader.readexactly(int(headers.get(b"content-length", b"0")))
         if headers.get(b"connection", b"").lower() == b"close":
             self.close()
-        return status, headers
+        return status, headers, body
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
         self.reader = self.writer = None
+
+
+def _error_code(body: bytes) -> str:
+    """The "error" of an error answer's body, or what was wrong with it."""
+    try:
+        error = orjson.loads(body).get("error")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "not_an_error_body"
+    return error if isinstance(error, str) else "no_error_code"
 
 
 async def offer(name: str, port: int, requests: Iterator[bytes], rate: float,
@@ -155,7 +168,7 @@ async def offer(name: str, port: int, requests: Iterator[bytes], rate: float,
                 sent_at = time.perf_counter()
                 outcome.sent += 1
                 try:
-                    status, headers = await asyncio.wait_for(connection.exchange(request),
+                    status, headers, body = await asyncio.wait_for(connection.exchange(request),
                                                              ANSWER_TIMEOUT_S)
                 except (OSError, ValueError, IndexError, asyncio.IncompleteReadError,
                         TimeoutError):
@@ -169,6 +182,8 @@ async def offer(name: str, port: int, requests: Iterator[bytes], rate: float,
                 elif status in (429, 503):
                     outcome.shed_latencies.append(took)
                     outcome.retry_after_missing += b"retry-after" not in headers
+                    code = _error_code(body)
+                    outcome.shed_codes[code] = outcome.shed_codes.get(code, 0) + 1
                 else:
                     outcome.failures += 1
         finally:
@@ -280,7 +295,7 @@ async def recovery_s(probe: Callable[[], Iterator[bytes]], port: int, normal_p50
         while time.perf_counter() - start < limit_s:
             sent_at = time.perf_counter()
             try:
-                status, _ = await asyncio.wait_for(connection.exchange(next(requests)),
+                status, _, _ = await asyncio.wait_for(connection.exchange(next(requests)),
                                                    ANSWER_TIMEOUT_S)
             except (OSError, ValueError, IndexError, asyncio.IncompleteReadError,
                     TimeoutError):

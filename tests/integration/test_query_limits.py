@@ -4,6 +4,7 @@ tenant keeps and by spilling large ones to files."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import RateLimited, Unavailable
 from lakehouse.executor import sandbox
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
-from lakehouse.fair_share import LastTimes
+from lakehouse.fair_share import LastTimes, steady_starts
 from tests.conftest import logged_in
 from tests.integration.test_query_api import _orders, _pages_and_formats, _write
 
@@ -82,14 +83,18 @@ def _finished(registry: QueryRegistry, tenant: str, result: pa.Table) -> Any:
 
 def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit() -> None:
     """QUERY_MIN_CONCURRENT (2 here) is the floor the lagging loop lowers the queries limit to
-    and each tenant's least share: the flood holds the 2, a light tenant still runs 2 of its
-    own (not half of 2), then each is refused."""
+    and each tenant's least share: the flood holds the 2, a light tenant asking often (quick
+    queries, more than 2 a second, so not steady) still runs 2 of its own (not half of 2), then
+    each is refused."""
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
-    _clocked(registry)
+    now = _clocked(registry)
     registry.capacity = 2  # lowered while the loop lags (api/loop_watch.py)
-    flood = [registry.start("flood", "SELECT 1", "sync") for _ in range(2)]
+    flood = _flooding(registry, "flood", 2)
     with pytest.raises(Unavailable):  # alone at the limit: the platform is full
         registry.start("flood", "SELECT 1", "sync")
+    for _ in range(25):
+        now[0] += 0.3
+        registry.finish(registry.start("light", "SELECT 1", "sync"), pa.table({"x": [1]}))
     light = [registry.start("light", "SELECT 1", "sync") for _ in range(2)]
     for tenant in ("light", "flood"):
         with pytest.raises(RateLimited) as refused:
@@ -100,12 +105,25 @@ def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit()
 
 def _clocked(registry: QueryRegistry) -> list[float]:
     """The registry's memories of refusals and starts on a clock the test moves: on a loaded
-    machine half a second can pass between two starts, and a tenant would turn steady."""
+    machine seconds can pass between two starts, and a tenant would turn steady."""
     now = [0.0]
     registry.refusals = LastTimes(clock=lambda: now[0])
     registry.at_limit = LastTimes(clock=lambda: now[0])
-    registry.starts = LastTimes(window_s=1.0 / registry.least, clock=lambda: now[0])
+    registry.starts = LastTimes(clock=lambda: now[0], most=steady_starts(registry.least))
     return now
+
+
+def _flooding(registry: QueryRegistry, tenant: str, running: int) -> list[Any]:
+    """`tenant` floods: it starts queries up to its own limit at once (a burst the registry
+    lets in as it would a dashboard's refresh), is refused the next, and runs `running` of them
+    still: refused lately, it is held to its share of the limit in force."""
+    runs = []
+    with contextlib.suppress(RateLimited, Unavailable):
+        while True:
+            runs.append(registry.start(tenant, "SELECT 1", "sync"))
+    for run in runs[running:]:
+        registry.finish(run, pa.table({"x": [1]}))
+    return runs[:running]
 
 
 def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
@@ -144,7 +162,7 @@ def test_a_tenant_starting_queries_slowly_is_not_refused_for_the_lowered_limit()
     def start(tenant: str) -> Any:
         return registry.start(tenant, "SELECT 1", "sync")
 
-    flood = [start("flood") for _ in range(2)]
+    flood = _flooding(registry, "flood", 2)
     with pytest.raises(Unavailable):
         start("flood")
     steady = []
@@ -164,6 +182,32 @@ def test_a_tenant_starting_queries_slowly_is_not_refused_for_the_lowered_limit()
         start("steady")
     assert refused.value.details == {"held": 3, "fair_share": 2, "capacity": 2}
     assert len(flood) == 2
+
+
+def test_a_dashboard_refreshing_a_few_at_once_is_steady_beside_a_flood() -> None:
+    """CI's run of the overload test, on a slow machine: the flood runs its own limit and is
+    refused, the limit in force is down to 2, and a dashboard asking about once a second over
+    4 connections, for queries that take seconds, sends two at once when answers come together
+    (the client catches up). It asks no faster than its least share (2) a second over 10 s, so
+    it is steady and runs up to its own limit (4), not only its least share. Refused, it is not
+    steady for 10 s."""
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    now = _clocked(registry)
+    flood = _flooding(registry, "flood", 4)
+    registry.capacity = 2
+    dashboard = [registry.start("dashboard", "SELECT 1", "sync") for _ in range(2)]
+    now[0] += 3.0  # answers that took 3 s: the client sends the two it owes at once
+    dashboard.extend(registry.start("dashboard", "SELECT 1", "sync") for _ in range(2))
+    with pytest.raises(RateLimited) as refused:
+        registry.start("dashboard", "SELECT 1", "sync")
+    assert refused.value.code == "too_many_queries"
+    for run in dashboard[2:]:
+        registry.finish(run, pa.table({"x": [1]}))
+    now[0] += 1.0
+    with pytest.raises(RateLimited) as refused:  # at its own limit a second ago: not steady
+        registry.start("dashboard", "SELECT 1", "sync")
+    assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    assert len(flood) == 4
 
 
 def test_tenants_starting_slowly_fill_only_the_configured_limit() -> None:

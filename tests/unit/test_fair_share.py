@@ -7,7 +7,16 @@ import threading
 
 import pytest
 
-from lakehouse.fair_share import PRESSING_KEPT, LastTimes, Refused, Shed, Slots, decide, fair_share
+from lakehouse.fair_share import (
+    PRESSING_KEPT,
+    LastTimes,
+    Refused,
+    Shed,
+    Slots,
+    decide,
+    fair_share,
+    steady_starts,
+)
 
 ADMIT = None
 
@@ -119,10 +128,17 @@ def test_decide_for_a_tenant_refused_lately_or_not(held: dict[str, int], tenant:
         # (the limit in force 2) while all together hold less than the configured 8 ...
         ({"a": 2, "b": 2}, ADMIT),
         ({"a": 2, "b": 5}, ADMIT),
-        # … and past it only by its least share (2), as anyone not refused lately.
-        ({"a": 3, "b": 5}, Shed(Refused.OVER_SHARE, 5, 2, 2)),
+        # … and past it by its fair share of the configured 8 (4 between two), not of the 2
+        # in force: a flood's first burst may still hold the whole 8 (one allowed that many at
+        # once, or two floods) ...
+        ({"a": 3, "b": 5}, Shed(Refused.OVER_SHARE, 5, 4, 2)),
         ({"a": 10, "b": 1}, ADMIT),
-        ({"a": 10, "b": 2}, Shed(Refused.OVER_SHARE, 2, 2, 2)),
+        ({"a": 10, "b": 2}, ADMIT),
+        ({"a": 10, "b": 3}, ADMIT),
+        ({"a": 10, "b": 4}, Shed(Refused.OVER_SHARE, 4, 4, 2)),
+        # … up to the hard 16, and shared with every tenant holding queries.
+        ({"a": 13, "b": 3}, Shed(Refused.FULL, 3, 4, 2)),
+        ({"a": 10, "c": 1, "b": 2}, Shed(Refused.OVER_SHARE, 2, 2, 2)),
     ],
 )
 def test_decide_for_a_steady_tenant(held: dict[str, int], expected: Shed | None) -> None:
@@ -159,6 +175,28 @@ def test_refusals_forget_the_stale_past_their_bound() -> None:
     refusals.mark("late")
     assert refusals.within("late") and not refusals.within("0")
     assert len(refusals) == 1
+
+
+def test_last_times_counts_up_to_most_within_the_window() -> None:
+    """A query pool's starts: a tenant is marked `within` only once it started more than its
+    least share (2) a second over 10 s, so a few at once (a dashboard's refresh) do not count,
+    and neither do many spread out."""
+    now = [0.0]
+    starts = LastTimes(window_s=10.0, clock=lambda: now[0], most=steady_starts(2))
+    assert starts.most == 21
+    for _ in range(4):  # a refresh: four at once
+        starts.mark("dashboard")
+    assert not starts.within("dashboard")
+    for _ in range(100):  # once a second for 100 s, with the refresh long gone
+        now[0] += 1.0
+        starts.mark("dashboard")
+        assert not starts.within("dashboard")
+    for _ in range(20):  # 21 in 10 s: no longer steady
+        now[0] += 0.4
+        starts.mark("dashboard")
+    assert starts.within("dashboard") and not starts.within("other")
+    now[0] += 2.0  # the oldest of the last 21 is now over 10 s old
+    assert not starts.within("dashboard")
 
 
 def test_tenants_at_their_least_shares_stay_within_the_configured_limit() -> None:
