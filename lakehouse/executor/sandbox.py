@@ -36,6 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.errors import InvalidInput
+from lakehouse.executor.arrow_names import as_duckdb_names
 from lakehouse.executor.file_views import FileView, view_sql
 from lakehouse.sql.scrub import scrub
 
@@ -312,7 +313,9 @@ class Sandbox:
                     self._reusable = False
                     raise InvalidInput("only queries that return rows run here",
                                        code="query_failed")
-                return _marked(relation.to_arrow_table(), relation.types)
+                types = relation.types
+                return _marked(as_duckdb_names(relation.to_arrow_table(), relation.columns,
+                                               types), types)
             except duckdb.InterruptException:
                 self._reusable = False
                 raise

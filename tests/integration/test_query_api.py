@@ -785,3 +785,30 @@ def test_bodies_take_only_the_json_types_their_documents_declare(
     late = clients["op"].post("/query/execute", headers=admin,
                               json={"query": "SELECT 1", "timeout_s": "10"})
     assert late.status_code == 422
+
+
+def test_names_holding_a_nul_come_back_whole(core: Core, clients: dict[str, TestClient]) -> None:
+    """DuckDB's Arrow export cuts names at a NUL: a column named `"\\u0000x"` came back named
+    `""`. The answer names columns and struct fields as the query does, as DuckDB itself does
+    (its relation's `columns`), in either plan."""
+    _write(core, _orders(30))
+    assert core.flusher is not None
+    flush_here(core.flusher)
+    headers = _headers(core, "w")
+    sql = ('SELECT city AS "c\u0000", sum(amount) AS "s\u0000um", '
+           "{'k\u0000': min(amount)} AS s FROM orders GROUP BY 1 ORDER BY 1")
+    for plan in ("single", "distributed"):
+        body = clients["op"].post("/query/execute", headers=headers,
+                                  json={"query": sql, "plan": plan}).json()
+        assert [c["name"] for c in body["columns"]] == ["c\u0000", "s\u0000um", "s"], body
+        assert body["rows"][0] == ["Lima", 155, {"k\u0000": 2}], (plan, body)
+    result = f"/query/{body['query_id']}/result"
+    lines = clients["op"].get(result, headers=headers, params={"format": "jsonl", "limit": 1})
+    assert orjson.loads(lines.text) == {"c\u0000": "Lima", "s\u0000um": 155, "s": {"k\u0000": 2}}
+    csv = clients["op"].get(result, headers=headers, params={"format": "csv", "limit": 1})
+    assert csv.text.splitlines()[0] == '"c\u0000","s\u0000um","s"'
+    arrow = clients["op"].post("/query/execute", headers=headers,
+                               json={"query": sql, "format": "arrow"})
+    table = pa.ipc.open_stream(arrow.content).read_all()
+    assert table.column_names == ["c\u0000", "s\u0000um", "s"]
+    assert table.column("s").to_pylist()[0] == {"k\u0000": 2}
