@@ -18,11 +18,14 @@ which request is shed is decided here, from the slots each tenant holds:
   the whole configured capacity before the capacity in force comes down, and a steady tenant
   asking then must not be refused for a slowness the flood causes (what it holds is its rate
   times the platform's latency). A query pool also lets a steady tenant in below the configured
-  capacity whatever the capacity in force, and past it up to its fair share of the configured
-  capacity: one not refused lately (at its own limit either) that started no more than its
-  least share of queries a second over the last `PRESSING_S` seconds. A dashboard asking once a
-  second holds as many queries as seconds each takes, and that is the platform's slowness, not
-  its asking.
+  capacity whatever the capacity in force: one that asks no faster than its least share a
+  second on average (`Pace`: a few at once are a dashboard's refresh, or its client catching up
+  on late answers) and did not meet its own limit lately. A dashboard asking once a second
+  holds as many queries as seconds each takes, and that is the platform's slowness, not its
+  asking. The price: a tenant that never asks for more than its own limit, and no faster than
+  its least share a second, holds up to its own limit whatever the capacity in force (a client
+  looping over as many connections as its limit, on queries slow enough); the configured
+  capacity still bounds what such tenants hold between them.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -33,7 +36,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,30 +78,20 @@ def decide(held: Mapping[str, int], tenant: str, capacity: int,
     tenants that keep asking cannot take more than the configured limit between them; for
     one not pressing, up to the hard limit. A `steady` tenant (one asking no faster than its
     least share a second, lakehouse/executor/queries.py) is let in while everyone together holds
-    less than the ceiling, whatever the capacity in force, and past it up to its fair share of
-    the ceiling (not of the capacity in force), up to the hard limit: what it holds is its rate
-    times the platform's latency, and the flood that makes that latency may still hold the whole
-    ceiling from before the capacity in force came down."""
+    less than the ceiling, whatever the capacity in force: what it holds is its rate times the
+    platform's latency. The room past the ceiling stays for least shares."""
     own = held.get(tenant, 0)
     total = sum(held.values())
     limit = max(capacity, ceiling or capacity)
     share = fair_share(held, tenant, capacity)
     if total < limit or not pressing:
         share = max(share, least)
-    if steady:
-        share = max(share, fair_share(held, tenant, limit))
     hard = 2 * limit
     if total < capacity or (own < share and total < hard) or (steady and total < limit):
         return None
     alone = not any(count > 0 and name != tenant for name, count in held.items())
     full = own < share or alone  # under its share (so at the hard limit), or nobody else waits
     return Shed(Refused.FULL if full else Refused.OVER_SHARE, own, share, capacity)
-
-
-def steady_starts(least: int, window_s: float = PRESSING_S) -> int:
-    """Starts within `window_s` that make a tenant unsteady: one more than its least share a
-    second over the window (`LastTimes(most=...)`)."""
-    return int(max(1, least) * window_s) + 1
 
 
 def shed_error(shed: Shed, what: str) -> LakehouseError:
@@ -116,38 +108,73 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
 
 
 class LastTimes:
-    """When each tenant last did something (was refused a slot, started a query): `within` is
-    true while it did it `most` times within the last `window_s` seconds (`most` 1: once).
-    Not thread-safe: its pool's lock guards it."""
+    """When each tenant last did something (was refused a slot, started a query): within
+    `window_s` of it, `within` is true. Not thread-safe: its pool's lock guards it."""
 
     def __init__(self, window_s: float = PRESSING_S,
-                 clock: Callable[[], float] = time.monotonic, *, most: int = 1) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.window_s = window_s
-        self.most = max(1, most)
         self._clock = clock
-        self._last: dict[str, deque[float]] = {}  # each tenant's last `most` times, oldest first
+        self._last: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._last)
 
     def within(self, tenant: str) -> bool:
-        times = self._last.get(tenant)
-        return (times is not None and len(times) == self.most
-                and self._clock() - times[0] < self.window_s)
+        last = self._last.get(tenant)
+        return last is not None and self._clock() - last < self.window_s
 
     def mark(self, tenant: str) -> None:
         now = self._clock()
-        # The most recent last, so the stale ones come first.
-        times = self._last.pop(tenant, None) or deque(maxlen=self.most)
-        times.append(now)
-        self._last[tenant] = times
+        self._last.pop(tenant, None)  # the most recent last, so the stale ones come first
+        self._last[tenant] = now
         if len(self._last) <= PRESSING_KEPT:
             return
         while self._last:  # every stale one goes, each once: no cost per refusal in the long run
-            name, kept = next(iter(self._last.items()))  # the least recently marked
-            if now - kept[-1] < self.window_s:
-                break  # the rest were marked within the window: as many as tenants marked
+            name, last = next(iter(self._last.items()))  # the least recently refused
+            if now - last < self.window_s:
+                break  # the rest were refused within the window: as many as tenants refused
             del self._last[name]
+
+
+class Pace:
+    """How fast each tenant asks, as a leaky bucket: each ask adds one, `per_s` leak out a
+    second, and a tenant whose bucket holds more than `room` asks faster than `per_s` on
+    average (`over`); bursts of up to `room` at once do not count. Two floats a tenant, at most
+    `PRESSING_KEPT` tenants past those whose bucket is not yet empty. Not thread-safe: its
+    pool's lock guards it."""
+
+    def __init__(self, per_s: float, room: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s = per_s
+        self.room = room
+        self._clock = clock
+        self._level: dict[str, tuple[float, float]] = {}  # tenant: (level, when), by when
+
+    def __len__(self) -> int:
+        return len(self._level)
+
+    def _now(self, tenant: str, now: float) -> float:
+        level, when = self._level.get(tenant, (0.0, now))
+        return max(0.0, level - (now - when) * self.per_s)
+
+    def over(self, tenant: str) -> bool:
+        return self._now(tenant, self._clock()) > self.room
+
+    def mark(self, tenant: str) -> None:
+        now = self._clock()
+        # Never above room + 1, so every bucket empties within (room + 1) / per_s seconds.
+        level = min(self.room + 1, self._now(tenant, now) + 1)
+        self._level.pop(tenant, None)  # the most recent last, so the emptied ones come first
+        self._level[tenant] = (level, now)
+        if len(self._level) <= PRESSING_KEPT:
+            return
+        empty_s = (self.room + 1) / self.per_s
+        while self._level:  # every emptied one goes, each once
+            name, (_, when) = next(iter(self._level.items()))
+            if now - when < empty_s:
+                break
+            del self._level[name]
 
 
 class Slots:

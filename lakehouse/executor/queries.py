@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from lakehouse.errors import LakehouseError, NotFound, QueryFailed, RateLimited
 from lakehouse.executor.run import Cancel, Progress
-from lakehouse.fair_share import LastTimes, decide, shed_error, steady_starts
+from lakehouse.fair_share import PRESSING_S, LastTimes, Pace, decide, shed_error
 
 FINAL_STATES = ("finished", "failed", "cancelled")
 
@@ -130,11 +130,12 @@ class QueryRegistry:
         self.ceiling = self.capacity  # capacity may be lowered below it while the loop lags
         self.least = min(least, self.capacity)  # each tenant's least share, however lowered
         self.refusals = LastTimes()  # who was shed lately (lakehouse.fair_share: least shares)
-        # Who started more than its least share of queries a second over the last PRESSING_S
-        # (on average: a dashboard's refresh sends a few at once), and who met its own limit
-        # lately: a tenant that did neither and was not refused lately is steady, held to its
-        # fair share of the configured limit, not the one in force (fair_share.decide).
-        self.starts = LastTimes(most=steady_starts(self.least))
+        # Who asks for queries faster than its least share a second on average (room for 10 s
+        # of it at once: a dashboard's refresh, a client catching up on late answers), and who
+        # met its own limit lately: a tenant that did neither is steady, let in below the
+        # configured limit whatever the limit in force (fair_share.decide). Asks, not starts:
+        # a flood refused gets few starts, however fast it asks.
+        self.asks = Pace(per_s=self.least, room=self.least * PRESSING_S)
         self.at_limit = LastTimes()
         self._limits = (kept if isinstance(kept, ResultLimits)
                         else ResultLimits(kept, kept, spill_bytes=2**62))
@@ -175,7 +176,10 @@ class QueryRegistry:
         """Why a query of `tenant` would be shed now, or None: `start` raises it; the services
         ask first, to shed a query before its request is read (api/middleware.py)."""
         with self._lock:
-            return self._refusal(tenant)
+            refused = self._refusal(tenant)
+            if refused is not None:  # shed now; one let through asks again in `start`
+                self.asks.mark(tenant)
+            return refused
 
     def _refusal(self, tenant: str) -> LakehouseError | None:
         active = sum(1 for r in self._runs.values()
@@ -188,9 +192,9 @@ class QueryRegistry:
                 details={"running": active, "limit": self._max},
                 headers={"Retry-After": "1"})
         pressing = self.refusals.within(tenant)
-        # A flood, refused by the pool or at its own limit, is never steady, however seldom
-        # it gets a start.
-        steady = not (pressing or self.at_limit.within(tenant) or self.starts.within(tenant))
+        # A refusal alone does not end steadiness: one refused while catching up is steady
+        # again as soon as it asks slowly, not refused on for PRESSING_S.
+        steady = not (self.asks.over(tenant) or self.at_limit.within(tenant))
         shed = decide(self._running(), tenant, self.capacity, self.ceiling, least=self.least,
                       pressing=pressing, steady=steady)
         if shed is None:
@@ -201,10 +205,10 @@ class QueryRegistry:
     def start(self, tenant: str, sql: str, mode: str, user: str = "") -> QueryRun:
         with self._lock:
             refused = self._refusal(tenant)
+            self.asks.mark(tenant)
             if refused is not None:
                 raise refused
             run = QueryRun(f"q-{uuid.uuid4().hex[:16]}", tenant, sql, mode, user)
-            self.starts.mark(tenant)
             self._runs[run.query_id] = run
             self._forget_old()
             return run

@@ -28,7 +28,7 @@ from flows.ingest import flush_here
 from lakehouse.auth.identity import Role
 from lakehouse.config import Settings
 from lakehouse.executor.service import QueryService
-from lakehouse.fair_share import LastTimes
+from lakehouse.fair_share import Pace
 from lakehouse.ingest.keys import TableRef
 from tests.conftest import PASSWORD
 from tests.unit.sql_cases import HOSTILE
@@ -458,9 +458,9 @@ def test_queries_past_the_platform_limit_are_shed_fairly(
     assert isinstance(found, QueryService)
     found.registry.capacity = found.registry.ceiling = 1  # the configured limit, not lowered
     found.registry.least = 1  # each tenant's least share: here the share of the limit rules
-    # Every start counts as recent, so a tenant's second and later queries are never steady
-    # (let in whatever the limit in force) however slow the machine.
-    found.registry.starts = LastTimes(window_s=3600.0)
+    # Every ask after a tenant's first is too fast, so its second and later queries are never
+    # steady (let in whatever the limit in force) however slow the machine.
+    found.registry.asks = Pace(per_s=1e-9, room=0.0)
     acme, other = _headers(core, "w"), _headers(core, "o", "other")
     slow = {"query": "SELECT count(*) FROM orders a, orders b, orders c "
                      "WHERE a.amount + b.amount > c.amount", "mode": "async", "timeout_s": 60}

@@ -23,7 +23,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import RateLimited, Unavailable
 from lakehouse.executor import sandbox
 from lakehouse.executor.queries import QueryRegistry, ResultLimits
-from lakehouse.fair_share import LastTimes, steady_starts
+from lakehouse.fair_share import PRESSING_S, LastTimes, Pace
 from tests.conftest import logged_in
 from tests.integration.test_query_api import _orders, _pages_and_formats, _write
 
@@ -92,8 +92,8 @@ def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit()
     flood = _flooding(registry, "flood", 2)
     with pytest.raises(Unavailable):  # alone at the limit: the platform is full
         registry.start("flood", "SELECT 1", "sync")
-    for _ in range(25):
-        now[0] += 0.3
+    for _ in range(30):  # 10 a second for 3 s
+        now[0] += 0.1
         registry.finish(registry.start("light", "SELECT 1", "sync"), pa.table({"x": [1]}))
     light = [registry.start("light", "SELECT 1", "sync") for _ in range(2)]
     for tenant in ("light", "flood"):
@@ -104,12 +104,13 @@ def test_a_light_tenant_keeps_its_least_share_of_queries_under_a_lowered_limit()
 
 
 def _clocked(registry: QueryRegistry) -> list[float]:
-    """The registry's memories of refusals and starts on a clock the test moves: on a loaded
-    machine seconds can pass between two starts, and a tenant would turn steady."""
+    """The registry's memories of refusals, limits met and asks on a clock the test moves: on
+    a loaded machine seconds can pass between two asks, and a tenant would turn steady."""
     now = [0.0]
     registry.refusals = LastTimes(clock=lambda: now[0])
     registry.at_limit = LastTimes(clock=lambda: now[0])
-    registry.starts = LastTimes(clock=lambda: now[0], most=steady_starts(registry.least))
+    registry.asks = Pace(per_s=registry.least, room=registry.least * PRESSING_S,
+                         clock=lambda: now[0])
     return now
 
 
@@ -189,8 +190,8 @@ def test_a_dashboard_refreshing_a_few_at_once_is_steady_beside_a_flood() -> None
     refused, the limit in force is down to 2, and a dashboard asking about once a second over
     4 connections, for queries that take seconds, sends two at once when answers come together
     (the client catches up). It asks no faster than its least share (2) a second over 10 s, so
-    it is steady and runs up to its own limit (4), not only its least share. Refused, it is not
-    steady for 10 s."""
+    it is steady and runs up to its own limit (4), not only its least share. Having met its own
+    limit, it is not steady for 10 s."""
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
     now = _clocked(registry)
     flood = _flooding(registry, "flood", 4)
@@ -208,6 +209,28 @@ def test_a_dashboard_refreshing_a_few_at_once_is_steady_beside_a_flood() -> None
         registry.start("dashboard", "SELECT 1", "sync")
     assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
     assert len(flood) == 4
+
+
+def test_a_dashboard_refused_while_catching_up_is_steady_again_once_it_asks_slowly() -> None:
+    """A client that owed many queries sends them as fast as answers come back: faster than
+    its least share (2) a second on average, it is not steady and is refused past its least
+    share. Asking once a second again, it is steady within a second or two, not refused on for
+    the 10 s a refusal is remembered."""
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    now = _clocked(registry)
+    flood = _flooding(registry, "flood", 4)
+    registry.capacity = 2
+    for _ in range(25):  # 25 owed queries, answered at once
+        now[0] += 0.05
+        registry.finish(registry.start("dashboard", "SELECT 1", "sync"), pa.table({"x": [1]}))
+    dashboard = [registry.start("dashboard", "SELECT 1", "sync") for _ in range(2)]
+    with pytest.raises(RateLimited) as refused:
+        registry.start("dashboard", "SELECT 1", "sync")
+    assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    for _ in range(2):
+        now[0] += 1.0
+        dashboard.append(registry.start("dashboard", "SELECT 1", "sync"))
+    assert len(dashboard) == 4 and len(flood) == 4
 
 
 def test_tenants_starting_slowly_fill_only_the_configured_limit() -> None:

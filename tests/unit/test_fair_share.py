@@ -10,12 +10,12 @@ import pytest
 from lakehouse.fair_share import (
     PRESSING_KEPT,
     LastTimes,
+    Pace,
     Refused,
     Shed,
     Slots,
     decide,
     fair_share,
-    steady_starts,
 )
 
 ADMIT = None
@@ -128,17 +128,10 @@ def test_decide_for_a_tenant_refused_lately_or_not(held: dict[str, int], tenant:
         # (the limit in force 2) while all together hold less than the configured 8 ...
         ({"a": 2, "b": 2}, ADMIT),
         ({"a": 2, "b": 5}, ADMIT),
-        # … and past it by its fair share of the configured 8 (4 between two), not of the 2
-        # in force: a flood's first burst may still hold the whole 8 (one allowed that many at
-        # once, or two floods) ...
-        ({"a": 3, "b": 5}, Shed(Refused.OVER_SHARE, 5, 4, 2)),
+        # … and past it only by its least share (2), as anyone not refused lately.
+        ({"a": 3, "b": 5}, Shed(Refused.OVER_SHARE, 5, 2, 2)),
         ({"a": 10, "b": 1}, ADMIT),
-        ({"a": 10, "b": 2}, ADMIT),
-        ({"a": 10, "b": 3}, ADMIT),
-        ({"a": 10, "b": 4}, Shed(Refused.OVER_SHARE, 4, 4, 2)),
-        # … up to the hard 16, and shared with every tenant holding queries.
-        ({"a": 13, "b": 3}, Shed(Refused.FULL, 3, 4, 2)),
-        ({"a": 10, "c": 1, "b": 2}, Shed(Refused.OVER_SHARE, 2, 2, 2)),
+        ({"a": 10, "b": 2}, Shed(Refused.OVER_SHARE, 2, 2, 2)),
     ],
 )
 def test_decide_for_a_steady_tenant(held: dict[str, int], expected: Shed | None) -> None:
@@ -177,26 +170,42 @@ def test_refusals_forget_the_stale_past_their_bound() -> None:
     assert len(refusals) == 1
 
 
-def test_last_times_counts_up_to_most_within_the_window() -> None:
-    """A query pool's starts: a tenant is marked `within` only once it started more than its
-    least share (2) a second over 10 s, so a few at once (a dashboard's refresh) do not count,
-    and neither do many spread out."""
+def test_a_pace_allows_bursts_and_counts_the_average() -> None:
+    """A query pool's asks, 2 a second with room for 20: a refresh of a few at once, or a client
+    catching up on late answers, is not over the pace, and neither is asking once a second for
+    ever; asking 3 a second is over it within 20 s, and under it again a second after."""
     now = [0.0]
-    starts = LastTimes(window_s=10.0, clock=lambda: now[0], most=steady_starts(2))
-    assert starts.most == 21
-    for _ in range(4):  # a refresh: four at once
-        starts.mark("dashboard")
-    assert not starts.within("dashboard")
-    for _ in range(100):  # once a second for 100 s, with the refresh long gone
+    pace = Pace(per_s=2.0, room=20.0, clock=lambda: now[0])
+    for _ in range(12):  # a client owing 12 queries sends them at once
+        pace.mark("dashboard")
+    assert not pace.over("dashboard")
+    for _ in range(100):
         now[0] += 1.0
-        starts.mark("dashboard")
-        assert not starts.within("dashboard")
-    for _ in range(20):  # 21 in 10 s: no longer steady
-        now[0] += 0.4
-        starts.mark("dashboard")
-    assert starts.within("dashboard") and not starts.within("other")
-    now[0] += 2.0  # the oldest of the last 21 is now over 10 s old
-    assert not starts.within("dashboard")
+        pace.mark("dashboard")
+        assert not pace.over("dashboard")
+    seconds = 0.0
+    while not pace.over("dashboard"):
+        now[0] += 1 / 3
+        seconds += 1 / 3
+        pace.mark("dashboard")
+    assert 18 <= seconds <= 21 and not pace.over("other")
+    now[0] += 1.0
+    assert not pace.over("dashboard")
+
+
+def test_a_pace_forgets_the_emptied_past_its_bound() -> None:
+    now = [0.0]
+    pace = Pace(per_s=2.0, room=20.0, clock=lambda: now[0])
+    for tenant in range(PRESSING_KEPT):
+        for _ in range(30):
+            pace.mark(str(tenant))
+    assert pace.over("0")
+    now[0] = 10.0  # the first buckets (21 at most) are not yet empty: none goes
+    pace.mark("late")
+    assert len(pace) == PRESSING_KEPT + 1
+    now[0] = 11.0
+    pace.mark("later")
+    assert len(pace) == 2 and not pace.over("0")
 
 
 def test_tenants_at_their_least_shares_stay_within_the_configured_limit() -> None:
