@@ -46,6 +46,7 @@ from api.write_door import (
 )
 from lakehouse.errors import LakehouseError
 from lakehouse.fair_share import Shed, shed_error
+from lakehouse.kept import Kept
 from lakehouse.telemetry.logs import request_id_var, service_var
 
 log = logging.getLogger("api.access")
@@ -68,7 +69,8 @@ class EarlyShed:
         settings = core.settings
         self.max_record_body = min(KEEP_ALIVE_BODY_BYTES, settings.ingest_max_body_bytes)
         self.max_body = min(KEEP_ALIVE_BODY_BYTES, settings.request_max_body_bytes)
-        self._write_refusals: dict[Shed, ErrorAnswer] = {}
+        # A flood is refused with the same few answers thousands of times a second.
+        self._write_refusals: Kept[Shed, ErrorAnswer] = Kept(KEPT_REFUSALS)
 
     def answer(self, scope: dict[str, Any], default_headers: list[tuple[bytes, bytes]],
                ) -> bytes | str | None:
@@ -111,14 +113,9 @@ class EarlyShed:
         return raw
 
     def _write_refusal(self, shed: Shed) -> ErrorAnswer:
-        """The answer to a shed write, kept by what was decided: a flood is refused with the
-        same few answers thousands of times a second."""
-        answer = self._write_refusals.get(shed)
-        if answer is None:
-            answer = error_answer(shed_error(shed, "writes in flight"))
-            if len(self._write_refusals) < KEPT_REFUSALS:
-                self._write_refusals[shed] = answer
-        return answer
+        """The answer to a shed write, kept by what was decided."""
+        return self._write_refusals.get(
+            shed, lambda: error_answer(shed_error(shed, "writes in flight")))
 
     def _tenant(self, headers: Mapping[bytes, bytes]) -> str | None:
         try:

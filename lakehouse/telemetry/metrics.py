@@ -24,11 +24,13 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from lakehouse.kept import Kept
+
 # Per-tenant series stop naming new tenants past this many (the rest add to "_other"), so a
 # platform with many tenants cannot grow a scrape without bound.
 MAX_TENANT_LABELS = 500
 OTHER_TENANTS = "_other"
-MAX_KEPT_SERIES = 4096  # label sets whose series are kept at hand (KeptSeries)
+MAX_KEPT_SERIES = 4096  # label sets whose series are kept at hand (lakehouse.kept)
 _FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _RUNS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -74,25 +76,8 @@ def _with_process_series(registry: CollectorRegistry) -> CollectorRegistry:
     return registry
 
 
-class KeptSeries:
-    """The series a request or a shed counts in, by their labels. prometheus_client's `labels`
-    takes a lock and checks every value on each call: a fifth of what a shed request cost the
-    event loop under a flood (docs/scaling.md, "Overload"). The metrics whose series are kept
-    are never cleared nor their series removed, so a kept one stays the one `labels` would
-    return; racing threads that both make one get that same one. Past `MAX_KEPT_SERIES` label
-    sets, series are looked up each time."""
-
-    def __init__(self) -> None:
-        self._kept: dict[tuple[object, ...], tuple[Any, Any]] = {}
-
-    def get(self, key: tuple[object, ...],
-            make: Callable[[], tuple[Any, Any]]) -> tuple[Any, Any]:
-        series = self._kept.get(key)
-        if series is None:
-            series = make()
-            if len(self._kept) < MAX_KEPT_SERIES:
-                self._kept[key] = series
-        return series
+def _kept_series() -> Kept[tuple[object, ...], tuple[Any, Any]]:
+    return Kept(MAX_KEPT_SERIES)
 
 
 class Metrics:
@@ -101,8 +86,12 @@ class Metrics:
         self.tenant_registry = CollectorRegistry()
         self._tenants: set[str] = set()
         self._tenants_lock = threading.Lock()
-        self._requests_kept, self._sheds_kept = KeptSeries(), KeptSeries()
-        # Never cleared: their series are kept at hand (KeptSeries), as are shed's below.
+        # The series a request or a shed counts in, kept by their labels: prometheus_client's
+        # `labels` takes a lock and checks every value on each call, a fifth of what a shed
+        # request cost the event loop under a flood (docs/scaling.md, "Overload"). These
+        # metrics are never cleared nor their series removed, so a kept series stays the one
+        # `labels` would return (and racing threads that both make one get that same one).
+        self._requests_kept, self._sheds_kept = _kept_series(), _kept_series()
         self.requests = Counter(
             "lakehouse_http_requests", "HTTP requests answered",
             ["service", "method", "route", "status"], registry=self.registry,

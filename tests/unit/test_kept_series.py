@@ -1,16 +1,14 @@
 """The series requests and sheds count in are kept by their labels (lakehouse/telemetry/
-metrics.py KeptSeries): what is counted through them is what the exposition shows, and past the
-bound they are still counted, only not kept."""
+metrics.py, through lakehouse/kept.py): what is counted through them is what the exposition
+shows, and past the bound values are still made, only not kept."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from lakehouse.telemetry import metrics as metrics_module
-from lakehouse.telemetry.metrics import KeptSeries, Metrics
+from lakehouse.kept import Kept
+from lakehouse.telemetry.metrics import Metrics
 
 
 def _value(found: Metrics, name: str, labels: dict[str, str], tenants: bool = False) -> float:
@@ -46,9 +44,8 @@ def test_two_metrics_keep_their_own_series() -> None:
                   {"pool": "queries", "reason": "full"}) == 0
 
 
-def test_past_the_bound_series_are_made_each_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metrics_module, "MAX_KEPT_SERIES", 2)
-    kept = KeptSeries()
+def test_past_the_bound_values_are_made_each_time() -> None:
+    kept: Kept[tuple[str], tuple[Any, Any]] = Kept(2)
     made: list[str] = []
 
     def make(name: str) -> Callable[[], tuple[Any, Any]]:
@@ -58,5 +55,5 @@ def test_past_the_bound_series_are_made_each_time(monkeypatch: pytest.MonkeyPatc
         return series
 
     for name in ("a", "b", "c", "a", "b", "c"):
-        kept.get((name,), make(name))
-    assert made == ["a", "b", "c", "c"]
+        assert kept.get((name,), make(name)) == (name, name)
+    assert made == ["a", "b", "c", "c"] and len(kept) == 2
