@@ -25,7 +25,8 @@ which request is shed is decided here, from the slots each tenant holds:
   asking. The price: a tenant that never asks for more than its own limit, and no faster than
   its least share a second, holds up to its own limit whatever the capacity in force (a client
   looping over as many connections as its limit, on queries slow enough); the configured
-  capacity still bounds what such tenants hold between them.
+  capacity still bounds what such tenants hold between them. One that asks for more than its
+  own limit stays unsteady while it keeps being refused.
 - Everyone else is refused: 429 when it holds its share while others wait for theirs, 503 when
   the platform itself is full (or past the hard limit).
 
@@ -44,7 +45,7 @@ from enum import Enum
 from lakehouse.errors import LakehouseError, RateLimited, Unavailable
 
 PRESSING_S = 10.0  # a tenant refused this recently keeps its least share only below the ceiling
-PRESSING_KEPT = 4096  # tenants whose last refusal is remembered before the stale ones are dropped
+PRESSING_KEPT = 4096  # tenants remembered (LastTimes, Pace) before the stale ones are dropped
 
 
 class Refused(Enum):
@@ -108,7 +109,7 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
 
 
 class LastTimes:
-    """When each tenant last did something (was refused a slot, started a query): within
+    """When each tenant last did something (was refused a slot, met its own limit): within
     `window_s` of it, `within` is true. Not thread-safe: its pool's lock guards it."""
 
     def __init__(self, window_s: float = PRESSING_S,

@@ -199,6 +199,11 @@ class QueryRegistry:
                       pressing=pressing, steady=steady)
         if shed is None:
             return None
+        if self.at_limit.within(tenant):
+            # Still refused since it met its own limit: it asks for more than that limit,
+            # however slowly, so it stays unsteady (or it would climb back to its limit every
+            # PRESSING_S while the lowered limit holds it to its least share).
+            self.at_limit.mark(tenant)
         self.refusals.mark(tenant)
         return shed_error(shed, "queries running")
 

@@ -155,7 +155,7 @@ def test_a_light_tenant_keeps_its_least_share_beside_a_first_burst() -> None:
 def test_a_tenant_starting_queries_slowly_is_not_refused_for_the_lowered_limit() -> None:
     """A tenant starting no more than its least share of queries a second (2: one every half
     second) runs as many as the platform's latency makes it hold, up to its own limit (4),
-    whatever the lowered limit. Met its own limit, or refused, it is no longer steady."""
+    whatever the lowered limit. Having met its own limit, it is no longer steady."""
     registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
     now = _clocked(registry)
     registry.capacity = 2
@@ -231,6 +231,31 @@ def test_a_dashboard_refused_while_catching_up_is_steady_again_once_it_asks_slow
         now[0] += 1.0
         dashboard.append(registry.start("dashboard", "SELECT 1", "sync"))
     assert len(dashboard) == 4 and len(flood) == 4
+
+
+def test_a_tenant_asking_past_its_own_limit_stays_unsteady_while_refused() -> None:
+    """A tenant asking slowly (once a second) for queries that take long, more than its own
+    limit (4) at once: having met its limit it is held to its least share (2) of the lowered
+    limit, and it stays unsteady while it keeps being refused, not steady again every 10 s and
+    back at its own limit."""
+    registry = QueryRegistry(4, 10, max_concurrent=8, least=2)
+    now = _clocked(registry)
+    _flooding(registry, "flood", 2)
+    registry.capacity = 2
+    slow = [registry.start("slow", "SELECT 1", "sync") for _ in range(4)]
+    now[0] += 1.0
+    with pytest.raises(RateLimited) as refused:
+        registry.start("slow", "SELECT 1", "sync")
+    assert refused.value.code == "too_many_queries"
+    for run in slow[2:]:
+        registry.finish(run, pa.table({"x": [1]}))
+    for _ in range(30):  # once a second for 30 s: refused at its least share every time
+        now[0] += 1.0
+        with pytest.raises(RateLimited) as refused:
+            registry.start("slow", "SELECT 1", "sync")
+        assert refused.value.details == {"held": 2, "fair_share": 2, "capacity": 2}
+    now[0] += 10.0  # 10 s without asking: steady again
+    registry.start("slow", "SELECT 1", "sync")
 
 
 def test_tenants_starting_slowly_fill_only_the_configured_limit() -> None:
