@@ -65,6 +65,10 @@ class JsonLines(logging.Handler):
             self._ring.append(entry)
             line = orjson.dumps(entry, default=str) + b"\n"
             with self.lock:  # type: ignore[union-attr]
+                if self._stream.closed:
+                    # Closed under us: the stderr a test's output capture swapped in, gone with
+                    # its test while a thread it started still logs. The ring keeps the record.
+                    return
                 self._stream.write(line.decode())
                 self._stream.flush()
         except Exception:
