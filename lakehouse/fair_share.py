@@ -41,11 +41,13 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
+from typing import TypeVar
 
 from lakehouse.errors import LakehouseError, RateLimited, Unavailable
 
 PRESSING_S = 10.0  # a tenant refused this recently keeps its least share only below the ceiling
 PRESSING_KEPT = 4096  # tenants remembered (LastTimes, Pace) before the stale ones are dropped
+T = TypeVar("T")
 
 
 class Refused(Enum):
@@ -108,6 +110,29 @@ def shed_error(shed: Shed, what: str) -> LakehouseError:
                        "Retry-After seconds", code="overloaded", details=details, headers=retry)
 
 
+def _remember(entries: dict[str, T], tenant: str, entry: T, *, now: float, stale_s: float,
+              marked: Callable[[T], float]) -> None:
+    """`entries[tenant] = entry` (`marked(entry)` is when: `now`). Past PRESSING_KEPT entries,
+    those marked `stale_s` or longer ago are dropped."""
+    entries.pop(tenant, None)  # the most recent last, so the stale ones come first
+    entries[tenant] = entry
+    if len(entries) <= PRESSING_KEPT:
+        return
+    while entries:  # every stale one goes, each once: no cost per mark in the long run
+        name, kept = next(iter(entries.items()))  # the least recently marked
+        if now - marked(kept) < stale_s:
+            break  # the rest were marked since: as many as tenants marked within `stale_s`
+        del entries[name]
+
+
+def _itself(when: float) -> float:
+    return when
+
+
+def _second(entry: tuple[float, float]) -> float:
+    return entry[1]
+
+
 class LastTimes:
     """When each tenant last did something (was refused a slot, met its own limit): within
     `window_s` of it, `within` is true. Not thread-safe: its pool's lock guards it."""
@@ -127,15 +152,7 @@ class LastTimes:
 
     def mark(self, tenant: str) -> None:
         now = self._clock()
-        self._last.pop(tenant, None)  # the most recent last, so the stale ones come first
-        self._last[tenant] = now
-        if len(self._last) <= PRESSING_KEPT:
-            return
-        while self._last:  # every stale one goes, each once: no cost per refusal in the long run
-            name, last = next(iter(self._last.items()))  # the least recently refused
-            if now - last < self.window_s:
-                break  # the rest were refused within the window: as many as tenants refused
-            del self._last[name]
+        _remember(self._last, tenant, now, now=now, stale_s=self.window_s, marked=_itself)
 
 
 class Pace:
@@ -166,16 +183,8 @@ class Pace:
         now = self._clock()
         # Never above room + 1, so every bucket empties within (room + 1) / per_s seconds.
         level = min(self.room + 1, self._now(tenant, now) + 1)
-        self._level.pop(tenant, None)  # the most recent last, so the emptied ones come first
-        self._level[tenant] = (level, now)
-        if len(self._level) <= PRESSING_KEPT:
-            return
-        empty_s = (self.room + 1) / self.per_s
-        while self._level:  # every emptied one goes, each once
-            name, (_, when) = next(iter(self._level.items()))
-            if now - when < empty_s:
-                break
-            del self._level[name]
+        _remember(self._level, tenant, (level, now), now=now,
+                  stale_s=(self.room + 1) / self.per_s, marked=_second)
 
 
 class Slots:
