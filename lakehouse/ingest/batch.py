@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 
 from lakehouse.errors import WalCorrupted
+from lakehouse.kept import Kept
 
 JSON_VERSION = 1
 ARROW_MAGIC = b"A"
@@ -132,13 +133,8 @@ def _read_stream(body: pa.Buffer) -> pa.Table:
         message = pa.ipc.read_message(reader)
         if message.type != "schema":
             raise ValueError(message.type)
-        key = message.metadata.to_pybytes()
-        schema = _SCHEMAS.get(key)
-        if schema is None:
-            schema = pa.ipc.read_schema(message)
-            if len(_SCHEMAS) >= SCHEMAS_KEPT:
-                _SCHEMAS.clear()
-            _SCHEMAS[key] = schema
+        schema = _SCHEMAS.get(message.metadata.to_pybytes(),
+                              lambda: pa.ipc.read_schema(message))
         batches = []
         while reader.tell() < end:
             message = pa.ipc.read_message(reader)
@@ -156,9 +152,9 @@ def _read_stream(body: pa.Buffer) -> pa.Table:
 
 END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"  # a continuation marker, then length 0
 # Schemas of entries' streams by their encoded bytes (`_read_stream`); equal bytes are the same
-# schema. Emptied when full: a platform has far fewer table shapes than this.
-_SCHEMAS: dict[bytes, pa.Schema] = {}
+# schema. A platform has far fewer table shapes than the bound; past it they are decoded each time.
 SCHEMAS_KEPT = 256
+_SCHEMAS: Kept[bytes, pa.Schema] = Kept(SCHEMAS_KEPT)
 
 
 def _arrow_rows(table: pa.Table) -> list[Row]:

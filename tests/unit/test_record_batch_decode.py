@@ -10,6 +10,7 @@ import pytest
 from lakehouse.errors import WalCorrupted
 from lakehouse.ingest import batch as batch_module
 from lakehouse.ingest.batch import ARROW_MAGIC, RecordBatch
+from lakehouse.kept import Kept
 
 
 def _entry(payload: pa.StructArray, table: str = "orders") -> tuple[RecordBatch, bytes]:
@@ -29,8 +30,8 @@ PAYLOADS = [
 ]
 
 
-def test_every_entry_reads_back_as_written_in_any_order() -> None:
-    batch_module._SCHEMAS.clear()
+def test_every_entry_reads_back_as_written_in_any_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_module, "_SCHEMAS", Kept(batch_module.SCHEMAS_KEPT))
     entries = [_entry(payload) for payload in PAYLOADS]
     for written, data in [*entries, *reversed(entries), *entries]:
         read = RecordBatch.decode(data)
@@ -52,8 +53,7 @@ def test_a_stream_with_dictionaries_is_read_the_usual_way() -> None:
 
 
 def test_the_schemas_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch_module, "SCHEMAS_KEPT", 2)
-    batch_module._SCHEMAS.clear()
+    monkeypatch.setattr(batch_module, "_SCHEMAS", Kept(2))
     for payload in PAYLOADS:
         RecordBatch.decode(_entry(payload)[1])
         assert len(batch_module._SCHEMAS) <= 2
